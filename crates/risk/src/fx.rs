@@ -1,0 +1,157 @@
+//! Fixed-point scalar (`I32F32`), money rounding and the operation counters.
+//!
+//! Every multiply or divide of the engine goes through this module so the benchmark can count
+//! them (feature `op-count`). An `I32F32` product needs the 128-bit intermediate: on SBF that is
+//! a `__multi3` libcall, and a division a `__divti3` one, so these counts are the engine's
+//! compute cost model.
+use crate::error::{RiskError, RiskResult};
+
+/// Normalised quantities (prices / spot, Greeks, shocks, weights): 32 integer and 32 fraction bits.
+pub type Fx = fixed::types::I32F32;
+
+pub const FRAC_BITS: u32 = 32;
+
+#[inline]
+pub const fn fx_bits(bits: i64) -> Fx {
+    Fx::from_bits(bits)
+}
+
+/// `num / den` as a fixed-point constant, exact to the last bit (floor); for compile-time params.
+pub const fn fx_ratio(num: i64, den: i64) -> Fx {
+    Fx::from_bits((((num as i128) << FRAC_BITS) / den as i128) as i64)
+}
+
+#[inline]
+pub fn mul(a: Fx, b: Fx) -> RiskResult<Fx> {
+    op_count::mul128();
+    a.checked_mul(b).ok_or(RiskError::Overflow)
+}
+
+/// `a x k` for a small integer `k`: a native 64-bit multiply.
+#[inline]
+pub fn mul_int(a: Fx, k: i64) -> RiskResult<Fx> {
+    op_count::mul64();
+    a.checked_mul_int(k).ok_or(RiskError::Overflow)
+}
+
+#[inline]
+pub fn div(a: Fx, b: Fx) -> RiskResult<Fx> {
+    op_count::div128();
+    a.checked_div(b).ok_or(RiskError::Overflow)
+}
+
+#[inline]
+pub fn add(a: Fx, b: Fx) -> RiskResult<Fx> {
+    a.checked_add(b).ok_or(RiskError::Overflow)
+}
+
+#[inline]
+pub fn sub(a: Fx, b: Fx) -> RiskResult<Fx> {
+    a.checked_sub(b).ok_or(RiskError::Overflow)
+}
+
+/// Money with 32 fraction bits (`quote-native x 2^32`): exposures are accumulated exactly in it and
+/// rounded once, in the direction that hurts the account holder.
+pub type MoneyFrac = i128;
+
+/// `amount x f` exactly, as `MoneyFrac`.
+#[inline]
+pub fn money_times(amount: i128, f: Fx) -> RiskResult<MoneyFrac> {
+    op_count::mul128();
+    amount
+        .checked_mul(f.to_bits() as i128)
+        .ok_or(RiskError::Overflow)
+}
+
+#[inline]
+pub fn floor_money(value: MoneyFrac) -> i128 {
+    value >> FRAC_BITS
+}
+
+#[inline]
+pub fn ceil_money(value: MoneyFrac) -> i128 {
+    -((-value) >> FRAC_BITS)
+}
+
+/// A lower bound of `coefficient x f` in whole quote-native units, where `coefficient` is exact
+/// `MoneyFrac`: the coefficient is rounded toward the side that makes the product smaller.
+#[inline]
+pub fn lower_product(coefficient: MoneyFrac, f: Fx) -> RiskResult<i128> {
+    let rounded = if f >= 0 {
+        floor_money(coefficient)
+    } else {
+        ceil_money(coefficient)
+    };
+    Ok(floor_money(money_times(rounded, f)?))
+}
+
+/// `amount x f` rounded down (assets) or up (liabilities), in whole quote-native units.
+#[inline]
+pub fn money_mul_floor(amount: i128, f: Fx) -> RiskResult<i128> {
+    Ok(floor_money(money_times(amount, f)?))
+}
+
+#[inline]
+pub fn money_mul_ceil(amount: i128, f: Fx) -> RiskResult<i128> {
+    Ok(ceil_money(money_times(amount, f)?))
+}
+
+/// Narrow an i128 money amount to the i64 the accounts store.
+#[inline]
+pub fn to_i64(value: i128) -> RiskResult<i64> {
+    i64::try_from(value).map_err(|_| RiskError::Overflow)
+}
+
+/// Counters of 128-bit multiplies and divides, compiled to nothing without `op-count`.
+pub mod op_count {
+    #[cfg(feature = "op-count")]
+    mod imp {
+        use std::cell::Cell;
+        thread_local! {
+            static MUL128: Cell<u64> = const { Cell::new(0) };
+            static DIV128: Cell<u64> = const { Cell::new(0) };
+            static MUL64: Cell<u64> = const { Cell::new(0) };
+        }
+        #[inline]
+        pub fn mul64() {
+            MUL64.with(|c| c.set(c.get() + 1));
+        }
+        #[inline]
+        pub fn mul128() {
+            MUL128.with(|c| c.set(c.get() + 1));
+        }
+        #[inline]
+        pub fn div128() {
+            DIV128.with(|c| c.set(c.get() + 1));
+        }
+        pub fn take() -> super::OpCounts {
+            super::OpCounts {
+                mul128: MUL128.with(|c| c.replace(0)),
+                div128: DIV128.with(|c| c.replace(0)),
+                mul64: MUL64.with(|c| c.replace(0)),
+            }
+        }
+    }
+    #[cfg(not(feature = "op-count"))]
+    mod imp {
+        #[inline(always)]
+        pub fn mul128() {}
+        #[inline(always)]
+        pub fn div128() {}
+        #[inline(always)]
+        pub fn mul64() {}
+        pub fn take() -> super::OpCounts {
+            super::OpCounts::default()
+        }
+    }
+
+    /// Operations since the last `take()` on this thread.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct OpCounts {
+        pub mul128: u64,
+        pub div128: u64,
+        pub mul64: u64,
+    }
+
+    pub use imp::{div128, mul128, mul64, take};
+}

@@ -1,0 +1,207 @@
+//! The scenario grid and the one-factor correlation that nets underlyings against each other.
+//!
+//! Nodes: 0..=8 are the core price moves (-R, -3R/4, ..., +R), 9 the extended down move and 10
+//! the extended up move. Each core node is evaluated with three volatility shocks.
+//!
+//! Correlation: underlyings of one group load on one market factor with beta in [0, 1], so
+//! correlation(u, v) = beta_u beta_v. For a factor move m (in units of the range) an underlying's
+//! move is beta m plus an idiosyncratic part of at most sqrt(1 - beta^2): its node must satisfy
+//! |xi - beta m| <= sqrt(1 - beta^2), with xi the node's move in units of the range (+-1 for the
+//! extended nodes). A group's requirement is the worst factor move of the sum of each member's
+//! worst loss within its allowed nodes. beta = 0 lets every node through (no netting, the sum of
+//! worst losses); beta = 1 pins every member to the factor move itself (full netting).
+use core::ops::Add;
+
+use crate::error::RiskResult;
+use crate::fx::{div, fx_ratio, mul, mul_int, sub, Fx};
+use crate::math::{ln, sqrt};
+use crate::model::ScenarioGrid;
+
+pub const PRICE_STEPS_PER_SIDE: usize = 4;
+pub const CORE_NODES: usize = 2 * PRICE_STEPS_PER_SIDE + 1;
+pub const EXTENDED_DOWN_NODE: usize = CORE_NODES;
+pub const EXTENDED_UP_NODE: usize = CORE_NODES + 1;
+pub const NODES: usize = CORE_NODES + 2;
+pub const VOL_SHOCKS: usize = 3;
+pub const CORE_SCENARIOS: usize = CORE_NODES * VOL_SHOCKS;
+pub const FACTOR_LEVELS: usize = CORE_NODES;
+
+/// Volatility shock of a core scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VolShock {
+    Down = 0,
+    Flat = 1,
+    Up = 2,
+}
+
+pub const VOL_SHOCK_ORDER: [VolShock; VOL_SHOCKS] = [VolShock::Down, VolShock::Flat, VolShock::Up];
+
+/// Direction of a price move: index of the per-direction bounds.
+pub const DOWN: usize = 0;
+pub const UP: usize = 1;
+
+/// One scenario: a node and, for core nodes, a volatility shock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Scenario {
+    pub node: usize,
+    pub vol: VolShock,
+}
+
+/// Everything the bounds need about a grid, computed once per underlying.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GridConstants {
+    /// Relative price move of each node (core then extended).
+    pub moves: [Fx; NODES],
+    /// R, the largest core move.
+    pub price_range: Fx,
+    /// x^2 / 2 of each core node.
+    pub half_move_squared: [Fx; CORE_NODES],
+    /// ln(1 - R), ln(1 + R)
+    pub ln_edge: [Fx; 2],
+    /// 1 / (1 - R), 1 / (1 + R)
+    pub inv_edge: [Fx; 2],
+    pub vol_down: Fx,
+    pub vol_up: Fx,
+    pub extended_weight: Fx,
+}
+
+impl GridConstants {
+    pub fn new(grid: &ScenarioGrid) -> RiskResult<Self> {
+        grid.validate()?;
+        let mut moves = [Fx::ZERO; NODES];
+        let mut half_move_squared = [Fx::ZERO; CORE_NODES];
+        for (node, slot) in moves.iter_mut().enumerate().take(CORE_NODES) {
+            let steps = node as i64 - PRICE_STEPS_PER_SIDE as i64;
+            *slot = mul_int(grid.price_range, steps)? / PRICE_STEPS_PER_SIDE as i64;
+            half_move_squared[node] = mul(*slot, *slot)? / 2;
+        }
+        moves[EXTENDED_DOWN_NODE] = -grid.extended_down;
+        moves[EXTENDED_UP_NODE] = grid.extended_up;
+        let down_edge = sub(Fx::ONE, grid.price_range)?;
+        let up_edge = Fx::ONE + grid.price_range;
+        Ok(Self {
+            moves,
+            price_range: grid.price_range,
+            half_move_squared,
+            ln_edge: [ln(down_edge)?, ln(up_edge)?],
+            inv_edge: [div(Fx::ONE, down_edge)?, div(Fx::ONE, up_edge)?],
+            vol_down: grid.vol_down,
+            vol_up: grid.vol_up,
+            extended_weight: grid.extended_weight,
+        })
+    }
+}
+
+/// Direction index (DOWN / UP) of a core node; the centre counts as up (it has no price move).
+pub const fn direction_of(node: usize) -> usize {
+    if node < PRICE_STEPS_PER_SIDE {
+        DOWN
+    } else {
+        UP
+    }
+}
+
+/// Node position in units of the core range: -1..=1 for core nodes, -1 / +1 for extended ones.
+fn node_position(node: usize) -> Fx {
+    match node {
+        EXTENDED_DOWN_NODE => -Fx::ONE,
+        EXTENDED_UP_NODE => Fx::ONE,
+        _ => fx_ratio(
+            node as i64 - PRICE_STEPS_PER_SIDE as i64,
+            PRICE_STEPS_PER_SIDE as i64,
+        ),
+    }
+}
+
+/// For each factor level, the bit set of nodes an underlying with loading `beta` may take.
+pub fn factor_masks(beta: Fx) -> RiskResult<[u16; FACTOR_LEVELS]> {
+    let beta = beta.clamp(Fx::ZERO, Fx::ONE);
+    let idiosyncratic = sqrt(sub(Fx::ONE, mul(beta, beta)?)?)?;
+    // Slack of a few units in the last place so exact boundary cases (beta = 0 or 1) are kept
+    // despite the rounding of sqrt.
+    let slack = Fx::from_bits(16);
+    let mut masks = [0u16; FACTOR_LEVELS];
+    for (level, mask) in masks.iter_mut().enumerate() {
+        let factor_move = mul(beta, node_position(level))?;
+        for node in 0..NODES {
+            let distance = sub(node_position(node), factor_move)?.abs();
+            if distance <= idiosyncratic + slack {
+                *mask |= 1 << node;
+            }
+        }
+    }
+    Ok(masks)
+}
+
+/// One underlying's contribution to the correlation aggregation.
+#[derive(Clone, Copy, Debug)]
+pub struct NodeLosses<T> {
+    pub group: u8,
+    pub masks: [u16; FACTOR_LEVELS],
+    /// Worst loss at each node (core: over the volatility shocks; extended: weighted).
+    pub worst: [T; NODES],
+}
+
+/// Outcome of the aggregation: requirement and, for the group that contributes most, the
+/// factor level that binds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Aggregate<T> {
+    pub requirement: T,
+    pub binding_group: Option<u8>,
+    pub binding_level: usize,
+}
+
+/// Correlated requirement: the sum over groups of max(0, worst factor level of the group's sum
+/// of member losses restricted to their allowed nodes). Generic so the f64 reference runs the
+/// very same rule on its full-revaluation losses.
+pub fn aggregate<T>(members: &[NodeLosses<T>]) -> Aggregate<T>
+where
+    T: Copy + PartialOrd + Add<Output = T> + Default,
+{
+    let zero = T::default();
+    let mut total = zero;
+    let mut binding_group = None;
+    let mut binding_level = PRICE_STEPS_PER_SIDE;
+    let mut largest = zero;
+    for (index, member) in members.iter().enumerate() {
+        if members[..index].iter().any(|m| m.group == member.group) {
+            continue;
+        }
+        let mut group_worst: Option<(T, usize)> = None;
+        for level in 0..FACTOR_LEVELS {
+            let mut sum = zero;
+            for peer in members.iter().filter(|m| m.group == member.group) {
+                sum = sum + masked_max(&peer.worst, peer.masks[level]);
+            }
+            if group_worst.is_none_or(|(worst, _)| sum > worst) {
+                group_worst = Some((sum, level));
+            }
+        }
+        if let Some((worst, level)) = group_worst {
+            if worst > zero {
+                total = total + worst;
+                if worst > largest {
+                    largest = worst;
+                    binding_group = Some(member.group);
+                    binding_level = level;
+                }
+            }
+        }
+    }
+    Aggregate {
+        requirement: total,
+        binding_group,
+        binding_level,
+    }
+}
+
+fn masked_max<T: Copy + PartialOrd>(values: &[T; NODES], mask: u16) -> T {
+    let mut best: Option<T> = None;
+    for (node, value) in values.iter().enumerate() {
+        if mask & (1 << node) != 0 && best.is_none_or(|b| *value > b) {
+            best = Some(*value);
+        }
+    }
+    // Every mask holds at least the node of its own factor level (see module docs).
+    best.unwrap_or(values[PRICE_STEPS_PER_SIDE])
+}

@@ -1,0 +1,1 @@
+//! Liquidation sizing (below).

@@ -1,0 +1,179 @@
+//! Deterministic fixed-point elementary functions: exp, ln, sqrt and the standard normal
+//! CDF/density. No floating point, no division except where noted, no panics.
+use crate::error::{RiskError, RiskResult};
+use crate::fx::{add, fx_bits, mul, mul_int, sub, Fx, FRAC_BITS};
+use crate::tables::{
+    DEGREE, EXP2_SIXTEENTHS, INTERVALS_PER_UNIT, INV_1P_SIXTEENTHS, INV_LN2, LN2, LN2_SIXTEENTH,
+    LN_1P_SIXTEENTHS, NORMAL_CDF_TAYLOR, TABLE_LOWER,
+};
+
+pub const LN_2: Fx = fx_bits(LN2);
+const ONE: Fx = Fx::ONE;
+/// e^x is below one unit of the last place for x under this.
+const EXP_UNDERFLOW: Fx = Fx::from_bits(-23 << FRAC_BITS);
+/// e^21.4 is close to `Fx::MAX`.
+const EXP_OVERFLOW: Fx = crate::fx::fx_ratio(214, 10);
+
+/// 1/k for the Taylor series of exp (k = 1..=6).
+const EXP_TAYLOR: [Fx; 6] = [
+    crate::fx::fx_ratio(1, 1),
+    crate::fx::fx_ratio(1, 2),
+    crate::fx::fx_ratio(1, 3),
+    crate::fx::fx_ratio(1, 4),
+    crate::fx::fx_ratio(1, 5),
+    crate::fx::fx_ratio(1, 6),
+];
+
+/// e^x. Range reduction x = k ln2 + j ln2/16 + r with 0 <= r < ln2/16, then a degree-6 Taylor
+/// polynomial (truncation error below 1e-13).
+pub fn exp(x: Fx) -> RiskResult<Fx> {
+    if x < EXP_UNDERFLOW {
+        return Ok(Fx::ZERO);
+    }
+    if x > EXP_OVERFLOW {
+        return Err(RiskError::Overflow);
+    }
+    let k = mul(x, fx_bits(INV_LN2))?.floor();
+    let k_int = k.to_bits() >> FRAC_BITS;
+    let r = sub(x, mul(k, LN_2)?)?;
+    let j = (r.to_bits() / LN2_SIXTEENTH).clamp(0, 15);
+    let r = sub(r, fx_bits(j * LN2_SIXTEENTH))?;
+    // Horner: 1 + r(1 + r/2(1 + r/3(...)))
+    let mut acc = ONE;
+    for inv_k in EXP_TAYLOR.iter().rev() {
+        acc = add(ONE, mul(mul(r, *inv_k)?, acc)?)?;
+    }
+    let scaled = mul(acc, fx_bits(EXP2_SIXTEENTHS[j as usize]))?;
+    shift_by_power_of_two(scaled, k_int)
+}
+
+fn shift_by_power_of_two(value: Fx, power: i64) -> RiskResult<Fx> {
+    if power >= 0 {
+        let shift = u32::try_from(power).map_err(|_| RiskError::Overflow)?;
+        value
+            .checked_shl(shift)
+            .filter(|v| v.checked_shr(shift) == Some(value))
+            .ok_or(RiskError::Overflow)
+    } else {
+        let shift = u32::try_from(-power).map_err(|_| RiskError::Overflow)?;
+        Ok(if shift >= 63 {
+            Fx::ZERO
+        } else {
+            Fx::from_bits(value.to_bits() >> shift)
+        })
+    }
+}
+
+/// 1/k for the series of ln(1+f) (k = 1..=8).
+const LN_SERIES: [Fx; 8] = [
+    crate::fx::fx_ratio(1, 1),
+    crate::fx::fx_ratio(1, 2),
+    crate::fx::fx_ratio(1, 3),
+    crate::fx::fx_ratio(1, 4),
+    crate::fx::fx_ratio(1, 5),
+    crate::fx::fx_ratio(1, 6),
+    crate::fx::fx_ratio(1, 7),
+    crate::fx::fx_ratio(1, 8),
+];
+
+/// ln(v) of a positive integer: v = 2^e (1 + j/16)(1 + f) with 0 <= f < 1/16, then a degree-8
+/// series for ln(1+f) (error below 2e-12). No division.
+pub fn ln_u64(v: u64) -> RiskResult<Fx> {
+    if v == 0 {
+        return Err(RiskError::Overflow);
+    }
+    let exponent = 63 - v.leading_zeros() as i64;
+    // mantissa in [1, 2) with 32 fraction bits
+    let mantissa_bits = if exponent >= FRAC_BITS as i64 {
+        v >> (exponent - FRAC_BITS as i64)
+    } else {
+        v << (FRAC_BITS as i64 - exponent)
+    };
+    let mantissa = Fx::from_bits(mantissa_bits as i64);
+    let j = ((mantissa_bits >> (FRAC_BITS - 4)) & 15) as usize;
+    let f = sub(mul(mantissa, fx_bits(INV_1P_SIXTEENTHS[j]))?, ONE)?;
+    // ln(1+f) = f(1 - f(1/2 - f(1/3 - ...)))
+    let mut acc = LN_SERIES[LN_SERIES.len() - 1];
+    for inv_k in LN_SERIES.iter().rev().skip(1) {
+        acc = sub(*inv_k, mul(f, acc)?)?;
+    }
+    let ln_1p_f = mul(f, acc)?;
+    let exponent_part = mul_int(LN_2, exponent)?;
+    add(add(exponent_part, fx_bits(LN_1P_SIXTEENTHS[j]))?, ln_1p_f)
+}
+
+/// ln(x) of a positive fixed-point value.
+pub fn ln(x: Fx) -> RiskResult<Fx> {
+    if x <= 0 {
+        return Err(RiskError::Overflow);
+    }
+    sub(
+        ln_u64(x.to_bits() as u64)?,
+        mul_int(LN_2, FRAC_BITS as i64)?,
+    )
+}
+
+/// Square root, rounded down.
+pub fn sqrt(x: Fx) -> RiskResult<Fx> {
+    if x < 0 {
+        return Err(RiskError::Overflow);
+    }
+    let widened = (x.to_bits() as u128) << FRAC_BITS;
+    i64::try_from(widened.isqrt())
+        .map(Fx::from_bits)
+        .map_err(|_| RiskError::Overflow)
+}
+
+/// N(x), 1 - N(x) and the density phi(x), each to about 1e-10 absolute. The smaller of the two
+/// tails is evaluated directly so it keeps its relative accuracy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Normal {
+    pub cdf: Fx,
+    pub complement: Fx,
+    pub pdf: Fx,
+}
+
+pub fn normal(x: Fx) -> RiskResult<Normal> {
+    let a = if x > 0 { -x } else { x };
+    let (tail, pdf) = lower_tail(a)?;
+    let other = sub(ONE, tail)?;
+    Ok(if x > 0 {
+        Normal {
+            cdf: other,
+            complement: tail,
+            pdf,
+        }
+    } else {
+        Normal {
+            cdf: tail,
+            complement: other,
+            pdf,
+        }
+    })
+}
+
+/// (N(a), phi(a)) for a <= 0 from the Taylor table.
+fn lower_tail(a: Fx) -> RiskResult<(Fx, Fx)> {
+    let lower = Fx::from_bits(TABLE_LOWER << FRAC_BITS);
+    if a < lower {
+        return Ok((Fx::ZERO, Fx::ZERO));
+    }
+    let offset = sub(a, lower)?.to_bits();
+    let last = NORMAL_CDF_TAYLOR.len() - 1;
+    let index = usize::try_from((offset * INTERVALS_PER_UNIT) >> FRAC_BITS)
+        .unwrap_or(last)
+        .min(last);
+    // midpoint = lower + (index + 1/2) / INTERVALS_PER_UNIT
+    let half_step = (1i64 << FRAC_BITS) / (2 * INTERVALS_PER_UNIT);
+    let midpoint_offset = (index as i64) * 2 * half_step + half_step;
+    let t = Fx::from_bits(offset - midpoint_offset);
+    let row = &NORMAL_CDF_TAYLOR[index];
+    let mut value = fx_bits(row[DEGREE]);
+    let mut slope = mul_int(fx_bits(row[DEGREE]), DEGREE as i64)?;
+    for k in (1..DEGREE).rev() {
+        value = add(fx_bits(row[k]), mul(t, value)?)?;
+        slope = add(mul_int(fx_bits(row[k]), k as i64)?, mul(t, slope)?)?;
+    }
+    value = add(fx_bits(row[0]), mul(t, value)?)?;
+    Ok((value.max(Fx::ZERO), slope.max(Fx::ZERO)))
+}

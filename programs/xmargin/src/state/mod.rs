@@ -1,0 +1,3 @@
+pub mod clearinghouse;
+
+pub use clearinghouse::*;
