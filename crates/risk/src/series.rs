@@ -70,10 +70,14 @@ pub fn series_risk(
     now: i64,
 ) -> RiskResult<SeriesRisk> {
     match *instrument {
-        Instrument::Perpetual => Ok(linear(Fx::ONE)),
+        Instrument::Perpetual => Ok(linear(Fx::ONE, Fx::ZERO)),
         Instrument::Future { expiry } => {
             let years = years_from_secs(seconds_left(expiry, now))?;
-            Ok(linear(exp(mul(underlying.rate, years)?)?))
+            if underlying.rate == 0 {
+                return Ok(linear(Fx::ONE, Fx::ZERO));
+            }
+            // e^{rT} carries the exponential's rounding: widen the marks like an option's.
+            Ok(linear(exp(mul(underlying.rate, years)?)?, MARK_ERROR))
         }
         Instrument::Option {
             kind,
@@ -87,13 +91,14 @@ fn seconds_left(expiry: i64, now: i64) -> u64 {
     u64::try_from(expiry.saturating_sub(now)).unwrap_or(0)
 }
 
-/// A future or perp: value per contract is `delta` x S, exactly linear in spot.
-fn linear(delta: Fx) -> SeriesRisk {
+/// A future or perp: value per contract is `delta` x S, linear in spot; `error` bounds how far
+/// the computed `delta` may be from the exact one.
+fn linear(delta: Fx, error: Fx) -> SeriesRisk {
     SeriesRisk {
         is_option: false,
         mark: delta,
-        mark_low: delta,
-        mark_high: delta,
+        mark_low: delta - error,
+        mark_high: delta + error,
         delta,
         gamma_max_finite: true,
         delta_edge: [delta; 2],

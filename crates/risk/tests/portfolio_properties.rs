@@ -1,0 +1,134 @@
+//! Property tests of the margin engine against the f64 full-revaluation reference.
+//!
+//! Rounding tolerance: the engine may sit below the reference by at most 1e-8 x gross notional
+//! + 2 quote-native units per position (fixed-point Greeks carry ~1e-9 relative error; the
+//! bounds themselves are exact inequalities).
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use xmargin_risk::{margin, Position};
+use xmargin_risk_reference::portfolio as reference;
+
+fn tolerance(underlyings: &[xmargin_risk::Underlying], positions: &[Position]) -> f64 {
+    1e-8 * gross_notional(underlyings, positions) + 2.0 * positions.len() as f64
+}
+
+#[test]
+fn requirement_never_below_full_revaluation_on_10000_books() {
+    let mut runner = TestRunner::new(Config {
+        cases: 10_000,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let ratios = std::cell::RefCell::new(Vec::with_capacity(10_000));
+    let zero_reference = std::cell::Cell::new(0usize);
+    runner
+        .run(&book_strategy(), |(underlyings, positions)| {
+            let market = market(&underlyings);
+            let report = margin(&market, &[], &positions).expect("engine");
+            let engine = report.scenario_requirement as f64;
+            let exact = reference::requirement(&market, &positions);
+            let slack = tolerance(&underlyings, &positions);
+            prop_assert!(
+                engine >= exact - slack,
+                "engine {engine} < reference {exact} - {slack}"
+            );
+            prop_assert!(report.maintenance >= report.scenario_requirement);
+            prop_assert!(report.initial >= report.maintenance);
+            if exact > 1e-6 * gross_notional(&underlyings, &positions) {
+                ratios.borrow_mut().push(engine / exact);
+            } else {
+                zero_reference.set(zero_reference.get() + 1);
+            }
+            Ok(())
+        })
+        .unwrap();
+    let mut ratios = ratios.into_inner();
+    let zero_reference = zero_reference.get();
+    ratios.sort_by(f64::total_cmp);
+    let pick = |q: f64| ratios[((ratios.len() - 1) as f64 * q) as usize];
+    println!(
+        "engine / reference over {} books (+{} with a zero reference): min {:.4} p10 {:.4} median {:.4} p90 {:.4} max {:.4}",
+        ratios.len(),
+        zero_reference,
+        pick(0.0),
+        pick(0.1),
+        pick(0.5),
+        pick(0.9),
+        pick(1.0)
+    );
+    assert!(ratios.len() > 5_000);
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 500, failure_persistence: None, ..Config::default() })]
+
+    #[test]
+    fn report_is_invariant_to_position_order(
+        (underlyings, positions) in book_strategy(),
+        seed in any::<u64>(),
+    ) {
+        let market = market(&underlyings);
+        let collateral = [usdc(5_000_000_000), volatile_collateral(3_000_000_000, 0.15, 100_000_000)];
+        let forward = margin(&market, &collateral, &positions).unwrap();
+        let mut shuffled = positions.clone();
+        // Deterministic Fisher–Yates from the seed.
+        let mut state = seed | 1;
+        for i in (1..shuffled.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            shuffled.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        let backward = margin(&market, &collateral, &shuffled).unwrap();
+        prop_assert_eq!(forward, backward);
+    }
+
+    #[test]
+    fn equity_is_rounded_against_the_holder(
+        (underlyings, positions) in book_strategy(),
+        amounts in prop::collection::vec(-1_000_000_000i64..10_000_000_000, 1..4),
+    ) {
+        let market = market(&underlyings);
+        let collateral: Vec<_> = amounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| if i == 0 { usdc(*a) } else { volatile_collateral(a.abs(), 0.37, 500_000_000) })
+            .collect();
+        let report = margin(&market, &collateral, &positions).unwrap();
+        let exact = reference::equity(&market, &collateral, &positions);
+        // f64 itself carries ~1e-16 relative error on these sums.
+        let f64_noise = 1e-12 * (gross_notional(&underlyings, &positions) + 1e10);
+        prop_assert!(report.equity_maint as f64 <= exact + f64_noise,
+            "engine equity {} above exact {}", report.equity_maint, exact);
+        // ... but not by more than the mark error band and one unit per entry.
+        let band = 3e-8 * gross_notional(&underlyings, &positions) + (positions.len() + collateral.len()) as f64 + 1.0;
+        prop_assert!(report.equity_maint as f64 >= exact - band - f64_noise);
+    }
+}
+
+#[test]
+fn empty_book_requires_nothing() {
+    let underlyings = vec![xmargin_risk::Underlying {
+        spot: 150_000_000,
+        surface: xmargin_risk::VolSurface::flat(fx(0.6)),
+        rate: fx(0.0),
+        grid: standard_grid(),
+        correlation_group: 0,
+        beta: fx(0.8),
+        concentration_threshold: 0,
+    }];
+    let market = market(&underlyings);
+    let report = margin(&market, &[usdc(1_000_000)], &[]).unwrap();
+    assert_eq!(report.maintenance, 0);
+    assert_eq!(report.initial, 0);
+    assert_eq!(report.equity_maint, 1_000_000);
+    assert!(report.breakdown.is_empty());
+    let bare = margin(&market, &[], &[]).unwrap();
+    assert_eq!(
+        (bare.maintenance, bare.initial, bare.equity_maint),
+        (0, 0, 0)
+    );
+}
