@@ -59,6 +59,8 @@ def main():
         f.write("/// 1 / (1 + j/16).\n")
         f.write("pub const INV_1P_SIXTEENTHS: [i64; 16] = [" + ", ".join(str(fx(1 / (1 + j / 16))) for j in range(16)) + "];\n")
         f.write(f"pub const LN2: i64 = {fx(math.log(2))};\n")
+        f.write(f"/// ln 2 with 64 fraction bits, for exponent x ln 2 without accumulating the rounding.\n")
+        f.write(f"pub const LN2_Q64: i128 = {round(math.log(2) * 2**64)};\n")
         f.write(f"pub const INV_LN2: i64 = {fx(1 / math.log(2))};\n")
         f.write(f"pub const LN2_SIXTEENTH: i64 = {fx(math.log(2) / 16)};\n")
 

@@ -155,3 +155,39 @@ pub mod op_count {
 
     pub use imp::{div128, mul128, mul64, take};
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn money_rounding_brackets_the_exact_product(amount in -(1i128 << 62)..(1i128 << 62), bits in any::<i64>()) {
+            let f = Fx::from_bits(bits);
+            let exact = amount * bits as i128; // exact value x 2^32
+            let floor = money_mul_floor(amount, f).unwrap();
+            let ceil = money_mul_ceil(amount, f).unwrap();
+            prop_assert!(floor << FRAC_BITS <= exact && exact < (floor + 1) << FRAC_BITS);
+            prop_assert!(ceil << FRAC_BITS >= exact && exact > (ceil - 1) << FRAC_BITS);
+        }
+
+        #[test]
+        fn lower_product_is_a_lower_bound(coefficient in -(1i128 << 90)..(1i128 << 90), bits in -(1i64 << 34)..(1i64 << 34)) {
+            let f = Fx::from_bits(bits);
+            let bound = lower_product(coefficient, f).unwrap();
+            // exact = coefficient x bits / 2^64; compare bound x 2^64 <= coefficient x bits
+            let lhs = (bound as f64) * 2f64.powi(64);
+            let rhs = (coefficient as f64) * (bits as f64);
+            prop_assert!(lhs <= rhs + rhs.abs() * 1e-12 + 1.0);
+        }
+    }
+
+    #[test]
+    fn overflow_is_an_error_not_a_wrap() {
+        assert_eq!(mul(Fx::MAX, Fx::from_num(2)), Err(RiskError::Overflow));
+        assert_eq!(div(Fx::ONE, Fx::ZERO), Err(RiskError::Overflow));
+        assert_eq!(add(Fx::MAX, Fx::ONE), Err(RiskError::Overflow));
+        assert_eq!(to_i64(i128::from(i64::MAX) + 1), Err(RiskError::Overflow));
+    }
+}

@@ -1,1 +1,181 @@
-//! Liquidation sizing (below).
+//! Liquidation sizing: how much of a position or a collateral balance a liquidator must take, at
+//! a discount, to bring an unhealthy account back to a target health.
+//!
+//! The target is the liquidation-end level: equity at maintenance weights must cover
+//! maintenance + `end_fraction` x (initial - maintenance), a level between the two thresholds.
+use crate::collateral::{weighted_value, Level};
+use crate::error::{RiskError, RiskResult};
+use crate::fx::{money_mul_ceil, money_mul_floor, sub, Fx};
+use crate::model::{Collateral, Position};
+use crate::portfolio::{margin_priced, position_value, MarginReport, Market, PricedPosition};
+
+/// Health against the liquidation-end level (negative: still liquidatable).
+pub fn health_at_end_level(report: &MarginReport, end_fraction: Fx) -> RiskResult<i128> {
+    let gap = (report.initial as i128 - report.maintenance as i128).max(0);
+    let required = report.maintenance as i128 + money_mul_ceil(gap, end_fraction)?;
+    Ok(report.equity_maint as i128 - required)
+}
+
+/// Smallest `amount` in `1..=max` with `health_after(amount) >= 0`, by bisection (at most 64
+/// evaluations), for a `health_after` that does not decrease with the amount. `None` when even
+/// `max` is not enough (the caller then liquidates `max` and comes back).
+pub fn smallest_sufficient(
+    max: u64,
+    mut health_after: impl FnMut(u64) -> RiskResult<i128>,
+) -> RiskResult<Option<u64>> {
+    if max == 0 {
+        return Err(RiskError::NoLiquidationSolution);
+    }
+    if health_after(max)? < 0 {
+        return Ok(None);
+    }
+    let (mut low, mut high) = (0u64, max);
+    // invariant: health_after(high) >= 0, and low == 0 or health_after(low) < 0
+    while high - low > 1 {
+        let mid = low + (high - low) / 2;
+        if health_after(mid)? >= 0 {
+            high = mid;
+        } else {
+            low = mid;
+        }
+    }
+    Ok(Some(high))
+}
+
+/// Health gained by the account when a liquidator takes `amount` native units of `asset` and
+/// pays quote (weight 1) worth price x (1 - discount) per unit.
+pub fn collateral_swap_gain(asset: &Collateral, amount: u64, discount: Fx) -> RiskResult<i128> {
+    let taken = i64::try_from(amount).map_err(|_| RiskError::Overflow)?;
+    let remaining = asset.amount.checked_sub(taken).ok_or(RiskError::Overflow)?;
+    if remaining < 0 {
+        return Err(RiskError::NoLiquidationSolution);
+    }
+    let before = weighted_value(asset, Level::Maintenance)?;
+    let after = weighted_value(
+        &Collateral {
+            amount: remaining,
+            ..*asset
+        },
+        Level::Maintenance,
+    )?;
+    let paid_per_unit = crate::fx::mul(asset.price, sub(Fx::ONE, discount)?)?;
+    let paid = money_mul_floor(amount as i128, paid_per_unit)?;
+    Ok(paid - (before - after))
+}
+
+/// Collateral a liquidator must take to raise health by `deficit`.
+///
+/// Closed form with the base maintenance weight w: each unit gains at least
+/// price x (1 - discount - w) (the liquidity haircut only lowers the marginal weight), so
+/// ceil(deficit / that) is always enough; the bounded search then trims it to the exact minimum.
+pub fn collateral_for_deficit(
+    asset: &Collateral,
+    deficit: i128,
+    discount: Fx,
+) -> RiskResult<Option<u64>> {
+    asset.validate()?;
+    if deficit <= 0 {
+        return Ok(Some(0));
+    }
+    let available = u64::try_from(asset.amount).map_err(|_| RiskError::NoLiquidationSolution)?;
+    let margin_per_unit = sub(sub(Fx::ONE, discount)?, asset.maint_asset_weight)?;
+    if margin_per_unit <= 0 || available == 0 {
+        return Err(RiskError::NoLiquidationSolution);
+    }
+    let gain_per_unit = crate::fx::mul(asset.price, margin_per_unit)?;
+    if gain_per_unit <= 0 {
+        return Err(RiskError::NoLiquidationSolution);
+    }
+    let estimate = ((deficit << crate::fx::FRAC_BITS) + gain_per_unit.to_bits() as i128 - 1)
+        / gain_per_unit.to_bits() as i128;
+    let bound = u64::try_from(estimate.saturating_add(1))
+        .unwrap_or(u64::MAX)
+        .min(available);
+    smallest_sufficient(bound, |amount| {
+        Ok(collateral_swap_gain(asset, amount, discount)? - deficit)
+    })
+}
+
+/// The account after a liquidator takes `quantity` contracts of position `index` at its mark
+/// minus `discount` x spot per contract (the account's side of the trade always gets the worse
+/// price). Realised PnL goes to the quote collateral entry `quote_index`.
+pub fn after_position_transfer(
+    market: &Market,
+    collateral: &[Collateral],
+    positions: &[PricedPosition],
+    quote_index: usize,
+    index: usize,
+    quantity: u64,
+    discount: Fx,
+) -> RiskResult<(Vec<Collateral>, Vec<PricedPosition>)> {
+    let target = positions
+        .get(index)
+        .ok_or(RiskError::NoLiquidationSolution)?;
+    let size = target.position.size;
+    let quantity = i64::try_from(quantity).map_err(|_| RiskError::Overflow)?;
+    if quantity > size.checked_abs().ok_or(RiskError::Overflow)? {
+        return Err(RiskError::NoLiquidationSolution);
+    }
+    let moved = if size > 0 { quantity } else { -quantity };
+    let spot = market
+        .underlyings
+        .get(target.position.underlying as usize)
+        .ok_or(RiskError::UnknownUnderlying)?
+        .spot as i128;
+    // Price the account gets for the contracts, at its own (holder-adverse) mark.
+    let notional = moved as i128 * spot;
+    let value = position_value(notional, &target.risk)?;
+    let fee = money_mul_ceil((quantity as i128) * spot, discount)?;
+    let proceeds = value - fee;
+    // Cost basis released in proportion, rounded so the account keeps the larger remaining cost.
+    let cost = target.position.cost_basis as i128;
+    let released = if size == 0 {
+        0
+    } else {
+        (cost * moved as i128).div_euclid(size as i128)
+    };
+    let mut new_positions = positions.to_vec();
+    new_positions[index].position = Position {
+        size: size - moved,
+        cost_basis: crate::fx::to_i64(cost - released)?,
+        ..target.position
+    };
+    let mut new_collateral = collateral.to_vec();
+    let quote = new_collateral
+        .get_mut(quote_index)
+        .ok_or(RiskError::NoLiquidationSolution)?;
+    let realised = proceeds - released;
+    quote.amount = crate::fx::to_i64(quote.amount as i128 + realised)?;
+    Ok((new_collateral, new_positions))
+}
+
+/// Contracts of position `index` a liquidator must take (at `discount`) for the account to reach
+/// the liquidation-end level; `None` if the whole position is not enough.
+#[allow(clippy::too_many_arguments)]
+pub fn position_for_end_level(
+    market: &Market,
+    collateral: &[Collateral],
+    positions: &[PricedPosition],
+    quote_index: usize,
+    index: usize,
+    discount: Fx,
+    end_fraction: Fx,
+) -> RiskResult<Option<u64>> {
+    let size = positions
+        .get(index)
+        .ok_or(RiskError::NoLiquidationSolution)?
+        .position
+        .size;
+    smallest_sufficient(size.unsigned_abs(), |quantity| {
+        let (c, p) = after_position_transfer(
+            market,
+            collateral,
+            positions,
+            quote_index,
+            index,
+            quantity,
+            discount,
+        )?;
+        health_at_end_level(&margin_priced(market, &c, &p)?, end_fraction)
+    })
+}

@@ -3,8 +3,8 @@
 use crate::error::{RiskError, RiskResult};
 use crate::fx::{add, fx_bits, mul, mul_int, sub, Fx, FRAC_BITS};
 use crate::tables::{
-    DEGREE, EXP2_SIXTEENTHS, INTERVALS_PER_UNIT, INV_1P_SIXTEENTHS, INV_LN2, LN2, LN2_SIXTEENTH,
-    LN_1P_SIXTEENTHS, NORMAL_CDF_TAYLOR, TABLE_LOWER,
+    DEGREE, EXP2_SIXTEENTHS, INTERVALS_PER_UNIT, INV_1P_SIXTEENTHS, INV_LN2, LN2, LN2_Q64,
+    LN2_SIXTEENTH, LN_1P_SIXTEENTHS, NORMAL_CDF_TAYLOR, TABLE_LOWER,
 };
 
 pub const LN_2: Fx = fx_bits(LN2);
@@ -98,7 +98,8 @@ pub fn ln_u64(v: u64) -> RiskResult<Fx> {
         acc = sub(*inv_k, mul(f, acc)?)?;
     }
     let ln_1p_f = mul(f, acc)?;
-    let exponent_part = mul_int(LN_2, exponent)?;
+    crate::fx::op_count::mul128();
+    let exponent_part = Fx::from_bits(((exponent as i128 * LN2_Q64) >> FRAC_BITS) as i64);
     add(add(exponent_part, fx_bits(LN_1P_SIXTEENTHS[j]))?, ln_1p_f)
 }
 
@@ -176,4 +177,83 @@ fn lower_tail(a: Fx) -> RiskResult<(Fx, Fx)> {
     }
     value = add(fx_bits(row[0]), mul(t, value)?)?;
     Ok((value.max(Fx::ZERO), slope.max(Fx::ZERO)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn f(x: Fx) -> f64 {
+        x.to_num()
+    }
+
+    #[test]
+    fn exp_matches_f64_over_its_range() {
+        let mut x = -22.0f64;
+        while x < 21.0 {
+            let got = f(exp(Fx::from_num(x)).unwrap());
+            let want = Fx::from_num(x).to_num::<f64>().exp();
+            assert!(
+                (got - want).abs() <= 2e-9 * want.max(1.0),
+                "exp({x}) = {got}, want {want}"
+            );
+            x += 0.0137;
+        }
+        assert_eq!(exp(Fx::from_num(-40)).unwrap(), Fx::ZERO);
+        assert_eq!(exp(Fx::from_num(30)), Err(RiskError::Overflow));
+    }
+
+    #[test]
+    fn ln_matches_f64() {
+        for v in [1u64, 2, 3, 7, 1000, 123_456_789, u64::MAX / 3, u64::MAX] {
+            let got = f(ln_u64(v).unwrap());
+            assert!((got - (v as f64).ln()).abs() < 2e-9, "ln({v}) = {got}");
+        }
+        for x in [0.01f64, 0.5, 0.85, 1.0, 1.15, 2.0, 1000.0] {
+            let q = Fx::from_num(x);
+            assert!((f(ln(q).unwrap()) - f(q).ln()).abs() < 2e-9);
+        }
+        assert_eq!(ln_u64(0), Err(RiskError::Overflow));
+        assert_eq!(ln(Fx::ZERO), Err(RiskError::Overflow));
+        assert_eq!(ln(-Fx::ONE), Err(RiskError::Overflow));
+    }
+
+    #[test]
+    fn sqrt_is_floor_exact() {
+        assert_eq!(sqrt(Fx::from_num(4)).unwrap(), Fx::from_num(2));
+        assert_eq!(sqrt(Fx::ZERO).unwrap(), Fx::ZERO);
+        assert_eq!(sqrt(-Fx::ONE), Err(RiskError::Overflow));
+        let r = sqrt(Fx::from_num(2)).unwrap().to_bits() as i128;
+        let two = 2i128 << 64;
+        assert!(r * r <= two && (r + 1) * (r + 1) > two);
+    }
+
+    #[test]
+    fn normal_matches_erfc_and_is_consistent() {
+        let mut x = -9.0f64;
+        while x <= 9.0 {
+            let q = Fx::from_num(x);
+            let n = normal(q).unwrap();
+            let xf = f(q);
+            let cdf = 0.5 * libm::erfc(-xf / std::f64::consts::SQRT_2);
+            let pdf = (-0.5 * xf * xf).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            assert!((f(n.cdf) - cdf).abs() < 1e-9, "N({x})");
+            assert!((f(n.complement) - (1.0 - cdf)).abs() < 1e-9, "1-N({x})");
+            assert!((f(n.pdf) - pdf).abs() < 1e-9, "phi({x})");
+            assert_eq!(n.cdf + n.complement, Fx::ONE);
+            x += 0.01;
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn cdf_is_monotone(a in -10.0f64..10.0, b in -10.0f64..10.0) {
+            let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+            let nl = normal(Fx::from_num(lo)).unwrap().cdf;
+            let nh = normal(Fx::from_num(hi)).unwrap().cdf;
+            // Monotone up to the table's rounding (a few units in the last place).
+            prop_assert!(nl <= nh + Fx::from_bits(4));
+        }
+    }
 }

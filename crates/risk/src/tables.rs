@@ -109,5 +109,7 @@ pub const INV_1P_SIXTEENTHS: [i64; 16] = [
     2863311531, 2748779069, 2643056798, 2545165805, 2454267026, 2369637129, 2290649225, 2216757314,
 ];
 pub const LN2: i64 = 2977044472;
+/// ln 2 with 64 fraction bits, for exponent x ln 2 without accumulating the rounding.
+pub const LN2_Q64: i128 = 12786308645202655232;
 pub const INV_LN2: i64 = 6196328019;
 pub const LN2_SIXTEENTH: i64 = 186065279;

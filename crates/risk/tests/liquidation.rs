@@ -1,0 +1,147 @@
+mod common;
+
+use common::*;
+use xmargin_risk::bs::OptionKind;
+use xmargin_risk::liquidation::{
+    after_position_transfer, collateral_for_deficit, collateral_swap_gain, health_at_end_level,
+    position_for_end_level, smallest_sufficient,
+};
+use xmargin_risk::portfolio::PricedPosition;
+use xmargin_risk::{margin_priced, Instrument, Position, RiskError, Underlying, VolSurface};
+
+const SPOT: u64 = 150_000_000; // 150 USDC per contract, 6 decimals
+
+fn sol() -> Underlying {
+    Underlying {
+        spot: SPOT,
+        surface: VolSurface::flat(fx(0.8)),
+        rate: fx(0.0),
+        grid: standard_grid(),
+        correlation_group: 0,
+        beta: fx(0.9),
+        concentration_threshold: u64::MAX / 4,
+    }
+}
+
+#[test]
+fn collateral_amount_is_the_exact_minimum() {
+    let asset = volatile_collateral(2_000_000_000, 0.15, 50_000_000);
+    let discount = fx(0.05);
+    for deficit in [1i128, 1_000, 7_654_321, 20_000_000] {
+        let amount = collateral_for_deficit(&asset, deficit, discount)
+            .unwrap()
+            .expect("enough collateral");
+        assert!(collateral_swap_gain(&asset, amount, discount).unwrap() >= deficit);
+        assert!(collateral_swap_gain(&asset, amount - 1, discount).unwrap() < deficit);
+    }
+}
+
+#[test]
+fn collateral_refusals_are_named() {
+    let asset = volatile_collateral(1_000, 0.15, 0);
+    // 1 - discount - weight <= 0: taking collateral cannot raise health.
+    assert_eq!(
+        collateral_for_deficit(&asset, 10, fx(0.1)),
+        Err(RiskError::NoLiquidationSolution)
+    );
+    // Not enough collateral to cover the deficit.
+    assert_eq!(
+        collateral_for_deficit(&asset, 1_000_000, fx(0.05)),
+        Ok(None)
+    );
+    assert_eq!(collateral_for_deficit(&asset, 0, fx(0.05)), Ok(Some(0)));
+    assert_eq!(
+        smallest_sufficient(0, |_| Ok(0)),
+        Err(RiskError::NoLiquidationSolution)
+    );
+}
+
+#[test]
+fn search_finds_the_threshold_of_a_monotone_health() {
+    for threshold in [1u64, 2, 17, 999, 1000] {
+        let found = smallest_sufficient(1000, |q| Ok(q as i128 - threshold as i128)).unwrap();
+        assert_eq!(found, Some(threshold));
+    }
+    assert_eq!(
+        smallest_sufficient(10, |q| Ok(q as i128 - 11)).unwrap(),
+        None
+    );
+}
+
+#[test]
+fn closing_part_of_a_naked_short_call_restores_the_end_level() {
+    let market = market(&[sol()]);
+    let call = Position {
+        underlying: 0,
+        instrument: Instrument::Option {
+            kind: OptionKind::Call,
+            strike: 160_000_000,
+            expiry: NOW + 14 * DAY,
+        },
+        size: -400,
+        cost_basis: 0,
+    };
+    let risk = market.series_risk(&call).unwrap();
+    let positions = [PricedPosition {
+        position: call,
+        risk,
+    }];
+    let collateral = [usdc(4_000_000_000)];
+    let before = margin_priced(&market, &collateral, &positions).unwrap();
+    let end_fraction = fx(0.5);
+    assert!(
+        before.maint_health() < 0,
+        "book must start unhealthy: {before:?}"
+    );
+    let discount = fx(0.01);
+    let q = position_for_end_level(
+        &market,
+        &collateral,
+        &positions,
+        0,
+        0,
+        discount,
+        end_fraction,
+    )
+    .unwrap()
+    .expect("closing the whole position is enough");
+    let health = |q: u64| {
+        let (c, p) =
+            after_position_transfer(&market, &collateral, &positions, 0, 0, q, discount).unwrap();
+        health_at_end_level(&margin_priced(&market, &c, &p).unwrap(), end_fraction).unwrap()
+    };
+    assert!(health(q) >= 0);
+    assert!(health(q - 1) < 0);
+    assert!(q < 400, "a partial close suffices, got {q}");
+    // Each contract taken raises health: the fee is smaller than the risk released.
+    assert!(health(q) > health_at_end_level(&before, end_fraction).unwrap());
+}
+
+#[test]
+fn transfer_moves_the_fee_and_keeps_sizes_consistent() {
+    let market = market(&[sol()]);
+    let perp = Position {
+        underlying: 0,
+        instrument: Instrument::Perpetual,
+        size: 10,
+        cost_basis: 10 * 140_000_000,
+    };
+    let positions = [PricedPosition {
+        position: perp,
+        risk: market.series_risk(&perp).unwrap(),
+    }];
+    let collateral = [usdc(100_000_000)];
+    let (c, p) =
+        after_position_transfer(&market, &collateral, &positions, 0, 0, 4, fx(0.02)).unwrap();
+    assert_eq!(p[0].position.size, 6);
+    assert_eq!(p[0].position.cost_basis, 6 * 140_000_000);
+    // Realised: 4 x (150 - 140) USDC minus a 2 % fee on 4 x 150 USDC, the fee rounded up.
+    let fee_bits = 600_000_000i128 * fx(0.02).to_bits() as i128;
+    let fee = (fee_bits + (1 << 32) - 1) >> 32;
+    assert!(fee >= 12_000_000);
+    assert_eq!(c[0].amount as i128, 100_000_000 + 40_000_000 - fee);
+    assert_eq!(
+        after_position_transfer(&market, &collateral, &positions, 0, 0, 11, fx(0.02)).err(),
+        Some(RiskError::NoLiquidationSolution)
+    );
+}
