@@ -2,4 +2,5 @@
 //! position on the engine's scenario grid. Used by tests, the strategy report and benchmarks;
 //! never by the program.
 pub mod bs;
+pub mod fixtures;
 pub mod portfolio;

@@ -25,6 +25,8 @@ pub const NODES: usize = CORE_NODES + 2;
 pub const VOL_SHOCKS: usize = 3;
 pub const CORE_SCENARIOS: usize = CORE_NODES * VOL_SHOCKS;
 pub const FACTOR_LEVELS: usize = CORE_NODES;
+/// Price segments between adjacent core nodes.
+pub const SEGMENTS: usize = CORE_NODES - 1;
 
 /// Volatility shock of a core scenario.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -54,12 +56,15 @@ pub struct GridConstants {
     pub moves: [Fx; NODES],
     /// R, the largest core move.
     pub price_range: Fx,
-    /// x^2 / 2 of each core node.
-    pub half_move_squared: [Fx; CORE_NODES],
-    /// ln(1 - R), ln(1 + R)
-    pub ln_edge: [Fx; 2],
-    /// 1 / (1 - R), 1 / (1 + R)
-    pub inv_edge: [Fx; 2],
+    /// ln(1 + x) and 1 / (1 + x) of each core node.
+    pub ln_moves: [Fx; CORE_NODES],
+    pub inv_moves: [Fx; CORE_NODES],
+    /// Gamma-ladder weights: f(x_k) / S = delta x_k + Σ_j weight[k][j] gamma_j, where gamma_j is
+    /// gamma x S on segment j (between nodes j and j+1); weight[k][j] = ∫ over the part of segment j
+    /// between the centre and node k of |x_k - u| du.
+    pub segment_weights: [[Fx; SEGMENTS]; CORE_NODES],
+    /// ln(1 + x) of the extended down / up moves.
+    pub ln_extended: [Fx; 2],
     pub vol_down: Fx,
     pub vol_up: Fx,
     pub extended_weight: Fx,
@@ -69,22 +74,41 @@ impl GridConstants {
     pub fn new(grid: &ScenarioGrid) -> RiskResult<Self> {
         grid.validate()?;
         let mut moves = [Fx::ZERO; NODES];
-        let mut half_move_squared = [Fx::ZERO; CORE_NODES];
-        for (node, slot) in moves.iter_mut().enumerate().take(CORE_NODES) {
+        let mut ln_moves = [Fx::ZERO; CORE_NODES];
+        let mut inv_moves = [Fx::ONE; CORE_NODES];
+        for node in 0..CORE_NODES {
             let steps = node as i64 - PRICE_STEPS_PER_SIDE as i64;
-            *slot = mul_int(grid.price_range, steps)? / PRICE_STEPS_PER_SIDE as i64;
-            half_move_squared[node] = mul(*slot, *slot)? / 2;
+            moves[node] = mul_int(grid.price_range, steps)? / PRICE_STEPS_PER_SIDE as i64;
+            ln_moves[node] = ln(Fx::ONE + moves[node])?;
+            inv_moves[node] = div(Fx::ONE, Fx::ONE + moves[node])?;
+        }
+        let step = grid.price_range / PRICE_STEPS_PER_SIDE as i64;
+        let mut segment_weights = [[Fx::ZERO; SEGMENTS]; CORE_NODES];
+        for (node, weights) in segment_weights.iter_mut().enumerate() {
+            for (segment, weight) in weights.iter_mut().enumerate() {
+                let covered = if node > PRICE_STEPS_PER_SIDE {
+                    segment >= PRICE_STEPS_PER_SIDE && segment < node
+                } else {
+                    segment >= node && segment < PRICE_STEPS_PER_SIDE
+                };
+                if covered {
+                    let middle = (moves[segment] + moves[segment + 1]) / 2;
+                    *weight = mul(step, sub(moves[node], middle)?.abs())?;
+                }
+            }
         }
         moves[EXTENDED_DOWN_NODE] = -grid.extended_down;
         moves[EXTENDED_UP_NODE] = grid.extended_up;
-        let down_edge = sub(Fx::ONE, grid.price_range)?;
-        let up_edge = Fx::ONE + grid.price_range;
         Ok(Self {
             moves,
             price_range: grid.price_range,
-            half_move_squared,
-            ln_edge: [ln(down_edge)?, ln(up_edge)?],
-            inv_edge: [div(Fx::ONE, down_edge)?, div(Fx::ONE, up_edge)?],
+            ln_moves,
+            inv_moves,
+            segment_weights,
+            ln_extended: [
+                ln(sub(Fx::ONE, grid.extended_down)?)?,
+                ln(Fx::ONE + grid.extended_up)?,
+            ],
             vol_down: grid.vol_down,
             vol_up: grid.vol_up,
             extended_weight: grid.extended_weight,

@@ -153,13 +153,23 @@ pub fn normal(x: Fx) -> RiskResult<Normal> {
     })
 }
 
-/// (N(a), phi(a)) for a <= 0 from the Taylor table.
-fn lower_tail(a: Fx) -> RiskResult<(Fx, Fx)> {
+/// phi(x) alone: the derivative of the table's polynomial (half the work of `normal`).
+pub fn normal_pdf(x: Fx) -> RiskResult<Fx> {
+    let a = if x > 0 { -x } else { x };
     let lower = Fx::from_bits(TABLE_LOWER << FRAC_BITS);
     if a < lower {
-        return Ok((Fx::ZERO, Fx::ZERO));
+        return Ok(Fx::ZERO);
     }
-    let offset = sub(a, lower)?.to_bits();
+    let (row, t) = table_row(sub(a, lower)?.to_bits());
+    let mut slope = mul_int(fx_bits(row[DEGREE]), DEGREE as i64)?;
+    for k in (1..DEGREE).rev() {
+        slope = add(mul_int(fx_bits(row[k]), k as i64)?, mul(t, slope)?)?;
+    }
+    Ok(slope.max(Fx::ZERO))
+}
+
+/// The table row covering `offset` (bits of a - TABLE_LOWER) and the distance to its midpoint.
+fn table_row(offset: i64) -> (&'static [i64; DEGREE + 1], Fx) {
     let last = NORMAL_CDF_TAYLOR.len() - 1;
     let index = usize::try_from((offset * INTERVALS_PER_UNIT) >> FRAC_BITS)
         .unwrap_or(last)
@@ -167,8 +177,19 @@ fn lower_tail(a: Fx) -> RiskResult<(Fx, Fx)> {
     // midpoint = lower + (index + 1/2) / INTERVALS_PER_UNIT
     let half_step = (1i64 << FRAC_BITS) / (2 * INTERVALS_PER_UNIT);
     let midpoint_offset = (index as i64) * 2 * half_step + half_step;
-    let t = Fx::from_bits(offset - midpoint_offset);
-    let row = &NORMAL_CDF_TAYLOR[index];
+    (
+        &NORMAL_CDF_TAYLOR[index],
+        Fx::from_bits(offset - midpoint_offset),
+    )
+}
+
+/// (N(a), phi(a)) for a <= 0 from the Taylor table.
+fn lower_tail(a: Fx) -> RiskResult<(Fx, Fx)> {
+    let lower = Fx::from_bits(TABLE_LOWER << FRAC_BITS);
+    if a < lower {
+        return Ok((Fx::ZERO, Fx::ZERO));
+    }
+    let (row, t) = table_row(sub(a, lower)?.to_bits());
     let mut value = fx_bits(row[DEGREE]);
     let mut slope = mul_int(fx_bits(row[DEGREE]), DEGREE as i64)?;
     for k in (1..DEGREE).rev() {

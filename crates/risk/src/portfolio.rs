@@ -8,7 +8,7 @@ use crate::fx::{
 };
 use crate::grid::{
     aggregate, direction_of, factor_masks, GridConstants, NodeLosses, Scenario, VolShock,
-    CORE_NODES, DOWN, EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, FACTOR_LEVELS, NODES, UP,
+    CORE_NODES, DOWN, EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, FACTOR_LEVELS, NODES, SEGMENTS, UP,
     VOL_SHOCK_ORDER,
 };
 use crate::model::{
@@ -70,15 +70,15 @@ impl Market {
 pub struct Exposure {
     pub linear_delta: MoneyFrac,
     pub long_delta: MoneyFrac,
-    pub long_gamma: [MoneyFrac; 2],
-    pub long_vol: [MoneyFrac; 2],
+    pub long_gamma: [MoneyFrac; SEGMENTS],
+    pub long_vol: [[MoneyFrac; 2]; CORE_NODES],
     pub long_value: MoneyFrac,
     pub long_extended: [MoneyFrac; 2],
     pub short_delta: MoneyFrac,
-    pub short_gamma: [MoneyFrac; 2],
+    pub short_gamma: [MoneyFrac; SEGMENTS],
     pub short_gamma_finite: bool,
     pub short_chord: [MoneyFrac; 2],
-    pub short_vol: [MoneyFrac; 2],
+    pub short_vol: [[MoneyFrac; 2]; CORE_NODES],
     pub short_extended: [MoneyFrac; 2],
     /// Reported Greeks in quote-native units: delta per 100 % move, gamma x S^2, vega per vol
     /// point x 100, theta per year.
@@ -117,44 +117,85 @@ impl Exposure {
         if !risk.is_option {
             return acc(&mut self.linear_delta, notional, risk.delta);
         }
-        if notional >= 0 {
-            acc(&mut self.long_delta, notional, risk.delta)?;
+        let long = notional >= 0;
+        let (delta, gamma, vol, extended) = if long {
             acc(&mut self.long_value, notional, risk.mark_high)?;
-            for side in [DOWN, UP] {
-                acc(&mut self.long_gamma[side], notional, risk.gamma_min[side])?;
-                acc(&mut self.long_vol[side], notional, risk.vol_pnl_min[side])?;
-                let change = sub(risk.extended_low[side], risk.mark_high)?;
-                acc(&mut self.long_extended[side], notional, change)?;
-            }
+            (
+                &mut self.long_delta,
+                &mut self.long_gamma,
+                &mut self.long_vol,
+                &mut self.long_extended,
+            )
         } else {
-            acc(&mut self.short_delta, notional, risk.delta)?;
             self.short_gamma_finite &= risk.gamma_max_finite;
             for side in [DOWN, UP] {
-                acc(&mut self.short_gamma[side], notional, risk.gamma_max[side])?;
                 let chord = sub(risk.delta_edge[side], risk.delta)?;
                 acc(&mut self.short_chord[side], notional, chord)?;
-                acc(&mut self.short_vol[side], notional, risk.vol_pnl_max[side])?;
-                let change = sub(risk.extended_high[side], risk.mark_low)?;
-                acc(&mut self.short_extended[side], notional, change)?;
+            }
+            (
+                &mut self.short_delta,
+                &mut self.short_gamma,
+                &mut self.short_vol,
+                &mut self.short_extended,
+            )
+        };
+        acc(delta, notional, risk.delta)?;
+        let (segment_gamma, node_vol) = if long {
+            (&risk.segment_gamma_min, &risk.vol_pnl_min)
+        } else {
+            (&risk.segment_gamma_max, &risk.vol_pnl_max)
+        };
+        for (slot, bound) in gamma.iter_mut().zip(segment_gamma) {
+            acc(slot, notional, *bound)?;
+        }
+        for (slots, bounds) in vol.iter_mut().zip(node_vol) {
+            for (slot, bound) in slots.iter_mut().zip(bounds) {
+                acc(slot, notional, *bound)?;
             }
         }
+        for side in [DOWN, UP] {
+            // Long: worst value at the extended node vs the highest mark; short: the reverse.
+            let change = if long {
+                sub(risk.extended_low[side], risk.mark_high)?
+            } else {
+                sub(risk.extended_high[side], risk.mark_low)?
+            };
+            acc(&mut extended[side], notional, change)?;
+        }
         Ok(())
+    }
+
+    /// Lower bound of Σ_j w_kj gamma_j at node k.
+    fn ladder(
+        &self,
+        sums: &[MoneyFrac; SEGMENTS],
+        grid: &GridConstants,
+        node: usize,
+    ) -> RiskResult<i128> {
+        let mut total: i128 = 0;
+        for (sum, weight) in sums.iter().zip(&grid.segment_weights[node]) {
+            if *weight != 0 {
+                total += lower_product(*sum, *weight)?;
+            }
+        }
+        Ok(total)
     }
 
     /// Lower bound of the PnL (whole quote-native units) in a core scenario.
     fn core_pnl(&self, grid: &GridConstants, node: usize, vol: VolShock) -> RiskResult<i128> {
         let x = grid.moves[node];
-        let half_x2 = grid.half_move_squared[node];
         let side = direction_of(node);
         let vol_index = match vol {
             VolShock::Down => Some(DOWN),
             VolShock::Flat => None,
             VolShock::Up => Some(UP),
         };
-        let vol_term = |sums: &[MoneyFrac; 2]| vol_index.map_or(0, |i| floor_money(sums[i]));
+        let vol_term = |sums: &[[MoneyFrac; 2]; CORE_NODES]| {
+            vol_index.map_or(0, |i| floor_money(sums[node][i]))
+        };
         let linear = lower_product(self.linear_delta, x)?;
         let long_taylor = lower_product(self.long_delta, x)?
-            + lower_product(self.long_gamma[side], half_x2)?
+            + self.ladder(&self.long_gamma, grid, node)?
             + vol_term(&self.long_vol);
         let long = long_taylor.max(-ceil_money(self.long_value));
         let short_chord = lower_product(
@@ -164,8 +205,8 @@ impl Exposure {
             x,
         )?;
         let short_price = if self.short_gamma_finite {
-            let taylor = lower_product(self.short_delta, x)?
-                + lower_product(self.short_gamma[side], half_x2)?;
+            let taylor =
+                lower_product(self.short_delta, x)? + self.ladder(&self.short_gamma, grid, node)?;
             taylor.max(short_chord)
         } else {
             short_chord
@@ -309,7 +350,8 @@ pub fn margin_priced(
         return Err(RiskError::CapacityExceeded);
     }
     let count = market.underlyings.len();
-    let mut exposures = [Exposure::empty(); MAX_UNDERLYINGS];
+    // Exposures are ~1 KB each: keep them off the (4 KB per frame on SBF) stack.
+    let mut exposures = vec![Exposure::empty(); count];
     let mut unrealized: i128 = 0;
     for p in positions {
         let index = p.position.underlying as usize;
@@ -318,7 +360,10 @@ pub fn margin_priced(
             .get(index)
             .ok_or(RiskError::UnknownUnderlying)?;
         let notional = (p.position.size as i128) * (underlying.spot as i128);
-        exposures[index].add(notional, &p.risk)?;
+        exposures
+            .get_mut(index)
+            .ok_or(RiskError::UnknownUnderlying)?
+            .add(notional, &p.risk)?;
         unrealized = unrealized
             .checked_add(position_value(notional, &p.risk)? - p.position.cost_basis as i128)
             .ok_or(RiskError::Overflow)?;

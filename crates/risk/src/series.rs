@@ -1,26 +1,27 @@
 //! Per-series risk terms at the current spot: the mark and the bounds that make the aggregated
-//! Taylor expansion a guaranteed upper bound of the full-revaluation loss on the grid.
+//! second-order expansion a guaranteed upper bound of the full-revaluation loss on the grid.
 //!
-//! For an option of value V(S) the price part of a scenario, f(x) = V(S(1+x)) - V(S), satisfies
-//! on each side of spot (gamma >= 0, delta increasing in S):
-//!   delta x + 1/2 gamma_min x^2  <=  f(x) / S  <=  min(delta x + 1/2 gamma_max x^2, delta_edge x)
-//! where gamma_min/gamma_max bound gamma x S over [S, S(1 +- R)] (gamma is unimodal in S with its
-//! peak at d1 = -sigma sqrt T) and delta_edge is delta at S(1 +- R). The volatility part at the
-//! shocked spot is bounded by vega_min/vega_max over the whole box of spots and volatilities
-//! (interval arithmetic on d1). Extended moves use intrinsic value (below) and intrinsic plus the
-//! largest possible time value (above). Everything is per one contract and divided by spot.
+//! Price part, f(x) = V(S(1+x)) - V(S), by the gamma ladder: with gamma x S bounded on each
+//! segment between adjacent grid nodes (gamma is unimodal in S with its peak at d1 = -sigma sqrt T,
+//! so it is bounded by the segment's end points or that peak),
+//!   f(x_k) / S = delta x_k + Σ_j w_kj gamma_j   with   w_kj = ∫_{segment j, between 0 and x_k} |x_k - u| du,
+//! which the per-segment minimum (longs) or maximum (shorts) turns into a bound. Shorts also keep
+//! the chord f(x) <= delta(S(1 +- R)) x S (delta is increasing). Vol part, at the node's own spot:
+//! vega is bounded over the shocked volatility interval by interval arithmetic on d1. Extended
+//! moves are repriced exactly, floored at intrinsic value. Everything is per one contract and
+//! divided by spot.
 use crate::bs::{self, log_moneyness, years_from_secs, OptionInputs, OptionKind, MAX_VOL, MIN_VOL};
 use crate::error::RiskResult;
-use crate::fx::{add, fx_ratio, mul, sub, Fx};
-use crate::grid::{GridConstants, DOWN, EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, UP};
-use crate::math::{exp, normal};
+use crate::fx::{add, mul, sub, Fx};
+use crate::grid::{
+    GridConstants, CORE_NODES, DOWN, EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, SEGMENTS, UP,
+};
+use crate::math::{exp, normal, normal_pdf};
 use crate::model::{Instrument, Underlying};
 
 /// Bound on the engine's normalised price error (validated by the accuracy tests), widened into
 /// the marks so that rounding and model error both go against the holder.
 pub const MARK_ERROR: Fx = Fx::from_bits(64);
-/// phi(0) = 1/sqrt(2 pi), rounded up.
-const PDF_AT_ZERO_UP: Fx = fx_ratio(3_989_422_805, 10_000_000_000);
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SeriesRisk {
@@ -34,16 +35,17 @@ pub struct SeriesRisk {
     pub gamma: Fx,
     pub vega: Fx,
     pub theta: Fx,
-    /// gamma x S bounds on each side (index DOWN / UP).
-    pub gamma_min: [Fx; 2],
-    pub gamma_max: [Fx; 2],
+    /// gamma x S bounds on each segment between adjacent core nodes.
+    pub segment_gamma_min: [Fx; SEGMENTS],
+    pub segment_gamma_max: [Fx; SEGMENTS],
     /// false for an option at expiry, whose gamma is unbounded at the strike.
     pub gamma_max_finite: bool,
+    /// delta at the lowest / highest core node.
     pub delta_edge: [Fx; 2],
-    /// Bounds on the per-contract value change from the volatility shock alone (index DOWN / UP):
-    /// vol_pnl_min <= V(S', sigma + dv) - V(S', sigma) <= vol_pnl_max.
-    pub vol_pnl_min: [Fx; 2],
-    pub vol_pnl_max: [Fx; 2],
+    /// Bounds on the per-contract value change from the volatility shock alone at each core node
+    /// (index DOWN / UP shock): vol_pnl_min <= V(S_k, sigma + dv) - V(S_k, sigma) <= vol_pnl_max.
+    pub vol_pnl_min: [[Fx; 2]; CORE_NODES],
+    pub vol_pnl_max: [[Fx; 2]; CORE_NODES],
     /// Value / S bounds at the extended down / up moves.
     pub extended_low: [Fx; 2],
     pub extended_high: [Fx; 2],
@@ -140,104 +142,145 @@ fn option_risk(
     }
     let st = bs::standardise(&inputs)?;
     risk.gamma_max_finite = true;
-    for side in [DOWN, UP] {
-        let d1_edge = add(st.d1, mul(grid.ln_edge[side], st.inv_total_vol)?)?;
-        let n_edge = normal(d1_edge)?;
-        risk.delta_edge[side] = match kind {
-            OptionKind::Call => n_edge.cdf,
-            OptionKind::Put => -n_edge.complement,
-        };
-        let gamma_edge = mul(mul(n_edge.pdf, st.inv_total_vol)?, grid.inv_edge[side])?;
-        risk.gamma_min[side] = greeks.gamma.min(gamma_edge);
-        risk.gamma_max[side] = peak_gamma(&st, d1_edge)?.unwrap_or(greeks.gamma.max(gamma_edge));
+    let ladder = node_ladder(&st, grid)?;
+    for segment in 0..SEGMENTS {
+        let (low, high) = (ladder[segment], ladder[segment + 1]);
+        risk.segment_gamma_min[segment] = low.gamma.min(high.gamma);
+        risk.segment_gamma_max[segment] =
+            peak_gamma(&st, low.d1, high.d1)?.unwrap_or(low.gamma.max(high.gamma));
     }
-    vol_bounds(&mut risk, &inputs, &st, grid)?;
-    extended_bounds(&mut risk, grid, kind, st.discounted_strike, st.total_vol)?;
+    for (side, node) in [(DOWN, 0), (UP, CORE_NODES - 1)] {
+        let n = normal(ladder[node].d1)?;
+        risk.delta_edge[side] = match kind {
+            OptionKind::Call => n.cdf,
+            OptionKind::Put => -n.complement,
+        };
+    }
+    vol_bounds(&mut risk, &inputs, &st, grid, &ladder)?;
+    extended_bounds(&mut risk, grid, kind, &st)?;
     Ok(risk)
 }
 
-/// Gamma x S at its peak (d1 = -sigma sqrt T) when the peak lies between spot and the edge.
-fn peak_gamma(st: &bs::Standardised, d1_edge: Fx) -> RiskResult<Option<Fx>> {
+/// d1 and gamma x S at one core node.
+#[derive(Clone, Copy, Debug, Default)]
+struct NodeGreeks {
+    d1: Fx,
+    gamma: Fx,
+}
+
+fn node_ladder(
+    st: &bs::Standardised,
+    grid: &GridConstants,
+) -> RiskResult<[NodeGreeks; CORE_NODES]> {
+    let mut ladder = [NodeGreeks::default(); CORE_NODES];
+    for (node, slot) in ladder.iter_mut().enumerate() {
+        let d1 = add(st.d1, mul(grid.ln_moves[node], st.inv_total_vol)?)?;
+        let pdf = normal_pdf(d1)?;
+        let gamma = mul(mul(pdf, st.inv_total_vol)?, grid.inv_moves[node])?;
+        *slot = NodeGreeks { d1, gamma };
+    }
+    Ok(ladder)
+}
+
+/// Gamma x S at its peak (d1 = -sigma sqrt T) when the peak lies inside [d1_low, d1_high].
+fn peak_gamma(st: &bs::Standardised, d1_low: Fx, d1_high: Fx) -> RiskResult<Option<Fx>> {
     let peak_d1 = -st.total_vol;
-    let (low, high) = if d1_edge < st.d1 {
-        (d1_edge, st.d1)
-    } else {
-        (st.d1, d1_edge)
-    };
-    if peak_d1 < low || peak_d1 > high {
+    if peak_d1 < d1_low || peak_d1 > d1_high {
         return Ok(None);
     }
     // S*/S = exp((d1* - d1) s), so gamma(S*) S = phi(s) / (s S*/S) = phi(s) exp((s + d1) s) / s.
     let spot_ratio_inverse = exp(mul(add(st.total_vol, st.d1)?, st.total_vol)?)?;
-    let pdf = normal(st.total_vol)?.pdf;
+    let pdf = normal_pdf(st.total_vol)?;
     Ok(Some(mul(mul(pdf, st.inv_total_vol)?, spot_ratio_inverse)?))
 }
 
-/// Vega bounds over spots in [S(1-R), S(1+R)] and vols in [sigma - down, sigma + up].
+/// Vega bounds at each node's spot over the shocked volatility interval: d1 = m/s + s/2 with
+/// m = ln(S_k/K) + rT fixed and s in [s_a, s_b]; m/s is monotone in s, so its range is that of
+/// the end points, and s/2 adds [s_a/2, s_b/2].
 fn vol_bounds(
     risk: &mut SeriesRisk,
     inputs: &OptionInputs,
     st: &bs::Standardised,
     grid: &GridConstants,
+    ladder: &[NodeGreeks; CORE_NODES],
 ) -> RiskResult<()> {
     let (down, up) = effective_vol_shocks(inputs.vol, grid)?;
     let low_sigma = sub(inputs.vol, down)?;
     let high_sigma = add(inputs.vol, up)?;
-    let low_vol = mul(low_sigma, st.sqrt_years)?;
-    let high_vol = mul(high_sigma, st.sqrt_years)?;
-    let inv_low = bs::inverse_of_product(low_sigma, st.sqrt_years)?;
-    let inv_high = bs::inverse_of_product(high_sigma, st.sqrt_years)?;
+    // total vol and its inverse at sigma - down, sigma, sigma + up
+    let totals = [
+        mul(low_sigma, st.sqrt_years)?,
+        st.total_vol,
+        mul(high_sigma, st.sqrt_years)?,
+    ];
+    let inverses = [
+        bs::inverse_of_product(low_sigma, st.sqrt_years)?,
+        st.inv_total_vol,
+        bs::inverse_of_product(high_sigma, st.sqrt_years)?,
+    ];
     let drift = add(inputs.log_moneyness, mul(inputs.rate, st.years)?)?;
-    let m_low = add(drift, grid.ln_edge[DOWN])?;
-    let m_high = add(drift, grid.ln_edge[UP])?;
-    let (ratio_low, ratio_high) = if m_low >= 0 {
-        (mul(m_low, inv_high)?, mul(m_high, inv_low)?)
-    } else if m_high <= 0 {
-        (mul(m_low, inv_low)?, mul(m_high, inv_high)?)
-    } else {
-        (mul(m_low, inv_low)?, mul(m_high, inv_low)?)
-    };
-    let d1_low = add(ratio_low, low_vol / 2)?;
-    let d1_high = add(ratio_high, high_vol / 2)?;
-    let nearest = if d1_low <= 0 && d1_high >= 0 {
-        Fx::ZERO
-    } else {
-        d1_low.abs().min(d1_high.abs())
-    };
-    let farthest = d1_low.abs().max(d1_high.abs());
-    let vega_max = mul(
-        mul(add(Fx::ONE, grid.price_range)?, st.sqrt_years)?,
-        normal(nearest)?.pdf,
-    )?;
-    let vega_min = mul(
-        mul(sub(Fx::ONE, grid.price_range)?, st.sqrt_years)?,
-        normal(farthest)?.pdf,
-    )?;
-    // Value change from a shock dv lies in [vega_min dv, vega_max dv] for dv > 0, mirrored below.
-    risk.vol_pnl_min = [-mul(vega_max, down)?, mul(vega_min, up)?];
-    risk.vol_pnl_max = [-mul(vega_min, down)?, mul(vega_max, up)?];
+    for (node, greeks) in ladder.iter().enumerate() {
+        let m = add(drift, grid.ln_moves[node])?;
+        let ratios = [
+            mul(m, inverses[0])?,
+            sub(greeks.d1, totals[1] / 2)?,
+            mul(m, inverses[2])?,
+        ];
+        let scale = mul(add(Fx::ONE, grid.moves[node])?, st.sqrt_years)?;
+        for (shock, (a, b), size) in [(DOWN, (0, 1), down), (UP, (1, 2), up)] {
+            let low = add(ratios[a].min(ratios[b]), totals[a] / 2)?;
+            let high = add(ratios[a].max(ratios[b]), totals[b] / 2)?;
+            let nearest = if low <= 0 && high >= 0 {
+                Fx::ZERO
+            } else {
+                low.abs().min(high.abs())
+            };
+            let farthest = low.abs().max(high.abs());
+            let vega_max = mul(scale, normal_pdf(nearest)?)?;
+            let vega_min = mul(scale, normal_pdf(farthest)?)?;
+            // A shock of size dv moves value by [vega_min dv, vega_max dv] up, mirrored down.
+            let (min, max) = if shock == DOWN {
+                (-mul(vega_max, size)?, -mul(vega_min, size)?)
+            } else {
+                (mul(vega_min, size)?, mul(vega_max, size)?)
+            };
+            risk.vol_pnl_min[node][shock] = min;
+            risk.vol_pnl_max[node][shock] = max;
+        }
+    }
     Ok(())
 }
 
-/// Value / S at the extended moves: discounted intrinsic <= value <= intrinsic + max time value,
-/// the time value being largest at S = K e^{-rT} where it equals K'(2N(s/2) - 1) <= K' s phi(0).
+/// Value / S at the extended moves, repriced exactly (base volatility, as the grid defines
+/// them): two more normal-table evaluations per side. The discounted intrinsic value stays as a
+/// floor and the price error band widens with the move.
 fn extended_bounds(
     risk: &mut SeriesRisk,
     grid: &GridConstants,
     kind: OptionKind,
-    discounted_strike: Fx,
-    total_vol: Fx,
+    st: &bs::Standardised,
 ) -> RiskResult<()> {
-    let max_time_value = mul(mul(discounted_strike, total_vol)?, PDF_AT_ZERO_UP)?;
     for (side, node) in [(DOWN, EXTENDED_DOWN_NODE), (UP, EXTENDED_UP_NODE)] {
         let spot_ratio = add(Fx::ONE, grid.moves[node])?;
-        let (intrinsic, ceiling) = match kind {
-            OptionKind::Call => (sub(spot_ratio, discounted_strike)?, spot_ratio),
-            OptionKind::Put => (sub(discounted_strike, spot_ratio)?, discounted_strike),
+        let d1 = add(st.d1, mul(grid.ln_extended[side], st.inv_total_vol)?)?;
+        let n1 = normal(d1)?;
+        let n2 = normal(sub(d1, st.total_vol)?)?;
+        let (price, intrinsic) = match kind {
+            OptionKind::Call => (
+                sub(mul(spot_ratio, n1.cdf)?, mul(st.discounted_strike, n2.cdf)?)?,
+                sub(spot_ratio, st.discounted_strike)?,
+            ),
+            OptionKind::Put => (
+                sub(
+                    mul(st.discounted_strike, n2.complement)?,
+                    mul(spot_ratio, n1.complement)?,
+                )?,
+                sub(st.discounted_strike, spot_ratio)?,
+            ),
         };
-        let low = intrinsic.max(Fx::ZERO);
-        risk.extended_low[side] = low;
-        risk.extended_high[side] = add(low, max_time_value)?.min(ceiling);
+        let error = mul(MARK_ERROR, spot_ratio.ceil().max(Fx::ONE))?;
+        risk.extended_low[side] = sub(price, error)?.max(intrinsic).max(Fx::ZERO);
+        risk.extended_high[side] = add(price, error)?.max(risk.extended_low[side]);
     }
     Ok(())
 }
@@ -266,17 +309,14 @@ fn expired_bounds(
         OptionKind::Put => -Fx::ONE,
     };
     for side in [DOWN, UP] {
-        let edge_ratio = if side == DOWN {
-            sub(Fx::ONE, grid.price_range)?
-        } else {
-            add(Fx::ONE, grid.price_range)?
-        };
+        let edge_node = if side == DOWN { 0 } else { CORE_NODES - 1 };
+        let edge_ratio = add(Fx::ONE, grid.moves[edge_node])?;
         risk.delta_edge[side] = if in_the_money(edge_ratio) {
             sign
         } else {
             Fx::ZERO
         };
-        // gamma_min = 0 is a valid lower bound; gamma_max is infinite at the strike.
+        // Segment gamma minima stay 0 (a valid lower bound); the maximum is infinite at the strike.
         let node = if side == DOWN {
             EXTENDED_DOWN_NODE
         } else {

@@ -115,7 +115,7 @@ fn expiry_gives_intrinsic_value_and_step_delta() {
     let at = |kind, k_over_s: f64| {
         greeks(&OptionInputs {
             kind,
-            log_moneyness: Fx::from_num(-(k_over_s as f64).ln()),
+            log_moneyness: Fx::from_num(-k_over_s.ln()),
             secs: 0,
             vol: Fx::from_num(0.5),
             rate: Fx::ZERO,
@@ -137,11 +137,11 @@ fn expiry_gives_intrinsic_value_and_step_delta() {
 fn extreme_but_valid_inputs_stay_finite_and_bounded() {
     // 1 second to expiry, 1 % vol, 64x moneyness both ways; 10 years at 500 % vol.
     for (secs, vol) in [(1u64, 0.01), (10 * 365 * 86_400, 5.0)] {
-        for k_over_s in [1.0 / 64.0, 1.0, 64.0] {
+        for k_over_s in [1.0f64 / 64.0, 1.0, 64.0] {
             for kind in [OptionKind::Call, OptionKind::Put] {
                 let g = greeks(&OptionInputs {
                     kind,
-                    log_moneyness: Fx::from_num(-(k_over_s as f64).ln()).clamp(
+                    log_moneyness: Fx::from_num(-k_over_s.ln()).clamp(
                         -xmargin_risk::bs::MAX_LOG_MONEYNESS,
                         xmargin_risk::bs::MAX_LOG_MONEYNESS,
                     ),

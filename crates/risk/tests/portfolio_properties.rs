@@ -1,7 +1,7 @@
 //! Property tests of the margin engine against the f64 full-revaluation reference.
 //!
 //! Rounding tolerance: the engine may sit below the reference by at most 1e-8 x gross notional
-//! + 2 quote-native units per position (fixed-point Greeks carry ~1e-9 relative error; the
+//! plus 2 quote-native units per position (fixed-point Greeks carry ~1e-9 relative error; the
 //! bounds themselves are exact inequalities).
 mod common;
 
