@@ -4,7 +4,6 @@
 //!
 //! Run through `scripts/report.sh` (it enables the `op-count` feature the cost table needs).
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use proptest::strategy::{Strategy, ValueTree};
