@@ -3,7 +3,7 @@
 //! One division per evaluation (1 / (sigma sqrt T)); N and phi come from the Taylor table.
 use crate::error::{RiskError, RiskResult};
 use crate::fx::{add, fx_ratio, mul, sub, Fx, FRAC_BITS};
-use crate::math::{exp, ln_u64, normal};
+use crate::math::{exp, ln_u64, normal, normal_cdf};
 
 pub const SECONDS_PER_YEAR: u64 = 365 * 24 * 3600;
 pub const MIN_VOL: Fx = fx_ratio(1, 100);
@@ -151,7 +151,7 @@ pub fn greeks(inputs: &OptionInputs) -> RiskResult<Greeks> {
     }
     let st = standardise(inputs)?;
     let n1 = normal(st.d1)?;
-    let n2 = normal(st.d2)?;
+    let (n2_cdf, n2_complement) = normal_cdf(st.d2)?;
     let gamma = mul(n1.pdf, st.inv_total_vol)?;
     let vega = mul(n1.pdf, st.sqrt_years)?;
     // phi sigma / (2 sqrt T) = gamma sigma^2 / 2: no second division, and gamma is the larger
@@ -159,7 +159,7 @@ pub fn greeks(inputs: &OptionInputs) -> RiskResult<Greeks> {
     let decay = mul(gamma, mul(inputs.vol, inputs.vol)?)? / 2;
     let greeks = match inputs.kind {
         OptionKind::Call => {
-            let strike_leg = mul(st.discounted_strike, n2.cdf)?;
+            let strike_leg = mul(st.discounted_strike, n2_cdf)?;
             Greeks {
                 price: sub(n1.cdf, strike_leg)?.max(Fx::ZERO),
                 delta: n1.cdf,
@@ -169,7 +169,7 @@ pub fn greeks(inputs: &OptionInputs) -> RiskResult<Greeks> {
             }
         }
         OptionKind::Put => {
-            let strike_leg = mul(st.discounted_strike, n2.complement)?;
+            let strike_leg = mul(st.discounted_strike, n2_complement)?;
             Greeks {
                 price: sub(strike_leg, n1.complement)?.max(Fx::ZERO),
                 delta: -n1.complement,

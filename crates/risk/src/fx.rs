@@ -54,13 +54,18 @@ pub fn sub(a: Fx, b: Fx) -> RiskResult<Fx> {
 /// rounded once, in the direction that hurts the account holder.
 pub type MoneyFrac = i128;
 
-/// `amount x f` exactly, as `MoneyFrac`.
+/// `amount x f` exactly, as `MoneyFrac`. An i64 amount cannot overflow (|i64 x i64| < 2^126);
+/// a wider one takes the checked path.
 #[inline]
 pub fn money_times(amount: i128, f: Fx) -> RiskResult<MoneyFrac> {
     op_count::mul128();
-    amount
-        .checked_mul(f.to_bits() as i128)
-        .ok_or(RiskError::Overflow)
+    match i64::try_from(amount) {
+        // |i64 x i64| < 2^126: exact in i128, so the unchecked product cannot wrap.
+        Ok(narrow) => Ok((narrow as i128).wrapping_mul(f.to_bits() as i128)),
+        Err(_) => amount
+            .checked_mul(f.to_bits() as i128)
+            .ok_or(RiskError::Overflow),
+    }
 }
 
 #[inline]

@@ -63,6 +63,8 @@ pub struct GridConstants {
     /// gamma x S on segment j (between nodes j and j+1); weight[k][j] = ∫ over the part of segment j
     /// between the centre and node k of |x_k - u| du.
     pub segment_weights: [[Fx; SEGMENTS]; CORE_NODES],
+    /// The segments with a non-zero weight at each node (start, end exclusive).
+    pub segment_range: [(usize, usize); CORE_NODES],
     /// ln(1 + x) of the extended down / up moves.
     pub ln_extended: [Fx; 2],
     pub vol_down: Fx,
@@ -99,8 +101,17 @@ impl GridConstants {
         }
         moves[EXTENDED_DOWN_NODE] = -grid.extended_down;
         moves[EXTENDED_UP_NODE] = grid.extended_up;
+        let mut segment_range = [(0, 0); CORE_NODES];
+        for (node, range) in segment_range.iter_mut().enumerate() {
+            *range = if node > PRICE_STEPS_PER_SIDE {
+                (PRICE_STEPS_PER_SIDE, node)
+            } else {
+                (node, PRICE_STEPS_PER_SIDE)
+            };
+        }
         Ok(Self {
             moves,
+            segment_range,
             price_range: grid.price_range,
             ln_moves,
             inv_moves,
@@ -187,28 +198,32 @@ where
     let mut binding_group = None;
     let mut binding_level = PRICE_STEPS_PER_SIDE;
     let mut largest = zero;
-    for (index, member) in members.iter().enumerate() {
-        if members[..index].iter().any(|m| m.group == member.group) {
+    let mut done_groups = [false; 256];
+    for member in members {
+        let done = &mut done_groups[member.group as usize];
+        if *done {
             continue;
         }
-        let mut group_worst: Option<(T, usize)> = None;
-        for level in 0..FACTOR_LEVELS {
-            let mut sum = zero;
-            for peer in members.iter().filter(|m| m.group == member.group) {
-                sum = sum + masked_max(&peer.worst, peer.masks[level]);
-            }
-            if group_worst.is_none_or(|(worst, _)| sum > worst) {
-                group_worst = Some((sum, level));
+        *done = true;
+        let mut level_sums = [zero; FACTOR_LEVELS];
+        for peer in members.iter().filter(|m| m.group == member.group) {
+            for (level, sum) in level_sums.iter_mut().enumerate() {
+                *sum = *sum + masked_max(&peer.worst, peer.masks[level]);
             }
         }
-        if let Some((worst, level)) = group_worst {
-            if worst > zero {
-                total = total + worst;
-                if worst > largest {
-                    largest = worst;
-                    binding_group = Some(member.group);
-                    binding_level = level;
-                }
+        let mut group_worst = (level_sums[0], 0);
+        for (level, sum) in level_sums.iter().enumerate().skip(1) {
+            if *sum > group_worst.0 {
+                group_worst = (*sum, level);
+            }
+        }
+        let (worst, level) = group_worst;
+        if worst > zero {
+            total = total + worst;
+            if worst > largest {
+                largest = worst;
+                binding_group = Some(member.group);
+                binding_level = level;
             }
         }
     }
@@ -221,9 +236,14 @@ where
 
 fn masked_max<T: Copy + PartialOrd>(values: &[T; NODES], mask: u16) -> T {
     let mut best: Option<T> = None;
-    for (node, value) in values.iter().enumerate() {
-        if mask & (1 << node) != 0 && best.is_none_or(|b| *value > b) {
-            best = Some(*value);
+    let mut remaining = mask;
+    while remaining != 0 {
+        let node = remaining.trailing_zeros() as usize;
+        remaining &= remaining - 1;
+        if let Some(value) = values.get(node) {
+            if best.is_none_or(|b| *value > b) {
+                best = Some(*value);
+            }
         }
     }
     // Every mask holds at least the node of its own factor level (see module docs).

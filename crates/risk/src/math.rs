@@ -1,10 +1,10 @@
 //! Deterministic fixed-point elementary functions: exp, ln, sqrt and the standard normal
 //! CDF/density. No floating point, no division except where noted, no panics.
 use crate::error::{RiskError, RiskResult};
-use crate::fx::{add, fx_bits, mul, mul_int, sub, Fx, FRAC_BITS};
+use crate::fx::{add, fx_bits, mul, sub, Fx, FRAC_BITS};
 use crate::tables::{
-    DEGREE, EXP2_SIXTEENTHS, INTERVALS_PER_UNIT, INV_1P_SIXTEENTHS, INV_LN2, LN2, LN2_Q64,
-    LN2_SIXTEENTH, LN_1P_SIXTEENTHS, NORMAL_CDF_TAYLOR, TABLE_LOWER,
+    EXP2_SIXTEENTHS, INTERVALS_PER_UNIT, INV_1P_SIXTEENTHS, INV_LN2, LN2, LN2_Q64, LN2_SIXTEENTH,
+    LN_1P_SIXTEENTHS, NORMAL_CDF_TAYLOR, NORMAL_PDF_TAYLOR, TABLE_LOWER,
 };
 
 pub const LN_2: Fx = fx_bits(LN2);
@@ -108,10 +108,8 @@ pub fn ln(x: Fx) -> RiskResult<Fx> {
     if x <= 0 {
         return Err(RiskError::Overflow);
     }
-    sub(
-        ln_u64(x.to_bits() as u64)?,
-        mul_int(LN_2, FRAC_BITS as i64)?,
-    )
+    let frac_bits_ln2 = Fx::from_bits(((FRAC_BITS as i128 * LN2_Q64) >> FRAC_BITS) as i64);
+    sub(ln_u64(x.to_bits() as u64)?, frac_bits_ln2)
 }
 
 /// Square root, rounded down.
@@ -153,23 +151,46 @@ pub fn normal(x: Fx) -> RiskResult<Normal> {
     })
 }
 
-/// phi(x) alone: the derivative of the table's polynomial (half the work of `normal`).
+/// (N(x), 1 - N(x)) without the density: the table polynomial alone.
+pub fn normal_cdf(x: Fx) -> RiskResult<(Fx, Fx)> {
+    let a = if x > 0 { -x } else { x };
+    let lower = Fx::from_bits(TABLE_LOWER << FRAC_BITS);
+    let tail = if a < lower {
+        Fx::ZERO
+    } else {
+        let (index, t) = table_row(sub(a, lower)?.to_bits());
+        horner(&NORMAL_CDF_TAYLOR[index], t).max(Fx::ZERO)
+    };
+    let other = sub(ONE, tail)?;
+    Ok(if x > 0 { (other, tail) } else { (tail, other) })
+}
+
+/// phi(x) alone, from the table of the derivative's coefficients.
 pub fn normal_pdf(x: Fx) -> RiskResult<Fx> {
     let a = if x > 0 { -x } else { x };
     let lower = Fx::from_bits(TABLE_LOWER << FRAC_BITS);
     if a < lower {
         return Ok(Fx::ZERO);
     }
-    let (row, t) = table_row(sub(a, lower)?.to_bits());
-    let mut slope = mul_int(fx_bits(row[DEGREE]), DEGREE as i64)?;
-    for k in (1..DEGREE).rev() {
-        slope = add(mul_int(fx_bits(row[k]), k as i64)?, mul(t, slope)?)?;
+    let (index, t) = table_row(sub(a, lower)?.to_bits());
+    Ok(horner(&NORMAL_PDF_TAYLOR[index], t).max(Fx::ZERO))
+}
+
+/// Σ c_k t^k by Horner's rule on raw bits. |t| <= 1/8 and every partial sum stays below 2 (the
+/// series converge to N or phi in [0, 1] with terms shrinking geometrically), so each product
+/// is below 2^66 before the shift and the result fits: no overflow is possible.
+fn horner(coefficients: &[i64], t: Fx) -> Fx {
+    let t = t.to_bits() as i128;
+    let mut value: i64 = 0;
+    for c in coefficients.iter().rev() {
+        crate::fx::op_count::mul128();
+        value = c.wrapping_add(((value as i128).wrapping_mul(t) >> FRAC_BITS) as i64);
     }
-    Ok(slope.max(Fx::ZERO))
+    Fx::from_bits(value)
 }
 
 /// The table row covering `offset` (bits of a - TABLE_LOWER) and the distance to its midpoint.
-fn table_row(offset: i64) -> (&'static [i64; DEGREE + 1], Fx) {
+fn table_row(offset: i64) -> (usize, Fx) {
     let last = NORMAL_CDF_TAYLOR.len() - 1;
     let index = usize::try_from((offset * INTERVALS_PER_UNIT) >> FRAC_BITS)
         .unwrap_or(last)
@@ -177,26 +198,18 @@ fn table_row(offset: i64) -> (&'static [i64; DEGREE + 1], Fx) {
     // midpoint = lower + (index + 1/2) / INTERVALS_PER_UNIT
     let half_step = (1i64 << FRAC_BITS) / (2 * INTERVALS_PER_UNIT);
     let midpoint_offset = (index as i64) * 2 * half_step + half_step;
-    (
-        &NORMAL_CDF_TAYLOR[index],
-        Fx::from_bits(offset - midpoint_offset),
-    )
+    (index, Fx::from_bits(offset - midpoint_offset))
 }
 
-/// (N(a), phi(a)) for a <= 0 from the Taylor table.
+/// (N(a), phi(a)) for a <= 0 from the Taylor tables.
 fn lower_tail(a: Fx) -> RiskResult<(Fx, Fx)> {
     let lower = Fx::from_bits(TABLE_LOWER << FRAC_BITS);
     if a < lower {
         return Ok((Fx::ZERO, Fx::ZERO));
     }
-    let (row, t) = table_row(sub(a, lower)?.to_bits());
-    let mut value = fx_bits(row[DEGREE]);
-    let mut slope = mul_int(fx_bits(row[DEGREE]), DEGREE as i64)?;
-    for k in (1..DEGREE).rev() {
-        value = add(fx_bits(row[k]), mul(t, value)?)?;
-        slope = add(mul_int(fx_bits(row[k]), k as i64)?, mul(t, slope)?)?;
-    }
-    value = add(fx_bits(row[0]), mul(t, value)?)?;
+    let (index, t) = table_row(sub(a, lower)?.to_bits());
+    let value = horner(&NORMAL_CDF_TAYLOR[index], t);
+    let slope = horner(&NORMAL_PDF_TAYLOR[index], t);
     Ok((value.max(Fx::ZERO), slope.max(Fx::ZERO)))
 }
 

@@ -4,7 +4,8 @@
 use crate::collateral::{weighted_value, Level};
 use crate::error::{RiskError, RiskResult};
 use crate::fx::{
-    ceil_money, floor_money, lower_product, money_mul_ceil, money_times, sub, to_i64, Fx, MoneyFrac,
+    ceil_money, floor_money, lower_product, money_mul_ceil, money_times, sub, to_i64, Fx,
+    MoneyFrac, FRAC_BITS,
 };
 use crate::grid::{
     aggregate, direction_of, factor_masks, GridConstants, NodeLosses, Scenario, VolShock,
@@ -165,55 +166,6 @@ impl Exposure {
         Ok(())
     }
 
-    /// Lower bound of Σ_j w_kj gamma_j at node k.
-    fn ladder(
-        &self,
-        sums: &[MoneyFrac; SEGMENTS],
-        grid: &GridConstants,
-        node: usize,
-    ) -> RiskResult<i128> {
-        let mut total: i128 = 0;
-        for (sum, weight) in sums.iter().zip(&grid.segment_weights[node]) {
-            if *weight != 0 {
-                total += lower_product(*sum, *weight)?;
-            }
-        }
-        Ok(total)
-    }
-
-    /// Lower bound of the PnL (whole quote-native units) in a core scenario.
-    fn core_pnl(&self, grid: &GridConstants, node: usize, vol: VolShock) -> RiskResult<i128> {
-        let x = grid.moves[node];
-        let side = direction_of(node);
-        let vol_index = match vol {
-            VolShock::Down => Some(DOWN),
-            VolShock::Flat => None,
-            VolShock::Up => Some(UP),
-        };
-        let vol_term = |sums: &[[MoneyFrac; 2]; CORE_NODES]| {
-            vol_index.map_or(0, |i| floor_money(sums[node][i]))
-        };
-        let linear = lower_product(self.linear_delta, x)?;
-        let long_taylor = lower_product(self.long_delta, x)?
-            + self.ladder(&self.long_gamma, grid, node)?
-            + vol_term(&self.long_vol);
-        let long = long_taylor.max(-ceil_money(self.long_value));
-        let short_chord = lower_product(
-            self.short_delta
-                .checked_add(self.short_chord[side])
-                .ok_or(RiskError::Overflow)?,
-            x,
-        )?;
-        let short_price = if self.short_gamma_finite {
-            let taylor =
-                lower_product(self.short_delta, x)? + self.ladder(&self.short_gamma, grid, node)?;
-            taylor.max(short_chord)
-        } else {
-            short_chord
-        };
-        Ok(linear + long + short_price + vol_term(&self.short_vol))
-    }
-
     /// Lower bound of the PnL at an extended node (before weighting).
     fn extended_pnl(&self, grid: &GridConstants, node: usize) -> RiskResult<i128> {
         let side = if node == EXTENDED_DOWN_NODE { DOWN } else { UP };
@@ -224,6 +176,7 @@ impl Exposure {
 
     /// Worst loss at each node and the scenario of the overall worst.
     pub fn node_losses(&self, grid: &GridConstants) -> RiskResult<([i128; NODES], Scenario)> {
+        let c = RoundedExposure::new(self)?;
         let mut worst = [i128::MIN; NODES];
         let mut worst_scenario = Scenario {
             node: CORE_NODES / 2,
@@ -231,8 +184,15 @@ impl Exposure {
         };
         let mut worst_loss = i128::MIN;
         for (node, slot) in worst.iter_mut().enumerate().take(CORE_NODES) {
+            let (others, long_price) = c.core_price_pnl(grid, node);
             for vol in VOL_SHOCK_ORDER {
-                let loss = -self.core_pnl(grid, node, vol)?;
+                let (long_vol, short_vol) = match vol {
+                    VolShock::Flat => (0, 0),
+                    VolShock::Down => (c.long_vol[node][DOWN], c.short_vol[node][DOWN]),
+                    VolShock::Up => (c.long_vol[node][UP], c.short_vol[node][UP]),
+                };
+                let pnl = others + short_vol + (long_price + long_vol).max(c.long_floor);
+                let loss = -pnl;
                 if loss > *slot {
                     *slot = loss;
                 }
@@ -264,6 +224,111 @@ impl Exposure {
         let years = crate::bs::years_from_secs(horizon_secs)?;
         money_mul_ceil(ceil_money(-self.net_theta), years)
     }
+}
+
+/// An exposure rounded once per evaluation: each coefficient as (floor, ceil) in whole
+/// quote-native units, and the vol sums floored. Products with the grid's constants are then
+/// plain i128 arithmetic: `new` refuses coefficients of 2^88 or more, and grid constants stay
+/// below 2^36 (moves <= 10, weights <= 1), so no product or sum of a dozen of them can overflow.
+struct RoundedExposure {
+    linear_delta: (i128, i128),
+    long_delta: (i128, i128),
+    long_gamma: [i128; SEGMENTS],
+    long_vol: [[i128; 2]; CORE_NODES],
+    long_floor: i128,
+    short_vol: [[i128; 2]; CORE_NODES],
+    short_delta: (i128, i128),
+    short_gamma: [i128; SEGMENTS],
+    short_gamma_finite: bool,
+    short_delta_chord: [(i128, i128); 2],
+}
+
+const ROUNDED_LIMIT: i128 = 1 << 88;
+
+fn rounded(value: MoneyFrac) -> RiskResult<(i128, i128)> {
+    let pair = (floor_money(value), ceil_money(value));
+    if pair.0.abs() >= ROUNDED_LIMIT || pair.1.abs() >= ROUNDED_LIMIT {
+        return Err(RiskError::Overflow);
+    }
+    Ok(pair)
+}
+
+impl RoundedExposure {
+    fn new(e: &Exposure) -> RiskResult<Self> {
+        let floors = |sums: &[MoneyFrac; SEGMENTS]| -> RiskResult<[i128; SEGMENTS]> {
+            let mut out = [0; SEGMENTS];
+            for (slot, sum) in out.iter_mut().zip(sums) {
+                *slot = rounded(*sum)?.0;
+            }
+            Ok(out)
+        };
+        // Vol sums are only added (four terms of at most 2^95 each), never multiplied.
+        let vol_floors = |sums: &[[MoneyFrac; 2]; CORE_NODES]| -> [[i128; 2]; CORE_NODES] {
+            let mut out = [[0; 2]; CORE_NODES];
+            for (slots, pair) in out.iter_mut().zip(sums) {
+                for (slot, sum) in slots.iter_mut().zip(pair) {
+                    *slot = floor_money(*sum);
+                }
+            }
+            out
+        };
+        let chord = |side: usize| {
+            rounded(
+                e.short_delta
+                    .checked_add(e.short_chord[side])
+                    .ok_or(RiskError::Overflow)?,
+            )
+        };
+        Ok(Self {
+            linear_delta: rounded(e.linear_delta)?,
+            long_delta: rounded(e.long_delta)?,
+            long_gamma: floors(&e.long_gamma)?,
+            long_vol: vol_floors(&e.long_vol),
+            long_floor: -rounded(e.long_value)?.1,
+            short_vol: vol_floors(&e.short_vol),
+            short_delta: rounded(e.short_delta)?,
+            short_gamma: floors(&e.short_gamma)?,
+            short_gamma_finite: e.short_gamma_finite,
+            short_delta_chord: [chord(DOWN)?, chord(UP)?],
+        })
+    }
+
+    /// Lower bounds of the price part of the PnL at a core node, before the volatility shock:
+    /// (linear + shorts' price part, longs' price part). Longs are capped after adding their vol
+    /// term, so they stay separate.
+    fn core_price_pnl(&self, grid: &GridConstants, node: usize) -> (i128, i128) {
+        let x = grid.moves[node];
+        let linear = times_lower(self.linear_delta, x);
+        let long = times_lower(self.long_delta, x) + ladder(&self.long_gamma, grid, node);
+        let short_chord = times_lower(self.short_delta_chord[direction_of(node)], x);
+        let short = if self.short_gamma_finite {
+            let taylor = times_lower(self.short_delta, x) + ladder(&self.short_gamma, grid, node);
+            taylor.max(short_chord)
+        } else {
+            short_chord
+        };
+        (linear + short, long)
+    }
+}
+
+/// floor(c x f) for c known as (floor, ceil): the side that makes the product smaller.
+fn times_lower(c: (i128, i128), f: Fx) -> i128 {
+    let bits = f.to_bits() as i128;
+    let coefficient = if bits >= 0 { c.0 } else { c.1 };
+    // |coefficient| < 2^88 (RoundedExposure::new) and |bits| < 2^36: the product is exact.
+    coefficient.wrapping_mul(bits) >> FRAC_BITS
+}
+
+/// Lower bound of Σ_j w_kj gamma_j at node k (weights are >= 0, so floors stay lower bounds).
+fn ladder(floors: &[i128; SEGMENTS], grid: &GridConstants, node: usize) -> i128 {
+    let (start, end) = grid.segment_range[node];
+    let weights = &grid.segment_weights[node];
+    let mut total: i128 = 0;
+    for segment in start..end {
+        // |floor| < 2^88, weight < 2^33, at most four terms: exact.
+        total += floors[segment].wrapping_mul(weights[segment].to_bits() as i128);
+    }
+    total >> FRAC_BITS
 }
 
 /// Per-underlying part of the report.

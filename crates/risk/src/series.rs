@@ -12,16 +12,18 @@
 //! divided by spot.
 use crate::bs::{self, log_moneyness, years_from_secs, OptionInputs, OptionKind, MAX_VOL, MIN_VOL};
 use crate::error::RiskResult;
-use crate::fx::{add, mul, sub, Fx};
+use crate::fx::{add, fx_ratio, mul, mul_int, sub, Fx};
 use crate::grid::{
     GridConstants, CORE_NODES, DOWN, EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, SEGMENTS, UP,
 };
-use crate::math::{exp, normal, normal_pdf};
+use crate::math::{exp, normal_cdf, normal_pdf, sqrt};
 use crate::model::{Instrument, Underlying};
 
 /// Bound on the engine's normalised price error (validated by the accuracy tests), widened into
 /// the marks so that rounding and model error both go against the holder.
 pub const MARK_ERROR: Fx = Fx::from_bits(64);
+/// phi(0) = 1/sqrt(2 pi), rounded up (the density's maximum).
+const PDF_AT_ZERO: Fx = fx_ratio(3_989_422_805, 10_000_000_000);
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SeriesRisk {
@@ -150,10 +152,10 @@ fn option_risk(
             peak_gamma(&st, low.d1, high.d1)?.unwrap_or(low.gamma.max(high.gamma));
     }
     for (side, node) in [(DOWN, 0), (UP, CORE_NODES - 1)] {
-        let n = normal(ladder[node].d1)?;
+        let (cdf, complement) = normal_cdf(ladder[node].d1)?;
         risk.delta_edge[side] = match kind {
-            OptionKind::Call => n.cdf,
-            OptionKind::Put => -n.complement,
+            OptionKind::Call => cdf,
+            OptionKind::Put => -complement,
         };
     }
     vol_bounds(&mut risk, &inputs, &st, grid, &ladder)?;
@@ -165,6 +167,7 @@ fn option_risk(
 #[derive(Clone, Copy, Debug, Default)]
 struct NodeGreeks {
     d1: Fx,
+    pdf: Fx,
     gamma: Fx,
 }
 
@@ -177,7 +180,7 @@ fn node_ladder(
         let d1 = add(st.d1, mul(grid.ln_moves[node], st.inv_total_vol)?)?;
         let pdf = normal_pdf(d1)?;
         let gamma = mul(mul(pdf, st.inv_total_vol)?, grid.inv_moves[node])?;
-        *slot = NodeGreeks { d1, gamma };
+        *slot = NodeGreeks { d1, pdf, gamma };
     }
     Ok(ladder)
 }
@@ -194,9 +197,11 @@ fn peak_gamma(st: &bs::Standardised, d1_low: Fx, d1_high: Fx) -> RiskResult<Opti
     Ok(Some(mul(mul(pdf, st.inv_total_vol)?, spot_ratio_inverse)?))
 }
 
-/// Vega bounds at each node's spot over the shocked volatility interval: d1 = m/s + s/2 with
-/// m = ln(S_k/K) + rT fixed and s in [s_a, s_b]; m/s is monotone in s, so its range is that of
-/// the end points, and s/2 adds [s_a/2, s_b/2].
+/// Vega bounds at each node's spot over the shocked volatility interval. With m = ln(S_k/K) + rT
+/// fixed, d1(s) = m/s + s/2 is increasing in s when m <= 0 and convex with its minimum sqrt(2m)
+/// at s = sqrt(2m) when m > 0, so its exact range over [s_a, s_b] comes from the end points
+/// (sigma - down, sigma, sigma + up) and, when it falls inside, that minimum. The density at the
+/// middle end point is the ladder's.
 fn vol_bounds(
     risk: &mut SeriesRisk,
     inputs: &OptionInputs,
@@ -207,7 +212,6 @@ fn vol_bounds(
     let (down, up) = effective_vol_shocks(inputs.vol, grid)?;
     let low_sigma = sub(inputs.vol, down)?;
     let high_sigma = add(inputs.vol, up)?;
-    // total vol and its inverse at sigma - down, sigma, sigma + up
     let totals = [
         mul(low_sigma, st.sqrt_years)?,
         st.total_vol,
@@ -221,23 +225,28 @@ fn vol_bounds(
     let drift = add(inputs.log_moneyness, mul(inputs.rate, st.years)?)?;
     for (node, greeks) in ladder.iter().enumerate() {
         let m = add(drift, grid.ln_moves[node])?;
-        let ratios = [
-            mul(m, inverses[0])?,
-            sub(greeks.d1, totals[1] / 2)?,
-            mul(m, inverses[2])?,
+        let d1 = [
+            add(mul(m, inverses[0])?, totals[0] / 2)?,
+            greeks.d1,
+            add(mul(m, inverses[2])?, totals[2] / 2)?,
         ];
+        let pdf = [normal_pdf(d1[0])?, greeks.pdf, normal_pdf(d1[2])?];
         let scale = mul(add(Fx::ONE, grid.moves[node])?, st.sqrt_years)?;
         for (shock, (a, b), size) in [(DOWN, (0, 1), down), (UP, (1, 2), up)] {
-            let low = add(ratios[a].min(ratios[b]), totals[a] / 2)?;
-            let high = add(ratios[a].max(ratios[b]), totals[b] / 2)?;
-            let nearest = if low <= 0 && high >= 0 {
-                Fx::ZERO
-            } else {
-                low.abs().min(high.abs())
-            };
-            let farthest = low.abs().max(high.abs());
-            let vega_max = mul(scale, normal_pdf(nearest)?)?;
-            let vega_min = mul(scale, normal_pdf(farthest)?)?;
+            // Largest |d1| (smallest density) is at an end point; the smallest |d1| is at an end
+            // point, at 0 where d1 changes sign, or at the interior minimum sqrt(2m).
+            let pdf_min = pdf[a].min(pdf[b]);
+            let mut pdf_max = pdf[a].max(pdf[b]);
+            if (d1[a] <= 0) != (d1[b] <= 0) {
+                pdf_max = PDF_AT_ZERO;
+            } else if m > 0 {
+                let turning = sqrt(mul_int(m, 2)?)?;
+                if totals[a] < turning && turning < totals[b] {
+                    pdf_max = pdf_max.max(normal_pdf(turning)?);
+                }
+            }
+            let vega_max = mul(scale, pdf_max)?;
+            let vega_min = mul(scale, pdf_min)?;
             // A shock of size dv moves value by [vega_min dv, vega_max dv] up, mirrored down.
             let (min, max) = if shock == DOWN {
                 (-mul(vega_max, size)?, -mul(vega_min, size)?)
@@ -263,17 +272,17 @@ fn extended_bounds(
     for (side, node) in [(DOWN, EXTENDED_DOWN_NODE), (UP, EXTENDED_UP_NODE)] {
         let spot_ratio = add(Fx::ONE, grid.moves[node])?;
         let d1 = add(st.d1, mul(grid.ln_extended[side], st.inv_total_vol)?)?;
-        let n1 = normal(d1)?;
-        let n2 = normal(sub(d1, st.total_vol)?)?;
+        let (n1, n1_complement) = normal_cdf(d1)?;
+        let (n2, n2_complement) = normal_cdf(sub(d1, st.total_vol)?)?;
         let (price, intrinsic) = match kind {
             OptionKind::Call => (
-                sub(mul(spot_ratio, n1.cdf)?, mul(st.discounted_strike, n2.cdf)?)?,
+                sub(mul(spot_ratio, n1)?, mul(st.discounted_strike, n2)?)?,
                 sub(spot_ratio, st.discounted_strike)?,
             ),
             OptionKind::Put => (
                 sub(
-                    mul(st.discounted_strike, n2.complement)?,
-                    mul(spot_ratio, n1.complement)?,
+                    mul(st.discounted_strike, n2_complement)?,
+                    mul(spot_ratio, n1_complement)?,
                 )?,
                 sub(st.discounted_strike, spot_ratio)?,
             ),
