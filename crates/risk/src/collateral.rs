@@ -24,14 +24,22 @@ pub fn market_value(c: &Collateral) -> RiskResult<i128> {
 /// weighted value grows like sqrt(value x depth), so each extra unit of a large deposit counts
 /// for less (continuous, increasing, concave). Liabilities are scaled up by the liability weight.
 pub fn weighted_value(c: &Collateral, level: Level) -> RiskResult<i128> {
+    let [maintenance, initial] = weighted_values(c)?;
+    Ok(match level {
+        Level::Maintenance => maintenance,
+        Level::Initial => initial,
+    })
+}
+
+/// [maintenance, initial] weighted values, sharing the validation and the liquidity square root.
+pub fn weighted_values(c: &Collateral) -> RiskResult<[i128; 2]> {
     c.validate()?;
     let value = market_value(c)?;
-    let (asset_weight, liab_weight) = match level {
-        Level::Initial => (c.init_asset_weight, c.init_liab_weight),
-        Level::Maintenance => (c.maint_asset_weight, c.maint_liab_weight),
-    };
     if value < 0 {
-        return money_mul_floor(value, liab_weight);
+        return Ok([
+            money_mul_floor(value, c.maint_liab_weight)?,
+            money_mul_floor(value, c.init_liab_weight)?,
+        ]);
     }
     let depth = c.liquidity_depth as i128;
     let effective = if depth == 0 || value <= depth {
@@ -39,7 +47,10 @@ pub fn weighted_value(c: &Collateral, level: Level) -> RiskResult<i128> {
     } else {
         liquidity_capped(value, depth)?
     };
-    money_mul_floor(effective, asset_weight)
+    Ok([
+        money_mul_floor(effective, c.maint_asset_weight)?,
+        money_mul_floor(effective, c.init_asset_weight)?,
+    ])
 }
 
 fn liquidity_capped(value: i128, depth: i128) -> RiskResult<i128> {

@@ -1,7 +1,7 @@
 //! Portfolio margin: aggregate per-series risk into per-underlying exposures, evaluate every
 //! scenario as a guaranteed lower bound of the book's PnL, net underlyings through the factor
 //! correlation, and value the collateral. Output is the account's `MarginReport`.
-use crate::collateral::{weighted_value, Level};
+use crate::collateral::weighted_values;
 use crate::error::{RiskError, RiskResult};
 use crate::fx::{
     ceil_money, floor_money, lower_product, money_mul_ceil, money_times, sub, to_i64, Fx,
@@ -90,9 +90,12 @@ pub struct Exposure {
     pub positions: u32,
 }
 
-fn acc(slot: &mut MoneyFrac, notional: i128, f: Fx) -> RiskResult<()> {
+/// slot += notional x f, exactly: an i64 x i64 product is a single widening multiply.
+#[inline]
+fn acc(slot: &mut MoneyFrac, notional: i64, f: Fx) -> RiskResult<()> {
+    crate::fx::op_count::mul128();
     *slot = slot
-        .checked_add(money_times(notional, f)?)
+        .checked_add(notional as i128 * f.to_bits() as i128)
         .ok_or(RiskError::Overflow)?;
     Ok(())
 }
@@ -110,6 +113,7 @@ impl Exposure {
         if notional.abs() > MAX_NOTIONAL {
             return Err(RiskError::NotionalOutOfRange);
         }
+        let notional = i64::try_from(notional).map_err(|_| RiskError::NotionalOutOfRange)?;
         self.positions += 1;
         acc(&mut self.net_delta, notional, risk.delta)?;
         acc(&mut self.net_gamma, notional, risk.gamma)?;
@@ -227,38 +231,33 @@ impl Exposure {
 }
 
 /// An exposure rounded once per evaluation: each coefficient as (floor, ceil) in whole
-/// quote-native units, and the vol sums floored. Products with the grid's constants are then
-/// plain i128 arithmetic: `new` refuses coefficients of 2^88 or more, and grid constants stay
-/// below 2^36 (moves <= 10, weights <= 1), so no product or sum of a dozen of them can overflow.
+/// quote-native units, narrowed to i64 (an exposure beyond 2^63 quote-native units could never be
+/// settled in the i64 balances anyway: refused as `Overflow`), and the vol sums floored. Products
+/// with the grid's constants (below 2^37) are then single 64 x 64 -> 128-bit multiplies that
+/// cannot overflow, and sums of a dozen of them stay far inside i128.
 struct RoundedExposure {
-    linear_delta: (i128, i128),
-    long_delta: (i128, i128),
-    long_gamma: [i128; SEGMENTS],
+    linear_delta: (i64, i64),
+    long_delta: (i64, i64),
+    long_gamma: [i64; SEGMENTS],
     long_vol: [[i128; 2]; CORE_NODES],
     long_floor: i128,
     short_vol: [[i128; 2]; CORE_NODES],
-    short_delta: (i128, i128),
-    short_gamma: [i128; SEGMENTS],
+    short_delta: (i64, i64),
+    short_gamma: [i64; SEGMENTS],
     short_gamma_finite: bool,
-    short_delta_chord: [(i128, i128); 2],
+    short_delta_chord: [(i64, i64); 2],
 }
 
-const ROUNDED_LIMIT: i128 = 1 << 88;
-
-fn rounded(value: MoneyFrac) -> RiskResult<(i128, i128)> {
-    let pair = (floor_money(value), ceil_money(value));
-    if pair.0.abs() >= ROUNDED_LIMIT || pair.1.abs() >= ROUNDED_LIMIT {
-        return Err(RiskError::Overflow);
-    }
-    Ok(pair)
+fn rounded(value: MoneyFrac) -> RiskResult<(i64, i64)> {
+    Ok((to_i64(floor_money(value))?, to_i64(ceil_money(value))?))
 }
 
 impl RoundedExposure {
     fn new(e: &Exposure) -> RiskResult<Self> {
-        let floors = |sums: &[MoneyFrac; SEGMENTS]| -> RiskResult<[i128; SEGMENTS]> {
+        let floors = |sums: &[MoneyFrac; SEGMENTS]| -> RiskResult<[i64; SEGMENTS]> {
             let mut out = [0; SEGMENTS];
             for (slot, sum) in out.iter_mut().zip(sums) {
-                *slot = rounded(*sum)?.0;
+                *slot = to_i64(floor_money(*sum))?;
             }
             Ok(out)
         };
@@ -284,7 +283,7 @@ impl RoundedExposure {
             long_delta: rounded(e.long_delta)?,
             long_gamma: floors(&e.long_gamma)?,
             long_vol: vol_floors(&e.long_vol),
-            long_floor: -rounded(e.long_value)?.1,
+            long_floor: -ceil_money(e.long_value),
             short_vol: vol_floors(&e.short_vol),
             short_delta: rounded(e.short_delta)?,
             short_gamma: floors(&e.short_gamma)?,
@@ -312,21 +311,19 @@ impl RoundedExposure {
 }
 
 /// floor(c x f) for c known as (floor, ceil): the side that makes the product smaller.
-fn times_lower(c: (i128, i128), f: Fx) -> i128 {
-    let bits = f.to_bits() as i128;
+fn times_lower(c: (i64, i64), f: Fx) -> i128 {
+    let bits = f.to_bits();
     let coefficient = if bits >= 0 { c.0 } else { c.1 };
-    // |coefficient| < 2^88 (RoundedExposure::new) and |bits| < 2^36: the product is exact.
-    coefficient.wrapping_mul(bits) >> FRAC_BITS
+    (coefficient as i128 * bits as i128) >> FRAC_BITS
 }
 
 /// Lower bound of Σ_j w_kj gamma_j at node k (weights are >= 0, so floors stay lower bounds).
-fn ladder(floors: &[i128; SEGMENTS], grid: &GridConstants, node: usize) -> i128 {
+fn ladder(floors: &[i64; SEGMENTS], grid: &GridConstants, node: usize) -> i128 {
     let (start, end) = grid.segment_range[node];
     let weights = &grid.segment_weights[node];
     let mut total: i128 = 0;
     for segment in start..end {
-        // |floor| < 2^88, weight < 2^33, at most four terms: exact.
-        total += floors[segment].wrapping_mul(weights[segment].to_bits() as i128);
+        total += floors[segment] as i128 * weights[segment].to_bits() as i128;
     }
     total >> FRAC_BITS
 }
@@ -513,12 +510,9 @@ fn collateral_values(collateral: &[Collateral]) -> RiskResult<(i128, i128)> {
     let mut maint: i128 = 0;
     let mut init: i128 = 0;
     for c in collateral {
-        maint = maint
-            .checked_add(weighted_value(c, Level::Maintenance)?)
-            .ok_or(RiskError::Overflow)?;
-        init = init
-            .checked_add(weighted_value(c, Level::Initial)?)
-            .ok_or(RiskError::Overflow)?;
+        let [m, i] = weighted_values(c)?;
+        maint = maint.checked_add(m).ok_or(RiskError::Overflow)?;
+        init = init.checked_add(i).ok_or(RiskError::Overflow)?;
     }
     Ok((maint, init))
 }
