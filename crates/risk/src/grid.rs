@@ -4,12 +4,15 @@
 //! the extended up move. Each core node is evaluated with three volatility shocks.
 //!
 //! Correlation: underlyings of one group load on one market factor with beta in [0, 1], so
-//! correlation(u, v) = beta_u beta_v. For a factor move m (in units of the range) an underlying's
-//! move is beta m plus an idiosyncratic part of at most sqrt(1 - beta^2): its node must satisfy
-//! |xi - beta m| <= sqrt(1 - beta^2), with xi the node's move in units of the range (+-1 for the
-//! extended nodes). A group's requirement is the worst factor move of the sum of each member's
-//! worst loss within its allowed nodes. beta = 0 lets every node through (no netting, the sum of
-//! worst losses); beta = 1 pins every member to the factor move itself (full netting).
+//! correlation(u, v) = beta_u beta_v. Positions are measured in units of the core range R: core
+//! node k sits at xi = (k - 4)/4, the extended nodes at -extended_down/R and +extended_up/R. The
+//! factor takes 11 levels: the 9 core positions and each member's two extended positions. At a
+//! factor level m, a member may sit at any node within its idiosyncratic range,
+//! |xi - beta m| <= sqrt(1 - beta^2) max(1, |m|) (the range grows with the size of the move). A
+//! group's requirement is the worst factor level of the sum of each member's worst loss within
+//! its allowed nodes. beta = 0 lets every node through at the extended levels (no netting: the sum
+//! of worst losses); beta = 1 pins every member to the factor's own node (full netting). Every
+//! node is allowed at its own level, so a lone underlying is charged its worst scenario.
 use core::ops::Add;
 
 use crate::error::RiskResult;
@@ -24,7 +27,8 @@ pub const EXTENDED_UP_NODE: usize = CORE_NODES + 1;
 pub const NODES: usize = CORE_NODES + 2;
 pub const VOL_SHOCKS: usize = 3;
 pub const CORE_SCENARIOS: usize = CORE_NODES * VOL_SHOCKS;
-pub const FACTOR_LEVELS: usize = CORE_NODES;
+/// The 9 core positions and the two extended ones.
+pub const FACTOR_LEVELS: usize = NODES;
 /// Price segments between adjacent core nodes.
 pub const SEGMENTS: usize = CORE_NODES - 1;
 
@@ -136,31 +140,36 @@ pub const fn direction_of(node: usize) -> usize {
     }
 }
 
-/// Node position in units of the core range: -1..=1 for core nodes, -1 / +1 for extended ones.
-fn node_position(node: usize) -> Fx {
+/// Node position in units of the core range R.
+fn node_position(grid: &GridConstants, node: usize) -> RiskResult<Fx> {
     match node {
-        EXTENDED_DOWN_NODE => -Fx::ONE,
-        EXTENDED_UP_NODE => Fx::ONE,
-        _ => fx_ratio(
+        EXTENDED_DOWN_NODE | EXTENDED_UP_NODE => div(grid.moves[node], grid.price_range),
+        _ => Ok(fx_ratio(
             node as i64 - PRICE_STEPS_PER_SIDE as i64,
             PRICE_STEPS_PER_SIDE as i64,
-        ),
+        )),
     }
 }
 
-/// For each factor level, the bit set of nodes an underlying with loading `beta` may take.
-pub fn factor_masks(beta: Fx) -> RiskResult<[u16; FACTOR_LEVELS]> {
+/// For each factor level (the position of node `level`), the bit set of nodes an underlying with
+/// loading `beta` may take.
+pub fn factor_masks(beta: Fx, grid: &GridConstants) -> RiskResult<[u16; FACTOR_LEVELS]> {
     let beta = beta.clamp(Fx::ZERO, Fx::ONE);
     let idiosyncratic = sqrt(sub(Fx::ONE, mul(beta, beta)?)?)?;
     // Slack of a few units in the last place so exact boundary cases (beta = 0 or 1) are kept
     // despite the rounding of sqrt.
     let slack = Fx::from_bits(16);
+    let mut positions = [Fx::ZERO; NODES];
+    for (node, position) in positions.iter_mut().enumerate() {
+        *position = node_position(grid, node)?;
+    }
     let mut masks = [0u16; FACTOR_LEVELS];
     for (level, mask) in masks.iter_mut().enumerate() {
-        let factor_move = mul(beta, node_position(level))?;
-        for node in 0..NODES {
-            let distance = sub(node_position(node), factor_move)?.abs();
-            if distance <= idiosyncratic + slack {
+        let factor = positions[level];
+        let centre = mul(beta, factor)?;
+        let reach = mul(idiosyncratic, factor.abs().max(Fx::ONE))? + slack;
+        for (node, position) in positions.iter().enumerate() {
+            if sub(*position, centre)?.abs() <= reach {
                 *mask |= 1 << node;
             }
         }

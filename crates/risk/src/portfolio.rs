@@ -38,8 +38,9 @@ impl Market {
         let mut masks = Vec::with_capacity(underlyings.len());
         for u in underlyings {
             u.validate()?;
-            grids.push(GridConstants::new(&u.grid)?);
-            masks.push(factor_masks(u.beta)?);
+            let grid = GridConstants::new(&u.grid)?;
+            masks.push(factor_masks(u.beta, &grid)?);
+            grids.push(grid);
         }
         Ok(Self {
             underlyings: underlyings.to_vec(),
