@@ -313,6 +313,7 @@ impl RoundedExposure {
 
 /// floor(c x f) for c known as (floor, ceil): the side that makes the product smaller.
 fn times_lower(c: (i64, i64), f: Fx) -> i128 {
+    crate::fx::op_count::mul128();
     let bits = f.to_bits();
     let coefficient = if bits >= 0 { c.0 } else { c.1 };
     (coefficient as i128 * bits as i128) >> FRAC_BITS
@@ -324,6 +325,7 @@ fn ladder(floors: &[i64; SEGMENTS], grid: &GridConstants, node: usize) -> i128 {
     let weights = &grid.segment_weights[node];
     let mut total: i128 = 0;
     for segment in start..end {
+        crate::fx::op_count::mul128();
         total += floors[segment] as i128 * weights[segment].to_bits() as i128;
     }
     total >> FRAC_BITS

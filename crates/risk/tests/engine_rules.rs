@@ -152,7 +152,10 @@ fn factor_masks_span_independent_to_fully_correlated() {
     // With beta = 0 the largest extended level (+100 % = 6.7 R) lets every node through, so an
     // independent group is charged the sum of its members' worst losses; core levels reach +-R.
     assert_eq!(independent[EXTENDED_UP_NODE], all);
-    assert_eq!(independent[EXTENDED_DOWN_NODE], all & !(1 << EXTENDED_UP_NODE));
+    assert_eq!(
+        independent[EXTENDED_DOWN_NODE],
+        all & !(1 << EXTENDED_UP_NODE)
+    );
     assert_eq!(independent[4], (1u16 << CORE_NODES) - 1);
     let pinned = factor_masks(Fx::ONE, &grid).unwrap();
     for (level, mask) in pinned.iter().enumerate() {
