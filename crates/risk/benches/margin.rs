@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use xmargin_risk::portfolio::{margin, margin_priced, PricedPosition};
+use xmargin_risk::portfolio::{margin, margin_priced};
 use xmargin_risk::{Instrument, Market};
 use xmargin_risk_reference::fixtures::{
     eight_underlyings, standard_params, worst_case_account, NOW,
@@ -15,13 +15,7 @@ fn bench_margin(c: &mut Criterion) {
     let underlyings = eight_underlyings();
     let market = Market::new(&underlyings, standard_params(), NOW).expect("market");
     let (collateral, positions) = worst_case_account(&underlyings);
-    let priced: Vec<PricedPosition> = positions
-        .iter()
-        .map(|p| PricedPosition {
-            position: *p,
-            risk: market.series_risk(p).expect("series risk"),
-        })
-        .collect();
+    let priced = market.price_positions(&positions).expect("series risk");
     let option = positions
         .iter()
         .find(|p| matches!(p.instrument, Instrument::Option { .. }))

@@ -11,7 +11,7 @@ use proptest::test_runner::TestRunner;
 use xmargin_risk::collateral::{effective_weight, weighted_value, Level};
 use xmargin_risk::fx::op_count;
 use xmargin_risk::grid::{CORE_SCENARIOS, NODES};
-use xmargin_risk::portfolio::{isolated_requirement, margin, margin_priced, PricedPosition};
+use xmargin_risk::portfolio::{isolated_requirement, margin, margin_priced};
 use xmargin_risk::{Collateral, Fx, Market};
 use xmargin_risk_reference::fixtures::*;
 use xmargin_risk_reference::portfolio as reference;
@@ -211,13 +211,7 @@ fn print_cost_model() {
     op_count::take();
     let report = margin(&market, &collateral, &positions).expect("margin");
     let scratch = op_count::take();
-    let priced: Vec<PricedPosition> = positions
-        .iter()
-        .map(|p| PricedPosition {
-            position: *p,
-            risk: market.series_risk(p).expect("risk"),
-        })
-        .collect();
+    let priced = market.price_positions(&positions).expect("series risk");
     op_count::take();
     margin_priced(&market, &collateral, &priced).expect("margin");
     let cached = op_count::take();

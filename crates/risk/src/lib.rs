@@ -18,6 +18,7 @@ pub mod math;
 pub mod model;
 pub mod portfolio;
 pub mod series;
+#[rustfmt::skip]
 mod tables;
 
 pub use error::{RiskError, RiskResult};

@@ -15,14 +15,7 @@ const EXP_UNDERFLOW: Fx = Fx::from_bits(-23 << FRAC_BITS);
 const EXP_OVERFLOW: Fx = crate::fx::fx_ratio(214, 10);
 
 /// 1/k for the Taylor series of exp (k = 1..=6).
-const EXP_TAYLOR: [Fx; 6] = [
-    crate::fx::fx_ratio(1, 1),
-    crate::fx::fx_ratio(1, 2),
-    crate::fx::fx_ratio(1, 3),
-    crate::fx::fx_ratio(1, 4),
-    crate::fx::fx_ratio(1, 5),
-    crate::fx::fx_ratio(1, 6),
-];
+const EXP_TAYLOR: [Fx; 6] = reciprocals();
 
 /// e^x. Range reduction x = k ln2 + j ln2/16 + r with 0 <= r < ln2/16, then a degree-6 Taylor
 /// polynomial (truncation error below 1e-13).
@@ -65,16 +58,18 @@ fn shift_by_power_of_two(value: Fx, power: i64) -> RiskResult<Fx> {
 }
 
 /// 1/k for the series of ln(1+f) (k = 1..=8).
-const LN_SERIES: [Fx; 8] = [
-    crate::fx::fx_ratio(1, 1),
-    crate::fx::fx_ratio(1, 2),
-    crate::fx::fx_ratio(1, 3),
-    crate::fx::fx_ratio(1, 4),
-    crate::fx::fx_ratio(1, 5),
-    crate::fx::fx_ratio(1, 6),
-    crate::fx::fx_ratio(1, 7),
-    crate::fx::fx_ratio(1, 8),
-];
+const LN_SERIES: [Fx; 8] = reciprocals();
+
+/// [1/1, 1/2, ..., 1/N], each exact to the last bit.
+const fn reciprocals<const N: usize>() -> [Fx; N] {
+    let mut out = [Fx::ZERO; N];
+    let mut k = 0;
+    while k < N {
+        out[k] = crate::fx::fx_ratio(1, k as i64 + 1);
+        k += 1;
+    }
+    out
+}
 
 /// ln(v) of a positive integer: v = 2^e (1 + j/16)(1 + f) with 0 <= f < 1/16, then a degree-8
 /// series for ln(1+f) (error below 2e-12). No division.

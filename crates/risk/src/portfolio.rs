@@ -51,6 +51,22 @@ impl Market {
         })
     }
 
+    /// Every position with its series risk: what a keeper computes once per price update.
+    pub fn price_positions(&self, positions: &[Position]) -> RiskResult<Vec<PricedPosition>> {
+        if positions.len() > MAX_POSITIONS {
+            return Err(RiskError::CapacityExceeded);
+        }
+        positions
+            .iter()
+            .map(|position| {
+                Ok(PricedPosition {
+                    position: *position,
+                    risk: self.series_risk(position)?,
+                })
+            })
+            .collect()
+    }
+
     pub fn series_risk(&self, position: &Position) -> RiskResult<SeriesRisk> {
         let index = position.underlying as usize;
         let underlying = self
@@ -391,17 +407,7 @@ pub fn margin(
     collateral: &[Collateral],
     positions: &[Position],
 ) -> RiskResult<MarginReport> {
-    if positions.len() > MAX_POSITIONS {
-        return Err(RiskError::CapacityExceeded);
-    }
-    let mut priced = [None; MAX_POSITIONS];
-    for (slot, position) in priced.iter_mut().zip(positions) {
-        *slot = Some(PricedPosition {
-            position: *position,
-            risk: market.series_risk(position)?,
-        });
-    }
-    let priced: Vec<PricedPosition> = priced.iter().flatten().copied().collect();
+    let priced = market.price_positions(positions)?;
     margin_priced(market, collateral, &priced)
 }
 

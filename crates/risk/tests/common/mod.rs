@@ -1,37 +1,13 @@
 //! Random markets and books for the property tests.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use proptest::prelude::*;
 use xmargin_risk::bs::OptionKind;
 use xmargin_risk::{
-    Collateral, Fx, Instrument, Market, Position, RiskParams, ScenarioGrid, Underlying, VolSurface,
+    Collateral, Fx, Instrument, Market, Position, ScenarioGrid, Underlying, VolSurface,
 };
 
-pub const NOW: i64 = 1_800_000_000;
-pub const DAY: i64 = 86_400;
-
-pub fn fx(v: f64) -> Fx {
-    Fx::from_num(v)
-}
-
-pub fn standard_grid() -> ScenarioGrid {
-    ScenarioGrid {
-        price_range: fx(0.15),
-        vol_down: fx(0.1),
-        vol_up: fx(0.1),
-        extended_down: fx(0.5),
-        extended_up: fx(1.0),
-        extended_weight: fx(0.33),
-    }
-}
-
-pub fn standard_params() -> RiskParams {
-    RiskParams {
-        initial_factor: fx(1.25),
-        concentration_factor: fx(0.02),
-        theta_horizon_secs: DAY as u64,
-    }
-}
+pub use xmargin_risk_reference::fixtures::{fx, standard_grid, standard_params, DAY, NOW};
 
 fn underlying_strategy(group: u8) -> impl Strategy<Value = Underlying> {
     (
