@@ -71,8 +71,9 @@ pub fn effective_weight(c: &Collateral, level: Level) -> RiskResult<Fx> {
         });
     }
     let weighted = weighted_value(c, level)?;
-    let bits = (weighted << crate::fx::FRAC_BITS)
-        .checked_div(value)
+    let bits = weighted
+        .checked_mul(1 << crate::fx::FRAC_BITS)
+        .and_then(|scaled| scaled.checked_div(value))
         .ok_or(RiskError::Overflow)?;
     i64::try_from(bits)
         .map(Fx::from_bits)

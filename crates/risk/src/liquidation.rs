@@ -86,8 +86,13 @@ pub fn collateral_for_deficit(
     if gain_per_unit <= 0 {
         return Err(RiskError::NoLiquidationSolution);
     }
-    let estimate = ((deficit << crate::fx::FRAC_BITS) + gain_per_unit.to_bits() as i128 - 1)
-        / gain_per_unit.to_bits() as i128;
+    // ceil(deficit / gain_per_unit) with the divisor's 32 fraction bits.
+    let divisor = gain_per_unit.to_bits() as i128;
+    let estimate = deficit
+        .checked_mul(1 << crate::fx::FRAC_BITS)
+        .and_then(|scaled| scaled.checked_add(divisor - 1))
+        .ok_or(RiskError::Overflow)?
+        / divisor;
     let bound = u64::try_from(estimate.saturating_add(1))
         .unwrap_or(u64::MAX)
         .min(available);

@@ -74,14 +74,14 @@ pub fn series_risk(
     now: i64,
 ) -> RiskResult<SeriesRisk> {
     match *instrument {
-        Instrument::Perpetual => Ok(linear(Fx::ONE, Fx::ZERO)),
+        Instrument::Perpetual => linear(Fx::ONE, Fx::ZERO),
         Instrument::Future { expiry } => {
             let years = years_from_secs(seconds_left(expiry, now))?;
             if underlying.rate == 0 {
-                return Ok(linear(Fx::ONE, Fx::ZERO));
+                return linear(Fx::ONE, Fx::ZERO);
             }
             // e^{rT} carries the exponential's rounding: widen the marks like an option's.
-            Ok(linear(exp(mul(underlying.rate, years)?)?, MARK_ERROR))
+            linear(exp(mul(underlying.rate, years)?)?, MARK_ERROR)
         }
         Instrument::Option {
             kind,
@@ -97,17 +97,17 @@ fn seconds_left(expiry: i64, now: i64) -> u64 {
 
 /// A future or perp: value per contract is `delta` x S, linear in spot; `error` bounds how far
 /// the computed `delta` may be from the exact one.
-fn linear(delta: Fx, error: Fx) -> SeriesRisk {
-    SeriesRisk {
+fn linear(delta: Fx, error: Fx) -> RiskResult<SeriesRisk> {
+    Ok(SeriesRisk {
         is_option: false,
         mark: delta,
-        mark_low: delta - error,
-        mark_high: delta + error,
+        mark_low: sub(delta, error)?,
+        mark_high: add(delta, error)?,
         delta,
         gamma_max_finite: true,
         delta_edge: [delta; 2],
         ..SeriesRisk::default()
-    }
+    })
 }
 
 fn option_risk(
