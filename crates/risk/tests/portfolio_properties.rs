@@ -63,7 +63,7 @@ fn requirement_never_below_full_revaluation_on_10000_books() {
 }
 
 proptest! {
-    #![proptest_config(Config { cases: 500, failure_persistence: None, ..Config::default() })]
+    #![proptest_config(Config { cases: 10_000, failure_persistence: None, ..Config::default() })]
 
     #[test]
     fn report_is_invariant_to_position_order(
