@@ -168,10 +168,14 @@ fn print_tightness() {
         q(0.99),
         q(1.0)
     );
-    println!(
-        "Books where the engine is below the reference at all: {below}, all by rounding only: the largest shortfall is {worst_shortfall:.1} quote-native units \
-         ({worst_shortfall_bp:.2e} basis points of gross notional), inside the property test's tolerance of 1e-8 × gross notional + 2 units per position.\n"
-    );
+    if below == 0 {
+        println!("No book is below the reference, not even by rounding.\n");
+    } else {
+        println!(
+            "Books where the engine is below the reference at all: {below}, all by rounding only: the largest shortfall is {worst_shortfall:.1} quote-native units \
+             ({worst_shortfall_bp:.2e} basis points of gross notional), inside the property test's tolerance of 1e-8 × gross notional + 2 units per position.\n"
+        );
+    }
 }
 
 fn print_haircuts() {

@@ -78,18 +78,6 @@ pub fn ceil_money(value: MoneyFrac) -> i128 {
     -((-value) >> FRAC_BITS)
 }
 
-/// A lower bound of `coefficient x f` in whole quote-native units, where `coefficient` is exact
-/// `MoneyFrac`: the coefficient is rounded toward the side that makes the product smaller.
-#[inline]
-pub fn lower_product(coefficient: MoneyFrac, f: Fx) -> RiskResult<i128> {
-    let rounded = if f >= 0 {
-        floor_money(coefficient)
-    } else {
-        ceil_money(coefficient)
-    };
-    Ok(floor_money(money_times(rounded, f)?))
-}
-
 /// `amount x f` rounded down (assets) or up (liabilities), in whole quote-native units.
 #[inline]
 pub fn money_mul_floor(amount: i128, f: Fx) -> RiskResult<i128> {
@@ -175,16 +163,6 @@ mod tests {
             let ceil = money_mul_ceil(amount, f).unwrap();
             prop_assert!(floor << FRAC_BITS <= exact && exact < (floor + 1) << FRAC_BITS);
             prop_assert!(ceil << FRAC_BITS >= exact && exact > (ceil - 1) << FRAC_BITS);
-        }
-
-        #[test]
-        fn lower_product_is_a_lower_bound(coefficient in -(1i128 << 90)..(1i128 << 90), bits in -(1i64 << 34)..(1i64 << 34)) {
-            let f = Fx::from_bits(bits);
-            let bound = lower_product(coefficient, f).unwrap();
-            // exact = coefficient x bits / 2^64; compare bound x 2^64 <= coefficient x bits
-            let lhs = (bound as f64) * 2f64.powi(64);
-            let rhs = (coefficient as f64) * (bits as f64);
-            prop_assert!(lhs <= rhs + rhs.abs() * 1e-12 + 1.0);
         }
     }
 

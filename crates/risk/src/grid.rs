@@ -217,7 +217,7 @@ where
         let mut level_sums = [zero; FACTOR_LEVELS];
         for peer in members.iter().filter(|m| m.group == member.group) {
             for (level, sum) in level_sums.iter_mut().enumerate() {
-                *sum = *sum + masked_max(&peer.worst, peer.masks[level]);
+                *sum = *sum + masked_max(&peer.worst, peer.masks[level], level);
             }
         }
         let mut group_worst = (level_sums[0], 0);
@@ -243,18 +243,18 @@ where
     }
 }
 
-fn masked_max<T: Copy + PartialOrd>(values: &[T; NODES], mask: u16) -> T {
-    let mut best: Option<T> = None;
+/// Largest value among the nodes in `mask`; `own` is a node every such mask contains.
+fn masked_max<T: Copy + PartialOrd>(values: &[T; NODES], mask: u16, own: usize) -> T {
+    let mut best = values[own];
     let mut remaining = mask;
     while remaining != 0 {
         let node = remaining.trailing_zeros() as usize;
         remaining &= remaining - 1;
         if let Some(value) = values.get(node) {
-            if best.is_none_or(|b| *value > b) {
-                best = Some(*value);
+            if *value > best {
+                best = *value;
             }
         }
     }
-    // Every mask holds at least the node of its own factor level (see module docs).
-    best.unwrap_or(values[PRICE_STEPS_PER_SIDE])
+    best
 }

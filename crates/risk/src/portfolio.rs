@@ -3,14 +3,10 @@
 //! correlation, and value the collateral. Output is the account's `MarginReport`.
 use crate::collateral::weighted_values;
 use crate::error::{RiskError, RiskResult};
-use crate::fx::{
-    ceil_money, floor_money, lower_product, money_mul_ceil, money_times, sub, to_i64, Fx,
-    MoneyFrac, FRAC_BITS,
-};
+use crate::fx::{ceil_money, floor_money, money_mul_ceil, money_times, sub, to_i64, Fx, MoneyFrac};
 use crate::grid::{
-    aggregate, direction_of, factor_masks, GridConstants, NodeLosses, Scenario, VolShock,
-    CORE_NODES, DOWN, EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, FACTOR_LEVELS, NODES, SEGMENTS, UP,
-    VOL_SHOCK_ORDER,
+    aggregate, factor_masks, GridConstants, NodeLosses, Scenario, VolShock, CORE_NODES, DOWN,
+    EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, FACTOR_LEVELS, NODES, UP, VOL_SHOCK_ORDER,
 };
 use crate::model::{
     Collateral, Position, RiskParams, Underlying, MAX_COLLATERAL, MAX_NOTIONAL, MAX_POSITIONS,
@@ -82,22 +78,19 @@ impl Market {
     }
 }
 
-/// Exact (MoneyFrac) sums of notional x bound over one underlying's positions. Longs and shorts
-/// keep separate sums because their bounds differ (lower vs upper bound of an option's value).
+/// Exact (MoneyFrac) sums of notional x bound over one underlying's positions: each position adds
+/// the lower bound of its PnL (a long adds notional x the lower bound of its series' value change,
+/// a short notional x the upper bound). Long options keep their own sums because together they
+/// can lose at most their premium; every other position (shorts, perps, futures) is uncapped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Exposure {
-    pub linear_delta: MoneyFrac,
-    pub long_delta: MoneyFrac,
-    pub long_gamma: [MoneyFrac; SEGMENTS],
-    pub long_vol: [[MoneyFrac; 2]; CORE_NODES],
-    pub long_value: MoneyFrac,
-    pub long_extended: [MoneyFrac; 2],
-    pub short_delta: MoneyFrac,
-    pub short_gamma: [MoneyFrac; SEGMENTS],
-    pub short_gamma_finite: bool,
-    pub short_chord: [MoneyFrac; 2],
-    pub short_vol: [[MoneyFrac; 2]; CORE_NODES],
-    pub short_extended: [MoneyFrac; 2],
+    pub long_option_price: [MoneyFrac; CORE_NODES],
+    pub long_option_vol: [[MoneyFrac; 2]; CORE_NODES],
+    pub long_option_value: MoneyFrac,
+    pub long_option_extended: [MoneyFrac; 2],
+    pub other_price: [MoneyFrac; CORE_NODES],
+    pub other_vol: [[MoneyFrac; 2]; CORE_NODES],
+    pub other_extended: [MoneyFrac; 2],
     /// Reported Greeks in quote-native units: delta per 100 % move, gamma x S^2, vega per vol
     /// point x 100, theta per year.
     pub net_delta: MoneyFrac,
@@ -119,10 +112,7 @@ fn acc(slot: &mut MoneyFrac, notional: i64, f: Fx) -> RiskResult<()> {
 
 impl Exposure {
     pub fn empty() -> Self {
-        Self {
-            short_gamma_finite: true,
-            ..Self::default()
-        }
+        Self::default()
     }
 
     /// Adds `notional` (= size x spot) of a series.
@@ -133,71 +123,57 @@ impl Exposure {
         let notional = i64::try_from(notional).map_err(|_| RiskError::NotionalOutOfRange)?;
         self.positions += 1;
         acc(&mut self.net_delta, notional, risk.delta)?;
-        acc(&mut self.net_gamma, notional, risk.gamma)?;
-        acc(&mut self.net_vega, notional, risk.vega)?;
         acc(&mut self.net_theta, notional, risk.theta)?;
-        if !risk.is_option {
-            return acc(&mut self.linear_delta, notional, risk.delta);
+        if risk.is_option {
+            acc(&mut self.net_gamma, notional, risk.gamma)?;
+            acc(&mut self.net_vega, notional, risk.vega)?;
         }
         let long = notional >= 0;
-        let (delta, gamma, vol, extended) = if long {
-            acc(&mut self.long_value, notional, risk.mark_high)?;
+        let (price, vol, extended) = if long && risk.is_option {
+            acc(&mut self.long_option_value, notional, risk.mark_high)?;
             (
-                &mut self.long_delta,
-                &mut self.long_gamma,
-                &mut self.long_vol,
-                &mut self.long_extended,
+                &mut self.long_option_price,
+                &mut self.long_option_vol,
+                &mut self.long_option_extended,
             )
         } else {
-            self.short_gamma_finite &= risk.gamma_max_finite;
-            for side in [DOWN, UP] {
-                let chord = sub(risk.delta_edge[side], risk.delta)?;
-                acc(&mut self.short_chord[side], notional, chord)?;
-            }
             (
-                &mut self.short_delta,
-                &mut self.short_gamma,
-                &mut self.short_vol,
-                &mut self.short_extended,
+                &mut self.other_price,
+                &mut self.other_vol,
+                &mut self.other_extended,
             )
         };
-        acc(delta, notional, risk.delta)?;
-        let (segment_gamma, node_vol) = if long {
-            (&risk.segment_gamma_min, &risk.vol_pnl_min)
+        let (price_bound, vol_bound) = if long {
+            (&risk.price_low, &risk.vol_pnl_min)
         } else {
-            (&risk.segment_gamma_max, &risk.vol_pnl_max)
+            (&risk.price_high, &risk.vol_pnl_max)
         };
-        for (slot, bound) in gamma.iter_mut().zip(segment_gamma) {
+        for (slot, bound) in price.iter_mut().zip(price_bound) {
             acc(slot, notional, *bound)?;
         }
-        for (slots, bounds) in vol.iter_mut().zip(node_vol) {
-            for (slot, bound) in slots.iter_mut().zip(bounds) {
-                acc(slot, notional, *bound)?;
+        if risk.is_option {
+            for (slots, bounds) in vol.iter_mut().zip(vol_bound) {
+                for (slot, bound) in slots.iter_mut().zip(bounds) {
+                    acc(slot, notional, *bound)?;
+                }
             }
         }
-        for side in [DOWN, UP] {
+        for (side, slot) in extended.iter_mut().enumerate() {
             // Long: worst value at the extended node vs the highest mark; short: the reverse.
             let change = if long {
                 sub(risk.extended_low[side], risk.mark_high)?
             } else {
                 sub(risk.extended_high[side], risk.mark_low)?
             };
-            acc(&mut extended[side], notional, change)?;
+            acc(slot, notional, change)?;
         }
         Ok(())
     }
 
-    /// Lower bound of the PnL at an extended node (before weighting).
-    fn extended_pnl(&self, grid: &GridConstants, node: usize) -> RiskResult<i128> {
-        let side = if node == EXTENDED_DOWN_NODE { DOWN } else { UP };
-        Ok(lower_product(self.linear_delta, grid.moves[node])?
-            + floor_money(self.long_extended[side])
-            + floor_money(self.short_extended[side]))
-    }
-
-    /// Worst loss at each node and the scenario of the overall worst.
+    /// Worst loss at each node and the scenario of the overall worst. Every term is already a
+    /// bound in MoneyFrac: the scenarios only floor and add.
     pub fn node_losses(&self, grid: &GridConstants) -> RiskResult<([i128; NODES], Scenario)> {
-        let c = RoundedExposure::new(self)?;
+        let long_floor = -ceil_money(self.long_option_value);
         let mut worst = [i128::MIN; NODES];
         let mut worst_scenario = Scenario {
             node: CORE_NODES / 2,
@@ -205,14 +181,22 @@ impl Exposure {
         };
         let mut worst_loss = i128::MIN;
         for (node, slot) in worst.iter_mut().enumerate().take(CORE_NODES) {
-            let (others, long_price) = c.core_price_pnl(grid, node);
+            let long_price = floor_money(self.long_option_price[node]);
+            let other_price = floor_money(self.other_price[node]);
             for vol in VOL_SHOCK_ORDER {
-                let (long_vol, short_vol) = match vol {
+                let (long_vol, other_vol) = match vol {
                     VolShock::Flat => (0, 0),
-                    VolShock::Down => (c.long_vol[node][DOWN], c.short_vol[node][DOWN]),
-                    VolShock::Up => (c.long_vol[node][UP], c.short_vol[node][UP]),
+                    VolShock::Down => (
+                        floor_money(self.long_option_vol[node][DOWN]),
+                        floor_money(self.other_vol[node][DOWN]),
+                    ),
+                    VolShock::Up => (
+                        floor_money(self.long_option_vol[node][UP]),
+                        floor_money(self.other_vol[node][UP]),
+                    ),
                 };
-                let pnl = others + short_vol + (long_price + long_vol).max(c.long_floor);
+                // Each term is below 2^95 (MoneyFrac >> 32): the sums cannot overflow.
+                let pnl = other_price + other_vol + (long_price + long_vol).max(long_floor);
                 let loss = -pnl;
                 if loss > *slot {
                     *slot = loss;
@@ -223,8 +207,10 @@ impl Exposure {
                 }
             }
         }
-        for node in [EXTENDED_DOWN_NODE, EXTENDED_UP_NODE] {
-            let loss = money_mul_ceil(-self.extended_pnl(grid, node)?, grid.extended_weight)?;
+        for (side, node) in [(DOWN, EXTENDED_DOWN_NODE), (UP, EXTENDED_UP_NODE)] {
+            let pnl = floor_money(self.long_option_extended[side])
+                + floor_money(self.other_extended[side]);
+            let loss = money_mul_ceil(-pnl, grid.extended_weight)?;
             worst[node] = loss;
             if loss > worst_loss {
                 worst_loss = loss;
@@ -245,106 +231,6 @@ impl Exposure {
         let years = crate::bs::years_from_secs(horizon_secs)?;
         money_mul_ceil(ceil_money(-self.net_theta), years)
     }
-}
-
-/// An exposure rounded once per evaluation: each coefficient as (floor, ceil) in whole
-/// quote-native units, narrowed to i64 (an exposure beyond 2^63 quote-native units could never be
-/// settled in the i64 balances anyway: refused as `Overflow`), and the vol sums floored. Products
-/// with the grid's constants (below 2^37) are then single 64 x 64 -> 128-bit multiplies that
-/// cannot overflow, and sums of a dozen of them stay far inside i128.
-struct RoundedExposure {
-    linear_delta: (i64, i64),
-    long_delta: (i64, i64),
-    long_gamma: [i64; SEGMENTS],
-    long_vol: [[i128; 2]; CORE_NODES],
-    long_floor: i128,
-    short_vol: [[i128; 2]; CORE_NODES],
-    short_delta: (i64, i64),
-    short_gamma: [i64; SEGMENTS],
-    short_gamma_finite: bool,
-    short_delta_chord: [(i64, i64); 2],
-}
-
-fn rounded(value: MoneyFrac) -> RiskResult<(i64, i64)> {
-    Ok((to_i64(floor_money(value))?, to_i64(ceil_money(value))?))
-}
-
-impl RoundedExposure {
-    fn new(e: &Exposure) -> RiskResult<Self> {
-        let floors = |sums: &[MoneyFrac; SEGMENTS]| -> RiskResult<[i64; SEGMENTS]> {
-            let mut out = [0; SEGMENTS];
-            for (slot, sum) in out.iter_mut().zip(sums) {
-                *slot = to_i64(floor_money(*sum))?;
-            }
-            Ok(out)
-        };
-        // Vol sums are only added (four terms of at most 2^95 each), never multiplied.
-        let vol_floors = |sums: &[[MoneyFrac; 2]; CORE_NODES]| -> [[i128; 2]; CORE_NODES] {
-            let mut out = [[0; 2]; CORE_NODES];
-            for (slots, pair) in out.iter_mut().zip(sums) {
-                for (slot, sum) in slots.iter_mut().zip(pair) {
-                    *slot = floor_money(*sum);
-                }
-            }
-            out
-        };
-        let chord = |side: usize| {
-            rounded(
-                e.short_delta
-                    .checked_add(e.short_chord[side])
-                    .ok_or(RiskError::Overflow)?,
-            )
-        };
-        Ok(Self {
-            linear_delta: rounded(e.linear_delta)?,
-            long_delta: rounded(e.long_delta)?,
-            long_gamma: floors(&e.long_gamma)?,
-            long_vol: vol_floors(&e.long_vol),
-            long_floor: -ceil_money(e.long_value),
-            short_vol: vol_floors(&e.short_vol),
-            short_delta: rounded(e.short_delta)?,
-            short_gamma: floors(&e.short_gamma)?,
-            short_gamma_finite: e.short_gamma_finite,
-            short_delta_chord: [chord(DOWN)?, chord(UP)?],
-        })
-    }
-
-    /// Lower bounds of the price part of the PnL at a core node, before the volatility shock:
-    /// (linear + shorts' price part, longs' price part). Longs are capped after adding their vol
-    /// term, so they stay separate.
-    fn core_price_pnl(&self, grid: &GridConstants, node: usize) -> (i128, i128) {
-        let x = grid.moves[node];
-        let linear = times_lower(self.linear_delta, x);
-        let long = times_lower(self.long_delta, x) + ladder(&self.long_gamma, grid, node);
-        let short_chord = times_lower(self.short_delta_chord[direction_of(node)], x);
-        let short = if self.short_gamma_finite {
-            let taylor = times_lower(self.short_delta, x) + ladder(&self.short_gamma, grid, node);
-            taylor.max(short_chord)
-        } else {
-            short_chord
-        };
-        (linear + short, long)
-    }
-}
-
-/// floor(c x f) for c known as (floor, ceil): the side that makes the product smaller.
-fn times_lower(c: (i64, i64), f: Fx) -> i128 {
-    crate::fx::op_count::mul128();
-    let bits = f.to_bits();
-    let coefficient = if bits >= 0 { c.0 } else { c.1 };
-    (coefficient as i128 * bits as i128) >> FRAC_BITS
-}
-
-/// Lower bound of Σ_j w_kj gamma_j at node k (weights are >= 0, so floors stay lower bounds).
-fn ladder(floors: &[i64; SEGMENTS], grid: &GridConstants, node: usize) -> i128 {
-    let (start, end) = grid.segment_range[node];
-    let weights = &grid.segment_weights[node];
-    let mut total: i128 = 0;
-    for segment in start..end {
-        crate::fx::op_count::mul128();
-        total += floors[segment] as i128 * weights[segment].to_bits() as i128;
-    }
-    total >> FRAC_BITS
 }
 
 /// Per-underlying part of the report.

@@ -14,7 +14,8 @@ use crate::bs::{self, log_moneyness, years_from_secs, OptionInputs, OptionKind, 
 use crate::error::RiskResult;
 use crate::fx::{add, fx_ratio, mul, mul_int, sub, Fx};
 use crate::grid::{
-    GridConstants, CORE_NODES, DOWN, EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, SEGMENTS, UP,
+    direction_of, GridConstants, CORE_NODES, DOWN, EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, SEGMENTS,
+    UP,
 };
 use crate::math::{exp, normal_cdf, normal_pdf, sqrt};
 use crate::model::{Instrument, Underlying};
@@ -37,13 +38,10 @@ pub struct SeriesRisk {
     pub gamma: Fx,
     pub vega: Fx,
     pub theta: Fx,
-    /// gamma x S bounds on each segment between adjacent core nodes.
-    pub segment_gamma_min: [Fx; SEGMENTS],
-    pub segment_gamma_max: [Fx; SEGMENTS],
-    /// false for an option at expiry, whose gamma is unbounded at the strike.
-    pub gamma_max_finite: bool,
-    /// delta at the lowest / highest core node.
-    pub delta_edge: [Fx; 2],
+    /// Bounds on the per-contract value change from the price move alone at each core node:
+    /// price_low <= (V(S_k, sigma) - V(S, sigma)) / S <= price_high.
+    pub price_low: [Fx; CORE_NODES],
+    pub price_high: [Fx; CORE_NODES],
     /// Bounds on the per-contract value change from the volatility shock alone at each core node
     /// (index DOWN / UP shock): vol_pnl_min <= V(S_k, sigma + dv) - V(S_k, sigma) <= vol_pnl_max.
     pub vol_pnl_min: [[Fx; 2]; CORE_NODES],
@@ -74,14 +72,14 @@ pub fn series_risk(
     now: i64,
 ) -> RiskResult<SeriesRisk> {
     match *instrument {
-        Instrument::Perpetual => linear(Fx::ONE, Fx::ZERO),
+        Instrument::Perpetual => linear(grid, Fx::ONE, Fx::ZERO),
         Instrument::Future { expiry } => {
             let years = years_from_secs(seconds_left(expiry, now))?;
             if underlying.rate == 0 {
-                return linear(Fx::ONE, Fx::ZERO);
+                return linear(grid, Fx::ONE, Fx::ZERO);
             }
             // e^{rT} carries the exponential's rounding: widen the marks like an option's.
-            linear(exp(mul(underlying.rate, years)?)?, MARK_ERROR)
+            linear(grid, exp(mul(underlying.rate, years)?)?, MARK_ERROR)
         }
         Instrument::Option {
             kind,
@@ -97,17 +95,38 @@ fn seconds_left(expiry: i64, now: i64) -> u64 {
 
 /// A future or perp: value per contract is `delta` x S, linear in spot; `error` bounds how far
 /// the computed `delta` may be from the exact one.
-fn linear(delta: Fx, error: Fx) -> RiskResult<SeriesRisk> {
-    Ok(SeriesRisk {
+fn linear(grid: &GridConstants, delta: Fx, error: Fx) -> RiskResult<SeriesRisk> {
+    let mut risk = SeriesRisk {
         is_option: false,
         mark: delta,
         mark_low: sub(delta, error)?,
         mark_high: add(delta, error)?,
         delta,
-        gamma_max_finite: true,
-        delta_edge: [delta; 2],
         ..SeriesRisk::default()
-    })
+    };
+    let slope_low = sub(delta, error)?;
+    let slope_high = add(delta, error)?;
+    for node in 0..CORE_NODES {
+        let x = grid.moves[node];
+        let (low, high) = if x >= 0 {
+            (slope_low, slope_high)
+        } else {
+            (slope_high, slope_low)
+        };
+        risk.price_low[node] = mul(low, x)?;
+        risk.price_high[node] = mul_up(high, x)?;
+    }
+    for (side, node) in [(DOWN, EXTENDED_DOWN_NODE), (UP, EXTENDED_UP_NODE)] {
+        let spot_ratio = add(Fx::ONE, grid.moves[node])?;
+        risk.extended_low[side] = mul(slope_low, spot_ratio)?;
+        risk.extended_high[side] = mul_up(slope_high, spot_ratio)?;
+    }
+    Ok(risk)
+}
+
+/// a x b rounded up: the truncated product plus one unit in the last place.
+fn mul_up(a: Fx, b: Fx) -> RiskResult<Fx> {
+    add(mul(a, b)?, Fx::from_bits(1))
 }
 
 fn option_risk(
@@ -143,24 +162,60 @@ fn option_risk(
         return Ok(risk);
     }
     let st = bs::standardise(&inputs)?;
-    risk.gamma_max_finite = true;
     let ladder = node_ladder(&st, grid)?;
+    let mut gamma_min = [Fx::ZERO; SEGMENTS];
+    let mut gamma_max = [Fx::ZERO; SEGMENTS];
     for segment in 0..SEGMENTS {
         let (low, high) = (ladder[segment], ladder[segment + 1]);
-        risk.segment_gamma_min[segment] = low.gamma.min(high.gamma);
-        risk.segment_gamma_max[segment] =
-            peak_gamma(&st, low.d1, high.d1)?.unwrap_or(low.gamma.max(high.gamma));
+        gamma_min[segment] = low.gamma.min(high.gamma);
+        gamma_max[segment] = peak_gamma(&st, low.d1, high.d1)?.unwrap_or(low.gamma.max(high.gamma));
     }
+    let mut delta_edge = [Fx::ZERO; 2];
     for (side, node) in [(DOWN, 0), (UP, CORE_NODES - 1)] {
         let (cdf, complement) = normal_cdf(ladder[node].d1)?;
-        risk.delta_edge[side] = match kind {
+        delta_edge[side] = match kind {
             OptionKind::Call => cdf,
             OptionKind::Put => -complement,
         };
     }
+    price_bounds(&mut risk, grid, &gamma_min, Some(&gamma_max), &delta_edge)?;
     vol_bounds(&mut risk, &inputs, &st, grid, &ladder)?;
     extended_bounds(&mut risk, grid, kind, &st)?;
     Ok(risk)
+}
+
+/// Price-move bounds at each core node from delta and the gamma ladder:
+///   low  = delta x_k + Σ_j w_kj gamma_min_j
+///   high = min(delta x_k + Σ_j w_kj gamma_max_j, delta_edge x_k)   (the chord: delta increases)
+/// `gamma_max` is None at expiry, where gamma is unbounded at the strike.
+fn price_bounds(
+    risk: &mut SeriesRisk,
+    grid: &GridConstants,
+    gamma_min: &[Fx; SEGMENTS],
+    gamma_max: Option<&[Fx; SEGMENTS]>,
+    delta_edge: &[Fx; 2],
+) -> RiskResult<()> {
+    for node in 0..CORE_NODES {
+        let x = grid.moves[node];
+        let (start, end) = grid.segment_range[node];
+        let weights = &grid.segment_weights[node];
+        let mut low = mul(risk.delta, x)?;
+        let mut taylor_high = mul_up(risk.delta, x)?;
+        for segment in start..end {
+            low = add(low, mul(weights[segment], gamma_min[segment])?)?;
+            if let Some(gamma_max) = gamma_max {
+                taylor_high = add(taylor_high, mul_up(weights[segment], gamma_max[segment])?)?;
+            }
+        }
+        let chord = mul_up(delta_edge[direction_of(node)], x)?;
+        risk.price_low[node] = low;
+        risk.price_high[node] = if gamma_max.is_some() {
+            taylor_high.min(chord)
+        } else {
+            chord
+        };
+    }
+    Ok(())
 }
 
 /// d1 and gamma x S at one core node.
@@ -294,7 +349,8 @@ fn extended_bounds(
     Ok(())
 }
 
-/// An option at expiry is worth its intrinsic value: piecewise linear in spot.
+/// An option at expiry is worth its intrinsic value: piecewise linear in spot, so gamma is 0 away
+/// from the strike (a valid lower bound) and unbounded at it (the chord is the upper bound).
 fn expired_bounds(
     risk: &mut SeriesRisk,
     grid: &GridConstants,
@@ -317,23 +373,18 @@ fn expired_bounds(
         OptionKind::Call => Fx::ONE,
         OptionKind::Put => -Fx::ONE,
     };
-    for side in [DOWN, UP] {
-        let edge_node = if side == DOWN { 0 } else { CORE_NODES - 1 };
+    let mut delta_edge = [Fx::ZERO; 2];
+    for (side, edge_node, node) in [
+        (DOWN, 0, EXTENDED_DOWN_NODE),
+        (UP, CORE_NODES - 1, EXTENDED_UP_NODE),
+    ] {
         let edge_ratio = add(Fx::ONE, grid.moves[edge_node])?;
-        risk.delta_edge[side] = if in_the_money(edge_ratio) {
-            sign
-        } else {
-            Fx::ZERO
-        };
-        // Segment gamma minima stay 0 (a valid lower bound); the maximum is infinite at the strike.
-        let node = if side == DOWN {
-            EXTENDED_DOWN_NODE
-        } else {
-            EXTENDED_UP_NODE
-        };
+        if in_the_money(edge_ratio) {
+            delta_edge[side] = sign;
+        }
         let value = intrinsic_at(add(Fx::ONE, grid.moves[node])?)?;
         risk.extended_low[side] = value;
         risk.extended_high[side] = value;
     }
-    Ok(())
+    price_bounds(risk, grid, &[Fx::ZERO; SEGMENTS], None, &delta_edge)
 }
