@@ -111,10 +111,6 @@ fn acc(slot: &mut MoneyFrac, notional: i64, f: Fx) -> RiskResult<()> {
 }
 
 impl Exposure {
-    pub fn empty() -> Self {
-        Self::default()
-    }
-
     /// Adds `notional` (= size x spot) of a series.
     pub fn add(&mut self, notional: i128, risk: &SeriesRisk) -> RiskResult<()> {
         if notional.abs() > MAX_NOTIONAL {
@@ -308,7 +304,7 @@ pub fn margin_priced(
     }
     let count = market.underlyings.len();
     // Exposures are ~1 KB each: keep them off the (4 KB per frame on SBF) stack.
-    let mut exposures = vec![Exposure::empty(); count];
+    let mut exposures = vec![Exposure::default(); count];
     let mut unrealized: i128 = 0;
     for p in positions {
         let index = p.position.underlying as usize;
@@ -422,7 +418,7 @@ pub fn isolated_requirement(market: &Market, positions: &[Position]) -> RiskResu
             .underlyings
             .get(index)
             .ok_or(RiskError::UnknownUnderlying)?;
-        let mut exposure = Exposure::empty();
+        let mut exposure = Exposure::default();
         let notional = (position.size as i128) * (underlying.spot as i128);
         exposure.add(notional, &market.series_risk(position)?)?;
         let (worst, _) = exposure.node_losses(&market.grids[index])?;

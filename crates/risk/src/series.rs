@@ -1,15 +1,16 @@
-//! Per-series risk terms at the current spot: the mark and the bounds that make the aggregated
-//! second-order expansion a guaranteed upper bound of the full-revaluation loss on the grid.
+//! Per-series risk terms at the current spot: the mark and, at every grid node, bounds on the
+//! per-contract value change, so that an account's scenario loss is a sum of guaranteed bounds
+//! of the full-revaluation loss.
 //!
 //! Price part, f(x) = V(S(1+x)) - V(S), by the gamma ladder: with gamma x S bounded on each
 //! segment between adjacent grid nodes (gamma is unimodal in S with its peak at d1 = -sigma sqrt T,
 //! so it is bounded by the segment's end points or that peak),
 //!   f(x_k) / S = delta x_k + Σ_j w_kj gamma_j   with   w_kj = ∫_{segment j, between 0 and x_k} |x_k - u| du,
-//! which the per-segment minimum (longs) or maximum (shorts) turns into a bound. Shorts also keep
-//! the chord f(x) <= delta(S(1 +- R)) x S (delta is increasing). Vol part, at the node's own spot:
-//! vega is bounded over the shocked volatility interval by interval arithmetic on d1. Extended
-//! moves are repriced exactly, floored at intrinsic value. Everything is per one contract and
-//! divided by spot.
+//! which the per-segment minimum turns into the lower bound and the maximum into the upper one;
+//! the upper bound also takes the chord f(x) <= delta(S(1 +- R)) x S when smaller (delta is
+//! increasing). Vol part, at the node's own spot: vega over the shocked volatility interval, from
+//! the exact range of d1. Extended moves are repriced exactly, floored at intrinsic value.
+//! Everything is per one contract and divided by spot.
 use crate::bs::{self, log_moneyness, years_from_secs, OptionInputs, OptionKind, MAX_VOL, MIN_VOL};
 use crate::error::RiskResult;
 use crate::fx::{add, fx_ratio, mul, mul_int, sub, Fx};
