@@ -54,6 +54,7 @@ pub fn underlying(spot_usd: f64, atm_vol: f64, beta: f64) -> Underlying {
         correlation_group: 0,
         beta: fx(beta),
         concentration_threshold: (1_000_000 * USD) as u64,
+        short_option_minimum: fx(0.01),
     }
 }
 
@@ -169,6 +170,10 @@ pub fn strategies() -> Vec<(&'static str, Vec<Position>)> {
         (
             "naked short call (SOL 165, 30d)",
             vec![call(SOL, 165.0, 30, -10)],
+        ),
+        (
+            "deep out-of-the-money short put (SOL 90, 7d): short-option minimum",
+            vec![put(SOL, 90.0, 7, -10)],
         ),
     ]
 }

@@ -96,6 +96,8 @@ pub fn requirement(market: &Market, positions: &[Position]) -> f64 {
             group: market.underlyings[u].correlation_group,
             masks: market.masks[u],
             worst: node_losses(market, u, positions),
+            // Pure repricing: the engine's short-option minimum is an add-on above it.
+            floor: 0.0,
         })
         .collect();
     aggregate(&members).requirement

@@ -184,6 +184,8 @@ pub struct NodeLosses<T> {
     pub masks: [u16; FACTOR_LEVELS],
     /// Worst loss at each node (core: over the volatility shocks; extended: weighted).
     pub worst: [T; NODES],
+    /// Minimum charge: the group's requirement is at least the sum of its members' floors.
+    pub floor: T,
 }
 
 /// Outcome of the aggregation: requirement and, for the group that contributes most, the
@@ -195,8 +197,8 @@ pub struct Aggregate<T> {
     pub binding_level: usize,
 }
 
-/// Correlated requirement: the sum over groups of max(0, worst factor level of the group's sum
-/// of member losses restricted to their allowed nodes). Generic so the f64 reference runs the
+/// Correlated requirement: the sum over groups of max(0, Σ member floors, worst factor level of
+/// the group's sum of member losses restricted to their allowed nodes). Generic so the f64 reference runs the
 /// very same rule on its full-revaluation losses.
 pub fn aggregate<T>(members: &[NodeLosses<T>]) -> Aggregate<T>
 where
@@ -215,7 +217,9 @@ where
         }
         *done = true;
         let mut level_sums = [zero; FACTOR_LEVELS];
+        let mut floors = zero;
         for peer in members.iter().filter(|m| m.group == member.group) {
+            floors = floors + peer.floor;
             for (level, sum) in level_sums.iter_mut().enumerate() {
                 *sum = *sum + masked_max(&peer.worst, peer.masks[level], level);
             }
@@ -226,7 +230,10 @@ where
                 group_worst = (*sum, level);
             }
         }
-        let (worst, level) = group_worst;
+        let (mut worst, level) = group_worst;
+        if floors > worst {
+            worst = floors;
+        }
         if worst > zero {
             total = total + worst;
             if worst > largest {

@@ -113,6 +113,10 @@ pub struct Underlying {
     pub beta: Fx,
     /// |net delta| (quote-native) above which initial margin adds a concentration charge.
     pub concentration_threshold: u64,
+    /// Short-option minimum: fraction of spot charged per short option contract, a floor under
+    /// the requirement of the underlying's correlation group (deep out-of-the-money shorts can
+    /// show almost no loss on the grid).
+    pub short_option_minimum: Fx,
 }
 
 impl Underlying {
@@ -123,7 +127,9 @@ impl Underlying {
         if self.rate < crate::bs::MIN_RATE || self.rate > crate::bs::MAX_RATE {
             return Err(RiskError::RateOutOfRange);
         }
-        if !(Fx::ZERO..=Fx::ONE).contains(&self.beta) {
+        if !(Fx::ZERO..=Fx::ONE).contains(&self.beta)
+            || !(Fx::ZERO..=fx_ratio(1, 10)).contains(&self.short_option_minimum)
+        {
             return Err(RiskError::InvalidParameter);
         }
         self.surface.validate()?;

@@ -97,6 +97,8 @@ pub struct Exposure {
     pub net_gamma: MoneyFrac,
     pub net_vega: MoneyFrac,
     pub net_theta: MoneyFrac,
+    /// Σ |notional| of short options, for the short-option minimum.
+    pub short_option_notional: i128,
     pub positions: u32,
 }
 
@@ -123,6 +125,9 @@ impl Exposure {
         if risk.is_option {
             acc(&mut self.net_gamma, notional, risk.gamma)?;
             acc(&mut self.net_vega, notional, risk.vega)?;
+            if notional < 0 {
+                self.short_option_notional += (notional as i128).abs();
+            }
         }
         let long = notional >= 0;
         let (price, vol, extended) = if long && risk.is_option {
@@ -243,6 +248,8 @@ pub struct UnderlyingBreakdown {
     pub worst_scenario: Option<Scenario>,
     pub theta_charge: i64,
     pub concentration_charge: i64,
+    /// Short-option minimum of this underlying (a floor under its group's requirement).
+    pub short_option_minimum: i64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -332,10 +339,15 @@ pub fn margin_priced(
         }
         let underlying = &market.underlyings[index];
         let (worst, scenario) = exposure.node_losses(&market.grids[index])?;
+        let short_option_minimum = money_mul_ceil(
+            exposure.short_option_notional,
+            underlying.short_option_minimum,
+        )?;
         members[index] = Some(NodeLosses {
             group: underlying.correlation_group,
             masks: market.masks[index],
             worst,
+            floor: short_option_minimum,
         });
         let theta_charge = exposure.theta_charge(market.params.theta_horizon_secs)?;
         let concentration_charge = concentration_charge(exposure, underlying, &market.params)?;
@@ -352,6 +364,7 @@ pub fn margin_priced(
             worst_scenario: Some(scenario),
             theta_charge: to_i64(theta_charge)?,
             concentration_charge: to_i64(concentration_charge)?,
+            short_option_minimum: to_i64(short_option_minimum)?,
         });
     }
     let members: Vec<NodeLosses<i128>> = members.iter().flatten().copied().collect();
@@ -422,7 +435,11 @@ pub fn isolated_requirement(market: &Market, positions: &[Position]) -> RiskResu
         let notional = (position.size as i128) * (underlying.spot as i128);
         exposure.add(notional, &market.series_risk(position)?)?;
         let (worst, _) = exposure.node_losses(&market.grids[index])?;
-        let worst = worst.iter().copied().max().unwrap_or(0).max(0);
+        let minimum = money_mul_ceil(
+            exposure.short_option_notional,
+            underlying.short_option_minimum,
+        )?;
+        let worst = worst.iter().copied().max().unwrap_or(0).max(minimum).max(0);
         total += worst + exposure.theta_charge(market.params.theta_horizon_secs)?;
     }
     to_i64(total)

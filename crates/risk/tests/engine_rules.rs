@@ -24,6 +24,7 @@ fn underlying(spot: u64, vol: f64, beta: f64, group: u8) -> Underlying {
         correlation_group: group,
         beta: fx(beta),
         concentration_threshold: u64::MAX / 4,
+        short_option_minimum: Fx::ZERO,
     }
 }
 
@@ -396,4 +397,31 @@ fn concentration_adds_to_initial_margin_above_the_threshold() {
     let charge = big.breakdown[0].concentration_charge;
     assert!((40_000_000..=40_000_001).contains(&charge), "{charge}");
     assert!(big.initial >= (big.maintenance as f64 * 1.25) as i64 + charge);
+}
+
+#[test]
+fn short_option_minimum_floors_deep_out_of_the_money_shorts() {
+    let spot = 100_000_000u64;
+    let mut u = underlying(spot, 0.5, 0.9, 0);
+    u.short_option_minimum = fx(0.01);
+    let market = market(&[u]);
+    let mut far_put = option_position(OptionKind::Put, 0.5, 7.0, spot);
+    far_put.size = -10;
+    let report = margin(&market, &[], &[far_put]).unwrap();
+    let minimum = report.breakdown[0].short_option_minimum;
+    // 1 % of 10 contracts' notional, rounded up.
+    assert!((10_000_000..=10_000_001).contains(&minimum), "{minimum}");
+    // The grid barely sees a 50 % out-of-the-money weekly put: the floor binds.
+    assert!(report.breakdown[0].worst_loss < minimum);
+    assert_eq!(report.scenario_requirement, minimum);
+    // A hedge in the same group cannot take the group below its floor.
+    let mut hedge = option_position(OptionKind::Put, 0.5, 30.0, spot);
+    hedge.size = 10;
+    let hedged = margin(&market, &[], &[far_put, hedge]).unwrap();
+    assert!(hedged.scenario_requirement >= minimum);
+    // Long options carry no minimum.
+    assert_eq!(
+        margin(&market, &[], &[hedge]).unwrap().breakdown[0].short_option_minimum,
+        0
+    );
 }

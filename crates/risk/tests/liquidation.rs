@@ -7,7 +7,7 @@ use xmargin_risk::liquidation::{
     position_for_end_level, smallest_sufficient,
 };
 use xmargin_risk::portfolio::PricedPosition;
-use xmargin_risk::{margin_priced, Instrument, Position, RiskError, Underlying, VolSurface};
+use xmargin_risk::{margin_priced, Fx, Instrument, Position, RiskError, Underlying, VolSurface};
 
 const SPOT: u64 = 150_000_000; // 150 USDC per contract, 6 decimals
 
@@ -20,6 +20,7 @@ fn sol() -> Underlying {
         correlation_group: 0,
         beta: fx(0.9),
         concentration_threshold: u64::MAX / 4,
+        short_option_minimum: Fx::ZERO,
     }
 }
 

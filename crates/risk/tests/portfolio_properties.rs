@@ -119,6 +119,7 @@ fn empty_book_requires_nothing() {
         correlation_group: 0,
         beta: fx(0.8),
         concentration_threshold: 0,
+        short_option_minimum: xmargin_risk::Fx::ZERO,
     }];
     let market = market(&underlyings);
     let report = margin(&market, &[usdc(1_000_000)], &[]).unwrap();

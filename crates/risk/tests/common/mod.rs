@@ -19,10 +19,10 @@ fn underlying_strategy(group: u8) -> impl Strategy<Value = Underlying> {
         0.03f64..0.3,
         0.0f64..0.3,
         0.0f64..0.3,
-        0.0f64..=1.0,
+        (0.0f64..=1.0, 0.0f64..0.02),
     )
         .prop_map(
-            move |(spot, atm, skew, smile, rate, range, down, up, beta)| Underlying {
+            move |(spot, atm, skew, smile, rate, range, down, up, (beta, minimum))| Underlying {
                 spot,
                 surface: VolSurface {
                     atm: fx(atm),
@@ -43,6 +43,7 @@ fn underlying_strategy(group: u8) -> impl Strategy<Value = Underlying> {
                 correlation_group: group,
                 beta: fx(beta),
                 concentration_threshold: 1_000_000_000,
+                short_option_minimum: fx(minimum),
             },
         )
 }
