@@ -40,26 +40,19 @@ fn inputs(log_m: f64, secs: u64, vol: f64, rate: f64) -> OptionInputs {
 
 #[test]
 fn out_of_domain_inputs_are_named_errors() {
-    assert_eq!(
-        greeks(&inputs(0.0, 3600, 0.001, 0.0)),
-        Err(RiskError::VolatilityOutOfRange)
-    );
-    assert_eq!(
-        greeks(&inputs(0.0, 3600, 6.0, 0.0)),
-        Err(RiskError::VolatilityOutOfRange)
-    );
-    assert_eq!(
-        greeks(&inputs(0.0, 11 * SECONDS_PER_YEAR, 0.5, 0.0)),
-        Err(RiskError::ExpiryOutOfRange)
-    );
-    assert_eq!(
-        greeks(&inputs(0.0, 3600, 0.5, 0.6)),
-        Err(RiskError::RateOutOfRange)
-    );
-    assert_eq!(
-        greeks(&inputs(5.0, 3600, 0.5, 0.0)),
-        Err(RiskError::MoneynessOutOfRange)
-    );
+    let cases = [
+        ((0.0, 3600, 0.001, 0.0), RiskError::VolatilityOutOfRange),
+        ((0.0, 3600, 6.0, 0.0), RiskError::VolatilityOutOfRange),
+        (
+            (0.0, 11 * SECONDS_PER_YEAR, 0.5, 0.0),
+            RiskError::ExpiryOutOfRange,
+        ),
+        ((0.0, 3600, 0.5, 0.6), RiskError::RateOutOfRange),
+        ((5.0, 3600, 0.5, 0.0), RiskError::MoneynessOutOfRange),
+    ];
+    for ((log_m, secs, vol, rate), expected) in cases {
+        assert_eq!(greeks(&inputs(log_m, secs, vol, rate)), Err(expected));
+    }
     assert_eq!(log_moneyness(0, 100), Err(RiskError::SpotOutOfRange));
     assert_eq!(log_moneyness(100, 0), Err(RiskError::MoneynessOutOfRange));
     assert_eq!(
