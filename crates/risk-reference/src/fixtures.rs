@@ -172,8 +172,8 @@ pub fn strategies() -> Vec<(&'static str, Vec<Position>)> {
             vec![call(SOL, 165.0, 30, -10)],
         ),
         (
-            "deep out-of-the-money short put (SOL 90, 7d): short-option minimum",
-            vec![put(SOL, 90.0, 7, -10)],
+            "far out-of-the-money short put (SOL 60, 7d)",
+            vec![put(SOL, 60.0, 7, -10)],
         ),
     ]
 }
