@@ -128,47 +128,54 @@ pub struct Normal {
 }
 
 pub fn normal(x: Fx) -> RiskResult<Normal> {
-    let a = if x > 0 { -x } else { x };
-    let (tail, pdf) = lower_tail(a)?;
-    let other = sub(ONE, tail)?;
-    Ok(if x > 0 {
-        Normal {
-            cdf: other,
-            complement: tail,
-            pdf,
-        }
-    } else {
-        Normal {
-            cdf: tail,
-            complement: other,
-            pdf,
-        }
+    let position = table_position(x)?;
+    let (cdf, complement) = split_tails(x, tail_value(position))?;
+    Ok(Normal {
+        cdf,
+        complement,
+        pdf: pdf_value(position),
     })
 }
 
 /// (N(x), 1 - N(x)) without the density: the table polynomial alone.
 pub fn normal_cdf(x: Fx) -> RiskResult<(Fx, Fx)> {
-    let a = if x > 0 { -x } else { x };
-    let lower = Fx::from_bits(TABLE_LOWER << FRAC_BITS);
-    let tail = if a < lower {
-        Fx::ZERO
-    } else {
-        let (index, t) = table_row(sub(a, lower)?.to_bits());
-        horner(&NORMAL_CDF_TAYLOR[index], t).max(Fx::ZERO)
-    };
-    let other = sub(ONE, tail)?;
-    Ok(if x > 0 { (other, tail) } else { (tail, other) })
+    split_tails(x, tail_value(table_position(x)?))
 }
 
 /// phi(x) alone, from the table of the derivative's coefficients.
 pub fn normal_pdf(x: Fx) -> RiskResult<Fx> {
+    Ok(pdf_value(table_position(x)?))
+}
+
+/// Row and offset of -|x| in the Taylor tables; None below the table, where N and phi are under
+/// one unit in the last place.
+fn table_position(x: Fx) -> RiskResult<Option<(usize, Fx)>> {
     let a = if x > 0 { -x } else { x };
     let lower = Fx::from_bits(TABLE_LOWER << FRAC_BITS);
     if a < lower {
-        return Ok(Fx::ZERO);
+        return Ok(None);
     }
-    let (index, t) = table_row(sub(a, lower)?.to_bits());
-    Ok(horner(&NORMAL_PDF_TAYLOR[index], t).max(Fx::ZERO))
+    Ok(Some(table_row(sub(a, lower)?.to_bits())))
+}
+
+/// N(-|x|).
+fn tail_value(position: Option<(usize, Fx)>) -> Fx {
+    position.map_or(Fx::ZERO, |(index, t)| {
+        horner(&NORMAL_CDF_TAYLOR[index], t).max(Fx::ZERO)
+    })
+}
+
+/// phi(x) = phi(-|x|).
+fn pdf_value(position: Option<(usize, Fx)>) -> Fx {
+    position.map_or(Fx::ZERO, |(index, t)| {
+        horner(&NORMAL_PDF_TAYLOR[index], t).max(Fx::ZERO)
+    })
+}
+
+/// (N(x), 1 - N(x)) from the smaller tail N(-|x|), which keeps its relative accuracy.
+fn split_tails(x: Fx, tail: Fx) -> RiskResult<(Fx, Fx)> {
+    let other = sub(ONE, tail)?;
+    Ok(if x > 0 { (other, tail) } else { (tail, other) })
 }
 
 /// Σ c_k t^k by Horner's rule on raw bits. |t| <= 1/8 and every partial sum stays below 2 (the
@@ -194,18 +201,6 @@ fn table_row(offset: i64) -> (usize, Fx) {
     let half_step = (1i64 << FRAC_BITS) / (2 * INTERVALS_PER_UNIT);
     let midpoint_offset = (index as i64) * 2 * half_step + half_step;
     (index, Fx::from_bits(offset - midpoint_offset))
-}
-
-/// (N(a), phi(a)) for a <= 0 from the Taylor tables.
-fn lower_tail(a: Fx) -> RiskResult<(Fx, Fx)> {
-    let lower = Fx::from_bits(TABLE_LOWER << FRAC_BITS);
-    if a < lower {
-        return Ok((Fx::ZERO, Fx::ZERO));
-    }
-    let (index, t) = table_row(sub(a, lower)?.to_bits());
-    let value = horner(&NORMAL_CDF_TAYLOR[index], t);
-    let slope = horner(&NORMAL_PDF_TAYLOR[index], t);
-    Ok((value.max(Fx::ZERO), slope.max(Fx::ZERO)))
 }
 
 #[cfg(test)]
