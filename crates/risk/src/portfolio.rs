@@ -63,6 +63,16 @@ impl Market {
             .collect()
     }
 
+    /// The underlying's index and the position's notional, size x spot, in quote-native units.
+    pub fn notional(&self, position: &Position) -> RiskResult<(usize, i128)> {
+        let index = position.underlying as usize;
+        let underlying = self
+            .underlyings
+            .get(index)
+            .ok_or(RiskError::UnknownUnderlying)?;
+        Ok((index, position.size as i128 * underlying.spot as i128))
+    }
+
     pub fn series_risk(&self, position: &Position) -> RiskResult<SeriesRisk> {
         let index = position.underlying as usize;
         let underlying = self
@@ -224,6 +234,11 @@ impl Exposure {
         Ok((worst, worst_scenario))
     }
 
+    /// The short-option minimum of these positions: a fraction of the short options' notional.
+    pub fn short_option_minimum(&self, underlying: &Underlying) -> RiskResult<i128> {
+        money_mul_ceil(self.short_option_notional, underlying.short_option_minimum)
+    }
+
     /// Decay over the horizon charged to maintenance when the book is net long options.
     pub fn theta_charge(&self, horizon_secs: u64) -> RiskResult<i128> {
         if self.net_theta >= 0 {
@@ -314,12 +329,7 @@ pub fn margin_priced(
     let mut exposures = vec![Exposure::default(); count];
     let mut unrealized: i128 = 0;
     for p in positions {
-        let index = p.position.underlying as usize;
-        let underlying = market
-            .underlyings
-            .get(index)
-            .ok_or(RiskError::UnknownUnderlying)?;
-        let notional = (p.position.size as i128) * (underlying.spot as i128);
+        let (index, notional) = market.notional(&p.position)?;
         exposures
             .get_mut(index)
             .ok_or(RiskError::UnknownUnderlying)?
@@ -328,22 +338,18 @@ pub fn margin_priced(
             .checked_add(position_value(notional, &p.risk)? - p.position.cost_basis as i128)
             .ok_or(RiskError::Overflow)?;
     }
-    let mut members = [None; MAX_UNDERLYINGS];
+    let mut members = Vec::with_capacity(count);
     let mut breakdown = Vec::with_capacity(count);
     let mut theta_charges: i128 = 0;
     let mut concentration: i128 = 0;
-    for index in 0..count {
-        let exposure = &exposures[index];
+    for (index, exposure) in exposures.iter().enumerate() {
         if exposure.positions == 0 {
             continue;
         }
         let underlying = &market.underlyings[index];
         let (worst, scenario) = exposure.node_losses(&market.grids[index])?;
-        let short_option_minimum = money_mul_ceil(
-            exposure.short_option_notional,
-            underlying.short_option_minimum,
-        )?;
-        members[index] = Some(NodeLosses {
+        let short_option_minimum = exposure.short_option_minimum(underlying)?;
+        members.push(NodeLosses {
             group: underlying.correlation_group,
             masks: market.masks[index],
             worst,
@@ -367,7 +373,6 @@ pub fn margin_priced(
             short_option_minimum: to_i64(short_option_minimum)?,
         });
     }
-    let members: Vec<NodeLosses<i128>> = members.iter().flatten().copied().collect();
     let aggregated = aggregate(&members);
     let maintenance = aggregated.requirement + theta_charges;
     let initial = money_mul_ceil(maintenance, market.params.initial_factor)? + concentration;
@@ -426,19 +431,11 @@ fn collateral_values(collateral: &[Collateral]) -> RiskResult<(i128, i128)> {
 pub fn isolated_requirement(market: &Market, positions: &[Position]) -> RiskResult<i64> {
     let mut total: i128 = 0;
     for position in positions {
-        let index = position.underlying as usize;
-        let underlying = market
-            .underlyings
-            .get(index)
-            .ok_or(RiskError::UnknownUnderlying)?;
+        let (index, notional) = market.notional(position)?;
         let mut exposure = Exposure::default();
-        let notional = (position.size as i128) * (underlying.spot as i128);
         exposure.add(notional, &market.series_risk(position)?)?;
         let (worst, _) = exposure.node_losses(&market.grids[index])?;
-        let minimum = money_mul_ceil(
-            exposure.short_option_notional,
-            underlying.short_option_minimum,
-        )?;
+        let minimum = exposure.short_option_minimum(&market.underlyings[index])?;
         let worst = worst.iter().copied().max().unwrap_or(0).max(minimum).max(0);
         total += worst + exposure.theta_charge(market.params.theta_horizon_secs)?;
     }
