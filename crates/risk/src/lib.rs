@@ -17,6 +17,7 @@ pub mod liquidation;
 pub mod math;
 pub mod model;
 pub mod portfolio;
+pub mod price_band;
 pub mod series;
 #[rustfmt::skip]
 mod tables;

@@ -1,9 +1,109 @@
 use anchor_lang::prelude::*;
 
+/// Every refusal of the program. Codes are `6000 + position`: append, never reorder.
 #[error_code]
 pub enum XmarginError {
-    #[msg("fee or liquidation parameter out of its allowed range")]
+    #[msg("parameter out of its allowed range")]
     InvalidParameter,
     #[msg("risk authority must differ from the default pubkey")]
     InvalidAuthority,
+    #[msg("signer is not the authority this instruction requires")]
+    Unauthorized,
+    #[msg("this action is paused")]
+    Paused,
+    #[msg("the quote mint must be the first collateral asset")]
+    QuoteAssetMustComeFirst,
+    #[msg("this mint is already a collateral asset")]
+    DuplicateCollateralAsset,
+    #[msg("the collateral registry is full")]
+    CollateralRegistryFull,
+    #[msg("no such collateral asset")]
+    UnknownCollateralAsset,
+    #[msg("only mints of the SPL Token program are supported")]
+    UnsupportedTokenProgram,
+    #[msg("mint is not the registered one")]
+    WrongMint,
+    #[msg("vault is not the registered one")]
+    WrongVault,
+    #[msg("no more markets can be listed")]
+    TooManyMarkets,
+    #[msg("the market has no room for another series")]
+    MarketFull,
+    #[msg("no such series")]
+    UnknownSeries,
+    #[msg("market account missing or not the one a position refers to")]
+    UnknownMarket,
+    #[msg("series has expired")]
+    SeriesExpired,
+    #[msg("invalid series definition")]
+    InvalidSeries,
+    #[msg("vol surface moved by more than the allowed step")]
+    VolStepTooLarge,
+    #[msg("amount must be positive")]
+    ZeroAmount,
+    #[msg("amount too large")]
+    AmountTooLarge,
+    #[msg("deposit cap of this asset reached")]
+    DepositCapExceeded,
+    #[msg("balance too small")]
+    InsufficientBalance,
+    #[msg("the withdrawal would break initial margin")]
+    InsufficientFreeCollateral,
+    #[msg("the taker would break initial margin")]
+    TakerBelowInitialMargin,
+    #[msg("the maker would break initial margin")]
+    MakerBelowInitialMargin,
+    #[msg("no free position slot")]
+    TooManyPositions,
+    #[msg("no free collateral slot")]
+    TooManyCollateralAssets,
+    #[msg("an isolated account only trades its own market")]
+    MarketNotAllowedInIsolatedMode,
+    #[msg("account still holds positions or balances")]
+    AccountNotEmpty,
+    #[msg("oracle account is not owned by the Pyth program")]
+    OracleWrongOwner,
+    #[msg("oracle account is not the registered one")]
+    OracleMismatch,
+    #[msg("oracle feed id does not match")]
+    OracleFeedMismatch,
+    #[msg("oracle price is too old")]
+    OracleStale,
+    #[msg("oracle confidence interval too wide")]
+    OracleConfidenceTooWide,
+    #[msg("oracle is not trading")]
+    OracleNotTrading,
+    #[msg("oracle account data is invalid")]
+    OracleInvalid,
+    #[msg("oracle update is not fully verified")]
+    OracleNotVerified,
+    #[msg("an oracle the margin check needs was not passed")]
+    MissingOracle,
+    #[msg("arithmetic overflow")]
+    MathOverflow,
+    #[msg("the risk engine refused its inputs")]
+    RiskEngine,
+    #[msg("trade price must be positive")]
+    InvalidPrice,
+    #[msg("open interest no longer balances")]
+    OpenInterestMismatch,
+    #[msg("margin account belongs to another owner")]
+    NotAccountOwner,
+}
+
+impl From<xmargin_risk::RiskError> for XmarginError {
+    fn from(error: xmargin_risk::RiskError) -> Self {
+        use xmargin_risk::RiskError;
+        match error {
+            RiskError::Overflow | RiskError::NotionalOutOfRange => XmarginError::MathOverflow,
+            RiskError::CapacityExceeded => XmarginError::TooManyPositions,
+            _ => XmarginError::RiskEngine,
+        }
+    }
+}
+
+/// Engine errors surface as named program errors.
+pub fn risk_error(error: xmargin_risk::RiskError) -> Error {
+    msg!("risk engine: {}", error);
+    error!(XmarginError::from(error))
 }

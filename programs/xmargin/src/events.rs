@@ -1,4 +1,8 @@
+//! One event per state change, with enough fields for an indexer to follow balances and
+//! positions without re-reading accounts.
 use anchor_lang::prelude::*;
+
+use crate::state::{AssetWeights, OracleGuard, StoredRiskParams, StoredVolSurface, UnderlyingRisk};
 
 #[event]
 pub struct ClearinghouseInitialized {
@@ -8,4 +12,125 @@ pub struct ClearinghouseInitialized {
     pub taker_fee_bps: u16,
     pub maker_fee_bps: u16,
     pub liquidation_fee_bps: u16,
+}
+
+#[event]
+pub struct CollateralAssetAdded {
+    pub index: u8,
+    pub mint: Pubkey,
+    pub vault: Pubkey,
+    pub oracle: Pubkey,
+    pub weights: AssetWeights,
+    pub liquidity_depth: u64,
+    pub deposit_cap: u64,
+}
+
+#[event]
+pub struct CollateralAssetUpdated {
+    pub index: u8,
+    pub weights: AssetWeights,
+    pub liquidity_depth: u64,
+    pub deposit_cap: u64,
+}
+
+#[event]
+pub struct MarketAdded {
+    pub index: u8,
+    pub market: Pubkey,
+    pub oracle: Pubkey,
+    pub contract_size: u64,
+    pub contract_decimals: u8,
+}
+
+#[event]
+pub struct SeriesAdded {
+    pub market: u8,
+    pub series: u8,
+    pub kind: u8,
+    pub strike: u64,
+    pub expiry: i64,
+}
+
+#[event]
+pub struct VolSurfaceUpdated {
+    pub market: u8,
+    pub previous: StoredVolSurface,
+    pub surface: StoredVolSurface,
+}
+
+#[event]
+pub struct MarketRiskUpdated {
+    pub market: u8,
+    pub risk: UnderlyingRisk,
+}
+
+#[event]
+pub struct RiskParamsUpdated {
+    pub risk_params: StoredRiskParams,
+    pub strict_oracle: OracleGuard,
+    pub tolerant_oracle: OracleGuard,
+    pub max_vol_step_bits: i64,
+}
+
+#[event]
+pub struct PauseFlagsSet {
+    pub previous: u8,
+    pub pause_flags: u8,
+}
+
+#[event]
+pub struct MarginAccountCreated {
+    pub account: Pubkey,
+    pub owner: Pubkey,
+    pub id: u16,
+    pub mode: u8,
+    pub isolated_market: u8,
+}
+
+#[event]
+pub struct MarginAccountClosed {
+    pub account: Pubkey,
+    pub owner: Pubkey,
+}
+
+#[event]
+pub struct DelegateSet {
+    pub account: Pubkey,
+    pub delegate: Pubkey,
+}
+
+#[event]
+pub struct Deposited {
+    pub account: Pubkey,
+    pub asset: u8,
+    pub amount: u64,
+    pub balance: i64,
+}
+
+#[event]
+pub struct Withdrawn {
+    pub account: Pubkey,
+    pub asset: u8,
+    pub amount: u64,
+    pub balance: i64,
+    /// Initial health left after the withdrawal (conservative prices).
+    pub init_health: i64,
+}
+
+#[event]
+pub struct TradeCleared {
+    pub market: u8,
+    pub series: u8,
+    pub taker: Pubkey,
+    pub maker: Pubkey,
+    /// Contracts the taker bought (negative: sold).
+    pub size: i64,
+    pub price: u64,
+    pub taker_fee: u64,
+    pub maker_fee: u64,
+    pub taker_position: i64,
+    pub maker_position: i64,
+    /// Quote realized into each side's balance by this trade (before fees).
+    pub taker_realized: i64,
+    pub maker_realized: i64,
 }

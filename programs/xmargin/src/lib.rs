@@ -6,10 +6,13 @@ use anchor_lang::prelude::*;
 
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod instructions;
+pub mod oracle;
 pub mod state;
 
 use instructions::*;
+use state::{StoredVolSurface, UnderlyingRisk};
 
 declare_id!("CRNc2G47w4AqXa8ay95P97eH3sFQruNMypCsjkGTmjzQ");
 
@@ -19,5 +22,85 @@ pub mod xmargin {
 
     pub fn initialize(ctx: Context<Initialize>, params: InitializeParams) -> Result<()> {
         instructions::initialize::handler(ctx, params)
+    }
+
+    pub fn add_collateral_asset(
+        ctx: Context<AddCollateralAsset>,
+        params: AddCollateralAssetParams,
+    ) -> Result<()> {
+        instructions::add_collateral_asset::handler(ctx, params)
+    }
+
+    pub fn update_collateral_asset(
+        ctx: Context<UpdateCollateralAsset>,
+        params: UpdateCollateralAssetParams,
+    ) -> Result<()> {
+        instructions::update_collateral_asset::handler(ctx, params)
+    }
+
+    pub fn add_market(ctx: Context<AddMarket>, params: AddMarketParams) -> Result<()> {
+        instructions::add_market::handler(ctx, params)
+    }
+
+    pub fn add_series(ctx: Context<AddSeries>, params: AddSeriesParams) -> Result<()> {
+        instructions::add_series::handler(ctx, params)
+    }
+
+    pub fn update_vol_surface(
+        ctx: Context<UpdateVolSurface>,
+        surface: StoredVolSurface,
+    ) -> Result<()> {
+        instructions::update_vol_surface::handler(ctx, surface)
+    }
+
+    pub fn update_market_risk(ctx: Context<UpdateMarketRisk>, risk: UnderlyingRisk) -> Result<()> {
+        instructions::update_market_risk::handler(ctx, risk)
+    }
+
+    pub fn update_risk_params(
+        ctx: Context<UpdateRiskParams>,
+        params: UpdateRiskParamsParams,
+    ) -> Result<()> {
+        instructions::update_risk_params::handler(ctx, params)
+    }
+
+    pub fn set_pause(ctx: Context<SetPause>, pause_flags: u8) -> Result<()> {
+        instructions::set_pause::handler(ctx, pause_flags)
+    }
+
+    pub fn create_margin_account(
+        ctx: Context<CreateMarginAccount>,
+        id: u16,
+        mode: u8,
+        isolated_market: u8,
+    ) -> Result<()> {
+        instructions::create_margin_account::handler(ctx, id, mode, isolated_market)
+    }
+
+    pub fn close_margin_account(ctx: Context<CloseMarginAccount>) -> Result<()> {
+        instructions::close_margin_account::handler(ctx)
+    }
+
+    pub fn set_delegate(ctx: Context<SetDelegate>, delegate: Pubkey) -> Result<()> {
+        instructions::set_delegate::handler(ctx, delegate)
+    }
+
+    pub fn deposit(ctx: Context<Deposit>, asset_index: u8, amount: u64) -> Result<()> {
+        instructions::deposit::handler(ctx, asset_index, amount)
+    }
+
+    pub fn withdraw<'info>(
+        ctx: Context<'info, Withdraw<'info>>,
+        asset_index: u8,
+        amount: u64,
+    ) -> Result<()> {
+        instructions::withdraw::handler(ctx, asset_index, amount)
+    }
+
+    pub fn clear_trade<'info>(
+        ctx: Context<'info, ClearTrade<'info>>,
+        params: ClearTradeParams,
+    ) -> Result<()> {
+        instructions::clear_trade::handler(ctx, params)
     }
 }

@@ -2,25 +2,15 @@ mod common;
 
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::Instruction;
-use common::{anchor_ix, custom_error_code, program_error, Harness};
-use solana_keypair::Keypair;
+use common::world::{clearinghouse_address, fx, initialize_params, registry_address};
+use common::{anchor_ix, assert_error, program_error, Harness};
 use solana_signer::Signer;
 use xmargin::error::XmarginError;
 use xmargin::instructions::InitializeParams;
-use xmargin::state::Clearinghouse;
-
-fn clearinghouse_address() -> Pubkey {
-    Pubkey::find_program_address(&[Clearinghouse::SEED], &xmargin::ID).0
-}
+use xmargin::state::{Clearinghouse, CollateralRegistry};
 
 fn valid_params() -> InitializeParams {
-    InitializeParams {
-        risk_authority: Pubkey::new_unique(),
-        quote_mint: Pubkey::new_unique(),
-        taker_fee_bps: 5,
-        maker_fee_bps: 2,
-        liquidation_fee_bps: 250,
-    }
+    initialize_params(Pubkey::new_unique(), Pubkey::new_unique())
 }
 
 fn initialize_ix(admin: Pubkey, params: InitializeParams) -> Instruction {
@@ -28,6 +18,7 @@ fn initialize_ix(admin: Pubkey, params: InitializeParams) -> Instruction {
         xmargin::accounts::Initialize {
             admin,
             clearinghouse: clearinghouse_address(),
+            collateral_registry: registry_address(),
             system_program: anchor_lang::system_program::ID,
         },
         xmargin::instruction::Initialize { params },
@@ -35,18 +26,14 @@ fn initialize_ix(admin: Pubkey, params: InitializeParams) -> Instruction {
 }
 
 #[tokio::test]
-async fn initialize_records_the_configuration() {
+async fn initialize_records_the_configuration_and_an_empty_registry() {
     let mut h = Harness::start().await;
-    let admin = Keypair::new();
+    let admin = solana_keypair::Keypair::new();
+    h.fund(admin.pubkey(), 1_000_000_000).await;
     let params = valid_params();
-    let ix = initialize_ix(admin.pubkey(), params.clone());
-    // The admin pays rent for the clearinghouse, so fund it from the test payer first.
-    let fund = anchor_lang::solana_program::system_instruction::transfer(
-        &h.payer.pubkey(),
-        &admin.pubkey(),
-        1_000_000_000,
-    );
-    h.send(&[fund, ix], &[&admin]).await.unwrap();
+    h.send(&[initialize_ix(admin.pubkey(), params.clone())], &[&admin])
+        .await
+        .unwrap();
 
     let stored: Clearinghouse = h.anchor_account(clearinghouse_address()).await.unwrap();
     assert_eq!(stored.admin, admin.pubkey());
@@ -61,14 +48,20 @@ async fn initialize_records_the_configuration() {
         (5, 2, 250)
     );
     assert_eq!(stored.pause_flags, 0);
+    assert_eq!(stored.market_count, 0);
+    assert_eq!(stored.risk_params, params.risk_params);
+    assert_eq!(stored.strict_oracle, params.strict_oracle);
+    assert_eq!(stored.tolerant_oracle, params.tolerant_oracle);
     let (_, bump) = Pubkey::find_program_address(&[Clearinghouse::SEED], &xmargin::ID);
     assert_eq!(stored.bump, bump);
+    let registry: CollateralRegistry = h.zero_copy(registry_address()).await;
+    assert_eq!(registry.asset_count, 0);
 }
 
 #[tokio::test]
 async fn initialize_twice_is_refused_and_keeps_the_first_configuration() {
     let mut h = Harness::start().await;
-    let payer = h.payer.pubkey();
+    let payer = h.payer().pubkey();
     let first = valid_params();
     h.send(&[initialize_ix(payer, first.clone())], &[])
         .await
@@ -76,46 +69,51 @@ async fn initialize_twice_is_refused_and_keeps_the_first_configuration() {
 
     let mut second = valid_params();
     second.taker_fee_bps = 7;
+    let before = h
+        .snapshot(&[clearinghouse_address(), registry_address()])
+        .await;
     let result = h.send(&[initialize_ix(payer, second)], &[]).await;
     assert!(result.is_err(), "second initialize must fail");
-
-    let stored: Clearinghouse = h.anchor_account(clearinghouse_address()).await.unwrap();
-    assert_eq!(stored.quote_mint, first.quote_mint);
-    assert_eq!(stored.taker_fee_bps, first.taker_fee_bps);
+    assert_eq!(
+        h.snapshot(&[clearinghouse_address(), registry_address()])
+            .await,
+        before
+    );
 }
 
 #[tokio::test]
-async fn initialize_refuses_out_of_range_fees() {
+async fn initialize_refuses_out_of_range_parameters() {
     let mut h = Harness::start().await;
-    let payer = h.payer.pubkey();
-    for mutate in [
-        |p: &mut InitializeParams| p.taker_fee_bps = 501,
-        |p: &mut InitializeParams| p.maker_fee_bps = 501,
-        |p: &mut InitializeParams| p.liquidation_fee_bps = 1_001,
-    ] {
+    let payer = h.payer().pubkey();
+    let cases: [fn(&mut InitializeParams); 9] = [
+        |p| p.taker_fee_bps = 501,
+        |p| p.maker_fee_bps = 501,
+        |p| p.liquidation_fee_bps = 1_001,
+        |p| p.risk_params.initial_factor_bits = fx(9, 10),
+        |p| p.risk_params.theta_horizon_secs = 365 * 86_400,
+        |p| p.strict_oracle.max_conf_bps = 0,
+        // strict must be at least as strict as tolerant
+        |p| p.strict_oracle.max_age_secs = p.tolerant_oracle.max_age_secs + 1,
+        |p| p.max_vol_step_bits = 0,
+        |p| p.max_vol_step_bits = fx(2, 1),
+    ];
+    for mutate in cases {
         let mut params = valid_params();
         mutate(&mut params);
         let result = h.send(&[initialize_ix(payer, params)], &[]).await;
-        assert_eq!(
-            custom_error_code(&result),
-            Some(program_error(XmarginError::InvalidParameter))
-        );
+        assert_error(&result, program_error(XmarginError::InvalidParameter));
     }
-    assert!(h
-        .anchor_account::<Clearinghouse>(clearinghouse_address())
-        .await
-        .is_none());
+    assert!(h.data(clearinghouse_address()).await.is_none());
+    assert!(h.data(registry_address()).await.is_none());
 }
 
 #[tokio::test]
 async fn initialize_refuses_a_default_risk_authority() {
     let mut h = Harness::start().await;
-    let payer = h.payer.pubkey();
+    let payer = h.payer().pubkey();
     let mut params = valid_params();
     params.risk_authority = Pubkey::default();
     let result = h.send(&[initialize_ix(payer, params)], &[]).await;
-    assert_eq!(
-        custom_error_code(&result),
-        Some(program_error(XmarginError::InvalidAuthority))
-    );
+    assert_error(&result, program_error(XmarginError::InvalidAuthority));
+    assert!(h.data(clearinghouse_address()).await.is_none());
 }

@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::error::XmarginError;
 use crate::events::ClearinghouseInitialized;
-use crate::state::{Clearinghouse, MAX_LIQUIDATION_FEE_BPS, MAX_TRADE_FEE_BPS};
+use crate::state::{Clearinghouse, CollateralRegistry, OracleGuard, StoredRiskParams};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
 pub struct InitializeParams {
@@ -11,6 +11,10 @@ pub struct InitializeParams {
     pub taker_fee_bps: u16,
     pub maker_fee_bps: u16,
     pub liquidation_fee_bps: u16,
+    pub risk_params: StoredRiskParams,
+    pub strict_oracle: OracleGuard,
+    pub tolerant_oracle: OracleGuard,
+    pub max_vol_step_bits: i64,
 }
 
 #[derive(Accounts)]
@@ -25,6 +29,14 @@ pub struct Initialize<'info> {
         bump
     )]
     pub clearinghouse: Account<'info, Clearinghouse>,
+    #[account(
+        init,
+        payer = admin,
+        space = CollateralRegistry::SPACE,
+        seeds = [CollateralRegistry::SEED],
+        bump
+    )]
+    pub collateral_registry: AccountLoader<'info, CollateralRegistry>,
     pub system_program: Program<'info, System>,
 }
 
@@ -40,7 +52,14 @@ pub fn handler(ctx: Context<Initialize>, params: InitializeParams) -> Result<()>
         liquidation_fee_bps: params.liquidation_fee_bps,
         pause_flags: 0,
         bump: ctx.bumps.clearinghouse,
+        market_count: 0,
+        risk_params: params.risk_params,
+        strict_oracle: params.strict_oracle,
+        tolerant_oracle: params.tolerant_oracle,
+        max_vol_step_bits: params.max_vol_step_bits,
     });
+    let mut registry = ctx.accounts.collateral_registry.load_init()?;
+    registry.bump = ctx.bumps.collateral_registry;
     emit!(ClearinghouseInitialized {
         admin: clearinghouse.admin,
         risk_authority: clearinghouse.risk_authority,
@@ -58,11 +77,12 @@ fn validate(params: &InitializeParams) -> Result<()> {
         Pubkey::default(),
         XmarginError::InvalidAuthority
     );
-    require!(
-        params.taker_fee_bps <= MAX_TRADE_FEE_BPS
-            && params.maker_fee_bps <= MAX_TRADE_FEE_BPS
-            && params.liquidation_fee_bps <= MAX_LIQUIDATION_FEE_BPS,
-        XmarginError::InvalidParameter
-    );
-    Ok(())
+    Clearinghouse::validate_fees(
+        params.taker_fee_bps,
+        params.maker_fee_bps,
+        params.liquidation_fee_bps,
+    )?;
+    params.risk_params.validate()?;
+    Clearinghouse::validate_oracle_guards(&params.strict_oracle, &params.tolerant_oracle)?;
+    Clearinghouse::validate_vol_step(params.max_vol_step_bits)
 }

@@ -1,3 +1,36 @@
-pub mod initialize;
+//! One file per instruction: its accounts, parameters and handler. The glob re-exports give
+//! `#[program]` the generated account modules at the crate root; each `handler` is only ever
+//! called through its module path, so their shared name is harmless.
+#![allow(ambiguous_glob_reexports)]
 
+pub mod add_collateral_asset;
+pub mod add_market;
+pub mod add_series;
+pub mod clear_trade;
+pub mod close_margin_account;
+pub mod create_margin_account;
+pub mod deposit;
+pub mod initialize;
+pub mod set_delegate;
+pub mod set_pause;
+pub mod update_collateral_asset;
+pub mod update_market_risk;
+pub mod update_risk_params;
+pub mod update_vol_surface;
+pub mod withdraw;
+
+pub use add_collateral_asset::*;
+pub use add_market::*;
+pub use add_series::*;
+pub use clear_trade::*;
+pub use close_margin_account::*;
+pub use create_margin_account::*;
+pub use deposit::*;
 pub use initialize::*;
+pub use set_delegate::*;
+pub use set_pause::*;
+pub use update_collateral_asset::*;
+pub use update_market_risk::*;
+pub use update_risk_params::*;
+pub use update_vol_surface::*;
+pub use withdraw::*;

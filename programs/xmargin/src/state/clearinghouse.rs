@@ -1,4 +1,7 @@
 use anchor_lang::prelude::*;
+use xmargin_risk::{Fx, RiskParams};
+
+use crate::error::XmarginError;
 
 /// Basis points in one whole (100 %).
 pub const BPS_DENOMINATOR: u16 = 10_000;
@@ -6,13 +9,78 @@ pub const BPS_DENOMINATOR: u16 = 10_000;
 pub const MAX_TRADE_FEE_BPS: u16 = 500;
 /// The liquidation fee is paid out of the liquidated account; above 10 % it stops being a fee.
 pub const MAX_LIQUIDATION_FEE_BPS: u16 = 1_000;
+/// A confidence interval wider than 10 % of the price is no price at all.
+pub const MAX_ORACLE_CONF_BPS: u16 = 1_000;
+/// An oracle older than a day is never acceptable, whatever the action.
+pub const MAX_ORACLE_AGE_SECS: u32 = 86_400;
+
+pub const PAUSE_DEPOSIT: u8 = 1 << 0;
+pub const PAUSE_WITHDRAW: u8 = 1 << 1;
+pub const PAUSE_TRADE: u8 = 1 << 2;
+pub const PAUSE_LIQUIDATE: u8 = 1 << 3;
+pub const PAUSE_ALL: u8 = PAUSE_DEPOSIT | PAUSE_WITHDRAW | PAUSE_TRADE | PAUSE_LIQUIDATE;
+
+/// How fresh and how tight an oracle price must be for one class of action.
+#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OracleGuard {
+    pub max_age_secs: u32,
+    pub max_age_slots: u32,
+    /// Largest confidence interval accepted, in basis points of the price.
+    pub max_conf_bps: u16,
+}
+
+impl OracleGuard {
+    pub fn validate(&self) -> Result<()> {
+        require!(
+            self.max_age_secs > 0
+                && self.max_age_secs <= MAX_ORACLE_AGE_SECS
+                && self.max_age_slots > 0
+                && self.max_conf_bps > 0
+                && self.max_conf_bps <= MAX_ORACLE_CONF_BPS,
+            XmarginError::InvalidParameter
+        );
+        Ok(())
+    }
+
+    /// `tolerant` must accept everything `self` accepts.
+    pub fn is_within(&self, tolerant: &OracleGuard) -> bool {
+        self.max_age_secs <= tolerant.max_age_secs
+            && self.max_age_slots <= tolerant.max_age_slots
+            && self.max_conf_bps <= tolerant.max_conf_bps
+    }
+}
+
+/// Account-independent margin parameters, as stored (fixed point as I32F32 bits).
+#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredRiskParams {
+    pub initial_factor_bits: i64,
+    pub concentration_factor_bits: i64,
+    pub theta_horizon_secs: u64,
+}
+
+impl StoredRiskParams {
+    pub fn to_risk(&self) -> RiskParams {
+        RiskParams {
+            initial_factor: Fx::from_bits(self.initial_factor_bits),
+            concentration_factor: Fx::from_bits(self.concentration_factor_bits),
+            theta_horizon_secs: self.theta_horizon_secs,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        self.to_risk()
+            .validate()
+            .map_err(|_| error!(XmarginError::InvalidParameter))
+    }
+}
 
 /// Global configuration, PDA `["clearinghouse"]`.
 #[account]
 #[derive(InitSpace, Debug, PartialEq, Eq)]
 pub struct Clearinghouse {
     pub admin: Pubkey,
-    /// May move volatility surfaces within bounded steps; cannot touch funds.
+    /// May move volatility surfaces within bounded steps and tune risk parameters; cannot
+    /// touch funds.
     pub risk_authority: Pubkey,
     /// Every balance, fee and requirement is denominated in this mint's native units.
     pub quote_mint: Pubkey,
@@ -22,8 +90,46 @@ pub struct Clearinghouse {
     /// Bit set of paused actions (`PAUSE_*`).
     pub pause_flags: u8,
     pub bump: u8,
+    pub market_count: u8,
+    pub risk_params: StoredRiskParams,
+    /// Opening risk needs a fresh, tight price.
+    pub strict_oracle: OracleGuard,
+    /// Reducing risk, or withdrawing from an account without positions, tolerates more.
+    pub tolerant_oracle: OracleGuard,
+    /// Largest change of any vol-surface parameter (I32F32 bits of vol points) per update.
+    pub max_vol_step_bits: i64,
 }
 
 impl Clearinghouse {
     pub const SEED: &'static [u8] = b"clearinghouse";
+
+    pub fn require_not_paused(&self, action: u8) -> Result<()> {
+        require!(self.pause_flags & action == 0, XmarginError::Paused);
+        Ok(())
+    }
+
+    pub fn validate_fees(taker: u16, maker: u16, liquidation: u16) -> Result<()> {
+        require!(
+            taker <= MAX_TRADE_FEE_BPS
+                && maker <= MAX_TRADE_FEE_BPS
+                && liquidation <= MAX_LIQUIDATION_FEE_BPS,
+            XmarginError::InvalidParameter
+        );
+        Ok(())
+    }
+
+    pub fn validate_oracle_guards(strict: &OracleGuard, tolerant: &OracleGuard) -> Result<()> {
+        strict.validate()?;
+        tolerant.validate()?;
+        require!(strict.is_within(tolerant), XmarginError::InvalidParameter);
+        Ok(())
+    }
+
+    pub fn validate_vol_step(bits: i64) -> Result<()> {
+        require!(
+            bits > 0 && bits <= Fx::ONE.to_bits(),
+            XmarginError::InvalidParameter
+        );
+        Ok(())
+    }
 }

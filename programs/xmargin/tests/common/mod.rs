@@ -1,13 +1,20 @@
-//! Shared harness: the program under the real runtime, natively (default) or as an SBF `.so`
-//! when `SBF_OUT_DIR` holds `xmargin.so`.
+//! Shared harness: the program under the real runtime (natively; SBF mode comes with the SBF
+//! build), the real SPL Token program, and Pyth accounts written straight into the bank.
 #![allow(dead_code)]
+
+pub mod world;
 
 use anchor_lang::prelude::{AccountInfo, Pubkey};
 use anchor_lang::solana_program::entrypoint::ProgramResult;
 use anchor_lang::solana_program::instruction::Instruction;
-use anchor_lang::{AccountDeserialize, InstructionData, ToAccountMetas};
+use anchor_lang::{AccountDeserialize, AccountSerialize, InstructionData, ToAccountMetas};
+use anchor_spl::token::spl_token;
+use pyth_sdk_solana::state::{AccountType, PriceStatus, SolanaPriceAccount, MAGIC, VERSION_2};
+use pyth_solana_receiver_sdk::price_update::{PriceFeedMessage, PriceUpdateV2, VerificationLevel};
+use solana_account::{Account, AccountSharedData};
+use solana_clock::Clock;
 use solana_keypair::Keypair;
-use solana_program_test::{processor, BanksClient, BanksClientError, ProgramTest};
+use solana_program_test::{processor, BanksClientError, ProgramTest, ProgramTestContext};
 use solana_signer::Signer;
 use solana_transaction::Transaction;
 
@@ -26,16 +33,45 @@ fn process_instruction<'a, 'b, 'c, 'd>(
 }
 
 pub struct Harness {
-    pub banks: BanksClient,
-    pub payer: Keypair,
+    pub ctx: ProgramTestContext,
+}
+
+/// A Pyth legacy price as the test writes it.
+#[derive(Clone, Copy, Debug)]
+pub struct LegacyPrice {
+    pub price: i64,
+    pub conf: u64,
+    pub expo: i32,
+    pub ema: i64,
+    pub status: PriceStatus,
+    pub publish_time: i64,
+    pub slot: u64,
+}
+
+/// A pull-oracle update as the test writes it.
+#[derive(Clone, Copy, Debug)]
+pub struct PullPrice {
+    pub feed_id: [u8; 32],
+    pub price: i64,
+    pub conf: u64,
+    pub expo: i32,
+    pub ema: i64,
+    pub publish_time: i64,
+    pub slot: u64,
+    pub fully_verified: bool,
 }
 
 impl Harness {
     pub async fn start() -> Self {
         let program_test =
             ProgramTest::new("xmargin", xmargin::ID, processor!(process_instruction));
-        let (banks, payer, _blockhash) = program_test.start().await;
-        Self { banks, payer }
+        Self {
+            ctx: program_test.start_with_context().await,
+        }
+    }
+
+    pub fn payer(&self) -> Keypair {
+        self.ctx.payer.insecure_clone()
     }
 
     pub async fn send(
@@ -43,21 +79,209 @@ impl Harness {
         instructions: &[Instruction],
         signers: &[&Keypair],
     ) -> Result<(), BanksClientError> {
-        let blockhash = self.banks.get_latest_blockhash().await?;
-        let mut all_signers: Vec<&Keypair> = vec![&self.payer];
+        let blockhash = self.ctx.banks_client.get_latest_blockhash().await?;
+        let payer = self.payer();
+        let mut all_signers: Vec<&Keypair> = vec![&payer];
         all_signers.extend_from_slice(signers);
         let tx = Transaction::new_signed_with_payer(
             instructions,
-            Some(&self.payer.pubkey()),
+            Some(&payer.pubkey()),
             &all_signers,
             blockhash,
         );
-        self.banks.process_transaction(tx).await
+        self.ctx.banks_client.process_transaction(tx).await
+    }
+
+    pub async fn clock(&mut self) -> Clock {
+        self.ctx.banks_client.get_sysvar::<Clock>().await.unwrap()
+    }
+
+    /// Moves the bank clock forward by `secs` seconds (and a few slots).
+    pub async fn advance(&mut self, secs: i64) {
+        let mut clock = self.clock().await;
+        let slot = clock.slot + 2;
+        self.ctx.warp_to_slot(slot).unwrap();
+        clock = self.clock().await;
+        clock.unix_timestamp += secs;
+        self.ctx.set_sysvar(&clock);
+    }
+
+    pub async fn data(&mut self, address: Pubkey) -> Option<Vec<u8>> {
+        self.ctx
+            .banks_client
+            .get_account(address)
+            .await
+            .ok()
+            .flatten()
+            .map(|a| a.data)
+    }
+
+    pub async fn lamports(&mut self, address: Pubkey) -> u64 {
+        self.ctx
+            .banks_client
+            .get_account(address)
+            .await
+            .ok()
+            .flatten()
+            .map_or(0, |a| a.lamports)
+    }
+
+    /// Raw data of every address, to show a refused transaction changed nothing.
+    pub async fn snapshot(&mut self, addresses: &[Pubkey]) -> Vec<Option<Vec<u8>>> {
+        let mut out = Vec::with_capacity(addresses.len());
+        for address in addresses {
+            out.push(self.data(*address).await);
+        }
+        out
     }
 
     pub async fn anchor_account<T: AccountDeserialize>(&mut self, address: Pubkey) -> Option<T> {
-        let account = self.banks.get_account(address).await.ok()??;
-        T::try_deserialize(&mut account.data.as_slice()).ok()
+        let data = self.data(address).await?;
+        T::try_deserialize(&mut data.as_slice()).ok()
+    }
+
+    /// A zero-copy account's body after its 8-byte discriminator.
+    pub async fn zero_copy<T: bytemuck::Pod>(&mut self, address: Pubkey) -> T {
+        let data = self.data(address).await.expect("account exists");
+        bytemuck::pod_read_unaligned(&data[8..8 + std::mem::size_of::<T>()])
+    }
+
+    pub fn set_account(&mut self, address: Pubkey, owner: Pubkey, data: Vec<u8>) {
+        let account = Account {
+            lamports: 1_000_000_000,
+            data,
+            owner,
+            executable: false,
+            rent_epoch: 0,
+        };
+        self.ctx
+            .set_account(&address, &AccountSharedData::from(account));
+    }
+
+    pub async fn fund(&mut self, to: Pubkey, lamports: u64) {
+        let payer = self.payer();
+        let ix = anchor_lang::solana_program::system_instruction::transfer(
+            &payer.pubkey(),
+            &to,
+            lamports,
+        );
+        self.send(&[ix], &[]).await.unwrap();
+    }
+
+    pub async fn create_mint(&mut self, decimals: u8) -> Pubkey {
+        self.create_mint_owned_by(decimals, spl_token::ID).await
+    }
+
+    /// A mint of `token_program` (the SPL Token program, or Token-2022 to test refusals).
+    pub async fn create_mint_owned_by(&mut self, decimals: u8, token_program: Pubkey) -> Pubkey {
+        let mint = Keypair::new();
+        let payer = self.payer();
+        let space = 82;
+        let rent = self.ctx.banks_client.get_rent().await.unwrap();
+        let create = anchor_lang::solana_program::system_instruction::create_account(
+            &payer.pubkey(),
+            &mint.pubkey(),
+            rent.minimum_balance(space),
+            space as u64,
+            &token_program,
+        );
+        let init = spl_token::instruction::initialize_mint2(
+            &token_program,
+            &mint.pubkey(),
+            &payer.pubkey(),
+            None,
+            decimals,
+        )
+        .unwrap();
+        self.send(&[create, init], &[&mint]).await.unwrap();
+        mint.pubkey()
+    }
+
+    pub async fn create_token_account(&mut self, mint: Pubkey, owner: Pubkey) -> Pubkey {
+        let account = Keypair::new();
+        let payer = self.payer();
+        let space = 165;
+        let rent = self.ctx.banks_client.get_rent().await.unwrap();
+        let create = anchor_lang::solana_program::system_instruction::create_account(
+            &payer.pubkey(),
+            &account.pubkey(),
+            rent.minimum_balance(space),
+            space as u64,
+            &spl_token::ID,
+        );
+        let init = spl_token::instruction::initialize_account3(
+            &spl_token::ID,
+            &account.pubkey(),
+            &mint,
+            &owner,
+        )
+        .unwrap();
+        self.send(&[create, init], &[&account]).await.unwrap();
+        account.pubkey()
+    }
+
+    pub async fn mint_to(&mut self, mint: Pubkey, account: Pubkey, amount: u64) {
+        let payer = self.payer();
+        let ix = spl_token::instruction::mint_to(
+            &spl_token::ID,
+            &mint,
+            &account,
+            &payer.pubkey(),
+            &[],
+            amount,
+        )
+        .unwrap();
+        self.send(&[ix], &[]).await.unwrap();
+    }
+
+    pub async fn token_balance(&mut self, account: Pubkey) -> u64 {
+        let data = self.data(account).await.expect("token account exists");
+        u64::from_le_bytes(data[64..72].try_into().unwrap())
+    }
+
+    pub fn write_legacy_oracle(&mut self, address: Pubkey, p: LegacyPrice) {
+        self.write_legacy_oracle_owned_by(address, p, xmargin::oracle::PYTH_LEGACY_PROGRAM_ID);
+    }
+
+    pub fn write_legacy_oracle_owned_by(&mut self, address: Pubkey, p: LegacyPrice, owner: Pubkey) {
+        let mut account: SolanaPriceAccount = bytemuck::Zeroable::zeroed();
+        account.magic = MAGIC;
+        account.ver = VERSION_2;
+        account.atype = AccountType::Price as u32;
+        account.size = std::mem::size_of::<SolanaPriceAccount>() as u32;
+        account.expo = p.expo;
+        account.timestamp = p.publish_time;
+        account.ema_price.val = p.ema;
+        account.agg.price = p.price;
+        account.agg.conf = p.conf;
+        account.agg.status = p.status;
+        account.agg.pub_slot = p.slot;
+        self.set_account(address, owner, bytemuck::bytes_of(&account).to_vec());
+    }
+
+    pub fn write_pull_oracle(&mut self, address: Pubkey, p: PullPrice) {
+        let update = PriceUpdateV2 {
+            write_authority: Pubkey::new_unique(),
+            verification_level: if p.fully_verified {
+                VerificationLevel::Full
+            } else {
+                VerificationLevel::Partial { num_signatures: 5 }
+            },
+            price_message: PriceFeedMessage {
+                feed_id: p.feed_id,
+                price: p.price,
+                conf: p.conf,
+                exponent: p.expo,
+                publish_time: p.publish_time,
+                prev_publish_time: p.publish_time - 1,
+                ema_price: p.ema,
+                ema_conf: p.conf,
+            },
+            posted_slot: p.slot,
+        };
+        let mut data = Vec::new();
+        update.try_serialize(&mut data).unwrap();
+        self.set_account(address, xmargin::oracle::PYTH_RECEIVER_PROGRAM_ID, data);
     }
 }
 
@@ -89,4 +313,18 @@ pub fn custom_error_code(result: &Result<(), BanksClientError>) -> Option<u32> {
 /// Anchor's code for one of our `#[error_code]` variants.
 pub fn program_error(error: xmargin::error::XmarginError) -> u32 {
     anchor_lang::error::ERROR_CODE_OFFSET + error as u32
+}
+
+/// Anchor's own code for a framework error (`ErrorCode`).
+pub fn anchor_error(error: anchor_lang::error::ErrorCode) -> u32 {
+    error as u32
+}
+
+#[track_caller]
+pub fn assert_error(result: &Result<(), BanksClientError>, expected: u32) {
+    assert_eq!(
+        custom_error_code(result),
+        Some(expected),
+        "expected error {expected}, got {result:?}"
+    );
 }

@@ -1,0 +1,297 @@
+//! Account plumbing for margin checks: reads markets, oracles and the collateral registry into
+//! the engine's inputs, then asks `xmargin-risk` for the verdict. No risk math lives here.
+//!
+//! A check receives every account it may need in one slice (named accounts plus remaining
+//! accounts): one `Market` per underlying the margin accounts touch and one oracle per distinct
+//! price feed (markets and non-quote collateral). Order does not matter; accounts are found by
+//! address and verified by owner, discriminator and registered key.
+use core::cell::Ref;
+
+use anchor_lang::prelude::*;
+use xmargin_risk::portfolio::margin;
+use xmargin_risk::price_band::initial_health_in_band;
+use xmargin_risk::{Collateral, Fx, Instrument, MarginReport, Position, Underlying};
+
+use crate::error::{risk_error, XmarginError};
+use crate::oracle::{read_oracle, scale_pow10_floor, scaled_fx_floor, OraclePrice, OracleUse};
+use crate::state::{
+    Clearinghouse, CollateralRegistry, MarginAccount, Market, OracleKind, QUOTE_ASSET,
+};
+
+/// A margin account's verdict.
+#[derive(Clone, Debug)]
+pub struct Health {
+    pub report: MarginReport,
+    /// Initial health at conservative prices (`price_band`).
+    pub init_health: i128,
+}
+
+impl Health {
+    pub fn maint_health(&self) -> i64 {
+        self.report.maint_health()
+    }
+}
+
+struct LoadedMarket {
+    index: u8,
+    underlying: Underlying,
+    band: Fx,
+}
+
+struct LoadedAsset {
+    index: u8,
+    price: Fx,
+    low: Fx,
+}
+
+/// Prices and parameters of everything the accounts under check refer to, read once.
+pub struct RiskContext {
+    markets: Vec<LoadedMarket>,
+    /// (market, series, instrument) of every series the accounts hold or trade.
+    instruments: Vec<(u8, u8, Instrument)>,
+    assets: Vec<LoadedAsset>,
+    engine: xmargin_risk::Market,
+    registry_assets: Vec<(u8, crate::state::CollateralAsset)>,
+}
+
+/// What a check needs: markets and series from positions, assets from balances.
+#[derive(Default)]
+pub struct Needs {
+    pub series: Vec<(u8, u8)>,
+    pub assets: Vec<u8>,
+}
+
+impl Needs {
+    pub fn add_account(&mut self, account: &MarginAccount) {
+        for slot in account.open_positions() {
+            self.add_series(slot.market, slot.series);
+        }
+        for balance in account.collateral.iter().filter(|b| b.in_use != 0) {
+            if !self.assets.contains(&balance.asset) {
+                self.assets.push(balance.asset);
+            }
+        }
+    }
+
+    pub fn add_series(&mut self, market: u8, series: u8) {
+        if !self.series.contains(&(market, series)) {
+            self.series.push((market, series));
+        }
+    }
+
+    fn markets(&self) -> Vec<u8> {
+        let mut markets: Vec<u8> = Vec::with_capacity(self.series.len());
+        for (market, _) in &self.series {
+            if !markets.contains(market) {
+                markets.push(*market);
+            }
+        }
+        markets
+    }
+}
+
+fn find_account<'a, 'info>(
+    accounts: &'a [AccountInfo<'info>],
+    key: &Pubkey,
+) -> Option<&'a AccountInfo<'info>> {
+    accounts.iter().find(|info| info.key == key)
+}
+
+/// `info` as a `Market` if it is one: owned by this program with the `Market` discriminator
+/// (only `add_market` creates those, one per index at its PDA, so no address derivation is
+/// needed).
+fn as_market<'a>(info: &'a AccountInfo) -> Option<Ref<'a, Market>> {
+    if *info.owner != crate::ID {
+        return None;
+    }
+    let data = info.try_borrow_data().ok()?;
+    if data.len() != Market::SPACE || !data.starts_with(Market::DISCRIMINATOR) {
+        return None;
+    }
+    Ref::filter_map(data, |d| bytemuck::try_from_bytes::<Market>(&d[8..]).ok()).ok()
+}
+
+fn find_market<'a>(accounts: &'a [AccountInfo], index: u8) -> Result<Ref<'a, Market>> {
+    accounts
+        .iter()
+        .filter_map(as_market)
+        .find(|market| market.index == index)
+        .ok_or_else(|| error!(XmarginError::UnknownMarket))
+}
+
+fn checked_oracle(
+    accounts: &[AccountInfo],
+    key: &Pubkey,
+    kind: OracleKind,
+    feed_id: &[u8; 32],
+    guard: &crate::state::OracleGuard,
+    clock: &Clock,
+) -> Result<OraclePrice> {
+    let info = find_account(accounts, key).ok_or_else(|| error!(XmarginError::MissingOracle))?;
+    let price = read_oracle(info, key, kind, feed_id)?;
+    price.check(guard, clock)?;
+    Ok(price)
+}
+
+impl RiskContext {
+    pub fn load(
+        clearinghouse: &Clearinghouse,
+        registry: &CollateralRegistry,
+        accounts: &[AccountInfo],
+        needs: &Needs,
+        oracle_use: OracleUse,
+        clock: &Clock,
+    ) -> Result<Self> {
+        let guard = match oracle_use {
+            OracleUse::OpenRisk => &clearinghouse.strict_oracle,
+            OracleUse::ReduceRisk => &clearinghouse.tolerant_oracle,
+        };
+        let quote_decimals = registry.asset(QUOTE_ASSET)?.decimals as i32;
+        let mut markets = Vec::new();
+        let mut instruments = Vec::with_capacity(needs.series.len());
+        for index in needs.markets() {
+            let market = find_market(accounts, index)?;
+            let oracle = checked_oracle(
+                accounts,
+                &market.oracle,
+                market.oracle_kind()?,
+                &market.feed_id,
+                guard,
+                clock,
+            )?;
+            let spot = spot_per_contract(&oracle, &market, quote_decimals)?;
+            markets.push(LoadedMarket {
+                index,
+                underlying: market.underlying(spot),
+                band: oracle.band()?,
+            });
+            for (market_index, series) in needs.series.iter().filter(|(m, _)| *m == index) {
+                instruments.push((
+                    *market_index,
+                    *series,
+                    market.series(*series)?.instrument()?,
+                ));
+            }
+        }
+        let mut assets = Vec::with_capacity(needs.assets.len());
+        let mut registry_assets = Vec::with_capacity(needs.assets.len());
+        for index in &needs.assets {
+            let asset = registry.asset(*index)?;
+            registry_assets.push((*index, *asset));
+            if *index == QUOTE_ASSET {
+                assets.push(LoadedAsset {
+                    index: *index,
+                    price: Fx::ONE,
+                    low: Fx::ONE,
+                });
+                continue;
+            }
+            let oracle = checked_oracle(
+                accounts,
+                &asset.oracle,
+                asset.oracle_kind()?,
+                &asset.feed_id,
+                guard,
+                clock,
+            )?;
+            let exponent = oracle.expo + quote_decimals - asset.decimals as i32;
+            assets.push(LoadedAsset {
+                index: *index,
+                price: scaled_fx_floor(oracle.price, exponent)?,
+                low: scaled_fx_floor(oracle.low(), exponent)?,
+            });
+        }
+        let underlyings: Vec<Underlying> = markets.iter().map(|m| m.underlying).collect();
+        let engine = xmargin_risk::Market::new(
+            &underlyings,
+            clearinghouse.risk_params.to_risk(),
+            clock.unix_timestamp,
+        )
+        .map_err(risk_error)?;
+        Ok(Self {
+            markets,
+            instruments,
+            assets,
+            engine,
+            registry_assets,
+        })
+    }
+
+    fn local_market(&self, index: u8) -> Result<u8> {
+        self.markets
+            .iter()
+            .position(|m| m.index == index)
+            .map(|local| local as u8)
+            .ok_or_else(|| error!(XmarginError::UnknownMarket))
+    }
+
+    fn instrument(&self, market: u8, series: u8) -> Result<Instrument> {
+        self.instruments
+            .iter()
+            .find(|(m, s, _)| *m == market && *s == series)
+            .map(|(_, _, instrument)| *instrument)
+            .ok_or_else(|| error!(XmarginError::UnknownSeries))
+    }
+
+    /// The engine's view of `account`: positions, collateral and the collateral's low prices.
+    fn inputs(&self, account: &MarginAccount) -> Result<(Vec<Position>, Vec<Collateral>, Vec<Fx>)> {
+        let mut positions = Vec::with_capacity(account.positions.len());
+        for slot in account.open_positions() {
+            positions.push(Position {
+                underlying: self.local_market(slot.market)?,
+                instrument: self.instrument(slot.market, slot.series)?,
+                size: slot.size,
+                cost_basis: slot.cost_basis,
+            });
+        }
+        let mut collateral = Vec::with_capacity(account.collateral.len());
+        let mut low_prices = Vec::with_capacity(account.collateral.len());
+        for balance in account.collateral.iter().filter(|b| b.in_use != 0) {
+            let loaded = self
+                .assets
+                .iter()
+                .find(|a| a.index == balance.asset)
+                .ok_or_else(|| error!(XmarginError::MissingOracle))?;
+            let (_, asset) = self
+                .registry_assets
+                .iter()
+                .find(|(index, _)| *index == balance.asset)
+                .ok_or_else(|| error!(XmarginError::UnknownCollateralAsset))?;
+            collateral.push(asset.weights.collateral(
+                balance.amount,
+                loaded.price,
+                asset.liquidity_depth,
+            ));
+            low_prices.push(loaded.low);
+        }
+        Ok((positions, collateral, low_prices))
+    }
+
+    pub fn health(&self, account: &MarginAccount) -> Result<Health> {
+        let (positions, collateral, low_prices) = self.inputs(account)?;
+        let report = margin(&self.engine, &collateral, &positions).map_err(risk_error)?;
+        let bands: Vec<Fx> = self.markets.iter().map(|m| m.band).collect();
+        let init_health = initial_health_in_band(&report, &collateral, &low_prices, &bands)
+            .map_err(risk_error)?;
+        Ok(Health {
+            report,
+            init_health,
+        })
+    }
+}
+
+/// Oracle price of one contract in quote-native units:
+/// price x 10^expo x contract_size / 10^contract_decimals x 10^quote_decimals, rounded down.
+pub fn spot_per_contract(
+    oracle: &OraclePrice,
+    market: &Market,
+    quote_decimals: i32,
+) -> Result<u64> {
+    let exponent = oracle.expo + quote_decimals - market.contract_decimals as i32;
+    let value = (oracle.price as i128)
+        .checked_mul(market.contract_size as i128)
+        .ok_or_else(|| error!(XmarginError::MathOverflow))?;
+    let spot = scale_pow10_floor(value, exponent)?;
+    require!(spot > 0, XmarginError::OracleInvalid);
+    u64::try_from(spot).map_err(|_| error!(XmarginError::MathOverflow))
+}

@@ -1,0 +1,113 @@
+use anchor_lang::prelude::*;
+use anchor_spl::token::{Token, TokenAccount};
+use anchor_spl::token_interface::Mint;
+
+use crate::error::XmarginError;
+use crate::events::CollateralAssetAdded;
+use crate::oracle::read_oracle;
+use crate::state::{
+    AssetWeights, Clearinghouse, CollateralAsset, CollateralRegistry, OracleKind,
+    MAX_REGISTRY_ASSETS,
+};
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
+pub struct AddCollateralAssetParams {
+    pub oracle_kind: OracleKind,
+    pub feed_id: [u8; 32],
+    pub weights: AssetWeights,
+    pub liquidity_depth: u64,
+    pub deposit_cap: u64,
+}
+
+#[derive(Accounts)]
+pub struct AddCollateralAsset<'info> {
+    #[account(mut)]
+    pub admin: Signer<'info>,
+    #[account(has_one = admin @ XmarginError::Unauthorized)]
+    pub clearinghouse: Account<'info, Clearinghouse>,
+    #[account(mut, seeds = [CollateralRegistry::SEED], bump)]
+    pub collateral_registry: AccountLoader<'info, CollateralRegistry>,
+    /// Token-2022 mints are refused: transfer fees and hooks would break the vault accounting.
+    #[account(owner = Token::id() @ XmarginError::UnsupportedTokenProgram)]
+    pub mint: InterfaceAccount<'info, Mint>,
+    #[account(
+        init,
+        payer = admin,
+        seeds = [b"vault", mint.key().as_ref()],
+        bump,
+        token::mint = mint,
+        token::authority = clearinghouse,
+        token::token_program = token_program,
+    )]
+    pub vault: Account<'info, TokenAccount>,
+    /// CHECK: read by `oracle::read_oracle` (owner, layout, feed id); `None` for the quote asset.
+    pub oracle: Option<UncheckedAccount<'info>>,
+    pub token_program: Program<'info, Token>,
+    pub system_program: Program<'info, System>,
+}
+
+pub fn handler(ctx: Context<AddCollateralAsset>, params: AddCollateralAssetParams) -> Result<()> {
+    let mint = ctx.accounts.mint.key();
+    let is_quote = mint == ctx.accounts.clearinghouse.quote_mint;
+    let mut registry = ctx.accounts.collateral_registry.load_mut()?;
+    let count = registry.asset_count as usize;
+    require!(
+        count < MAX_REGISTRY_ASSETS,
+        XmarginError::CollateralRegistryFull
+    );
+    require!(
+        registry.index_of_mint(&mint).is_none(),
+        XmarginError::DuplicateCollateralAsset
+    );
+    require!(
+        is_quote == (count == 0),
+        XmarginError::QuoteAssetMustComeFirst
+    );
+    let (oracle, weights) = if is_quote {
+        (Pubkey::default(), AssetWeights::unit())
+    } else {
+        require!(
+            params.oracle_kind != OracleKind::None,
+            XmarginError::InvalidParameter
+        );
+        let info = ctx
+            .accounts
+            .oracle
+            .as_ref()
+            .ok_or_else(|| error!(XmarginError::MissingOracle))?;
+        read_oracle(info, info.key, params.oracle_kind, &params.feed_id)?;
+        params.weights.validate()?;
+        (info.key(), params.weights)
+    };
+    let oracle_kind = if is_quote {
+        OracleKind::None
+    } else {
+        params.oracle_kind
+    };
+    registry.assets[count] = CollateralAsset {
+        mint,
+        vault: ctx.accounts.vault.key(),
+        oracle,
+        feed_id: params.feed_id,
+        weights,
+        liquidity_depth: params.liquidity_depth,
+        deposit_cap: params.deposit_cap,
+        deposited: 0,
+        fees_accrued: 0,
+        decimals: ctx.accounts.mint.decimals,
+        oracle_kind: oracle_kind as u8,
+        vault_bump: ctx.bumps.vault,
+        _padding: [0; 5],
+    };
+    registry.asset_count += 1;
+    emit!(CollateralAssetAdded {
+        index: count as u8,
+        mint,
+        vault: ctx.accounts.vault.key(),
+        oracle,
+        weights,
+        liquidity_depth: params.liquidity_depth,
+        deposit_cap: params.deposit_cap,
+    });
+    Ok(())
+}

@@ -1,0 +1,221 @@
+use anchor_lang::prelude::*;
+
+use crate::error::XmarginError;
+use crate::events::TradeCleared;
+use crate::health::{Needs, RiskContext};
+use crate::oracle::OracleUse;
+use crate::state::{
+    Clearinghouse, CollateralRegistry, MarginAccount, Market, BPS_DENOMINATOR, PAUSE_TRADE,
+    QUOTE_ASSET, SERIES_ACTIVE,
+};
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClearTradeParams {
+    pub series: u8,
+    /// Contracts the taker buys; negative sells.
+    pub size: i64,
+    /// Quote-native per contract, agreed and signed by both sides.
+    pub price: u64,
+}
+
+#[derive(Accounts)]
+pub struct ClearTrade<'info> {
+    /// Owner or delegate of `taker_account`.
+    pub taker: Signer<'info>,
+    /// Owner or delegate of `maker_account`.
+    pub maker: Signer<'info>,
+    #[account(seeds = [Clearinghouse::SEED], bump = clearinghouse.bump)]
+    pub clearinghouse: Account<'info, Clearinghouse>,
+    #[account(mut, seeds = [CollateralRegistry::SEED], bump)]
+    pub collateral_registry: AccountLoader<'info, CollateralRegistry>,
+    #[account(mut)]
+    pub market: AccountLoader<'info, Market>,
+    #[account(mut)]
+    pub taker_account: AccountLoader<'info, MarginAccount>,
+    #[account(mut)]
+    pub maker_account: AccountLoader<'info, MarginAccount>,
+    // remaining: the other markets and every oracle both accounts' checks need.
+}
+
+/// Fee in quote-native units, rounded up.
+fn fee(notional: u64, bps: u16) -> Result<u64> {
+    let fee = (notional as u128 * bps as u128).div_ceil(BPS_DENOMINATOR as u128);
+    u64::try_from(fee).map_err(|_| error!(XmarginError::AmountTooLarge))
+}
+
+pub fn handler<'info>(
+    ctx: Context<'info, ClearTrade<'info>>,
+    params: ClearTradeParams,
+) -> Result<()> {
+    let clearinghouse = &ctx.accounts.clearinghouse;
+    clearinghouse.require_not_paused(PAUSE_TRADE)?;
+    require!(params.size != 0, XmarginError::ZeroAmount);
+    require!(params.price > 0, XmarginError::InvalidPrice);
+    let notional = params
+        .size
+        .unsigned_abs()
+        .checked_mul(params.price)
+        .filter(|n| *n <= i64::MAX as u64)
+        .ok_or_else(|| error!(XmarginError::AmountTooLarge))?;
+    let clock = Clock::get()?;
+    let market_index = {
+        let market = ctx.accounts.market.load()?;
+        let series = market.series(params.series)?;
+        require!(
+            series.status == SERIES_ACTIVE && !series.is_expired(clock.unix_timestamp),
+            XmarginError::SeriesExpired
+        );
+        market.index
+    };
+
+    let (taker_reduces, maker_reduces, needs) = {
+        let taker = ctx.accounts.taker_account.load()?;
+        let maker = ctx.accounts.maker_account.load()?;
+        require!(
+            taker.is_owner_or_delegate(ctx.accounts.taker.key),
+            XmarginError::NotAccountOwner
+        );
+        require!(
+            maker.is_owner_or_delegate(ctx.accounts.maker.key),
+            XmarginError::NotAccountOwner
+        );
+        require!(
+            taker.allows_market(market_index) && maker.allows_market(market_index),
+            XmarginError::MarketNotAllowedInIsolatedMode
+        );
+        let mut needs = Needs::default();
+        needs.add_account(&taker);
+        needs.add_account(&maker);
+        needs.add_series(market_index, params.series);
+        (
+            taker.fill_only_reduces(market_index, params.series, params.size),
+            maker.fill_only_reduces(market_index, params.series, -params.size),
+            needs,
+        )
+    };
+    let oracle_use = if taker_reduces && maker_reduces {
+        OracleUse::ReduceRisk
+    } else {
+        OracleUse::OpenRisk
+    };
+    let mut accounts = Vec::with_capacity(ctx.remaining_accounts.len() + 1);
+    accounts.push(ctx.accounts.market.to_account_info());
+    accounts.extend(ctx.remaining_accounts.iter().cloned());
+    let risk = {
+        let registry = ctx.accounts.collateral_registry.load()?;
+        RiskContext::load(
+            clearinghouse,
+            &registry,
+            &accounts,
+            &needs,
+            oracle_use,
+            &clock,
+        )?
+    };
+    // A side that only reduces may end below initial margin if it ends no worse than it began.
+    let taker_before = if taker_reduces {
+        Some(
+            risk.health(&*ctx.accounts.taker_account.load()?)?
+                .init_health,
+        )
+    } else {
+        None
+    };
+    let maker_before = if maker_reduces {
+        Some(
+            risk.health(&*ctx.accounts.maker_account.load()?)?
+                .init_health,
+        )
+    } else {
+        None
+    };
+
+    let taker_fee = fee(notional, clearinghouse.taker_fee_bps)?;
+    let maker_fee = fee(notional, clearinghouse.maker_fee_bps)?;
+    let (taker_fill, maker_fill) = {
+        let mut taker = ctx.accounts.taker_account.load_mut()?;
+        let mut maker = ctx.accounts.maker_account.load_mut()?;
+        let taker_fill =
+            taker.apply_fill(market_index, params.series, params.size, params.price)?;
+        let maker_fill =
+            maker.apply_fill(market_index, params.series, -params.size, params.price)?;
+        taker.add_quote(-(taker_fee as i64))?;
+        maker.add_quote(-(maker_fee as i64))?;
+        let mut market = ctx.accounts.market.load_mut()?;
+        let series = market.series_mut(params.series)?;
+        update_open_interest(series, &taker_fill, params.size)?;
+        update_open_interest(series, &maker_fill, -params.size)?;
+        require!(
+            series.open_interest_long == series.open_interest_short,
+            XmarginError::OpenInterestMismatch
+        );
+        (taker_fill, maker_fill)
+    };
+    {
+        let mut registry = ctx.accounts.collateral_registry.load_mut()?;
+        let quote = registry.asset_mut(QUOTE_ASSET)?;
+        quote.fees_accrued = quote
+            .fees_accrued
+            .checked_add(taker_fee + maker_fee)
+            .ok_or_else(|| error!(XmarginError::AmountTooLarge))?;
+    }
+
+    let taker_after = risk
+        .health(&*ctx.accounts.taker_account.load()?)?
+        .init_health;
+    require!(
+        passes(taker_after, taker_before),
+        XmarginError::TakerBelowInitialMargin
+    );
+    let maker_after = risk
+        .health(&*ctx.accounts.maker_account.load()?)?
+        .init_health;
+    require!(
+        passes(maker_after, maker_before),
+        XmarginError::MakerBelowInitialMargin
+    );
+
+    emit!(TradeCleared {
+        market: market_index,
+        series: params.series,
+        taker: ctx.accounts.taker_account.key(),
+        maker: ctx.accounts.maker_account.key(),
+        size: params.size,
+        price: params.price,
+        taker_fee,
+        maker_fee,
+        taker_position: taker_fill.size_after,
+        maker_position: maker_fill.size_after,
+        taker_realized: taker_fill.realized,
+        maker_realized: maker_fill.realized,
+    });
+    Ok(())
+}
+
+/// Initial margin holds after the trade, or the side only reduced and is no worse off.
+fn passes(after: i128, before_if_reducing: Option<i128>) -> bool {
+    after >= 0 || before_if_reducing.is_some_and(|before| after >= before)
+}
+
+/// Open interest counts both sides: Σ long sizes and Σ |short sizes| of the series.
+fn update_open_interest(
+    series: &mut crate::state::Series,
+    fill: &crate::state::Fill,
+    size: i64,
+) -> Result<()> {
+    let overflow = || error!(XmarginError::AmountTooLarge);
+    let before = fill.size_after.checked_sub(size).ok_or_else(overflow)?;
+    let long = |s: i64| s.max(0).unsigned_abs();
+    let short = |s: i64| s.min(0).unsigned_abs();
+    series.open_interest_long = series
+        .open_interest_long
+        .checked_add(long(fill.size_after))
+        .and_then(|oi| oi.checked_sub(long(before)))
+        .ok_or_else(overflow)?;
+    series.open_interest_short = series
+        .open_interest_short
+        .checked_add(short(fill.size_after))
+        .and_then(|oi| oi.checked_sub(short(before)))
+        .ok_or_else(overflow)?;
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! Pyth adapters (legacy push accounts and pull-oracle `PriceUpdateV2`) and validity by action.
+//!
+//! A price is read once into `OraclePrice`, then judged against the guard of the action using
+//! it: opening risk needs the strict guard, reducing risk the tolerant one. An invalid price is
+//! an error, never a zero: liabilities cannot vanish behind a bad oracle.
+use anchor_lang::prelude::*;
+use pyth_sdk_solana::state::{load_price_account, PriceStatus, SolanaPriceAccount};
+use pyth_solana_receiver_sdk::price_update::{PriceUpdateV2, VerificationLevel};
+use xmargin_risk::Fx;
+
+use crate::error::XmarginError;
+use crate::state::{OracleGuard, OracleKind, BPS_DENOMINATOR};
+
+/// Owner of Pyth legacy price accounts (Solana mainnet).
+pub const PYTH_LEGACY_PROGRAM_ID: Pubkey = pubkey!("FsJ3A3u2vn5cTVofAjvy6y5kwABJAqYWpe4975bi2epH");
+/// Owner of `PriceUpdateV2` accounts: the Pyth Solana receiver.
+pub const PYTH_RECEIVER_PROGRAM_ID: Pubkey = pyth_solana_receiver_sdk::ID;
+
+/// Which guard an action must pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OracleUse {
+    /// Adds risk: strict freshness and confidence.
+    OpenRisk,
+    /// Only reduces risk (or withdraws from an account without positions): tolerant guard.
+    ReduceRisk,
+}
+
+/// A price as published: `price x 10^expo` per unit of the asset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OraclePrice {
+    pub price: i64,
+    pub conf: u64,
+    pub expo: i32,
+    pub ema_price: i64,
+    pub publish_time: i64,
+    pub slot: u64,
+}
+
+/// Reads `account` as the oracle registered with (`expected`, `kind`, `feed_id`).
+pub fn read_oracle(
+    account: &AccountInfo,
+    expected: &Pubkey,
+    kind: OracleKind,
+    feed_id: &[u8; 32],
+) -> Result<OraclePrice> {
+    require_keys_eq!(*account.key, *expected, XmarginError::OracleMismatch);
+    match kind {
+        OracleKind::PythLegacy => read_legacy(account),
+        OracleKind::PythPull => read_pull(account, feed_id),
+        OracleKind::None => err!(XmarginError::OracleInvalid),
+    }
+}
+
+fn read_legacy(account: &AccountInfo) -> Result<OraclePrice> {
+    require_keys_eq!(
+        *account.owner,
+        PYTH_LEGACY_PROGRAM_ID,
+        XmarginError::OracleWrongOwner
+    );
+    let data = account.try_borrow_data()?;
+    let price_account =
+        load_price_account::<32, ()>(&data).map_err(|_| error!(XmarginError::OracleInvalid))?;
+    let price_account: &SolanaPriceAccount = price_account;
+    require!(
+        price_account.agg.status == PriceStatus::Trading,
+        XmarginError::OracleNotTrading
+    );
+    Ok(OraclePrice {
+        price: price_account.agg.price,
+        conf: price_account.agg.conf,
+        expo: price_account.expo,
+        ema_price: price_account.ema_price.val,
+        publish_time: price_account.timestamp,
+        slot: price_account.agg.pub_slot,
+    })
+}
+
+fn read_pull(account: &AccountInfo, feed_id: &[u8; 32]) -> Result<OraclePrice> {
+    require_keys_eq!(
+        *account.owner,
+        PYTH_RECEIVER_PROGRAM_ID,
+        XmarginError::OracleWrongOwner
+    );
+    let data = account.try_borrow_data()?;
+    let update = PriceUpdateV2::try_deserialize(&mut &data[..])
+        .map_err(|_| error!(XmarginError::OracleInvalid))?;
+    require!(
+        update.verification_level == VerificationLevel::Full,
+        XmarginError::OracleNotVerified
+    );
+    let message = &update.price_message;
+    require!(
+        message.feed_id == *feed_id,
+        XmarginError::OracleFeedMismatch
+    );
+    Ok(OraclePrice {
+        price: message.price,
+        conf: message.conf,
+        expo: message.exponent,
+        ema_price: message.ema_price,
+        publish_time: message.publish_time,
+        slot: update.posted_slot,
+    })
+}
+
+impl OraclePrice {
+    /// Positive, fresh in seconds and slots, and tight enough for the guard.
+    pub fn check(&self, guard: &OracleGuard, clock: &Clock) -> Result<()> {
+        require!(self.price > 0, XmarginError::OracleInvalid);
+        let age_secs = clock.unix_timestamp.saturating_sub(self.publish_time);
+        let age_slots = clock.slot.saturating_sub(self.slot);
+        require!(
+            age_secs <= guard.max_age_secs as i64 && age_slots <= guard.max_age_slots as u64,
+            XmarginError::OracleStale
+        );
+        let conf_scaled = self.conf as u128 * BPS_DENOMINATOR as u128;
+        let allowed = self.price as u128 * guard.max_conf_bps as u128;
+        require!(
+            conf_scaled <= allowed,
+            XmarginError::OracleConfidenceTooWide
+        );
+        Ok(())
+    }
+
+    /// The low end of what the price may be: min(price, ema) - conf, never below zero.
+    pub fn low(&self) -> i64 {
+        self.price
+            .min(self.ema_price.max(0))
+            .saturating_sub(self.conf.min(i64::MAX as u64) as i64)
+            .max(0)
+    }
+
+    /// Relative width of the band the initial check must survive:
+    /// max(conf, |price - ema|) / price, rounded up.
+    pub fn band(&self) -> Result<Fx> {
+        let gap = self.price.abs_diff(self.ema_price).max(self.conf) as u128;
+        let price = self.price as u128;
+        let bits = (gap << 32).div_ceil(price);
+        let bits = i64::try_from(bits).map_err(|_| error!(XmarginError::MathOverflow))?;
+        Ok(Fx::from_bits(bits))
+    }
+}
+
+/// `mantissa x 10^exponent` as I32F32 bits, rounded down.
+pub fn scaled_fx_floor(mantissa: i64, exponent: i32) -> Result<Fx> {
+    let bits = scale_pow10_floor((mantissa as i128) << 32, exponent)?;
+    Ok(Fx::from_bits(
+        i64::try_from(bits).map_err(|_| error!(XmarginError::MathOverflow))?,
+    ))
+}
+
+/// `value x 10^exponent`, rounded down.
+pub fn scale_pow10_floor(value: i128, exponent: i32) -> Result<i128> {
+    let power = 10i128
+        .checked_pow(exponent.unsigned_abs())
+        .ok_or_else(|| error!(XmarginError::MathOverflow))?;
+    if exponent >= 0 {
+        value
+            .checked_mul(power)
+            .ok_or_else(|| error!(XmarginError::MathOverflow))
+    } else {
+        Ok(value.div_euclid(power))
+    }
+}

@@ -1,0 +1,130 @@
+use anchor_lang::prelude::*;
+use xmargin_risk::{Collateral, Fx};
+
+use crate::error::XmarginError;
+use crate::state::OracleKind;
+
+/// Assets the clearinghouse can hold; an account uses at most `MAX_ACCOUNT_COLLATERAL` of them.
+pub const MAX_REGISTRY_ASSETS: usize = 16;
+/// Index of the quote asset: always registered first, priced at exactly one.
+pub const QUOTE_ASSET: u8 = 0;
+
+/// Haircuts of one asset as stored (I32F32 bits).
+#[zero_copy]
+#[derive(Debug, PartialEq, Eq, AnchorSerialize, AnchorDeserialize)]
+pub struct AssetWeights {
+    pub init_asset: i64,
+    pub maint_asset: i64,
+    pub init_liab: i64,
+    pub maint_liab: i64,
+}
+
+impl AssetWeights {
+    /// The engine's collateral entry for `amount` at `price`.
+    pub fn collateral(&self, amount: i64, price: Fx, liquidity_depth: u64) -> Collateral {
+        Collateral {
+            amount,
+            price,
+            init_asset_weight: Fx::from_bits(self.init_asset),
+            maint_asset_weight: Fx::from_bits(self.maint_asset),
+            init_liab_weight: Fx::from_bits(self.init_liab),
+            maint_liab_weight: Fx::from_bits(self.maint_liab),
+            liquidity_depth,
+        }
+    }
+
+    /// Weights the engine accepts (ordered, within [0, 1] for assets and [1, 4] for liabilities).
+    pub fn validate(&self) -> Result<()> {
+        self.collateral(0, Fx::ONE, 0)
+            .validate()
+            .map_err(|_| error!(XmarginError::InvalidParameter))
+    }
+
+    /// The quote asset is the unit of account: no haircut.
+    pub const fn unit() -> Self {
+        let one = 1i64 << 32;
+        Self {
+            init_asset: one,
+            maint_asset: one,
+            init_liab: one,
+            maint_liab: one,
+        }
+    }
+}
+
+#[zero_copy]
+#[derive(Debug, PartialEq, Eq)]
+pub struct CollateralAsset {
+    pub mint: Pubkey,
+    /// Token account PDA `["vault", mint]` owned by the clearinghouse.
+    pub vault: Pubkey,
+    /// Price account; default for the quote asset.
+    pub oracle: Pubkey,
+    /// Pyth feed id a pull-oracle update must carry.
+    pub feed_id: [u8; 32],
+    pub weights: AssetWeights,
+    /// Value (quote-native) above which the liquidity haircut starts.
+    pub liquidity_depth: u64,
+    /// Largest `deposited` allowed.
+    pub deposit_cap: u64,
+    /// Tokens in the vault credited to margin accounts (deposits minus withdrawals).
+    pub deposited: u64,
+    /// Trade fees collected in this asset (quote only), held in the same vault.
+    pub fees_accrued: u64,
+    pub decimals: u8,
+    /// `OracleKind` as u8.
+    pub oracle_kind: u8,
+    pub vault_bump: u8,
+    pub _padding: [u8; 5],
+}
+
+impl CollateralAsset {
+    pub fn oracle_kind(&self) -> Result<OracleKind> {
+        OracleKind::try_from(self.oracle_kind)
+    }
+}
+
+/// Every collateral asset in one account, PDA `["collateral_registry"]`: a margin check needs one
+/// account for all collateral parameters instead of one per asset.
+#[account(zero_copy)]
+#[derive(Debug)]
+pub struct CollateralRegistry {
+    pub asset_count: u8,
+    pub bump: u8,
+    pub _padding: [u8; 6],
+    pub assets: [CollateralAsset; MAX_REGISTRY_ASSETS],
+}
+
+impl CollateralRegistry {
+    pub const SEED: &'static [u8] = b"collateral_registry";
+    pub const SPACE: usize = 8 + core::mem::size_of::<CollateralRegistry>();
+
+    pub fn asset(&self, index: u8) -> Result<&CollateralAsset> {
+        self.assets[..self.asset_count as usize]
+            .get(index as usize)
+            .ok_or_else(|| error!(XmarginError::UnknownCollateralAsset))
+    }
+
+    pub fn asset_mut(&mut self, index: u8) -> Result<&mut CollateralAsset> {
+        let count = self.asset_count as usize;
+        self.assets[..count]
+            .get_mut(index as usize)
+            .ok_or_else(|| error!(XmarginError::UnknownCollateralAsset))
+    }
+
+    pub fn index_of_mint(&self, mint: &Pubkey) -> Option<u8> {
+        self.assets[..self.asset_count as usize]
+            .iter()
+            .position(|asset| asset.mint == *mint)
+            .map(|index| index as u8)
+    }
+}
+
+const _: () = {
+    assert!(core::mem::size_of::<AssetWeights>() == 32);
+    assert!(core::mem::size_of::<CollateralAsset>() == 200);
+    assert!(core::mem::offset_of!(CollateralAsset, weights) == 128);
+    assert!(core::mem::offset_of!(CollateralAsset, decimals) == 192);
+    assert!(core::mem::size_of::<CollateralRegistry>() == 8 + 16 * 200);
+    assert!(core::mem::align_of::<CollateralRegistry>() == 8);
+};

@@ -1,0 +1,256 @@
+use anchor_lang::prelude::*;
+use xmargin_risk::bs::OptionKind;
+use xmargin_risk::{Fx, Instrument, ScenarioGrid, Underlying, VolSurface};
+
+use crate::error::XmarginError;
+
+/// Series per market (perps, futures, and every strike x expiry of the option chain).
+pub const MAX_SERIES: usize = 64;
+/// Markets the clearinghouse lists; a position slot stores its market as a u8.
+pub const MAX_MARKETS: u8 = 64;
+
+/// Where a price comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, AnchorSerialize, AnchorDeserialize)]
+pub enum OracleKind {
+    /// The quote asset: exactly one, no oracle.
+    None,
+    /// Pyth legacy (push) price account, read with `pyth-sdk-solana`.
+    PythLegacy,
+    /// Pyth pull-oracle `PriceUpdateV2` account.
+    PythPull,
+}
+
+impl TryFrom<u8> for OracleKind {
+    type Error = Error;
+    fn try_from(value: u8) -> Result<Self> {
+        match value {
+            0 => Ok(Self::None),
+            1 => Ok(Self::PythLegacy),
+            2 => Ok(Self::PythPull),
+            _ => err!(XmarginError::InvalidParameter),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, AnchorSerialize, AnchorDeserialize)]
+pub enum SeriesKind {
+    Perpetual,
+    Future,
+    Call,
+    Put,
+}
+
+impl TryFrom<u8> for SeriesKind {
+    type Error = Error;
+    fn try_from(value: u8) -> Result<Self> {
+        match value {
+            0 => Ok(Self::Perpetual),
+            1 => Ok(Self::Future),
+            2 => Ok(Self::Call),
+            3 => Ok(Self::Put),
+            _ => err!(XmarginError::UnknownSeries),
+        }
+    }
+}
+
+pub const SERIES_UNUSED: u8 = 0;
+pub const SERIES_ACTIVE: u8 = 1;
+pub const SERIES_SETTLED: u8 = 2;
+
+/// One tradable series of a market.
+#[zero_copy]
+#[derive(Debug, PartialEq, Eq)]
+pub struct Series {
+    /// Quote-native per contract; 0 for perps and futures.
+    pub strike: u64,
+    /// Unix seconds; 0 for perps.
+    pub expiry: i64,
+    /// Σ of long sizes and Σ of |short sizes|: equal at all times.
+    pub open_interest_long: u64,
+    pub open_interest_short: u64,
+    /// Quote-native per contract, once settled.
+    pub settlement_price: u64,
+    /// Cumulative funding per contract (perps), quote-native x 2^32.
+    pub funding_index: i64,
+    /// `SeriesKind` as u8.
+    pub kind: u8,
+    /// `SERIES_*`.
+    pub status: u8,
+    pub _padding: [u8; 6],
+}
+
+impl Series {
+    pub fn instrument(&self) -> Result<Instrument> {
+        Ok(match SeriesKind::try_from(self.kind)? {
+            SeriesKind::Perpetual => Instrument::Perpetual,
+            SeriesKind::Future => Instrument::Future {
+                expiry: self.expiry,
+            },
+            SeriesKind::Call => Instrument::Option {
+                kind: OptionKind::Call,
+                strike: self.strike,
+                expiry: self.expiry,
+            },
+            SeriesKind::Put => Instrument::Option {
+                kind: OptionKind::Put,
+                strike: self.strike,
+                expiry: self.expiry,
+            },
+        })
+    }
+
+    /// Perps never expire; everything else stops trading at its expiry.
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.kind != SeriesKind::Perpetual as u8 && now >= self.expiry
+    }
+}
+
+/// Volatility smile as stored (I32F32 bits).
+#[zero_copy]
+#[derive(Debug, PartialEq, Eq, AnchorSerialize, AnchorDeserialize)]
+pub struct StoredVolSurface {
+    pub atm: i64,
+    pub skew: i64,
+    pub smile: i64,
+    pub min: i64,
+    pub max: i64,
+}
+
+impl StoredVolSurface {
+    pub fn to_risk(&self) -> VolSurface {
+        VolSurface {
+            atm: Fx::from_bits(self.atm),
+            skew: Fx::from_bits(self.skew),
+            smile: Fx::from_bits(self.smile),
+            min: Fx::from_bits(self.min),
+            max: Fx::from_bits(self.max),
+        }
+    }
+
+    fn fields(&self) -> [i64; 5] {
+        [self.atm, self.skew, self.smile, self.min, self.max]
+    }
+
+    /// Largest absolute change of any parameter from `self` to `next`.
+    pub fn largest_step(&self, next: &StoredVolSurface) -> u64 {
+        self.fields()
+            .iter()
+            .zip(next.fields())
+            .map(|(a, b)| a.abs_diff(b))
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Scenario grid as stored (I32F32 bits).
+#[zero_copy]
+#[derive(Debug, PartialEq, Eq, AnchorSerialize, AnchorDeserialize)]
+pub struct StoredGrid {
+    pub price_range: i64,
+    pub vol_down: i64,
+    pub vol_up: i64,
+    pub extended_down: i64,
+    pub extended_up: i64,
+    pub extended_weight: i64,
+}
+
+impl StoredGrid {
+    pub fn to_risk(&self) -> ScenarioGrid {
+        ScenarioGrid {
+            price_range: Fx::from_bits(self.price_range),
+            vol_down: Fx::from_bits(self.vol_down),
+            vol_up: Fx::from_bits(self.vol_up),
+            extended_down: Fx::from_bits(self.extended_down),
+            extended_up: Fx::from_bits(self.extended_up),
+            extended_weight: Fx::from_bits(self.extended_weight),
+        }
+    }
+}
+
+/// Risk parameters of one underlying other than its surface.
+#[zero_copy]
+#[derive(Debug, PartialEq, Eq, AnchorSerialize, AnchorDeserialize)]
+pub struct UnderlyingRisk {
+    pub grid: StoredGrid,
+    pub rate: i64,
+    pub beta: i64,
+    pub short_option_minimum: i64,
+    pub concentration_threshold: u64,
+    pub correlation_group: u8,
+    pub _padding: [u8; 7],
+}
+
+/// One underlying and its series, PDA `["market", index]`.
+#[account(zero_copy)]
+#[derive(Debug)]
+pub struct Market {
+    pub oracle: Pubkey,
+    pub feed_id: [u8; 32],
+    pub surface: StoredVolSurface,
+    pub risk: UnderlyingRisk,
+    /// A contract is `contract_size / 10^contract_decimals` units of the underlying.
+    pub contract_size: u64,
+    pub surface_updated_at: i64,
+    pub index: u8,
+    pub bump: u8,
+    /// `OracleKind` as u8.
+    pub oracle_kind: u8,
+    pub contract_decimals: u8,
+    pub series_count: u8,
+    pub _padding: [u8; 3],
+    pub series: [Series; MAX_SERIES],
+}
+
+impl Market {
+    pub const SEED: &'static [u8] = b"market";
+    pub const SPACE: usize = 8 + core::mem::size_of::<Market>();
+
+    pub fn oracle_kind(&self) -> Result<OracleKind> {
+        OracleKind::try_from(self.oracle_kind)
+    }
+
+    pub fn series(&self, index: u8) -> Result<&Series> {
+        self.series[..self.series_count as usize]
+            .get(index as usize)
+            .ok_or_else(|| error!(XmarginError::UnknownSeries))
+    }
+
+    pub fn series_mut(&mut self, index: u8) -> Result<&mut Series> {
+        let count = self.series_count as usize;
+        self.series[..count]
+            .get_mut(index as usize)
+            .ok_or_else(|| error!(XmarginError::UnknownSeries))
+    }
+
+    /// The engine's view of this underlying at `spot` (quote-native per contract).
+    pub fn underlying(&self, spot: u64) -> Underlying {
+        Underlying {
+            spot,
+            surface: self.surface.to_risk(),
+            rate: Fx::from_bits(self.risk.rate),
+            grid: self.risk.grid.to_risk(),
+            correlation_group: self.risk.correlation_group,
+            beta: Fx::from_bits(self.risk.beta),
+            concentration_threshold: self.risk.concentration_threshold,
+            short_option_minimum: Fx::from_bits(self.risk.short_option_minimum),
+        }
+    }
+
+    /// Parameters the engine accepts, checked at a nominal spot.
+    pub fn validate_risk(&self) -> Result<()> {
+        self.underlying(1_000_000)
+            .validate()
+            .map_err(|_| error!(XmarginError::InvalidParameter))
+    }
+}
+
+const _: () = {
+    assert!(core::mem::size_of::<Series>() == 56);
+    assert!(core::mem::size_of::<StoredVolSurface>() == 40);
+    assert!(core::mem::size_of::<UnderlyingRisk>() == 88);
+    assert!(core::mem::offset_of!(Market, surface) == 64);
+    assert!(core::mem::offset_of!(Market, risk) == 104);
+    assert!(core::mem::offset_of!(Market, series) == 216);
+    assert!(core::mem::size_of::<Market>() == 216 + 64 * 56);
+    assert!(core::mem::align_of::<Market>() == 8);
+};

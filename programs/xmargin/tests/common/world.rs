@@ -1,0 +1,680 @@
+//! A listed clearinghouse: USDC quote, SOL collateral, a SOL market on a Pyth legacy oracle and
+//! a BTC market on a pull oracle, with traders, instruction builders and the vault invariant.
+use anchor_lang::prelude::{AccountMeta, Pubkey};
+use anchor_lang::solana_program::instruction::Instruction;
+use pyth_sdk_solana::state::PriceStatus;
+use solana_keypair::Keypair;
+use solana_program_test::BanksClientError;
+use solana_signer::Signer;
+use xmargin::instructions::*;
+use xmargin::state::*;
+use xmargin_risk::fx::fx_ratio;
+use xmargin_risk::Fx;
+
+use super::{anchor_ix, Harness, LegacyPrice, PullPrice};
+
+pub const USDC: u64 = 1_000_000;
+pub const SOL_LAMPORTS: u64 = 1_000_000_000;
+/// Oracle prices in Pyth units (expo -8).
+pub const SOL_PRICE: i64 = 150 * 100_000_000;
+pub const BTC_PRICE: i64 = 100_000 * 100_000_000;
+pub const SOL_MARKET: u8 = 0;
+pub const BTC_MARKET: u8 = 1;
+pub const SOL_PERP: u8 = 0;
+pub const SOL_FUTURE: u8 = 1;
+pub const SOL_CALL_150: u8 = 2;
+pub const SOL_PUT_140: u8 = 3;
+pub const BTC_PERP: u8 = 0;
+pub const QUOTE: u8 = 0;
+pub const SOL_ASSET: u8 = 1;
+pub const BTC_FEED: [u8; 32] = [7; 32];
+
+pub fn fx(numerator: i64, denominator: i64) -> i64 {
+    fx_ratio(numerator, denominator).to_bits()
+}
+
+pub fn clearinghouse_address() -> Pubkey {
+    Pubkey::find_program_address(&[Clearinghouse::SEED], &xmargin::ID).0
+}
+
+pub fn registry_address() -> Pubkey {
+    Pubkey::find_program_address(&[CollateralRegistry::SEED], &xmargin::ID).0
+}
+
+pub fn market_address(index: u8) -> Pubkey {
+    Pubkey::find_program_address(&[Market::SEED, &[index]], &xmargin::ID).0
+}
+
+pub fn vault_address(mint: Pubkey) -> Pubkey {
+    Pubkey::find_program_address(&[b"vault", mint.as_ref()], &xmargin::ID).0
+}
+
+pub fn margin_address(owner: Pubkey, id: u16) -> Pubkey {
+    Pubkey::find_program_address(
+        &[MarginAccount::SEED, owner.as_ref(), &id.to_le_bytes()],
+        &xmargin::ID,
+    )
+    .0
+}
+
+pub fn strict_guard() -> OracleGuard {
+    OracleGuard {
+        max_age_secs: 60,
+        max_age_slots: 150,
+        max_conf_bps: 100,
+    }
+}
+
+pub fn tolerant_guard() -> OracleGuard {
+    OracleGuard {
+        max_age_secs: 600,
+        max_age_slots: 1_500,
+        max_conf_bps: 500,
+    }
+}
+
+pub fn initialize_params(risk_authority: Pubkey, quote_mint: Pubkey) -> InitializeParams {
+    InitializeParams {
+        risk_authority,
+        quote_mint,
+        taker_fee_bps: 5,
+        maker_fee_bps: 2,
+        liquidation_fee_bps: 250,
+        risk_params: StoredRiskParams {
+            initial_factor_bits: fx(5, 4),
+            concentration_factor_bits: fx(1, 10),
+            theta_horizon_secs: 86_400,
+        },
+        strict_oracle: strict_guard(),
+        tolerant_oracle: tolerant_guard(),
+        max_vol_step_bits: fx(10, 100),
+    }
+}
+
+pub fn flat_surface(vol_percent: i64) -> StoredVolSurface {
+    StoredVolSurface {
+        atm: fx(vol_percent, 100),
+        skew: 0,
+        smile: 0,
+        min: fx(20, 100),
+        max: fx(250, 100),
+    }
+}
+
+pub fn underlying_risk(correlation_group: u8, beta_percent: i64) -> UnderlyingRisk {
+    UnderlyingRisk {
+        grid: StoredGrid {
+            price_range: fx(15, 100),
+            vol_down: fx(20, 100),
+            vol_up: fx(30, 100),
+            extended_down: fx(50, 100),
+            extended_up: fx(100, 100),
+            extended_weight: fx(30, 100),
+        },
+        rate: 0,
+        beta: fx(beta_percent, 100),
+        short_option_minimum: fx(1, 100),
+        concentration_threshold: 1_000_000 * USDC,
+        correlation_group,
+        _padding: [0; 7],
+    }
+}
+
+pub fn sol_weights() -> AssetWeights {
+    AssetWeights {
+        init_asset: fx(80, 100),
+        maint_asset: fx(90, 100),
+        init_liab: fx(120, 100),
+        maint_liab: fx(110, 100),
+    }
+}
+
+pub struct Trader {
+    pub key: Keypair,
+    pub account: Pubkey,
+    pub usdc: Pubkey,
+    pub sol: Pubkey,
+}
+
+pub struct World {
+    pub h: Harness,
+    pub admin: Keypair,
+    pub risk_authority: Keypair,
+    pub usdc_mint: Pubkey,
+    pub sol_mint: Pubkey,
+    pub sol_oracle: Pubkey,
+    pub btc_oracle: Pubkey,
+    pub sol_price: i64,
+    pub btc_price: i64,
+    pub sol_conf: u64,
+    pub expiry: i64,
+    /// Every margin account created, for the vault invariant.
+    pub accounts: Vec<Pubkey>,
+}
+
+impl World {
+    /// Initialized clearinghouse with the quote asset only.
+    pub async fn initialized() -> Self {
+        let mut h = Harness::start().await;
+        let admin = Keypair::new();
+        let risk_authority = Keypair::new();
+        h.fund(admin.pubkey(), 10 * SOL_LAMPORTS).await;
+        h.fund(risk_authority.pubkey(), SOL_LAMPORTS).await;
+        let usdc_mint = h.create_mint(6).await;
+        let sol_mint = h.create_mint(9).await;
+        let expiry = h.clock().await.unix_timestamp + 30 * 86_400;
+        let mut world = Self {
+            h,
+            admin,
+            risk_authority,
+            usdc_mint,
+            sol_mint,
+            sol_oracle: Pubkey::new_unique(),
+            btc_oracle: Pubkey::new_unique(),
+            sol_price: SOL_PRICE,
+            btc_price: BTC_PRICE,
+            sol_conf: 5_000_000,
+            expiry,
+            accounts: Vec::new(),
+        };
+        world.refresh_oracles().await;
+        let ix = world.initialize_ix(initialize_params(
+            world.risk_authority.pubkey(),
+            world.usdc_mint,
+        ));
+        let admin = world.admin.insecure_clone();
+        world.h.send(&[ix], &[&admin]).await.unwrap();
+        let quote = world.add_collateral_ix(usdc_mint, None, quote_params());
+        world.h.send(&[quote], &[&admin]).await.unwrap();
+        world
+    }
+
+    /// Everything listed: USDC and SOL collateral, SOL market (perp, future, 150 call, 140 put)
+    /// and BTC market (perp), SOL and BTC correlated (one group, beta 0.9 each).
+    pub async fn listed() -> Self {
+        let mut world = Self::initialized().await;
+        let admin = world.admin.insecure_clone();
+        let sol = world.add_collateral_ix(
+            world.sol_mint,
+            Some(world.sol_oracle),
+            AddCollateralAssetParams {
+                oracle_kind: OracleKind::PythLegacy,
+                feed_id: [0; 32],
+                weights: sol_weights(),
+                liquidity_depth: 10_000_000 * USDC,
+                deposit_cap: 1_000_000 * SOL_LAMPORTS,
+            },
+        );
+        let sol_market = world.add_market_ix(
+            0,
+            world.sol_oracle,
+            OracleKind::PythLegacy,
+            [0; 32],
+            1,
+            0,
+            underlying_risk(0, 90),
+        );
+        let btc_market = world.add_market_ix(
+            1,
+            world.btc_oracle,
+            OracleKind::PythPull,
+            BTC_FEED,
+            1,
+            2,
+            underlying_risk(0, 90),
+        );
+        world
+            .h
+            .send(&[sol, sol_market, btc_market], &[&admin])
+            .await
+            .unwrap();
+        let expiry = world.expiry;
+        let series = [
+            (SOL_MARKET, SeriesKind::Perpetual, 0, 0),
+            (SOL_MARKET, SeriesKind::Future, 0, expiry),
+            (SOL_MARKET, SeriesKind::Call, 150 * USDC, expiry),
+            (SOL_MARKET, SeriesKind::Put, 140 * USDC, expiry),
+            (BTC_MARKET, SeriesKind::Perpetual, 0, 0),
+        ];
+        let ixs: Vec<Instruction> = series
+            .iter()
+            .map(|(market, kind, strike, expiry)| {
+                world.add_series_ix(
+                    *market,
+                    AddSeriesParams {
+                        kind: *kind,
+                        strike: *strike,
+                        expiry: *expiry,
+                    },
+                )
+            })
+            .collect();
+        world.h.send(&ixs, &[&admin]).await.unwrap();
+        world
+    }
+
+    pub async fn refresh_oracles(&mut self) {
+        let clock = self.h.clock().await;
+        self.h.write_legacy_oracle(
+            self.sol_oracle,
+            LegacyPrice {
+                price: self.sol_price,
+                conf: self.sol_conf,
+                expo: -8,
+                ema: self.sol_price,
+                status: PriceStatus::Trading,
+                publish_time: clock.unix_timestamp,
+                slot: clock.slot,
+            },
+        );
+        self.h.write_pull_oracle(
+            self.btc_oracle,
+            PullPrice {
+                feed_id: BTC_FEED,
+                price: self.btc_price,
+                conf: 2_000_000_000,
+                expo: -8,
+                ema: self.btc_price,
+                publish_time: clock.unix_timestamp,
+                slot: clock.slot,
+                fully_verified: true,
+            },
+        );
+    }
+
+    pub fn initialize_ix(&self, params: InitializeParams) -> Instruction {
+        anchor_ix(
+            xmargin::accounts::Initialize {
+                admin: self.admin.pubkey(),
+                clearinghouse: clearinghouse_address(),
+                collateral_registry: registry_address(),
+                system_program: anchor_lang::system_program::ID,
+            },
+            xmargin::instruction::Initialize { params },
+        )
+    }
+
+    pub fn add_collateral_ix(
+        &self,
+        mint: Pubkey,
+        oracle: Option<Pubkey>,
+        params: AddCollateralAssetParams,
+    ) -> Instruction {
+        anchor_ix(
+            xmargin::accounts::AddCollateralAsset {
+                admin: self.admin.pubkey(),
+                clearinghouse: clearinghouse_address(),
+                collateral_registry: registry_address(),
+                mint,
+                vault: vault_address(mint),
+                oracle,
+                token_program: anchor_spl::token::ID,
+                system_program: anchor_lang::system_program::ID,
+            },
+            xmargin::instruction::AddCollateralAsset { params },
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_market_ix(
+        &self,
+        index: u8,
+        oracle: Pubkey,
+        oracle_kind: OracleKind,
+        feed_id: [u8; 32],
+        contract_size: u64,
+        contract_decimals: u8,
+        risk: UnderlyingRisk,
+    ) -> Instruction {
+        anchor_ix(
+            xmargin::accounts::AddMarket {
+                admin: self.admin.pubkey(),
+                clearinghouse: clearinghouse_address(),
+                market: market_address(index),
+                oracle,
+                system_program: anchor_lang::system_program::ID,
+            },
+            xmargin::instruction::AddMarket {
+                params: AddMarketParams {
+                    oracle_kind,
+                    feed_id,
+                    contract_size,
+                    contract_decimals,
+                    surface: flat_surface(80),
+                    risk,
+                },
+            },
+        )
+    }
+
+    pub fn add_series_ix(&self, market: u8, params: AddSeriesParams) -> Instruction {
+        anchor_ix(
+            xmargin::accounts::AddSeries {
+                admin: self.admin.pubkey(),
+                clearinghouse: clearinghouse_address(),
+                market: market_address(market),
+            },
+            xmargin::instruction::AddSeries { params },
+        )
+    }
+
+    /// A funded trader with a margin account (`mode`, `isolated_market`) and token accounts
+    /// holding `usdc` and `sol` native units.
+    pub async fn trader_with_mode(&mut self, usdc: u64, sol: u64, mode: u8, market: u8) -> Trader {
+        let key = Keypair::new();
+        self.h.fund(key.pubkey(), SOL_LAMPORTS).await;
+        let usdc_account = self
+            .h
+            .create_token_account(self.usdc_mint, key.pubkey())
+            .await;
+        let sol_account = self
+            .h
+            .create_token_account(self.sol_mint, key.pubkey())
+            .await;
+        if usdc > 0 {
+            self.h.mint_to(self.usdc_mint, usdc_account, usdc).await;
+        }
+        if sol > 0 {
+            self.h.mint_to(self.sol_mint, sol_account, sol).await;
+        }
+        let account = margin_address(key.pubkey(), 0);
+        let ix = self.create_account_ix(&key, 0, mode, market);
+        self.h.send(&[ix], &[&key]).await.unwrap();
+        self.accounts.push(account);
+        Trader {
+            key,
+            account,
+            usdc: usdc_account,
+            sol: sol_account,
+        }
+    }
+
+    pub async fn trader(&mut self, usdc: u64, sol: u64) -> Trader {
+        self.trader_with_mode(usdc, sol, MODE_CROSS, 0).await
+    }
+
+    /// A trader whose whole `usdc` is deposited.
+    pub async fn funded_trader(&mut self, usdc: u64) -> Trader {
+        let trader = self.trader(usdc, 0).await;
+        self.deposit(&trader, QUOTE, usdc).await.unwrap();
+        trader
+    }
+
+    pub fn create_account_ix(&self, owner: &Keypair, id: u16, mode: u8, market: u8) -> Instruction {
+        anchor_ix(
+            xmargin::accounts::CreateMarginAccount {
+                owner: owner.pubkey(),
+                clearinghouse: clearinghouse_address(),
+                margin_account: margin_address(owner.pubkey(), id),
+                system_program: anchor_lang::system_program::ID,
+            },
+            xmargin::instruction::CreateMarginAccount {
+                id,
+                mode,
+                isolated_market: market,
+            },
+        )
+    }
+
+    pub fn mint_of(&self, asset: u8) -> Pubkey {
+        if asset == QUOTE {
+            self.usdc_mint
+        } else {
+            self.sol_mint
+        }
+    }
+
+    pub fn deposit_ix(
+        &self,
+        depositor: &Keypair,
+        account: Pubkey,
+        source: Pubkey,
+        asset: u8,
+        amount: u64,
+    ) -> Instruction {
+        anchor_ix(
+            xmargin::accounts::Deposit {
+                depositor: depositor.pubkey(),
+                clearinghouse: clearinghouse_address(),
+                collateral_registry: registry_address(),
+                margin_account: account,
+                vault: vault_address(self.mint_of(asset)),
+                source,
+                token_program: anchor_spl::token::ID,
+            },
+            xmargin::instruction::Deposit {
+                asset_index: asset,
+                amount,
+            },
+        )
+    }
+
+    pub async fn deposit(
+        &mut self,
+        trader: &Trader,
+        asset: u8,
+        amount: u64,
+    ) -> Result<(), BanksClientError> {
+        let source = if asset == QUOTE {
+            trader.usdc
+        } else {
+            trader.sol
+        };
+        let ix = self.deposit_ix(&trader.key, trader.account, source, asset, amount);
+        self.h.send(&[ix], &[&trader.key]).await
+    }
+
+    /// Every market and oracle: what a client passes for any margin check here.
+    pub fn risk_accounts(&self) -> Vec<AccountMeta> {
+        vec![
+            AccountMeta::new_readonly(market_address(SOL_MARKET), false),
+            AccountMeta::new_readonly(market_address(BTC_MARKET), false),
+            AccountMeta::new_readonly(self.sol_oracle, false),
+            AccountMeta::new_readonly(self.btc_oracle, false),
+        ]
+    }
+
+    pub fn withdraw_ix(
+        &self,
+        owner: &Keypair,
+        account: Pubkey,
+        destination: Pubkey,
+        asset: u8,
+        amount: u64,
+    ) -> Instruction {
+        let mut ix = anchor_ix(
+            xmargin::accounts::Withdraw {
+                owner: owner.pubkey(),
+                clearinghouse: clearinghouse_address(),
+                collateral_registry: registry_address(),
+                margin_account: account,
+                vault: vault_address(self.mint_of(asset)),
+                destination,
+                token_program: anchor_spl::token::ID,
+            },
+            xmargin::instruction::Withdraw {
+                asset_index: asset,
+                amount,
+            },
+        );
+        ix.accounts.extend(self.risk_accounts());
+        ix
+    }
+
+    pub async fn withdraw(
+        &mut self,
+        trader: &Trader,
+        asset: u8,
+        amount: u64,
+    ) -> Result<(), BanksClientError> {
+        let destination = if asset == QUOTE {
+            trader.usdc
+        } else {
+            trader.sol
+        };
+        let ix = self.withdraw_ix(&trader.key, trader.account, destination, asset, amount);
+        self.h.send(&[ix], &[&trader.key]).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn trade_ix_signed_by(
+        &self,
+        taker_signer: Pubkey,
+        taker_account: Pubkey,
+        maker_signer: Pubkey,
+        maker_account: Pubkey,
+        market: u8,
+        series: u8,
+        size: i64,
+        price: u64,
+    ) -> Instruction {
+        let mut ix = anchor_ix(
+            xmargin::accounts::ClearTrade {
+                taker: taker_signer,
+                maker: maker_signer,
+                clearinghouse: clearinghouse_address(),
+                collateral_registry: registry_address(),
+                market: market_address(market),
+                taker_account,
+                maker_account,
+            },
+            xmargin::instruction::ClearTrade {
+                params: ClearTradeParams {
+                    series,
+                    size,
+                    price,
+                },
+            },
+        );
+        ix.accounts.extend(
+            self.risk_accounts()
+                .into_iter()
+                .filter(|meta| meta.pubkey != market_address(market)),
+        );
+        ix
+    }
+
+    pub fn trade_ix(
+        &self,
+        taker: &Trader,
+        maker: &Trader,
+        market: u8,
+        series: u8,
+        size: i64,
+        price: u64,
+    ) -> Instruction {
+        self.trade_ix_signed_by(
+            taker.key.pubkey(),
+            taker.account,
+            maker.key.pubkey(),
+            maker.account,
+            market,
+            series,
+            size,
+            price,
+        )
+    }
+
+    pub async fn trade(
+        &mut self,
+        taker: &Trader,
+        maker: &Trader,
+        market: u8,
+        series: u8,
+        size: i64,
+        price: u64,
+    ) -> Result<(), BanksClientError> {
+        let ix = self.trade_ix(taker, maker, market, series, size, price);
+        self.h.send(&[ix], &[&taker.key, &maker.key]).await
+    }
+
+    pub async fn margin_account(&mut self, address: Pubkey) -> MarginAccount {
+        self.h.zero_copy::<MarginAccount>(address).await
+    }
+
+    pub async fn registry(&mut self) -> CollateralRegistry {
+        self.h
+            .zero_copy::<CollateralRegistry>(registry_address())
+            .await
+    }
+
+    pub async fn market(&mut self, index: u8) -> Market {
+        self.h.zero_copy::<Market>(market_address(index)).await
+    }
+
+    pub async fn clearinghouse(&mut self) -> Clearinghouse {
+        self.h
+            .anchor_account::<Clearinghouse>(clearinghouse_address())
+            .await
+            .unwrap()
+    }
+
+    /// Vault tokens == what the registry says is deposited == Σ balances (quote: minus open cost
+    /// bases, plus fees), and every series' sizes sum to zero.
+    pub async fn assert_books_reconcile(&mut self) {
+        let registry = self.registry().await;
+        let mut accounts = Vec::new();
+        for address in self.accounts.clone() {
+            if self.h.data(address).await.is_some() {
+                accounts.push(self.margin_account(address).await);
+            }
+        }
+        for index in 0..registry.asset_count {
+            let asset = registry.assets[index as usize];
+            let vault = self.h.token_balance(asset.vault).await;
+            assert_eq!(vault, asset.deposited, "asset {index}: vault vs deposited");
+            let mut books: i128 = accounts
+                .iter()
+                .filter_map(|a| a.balance_of(index))
+                .map(|b| b.amount as i128)
+                .sum();
+            if index == QUOTE {
+                let open_basis: i128 = accounts
+                    .iter()
+                    .flat_map(|a| a.open_positions().map(|p| p.cost_basis as i128))
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .sum();
+                books = books - open_basis + asset.fees_accrued as i128;
+            }
+            assert_eq!(books, vault as i128, "asset {index}: books vs vault");
+        }
+        for market in [SOL_MARKET, BTC_MARKET] {
+            if self.h.data(market_address(market)).await.is_none() {
+                continue;
+            }
+            let m = self.market(market).await;
+            for series in 0..m.series_count {
+                let net: i64 = accounts
+                    .iter()
+                    .filter_map(|a| a.position(market, series))
+                    .map(|p| p.size)
+                    .sum();
+                assert_eq!(net, 0, "market {market} series {series} sizes sum to zero");
+                let s = m.series[series as usize];
+                let longs: i64 = accounts
+                    .iter()
+                    .filter_map(|a| a.position(market, series))
+                    .map(|p| p.size.max(0))
+                    .sum();
+                assert_eq!(s.open_interest_long as i64, longs);
+                assert_eq!(s.open_interest_short, s.open_interest_long);
+            }
+        }
+    }
+}
+
+pub fn quote_params() -> AddCollateralAssetParams {
+    AddCollateralAssetParams {
+        oracle_kind: OracleKind::None,
+        feed_id: [0; 32],
+        weights: AssetWeights::unit(),
+        liquidity_depth: 0,
+        deposit_cap: u64::MAX / 4,
+    }
+}
+
+/// Fx helper for tests that need a ratio as a value.
+pub fn ratio(numerator: i64, denominator: i64) -> Fx {
+    fx_ratio(numerator, denominator)
+}
