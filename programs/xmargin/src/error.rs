@@ -13,14 +13,10 @@ pub enum XmarginError {
     Paused,
     #[msg("the quote mint must be the first collateral asset")]
     QuoteAssetMustComeFirst,
-    #[msg("this mint is already a collateral asset")]
-    DuplicateCollateralAsset,
     #[msg("the collateral registry is full")]
     CollateralRegistryFull,
     #[msg("no such collateral asset")]
     UnknownCollateralAsset,
-    #[msg("only mints of the SPL Token program are supported")]
-    UnsupportedTokenProgram,
     #[msg("mint is not the registered one")]
     WrongMint,
     #[msg("vault is not the registered one")]
@@ -63,8 +59,6 @@ pub enum XmarginError {
     AccountNotEmpty,
     #[msg("oracle account is not owned by the Pyth program")]
     OracleWrongOwner,
-    #[msg("oracle account is not the registered one")]
-    OracleMismatch,
     #[msg("oracle feed id does not match")]
     OracleFeedMismatch,
     #[msg("oracle price is too old")]

@@ -128,7 +128,7 @@ fn checked_oracle(
     clock: &Clock,
 ) -> Result<OraclePrice> {
     let info = find_account(accounts, key).ok_or_else(|| error!(XmarginError::MissingOracle))?;
-    let price = read_oracle(info, key, kind, feed_id)?;
+    let price = read_oracle(info, kind, feed_id)?;
     price.check(guard, clock)?;
     Ok(price)
 }

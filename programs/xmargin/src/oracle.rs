@@ -36,14 +36,13 @@ pub struct OraclePrice {
     pub slot: u64,
 }
 
-/// Reads `account` as the oracle registered with (`expected`, `kind`, `feed_id`).
+/// Reads `account` as an oracle of `kind` carrying `feed_id` (pull oracles). Callers find the
+/// account by its registered address, so a foreign account is never read.
 pub fn read_oracle(
     account: &AccountInfo,
-    expected: &Pubkey,
     kind: OracleKind,
     feed_id: &[u8; 32],
 ) -> Result<OraclePrice> {
-    require_keys_eq!(*account.key, *expected, XmarginError::OracleMismatch);
     match kind {
         OracleKind::PythLegacy => read_legacy(account),
         OracleKind::PythPull => read_pull(account, feed_id),

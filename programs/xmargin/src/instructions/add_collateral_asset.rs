@@ -1,6 +1,5 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token::{Token, TokenAccount};
-use anchor_spl::token_interface::Mint;
+use anchor_spl::token::{Mint, Token, TokenAccount};
 
 use crate::error::XmarginError;
 use crate::events::CollateralAssetAdded;
@@ -27,9 +26,10 @@ pub struct AddCollateralAsset<'info> {
     pub clearinghouse: Account<'info, Clearinghouse>,
     #[account(mut, seeds = [CollateralRegistry::SEED], bump)]
     pub collateral_registry: AccountLoader<'info, CollateralRegistry>,
-    /// Token-2022 mints are refused: transfer fees and hooks would break the vault accounting.
-    #[account(owner = Token::id() @ XmarginError::UnsupportedTokenProgram)]
-    pub mint: InterfaceAccount<'info, Mint>,
+    /// A mint is listed once: its vault PDA `["vault", mint]` can only be created once.
+    /// SPL Token mints only (a Token-2022 mint fails to load here, before the vault exists):
+    /// transfer fees and hooks would break the vault accounting.
+    pub mint: Account<'info, Mint>,
     #[account(
         init,
         payer = admin,
@@ -56,10 +56,6 @@ pub fn handler(ctx: Context<AddCollateralAsset>, params: AddCollateralAssetParam
         XmarginError::CollateralRegistryFull
     );
     require!(
-        registry.index_of_mint(&mint).is_none(),
-        XmarginError::DuplicateCollateralAsset
-    );
-    require!(
         is_quote == (count == 0),
         XmarginError::QuoteAssetMustComeFirst
     );
@@ -75,7 +71,7 @@ pub fn handler(ctx: Context<AddCollateralAsset>, params: AddCollateralAssetParam
             .oracle
             .as_ref()
             .ok_or_else(|| error!(XmarginError::MissingOracle))?;
-        read_oracle(info, info.key, params.oracle_kind, &params.feed_id)?;
+        read_oracle(info, params.oracle_kind, &params.feed_id)?;
         params.weights.validate()?;
         (info.key(), params.weights)
     };

@@ -47,7 +47,7 @@ pub fn handler(ctx: Context<AddMarket>, params: AddMarketParams) -> Result<()> {
         XmarginError::InvalidParameter
     );
     let oracle = ctx.accounts.oracle.to_account_info();
-    read_oracle(&oracle, oracle.key, params.oracle_kind, &params.feed_id)?;
+    read_oracle(&oracle, params.oracle_kind, &params.feed_id)?;
     let index = clearinghouse.market_count;
     let mut market = ctx.accounts.market.load_init()?;
     market.oracle = oracle.key();

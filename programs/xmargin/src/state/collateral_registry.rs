@@ -111,13 +111,6 @@ impl CollateralRegistry {
             .get_mut(index as usize)
             .ok_or_else(|| error!(XmarginError::UnknownCollateralAsset))
     }
-
-    pub fn index_of_mint(&self, mint: &Pubkey) -> Option<u8> {
-        self.assets[..self.asset_count as usize]
-            .iter()
-            .position(|asset| asset.mint == *mint)
-            .map(|index| index as u8)
-    }
 }
 
 const _: () = {

@@ -185,7 +185,12 @@ impl Harness {
             space as u64,
             &token_program,
         );
-        let init = spl_token::instruction::initialize_mint2(
+        let initialize_mint2 = if token_program == anchor_spl::token_2022::ID {
+            anchor_spl::token_2022::spl_token_2022::instruction::initialize_mint2
+        } else {
+            spl_token::instruction::initialize_mint2
+        };
+        let init = initialize_mint2(
             &token_program,
             &mint.pubkey(),
             &payer.pubkey(),

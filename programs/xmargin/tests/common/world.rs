@@ -155,6 +155,15 @@ pub struct World {
 impl World {
     /// Initialized clearinghouse with the quote asset only.
     pub async fn initialized() -> Self {
+        let mut world = Self::bare().await;
+        let admin = world.admin.insecure_clone();
+        let quote = world.add_collateral_ix(world.usdc_mint, None, quote_params());
+        world.h.send(&[quote], &[&admin]).await.unwrap();
+        world
+    }
+
+    /// Initialized clearinghouse, empty registry.
+    pub async fn bare() -> Self {
         let mut h = Harness::start().await;
         let admin = Keypair::new();
         let risk_authority = Keypair::new();
@@ -184,8 +193,6 @@ impl World {
         ));
         let admin = world.admin.insecure_clone();
         world.h.send(&[ix], &[&admin]).await.unwrap();
-        let quote = world.add_collateral_ix(usdc_mint, None, quote_params());
-        world.h.send(&[quote], &[&admin]).await.unwrap();
         world
     }
 
@@ -197,13 +204,7 @@ impl World {
         let sol = world.add_collateral_ix(
             world.sol_mint,
             Some(world.sol_oracle),
-            AddCollateralAssetParams {
-                oracle_kind: OracleKind::PythLegacy,
-                feed_id: [0; 32],
-                weights: sol_weights(),
-                liquidity_depth: 10_000_000 * USDC,
-                deposit_cap: 1_000_000 * SOL_LAMPORTS,
-            },
+            sol_collateral_params(),
         );
         let sol_market = world.add_market_ix(
             0,
@@ -251,6 +252,23 @@ impl World {
             .collect();
         world.h.send(&ixs, &[&admin]).await.unwrap();
         world
+    }
+
+    pub async fn as_admin(&mut self, ixs: &[Instruction]) -> Result<(), BanksClientError> {
+        let admin = self.admin.insecure_clone();
+        self.h.send(ixs, &[&admin]).await
+    }
+
+    pub async fn as_risk_authority(&mut self, ixs: &[Instruction]) -> Result<(), BanksClientError> {
+        let authority = self.risk_authority.insecure_clone();
+        self.h.send(ixs, &[&authority]).await
+    }
+
+    /// A random keypair with lamports, for "wrong signer" tests.
+    pub async fn stranger(&mut self) -> Keypair {
+        let key = Keypair::new();
+        self.h.fund(key.pubkey(), SOL_LAMPORTS).await;
+        key
     }
 
     pub async fn refresh_oracles(&mut self) {
@@ -661,6 +679,16 @@ impl World {
                 assert_eq!(s.open_interest_short, s.open_interest_long);
             }
         }
+    }
+}
+
+pub fn sol_collateral_params() -> AddCollateralAssetParams {
+    AddCollateralAssetParams {
+        oracle_kind: OracleKind::PythLegacy,
+        feed_id: [0; 32],
+        weights: sol_weights(),
+        liquidity_depth: 10_000_000 * USDC,
+        deposit_cap: 1_000_000 * SOL_LAMPORTS,
     }
 }
 

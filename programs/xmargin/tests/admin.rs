@@ -1,0 +1,643 @@
+//! Listing and risk administration: collateral assets, markets, series, vol surfaces, risk
+//! parameters and pause flags. Each refusal asserts its error and that nothing changed.
+mod common;
+
+use anchor_lang::error::ErrorCode;
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::solana_program::instruction::Instruction;
+use common::world::*;
+use common::{anchor_error, anchor_ix, assert_error, program_error, LegacyPrice};
+use pyth_sdk_solana::state::PriceStatus;
+use solana_signer::Signer;
+use xmargin::error::XmarginError;
+use xmargin::instructions::*;
+use xmargin::state::*;
+
+/// The same instruction with another key in the first (authority) position.
+fn signed_by(mut ix: Instruction, signer: Pubkey) -> Instruction {
+    ix.accounts[0].pubkey = signer;
+    ix
+}
+
+fn update_collateral_ix(w: &World, params: UpdateCollateralAssetParams) -> Instruction {
+    anchor_ix(
+        xmargin::accounts::UpdateCollateralAsset {
+            admin: w.admin.pubkey(),
+            clearinghouse: clearinghouse_address(),
+            collateral_registry: registry_address(),
+        },
+        xmargin::instruction::UpdateCollateralAsset { params },
+    )
+}
+
+fn vol_surface_ix(w: &World, market: u8, surface: StoredVolSurface) -> Instruction {
+    anchor_ix(
+        xmargin::accounts::UpdateVolSurface {
+            risk_authority: w.risk_authority.pubkey(),
+            clearinghouse: clearinghouse_address(),
+            market: market_address(market),
+        },
+        xmargin::instruction::UpdateVolSurface { surface },
+    )
+}
+
+fn market_risk_ix(w: &World, market: u8, risk: UnderlyingRisk) -> Instruction {
+    anchor_ix(
+        xmargin::accounts::UpdateMarketRisk {
+            risk_authority: w.risk_authority.pubkey(),
+            clearinghouse: clearinghouse_address(),
+            market: market_address(market),
+        },
+        xmargin::instruction::UpdateMarketRisk { risk },
+    )
+}
+
+fn risk_params_ix(w: &World, params: UpdateRiskParamsParams) -> Instruction {
+    anchor_ix(
+        xmargin::accounts::UpdateRiskParams {
+            risk_authority: w.risk_authority.pubkey(),
+            clearinghouse: clearinghouse_address(),
+        },
+        xmargin::instruction::UpdateRiskParams { params },
+    )
+}
+
+pub fn pause_ix(w: &World, pause_flags: u8) -> Instruction {
+    anchor_ix(
+        xmargin::accounts::SetPause {
+            admin: w.admin.pubkey(),
+            clearinghouse: clearinghouse_address(),
+        },
+        xmargin::instruction::SetPause { pause_flags },
+    )
+}
+
+fn default_risk_params() -> UpdateRiskParamsParams {
+    let p = initialize_params(Pubkey::new_unique(), Pubkey::new_unique());
+    UpdateRiskParamsParams {
+        risk_params: p.risk_params,
+        strict_oracle: p.strict_oracle,
+        tolerant_oracle: p.tolerant_oracle,
+        max_vol_step_bits: p.max_vol_step_bits,
+    }
+}
+
+fn admin_state() -> Vec<Pubkey> {
+    vec![
+        clearinghouse_address(),
+        registry_address(),
+        market_address(SOL_MARKET),
+        market_address(BTC_MARKET),
+    ]
+}
+
+async fn assert_refused(
+    w: &mut World,
+    ixs: &[Instruction],
+    signer: Option<&solana_keypair::Keypair>,
+    error: u32,
+) {
+    let watched = admin_state();
+    let before = w.h.snapshot(&watched).await;
+    let result = match signer {
+        Some(key) => w.h.send(ixs, &[key]).await,
+        None => w.as_admin(ixs).await,
+    };
+    assert_error(&result, error);
+    assert_eq!(
+        w.h.snapshot(&watched).await,
+        before,
+        "refusal changed state"
+    );
+}
+
+#[tokio::test]
+async fn listing_records_assets_markets_and_series() {
+    let mut w = World::listed().await;
+    let registry = w.registry().await;
+    assert_eq!(registry.asset_count, 2);
+    let quote = registry.assets[0];
+    assert_eq!((quote.mint, quote.decimals), (w.usdc_mint, 6));
+    assert_eq!(quote.weights, AssetWeights::unit());
+    let sol = registry.assets[1];
+    assert_eq!(
+        (sol.mint, sol.oracle, sol.decimals),
+        (w.sol_mint, w.sol_oracle, 9)
+    );
+    assert_eq!(sol.weights, sol_weights());
+    assert_eq!(sol.oracle_kind, OracleKind::PythLegacy as u8);
+    // The vault is a token account of the mint owned by the clearinghouse PDA.
+    let vault = w.h.data(vault_address(w.sol_mint)).await.unwrap();
+    assert_eq!(&vault[0..32], w.sol_mint.as_ref());
+    assert_eq!(&vault[32..64], clearinghouse_address().as_ref());
+    assert_eq!(sol.vault, vault_address(w.sol_mint));
+
+    assert_eq!(w.clearinghouse().await.market_count, 2);
+    let sol_market = w.market(SOL_MARKET).await;
+    assert_eq!(
+        (sol_market.index, sol_market.oracle),
+        (SOL_MARKET, w.sol_oracle)
+    );
+    assert_eq!(sol_market.series_count, 4);
+    let call = sol_market.series[SOL_CALL_150 as usize];
+    assert_eq!(
+        (call.kind, call.strike, call.expiry, call.status),
+        (SeriesKind::Call as u8, 150 * USDC, w.expiry, SERIES_ACTIVE)
+    );
+    let btc_market = w.market(BTC_MARKET).await;
+    assert_eq!(
+        (
+            btc_market.feed_id,
+            btc_market.oracle_kind,
+            btc_market.contract_decimals
+        ),
+        (BTC_FEED, OracleKind::PythPull as u8, 2)
+    );
+}
+
+#[tokio::test]
+async fn admin_instructions_refuse_anyone_but_the_admin() {
+    let mut w = World::listed().await;
+    let stranger = w.stranger().await;
+    let other_mint = w.h.create_mint(6).await;
+    let cases = vec![
+        w.add_collateral_ix(other_mint, Some(w.sol_oracle), sol_collateral_params()),
+        update_collateral_ix(
+            &w,
+            UpdateCollateralAssetParams {
+                index: SOL_ASSET,
+                weights: sol_weights(),
+                liquidity_depth: 1,
+                deposit_cap: 1,
+            },
+        ),
+        w.add_market_ix(
+            2,
+            w.sol_oracle,
+            OracleKind::PythLegacy,
+            [0; 32],
+            1,
+            0,
+            underlying_risk(1, 50),
+        ),
+        w.add_series_ix(
+            SOL_MARKET,
+            AddSeriesParams {
+                kind: SeriesKind::Put,
+                strike: 120 * USDC,
+                expiry: w.expiry,
+            },
+        ),
+        pause_ix(&w, PAUSE_ALL),
+    ];
+    for ix in cases {
+        let ix = signed_by(ix, stranger.pubkey());
+        assert_refused(
+            &mut w,
+            &[ix],
+            Some(&stranger),
+            program_error(XmarginError::Unauthorized),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn risk_instructions_refuse_anyone_but_the_risk_authority() {
+    let mut w = World::listed().await;
+    let admin = w.admin.insecure_clone();
+    let cases = vec![
+        vol_surface_ix(&w, SOL_MARKET, flat_surface(85)),
+        market_risk_ix(&w, SOL_MARKET, underlying_risk(0, 50)),
+        risk_params_ix(&w, default_risk_params()),
+    ];
+    // Not even the admin may move risk parameters.
+    for ix in cases {
+        let ix = signed_by(ix, admin.pubkey());
+        assert_refused(
+            &mut w,
+            &[ix],
+            Some(&admin),
+            program_error(XmarginError::Unauthorized),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn the_quote_asset_must_be_listed_first() {
+    let mut w = World::bare().await;
+    let ix = w.add_collateral_ix(w.sol_mint, Some(w.sol_oracle), sol_collateral_params());
+    assert_refused(
+        &mut w,
+        &[ix],
+        None,
+        program_error(XmarginError::QuoteAssetMustComeFirst),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn token_2022_mints_are_refused() {
+    let mut w = World::initialized().await;
+    let mint =
+        w.h.create_mint_owned_by(6, anchor_spl::token_2022::ID)
+            .await;
+    let ix = w.add_collateral_ix(mint, Some(w.sol_oracle), sol_collateral_params());
+    // Refused when the mint is read, before the vault is created.
+    assert_refused(
+        &mut w,
+        &[ix],
+        None,
+        anchor_error(ErrorCode::AccountOwnedByWrongProgram),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_collateral_asset_needs_a_valid_oracle_and_weights() {
+    let mut w = World::initialized().await;
+    let foreign = Pubkey::new_unique();
+    let clock = w.h.clock().await;
+    w.h.write_legacy_oracle_owned_by(
+        foreign,
+        LegacyPrice {
+            price: SOL_PRICE,
+            conf: 0,
+            expo: -8,
+            ema: SOL_PRICE,
+            status: PriceStatus::Trading,
+            publish_time: clock.unix_timestamp,
+            slot: clock.slot,
+        },
+        Pubkey::new_unique(),
+    );
+    let wrong_owner = w.add_collateral_ix(w.sol_mint, Some(foreign), sol_collateral_params());
+    assert_refused(
+        &mut w,
+        &[wrong_owner],
+        None,
+        program_error(XmarginError::OracleWrongOwner),
+    )
+    .await;
+
+    let missing = w.add_collateral_ix(w.sol_mint, None, sol_collateral_params());
+    assert_refused(
+        &mut w,
+        &[missing],
+        None,
+        program_error(XmarginError::MissingOracle),
+    )
+    .await;
+
+    let mut bad_weights = sol_collateral_params();
+    bad_weights.weights.init_asset = fx(95, 100); // above maintenance
+    let ix = w.add_collateral_ix(w.sol_mint, Some(w.sol_oracle), bad_weights);
+    assert_refused(
+        &mut w,
+        &[ix],
+        None,
+        program_error(XmarginError::InvalidParameter),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_registry_holds_sixteen_assets() {
+    let mut w = World::initialized().await;
+    for _ in 1..MAX_REGISTRY_ASSETS {
+        let mint = w.h.create_mint(9).await;
+        let ix = w.add_collateral_ix(mint, Some(w.sol_oracle), sol_collateral_params());
+        w.as_admin(&[ix]).await.unwrap();
+    }
+    assert_eq!(w.registry().await.asset_count as usize, MAX_REGISTRY_ASSETS);
+    let mint = w.h.create_mint(9).await;
+    let ix = w.add_collateral_ix(mint, Some(w.sol_oracle), sol_collateral_params());
+    assert_refused(
+        &mut w,
+        &[ix],
+        None,
+        program_error(XmarginError::CollateralRegistryFull),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn collateral_parameters_update_within_bounds() {
+    let mut w = World::listed().await;
+    let weights = AssetWeights {
+        init_asset: fx(70, 100),
+        maint_asset: fx(85, 100),
+        init_liab: fx(130, 100),
+        maint_liab: fx(115, 100),
+    };
+    let ix = update_collateral_ix(
+        &w,
+        UpdateCollateralAssetParams {
+            index: SOL_ASSET,
+            weights,
+            liquidity_depth: 5 * USDC,
+            deposit_cap: 7,
+        },
+    );
+    w.as_admin(&[ix]).await.unwrap();
+    let sol = w.registry().await.assets[SOL_ASSET as usize];
+    assert_eq!(
+        (sol.weights, sol.liquidity_depth, sol.deposit_cap),
+        (weights, 5 * USDC, 7)
+    );
+
+    let quote_haircut = update_collateral_ix(
+        &w,
+        UpdateCollateralAssetParams {
+            index: QUOTE,
+            weights,
+            liquidity_depth: 0,
+            deposit_cap: 1,
+        },
+    );
+    assert_refused(
+        &mut w,
+        &[quote_haircut],
+        None,
+        program_error(XmarginError::InvalidParameter),
+    )
+    .await;
+    let unknown = update_collateral_ix(
+        &w,
+        UpdateCollateralAssetParams {
+            index: 9,
+            weights,
+            liquidity_depth: 0,
+            deposit_cap: 1,
+        },
+    );
+    assert_refused(
+        &mut w,
+        &[unknown],
+        None,
+        program_error(XmarginError::UnknownCollateralAsset),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_market_needs_a_matching_oracle_and_valid_risk() {
+    let mut w = World::listed().await;
+    let wrong_feed = w.add_market_ix(
+        2,
+        w.btc_oracle,
+        OracleKind::PythPull,
+        [9; 32],
+        1,
+        0,
+        underlying_risk(1, 50),
+    );
+    assert_refused(
+        &mut w,
+        &[wrong_feed],
+        None,
+        program_error(XmarginError::OracleFeedMismatch),
+    )
+    .await;
+    // A legacy account read as a pull update is not one.
+    let wrong_kind = w.add_market_ix(
+        2,
+        w.sol_oracle,
+        OracleKind::PythPull,
+        [0; 32],
+        1,
+        0,
+        underlying_risk(1, 50),
+    );
+    assert_refused(
+        &mut w,
+        &[wrong_kind],
+        None,
+        program_error(XmarginError::OracleWrongOwner),
+    )
+    .await;
+    let mut risk = underlying_risk(1, 50);
+    risk.beta = fx(3, 2);
+    let bad_beta = w.add_market_ix(2, w.sol_oracle, OracleKind::PythLegacy, [0; 32], 1, 0, risk);
+    assert_refused(
+        &mut w,
+        &[bad_beta],
+        None,
+        program_error(XmarginError::InvalidParameter),
+    )
+    .await;
+    let zero_contract = w.add_market_ix(
+        2,
+        w.sol_oracle,
+        OracleKind::PythLegacy,
+        [0; 32],
+        0,
+        0,
+        underlying_risk(1, 50),
+    );
+    assert_refused(
+        &mut w,
+        &[zero_contract],
+        None,
+        program_error(XmarginError::InvalidParameter),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn market_count_is_bounded() {
+    let mut w = World::listed().await;
+    for index in 2..MAX_MARKETS {
+        let ix = w.add_market_ix(
+            index,
+            w.sol_oracle,
+            OracleKind::PythLegacy,
+            [0; 32],
+            1,
+            0,
+            underlying_risk(1, 50),
+        );
+        w.as_admin(&[ix]).await.unwrap();
+    }
+    assert_eq!(w.clearinghouse().await.market_count, MAX_MARKETS);
+    let ix = w.add_market_ix(
+        MAX_MARKETS,
+        w.sol_oracle,
+        OracleKind::PythLegacy,
+        [0; 32],
+        1,
+        0,
+        underlying_risk(1, 50),
+    );
+    assert_refused(
+        &mut w,
+        &[ix],
+        None,
+        program_error(XmarginError::TooManyMarkets),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn series_definitions_are_validated() {
+    let mut w = World::listed().await;
+    let expiry = w.expiry;
+    let now = w.h.clock().await.unix_timestamp;
+    let invalid = [
+        (SeriesKind::Perpetual, 1, 0),
+        (SeriesKind::Perpetual, 0, expiry),
+        (SeriesKind::Future, 0, now - 1),
+        (SeriesKind::Future, 5, expiry),
+        (SeriesKind::Call, 0, expiry),
+        (SeriesKind::Put, 100 * USDC, now),
+        // already listed
+        (SeriesKind::Call, 150 * USDC, expiry),
+    ];
+    for (kind, strike, expiry) in invalid {
+        let ix = w.add_series_ix(
+            SOL_MARKET,
+            AddSeriesParams {
+                kind,
+                strike,
+                expiry,
+            },
+        );
+        assert_refused(
+            &mut w,
+            &[ix],
+            None,
+            program_error(XmarginError::InvalidSeries),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_market_holds_sixty_four_series() {
+    let mut w = World::listed().await;
+    let existing = w.market(SOL_MARKET).await.series_count as u64;
+    let expiry = w.expiry;
+    let ixs: Vec<Instruction> = (existing..MAX_SERIES as u64)
+        .map(|k| {
+            w.add_series_ix(
+                SOL_MARKET,
+                AddSeriesParams {
+                    kind: SeriesKind::Call,
+                    strike: (100 + k) * USDC,
+                    expiry: expiry + 86_400,
+                },
+            )
+        })
+        .collect();
+    for chunk in ixs.chunks(10) {
+        w.as_admin(chunk).await.unwrap();
+    }
+    assert_eq!(w.market(SOL_MARKET).await.series_count as usize, MAX_SERIES);
+    let ix = w.add_series_ix(
+        SOL_MARKET,
+        AddSeriesParams {
+            kind: SeriesKind::Put,
+            strike: 99 * USDC,
+            expiry,
+        },
+    );
+    assert_refused(&mut w, &[ix], None, program_error(XmarginError::MarketFull)).await;
+}
+
+#[tokio::test]
+async fn the_vol_surface_moves_only_within_the_step_bound() {
+    let mut w = World::listed().await;
+    // 80 % -> 89 %: within the 10-point step.
+    let ok = vol_surface_ix(&w, SOL_MARKET, flat_surface(89));
+    w.as_risk_authority(&[ok]).await.unwrap();
+    assert_eq!(w.market(SOL_MARKET).await.surface, flat_surface(89));
+    // 89 % -> 100 %: 11 points in one update.
+    let too_far = vol_surface_ix(&w, SOL_MARKET, flat_surface(100));
+    let authority = w.risk_authority.insecure_clone();
+    assert_refused(
+        &mut w,
+        &[too_far],
+        Some(&authority),
+        program_error(XmarginError::VolStepTooLarge),
+    )
+    .await;
+    // Within the step each time, down to the engine's minimum vol, then below it.
+    for min_percent in [11, 2] {
+        let mut lower = flat_surface(89);
+        lower.min = fx(min_percent, 100);
+        w.as_risk_authority(&[vol_surface_ix(&w, SOL_MARKET, lower)])
+            .await
+            .unwrap();
+    }
+    let mut below_minimum = flat_surface(89);
+    below_minimum.min = 0;
+    let ix = vol_surface_ix(&w, SOL_MARKET, below_minimum);
+    assert_refused(
+        &mut w,
+        &[ix],
+        Some(&authority),
+        program_error(XmarginError::InvalidParameter),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn market_risk_and_global_risk_parameters_update_within_bounds() {
+    let mut w = World::listed().await;
+    let risk = underlying_risk(3, 40);
+    w.as_risk_authority(&[market_risk_ix(&w, BTC_MARKET, risk)])
+        .await
+        .unwrap();
+    assert_eq!(w.market(BTC_MARKET).await.risk, risk);
+    let mut params = default_risk_params();
+    params.risk_params.initial_factor_bits = fx(3, 2);
+    w.as_risk_authority(&[risk_params_ix(&w, params)])
+        .await
+        .unwrap();
+    assert_eq!(w.clearinghouse().await.risk_params, params.risk_params);
+
+    let authority = w.risk_authority.insecure_clone();
+    let mut bad_grid = underlying_risk(3, 40);
+    bad_grid.grid.price_range = fx(3, 4);
+    let ix = market_risk_ix(&w, BTC_MARKET, bad_grid);
+    assert_refused(
+        &mut w,
+        &[ix],
+        Some(&authority),
+        program_error(XmarginError::InvalidParameter),
+    )
+    .await;
+    let mut loose = default_risk_params();
+    loose.tolerant_oracle.max_conf_bps = 50; // tolerant stricter than strict
+    let ix = risk_params_ix(&w, loose);
+    assert_refused(
+        &mut w,
+        &[ix],
+        Some(&authority),
+        program_error(XmarginError::InvalidParameter),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn pause_flags_are_set_by_the_admin_within_the_known_bits() {
+    let mut w = World::listed().await;
+    w.as_admin(&[pause_ix(&w, PAUSE_TRADE | PAUSE_WITHDRAW)])
+        .await
+        .unwrap();
+    assert_eq!(
+        w.clearinghouse().await.pause_flags,
+        PAUSE_TRADE | PAUSE_WITHDRAW
+    );
+    let ix = pause_ix(&w, 1 << 7);
+    assert_refused(
+        &mut w,
+        &[ix],
+        None,
+        program_error(XmarginError::InvalidParameter),
+    )
+    .await;
+    w.as_admin(&[pause_ix(&w, 0)]).await.unwrap();
+    assert_eq!(w.clearinghouse().await.pause_flags, 0);
+}
