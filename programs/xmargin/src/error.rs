@@ -83,6 +83,8 @@ pub enum XmarginError {
     OpenInterestMismatch,
     #[msg("margin account belongs to another owner")]
     NotAccountOwner,
+    #[msg("the same account was passed for two roles")]
+    DuplicateAccount,
 }
 
 impl From<xmargin_risk::RiskError> for XmarginError {

@@ -361,6 +361,18 @@ async fn withdraw_refusals() {
         program_error(XmarginError::WrongMint),
     )
     .await;
+    // The vault as its own destination.
+    let mut to_vault = w.withdraw_ix(&key, trader.account, trader.usdc, QUOTE, USDC);
+    to_vault.accounts[5].pubkey = vault_address(w.usdc_mint);
+    assert_refused(
+        &mut w,
+        &trader,
+        &[to_vault],
+        &[&key],
+        // Two mutable roles for one account: Anchor's own check.
+        anchor_lang::error::ErrorCode::ConstraintDuplicateMutableAccount as u32,
+    )
+    .await;
     // Someone else signing for this account.
     let thief = w.trader(0, 0).await;
     let mut theft = w.withdraw_ix(&thief.key, trader.account, thief.usdc, QUOTE, USDC);

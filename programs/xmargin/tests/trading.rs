@@ -1,8 +1,59 @@
+//! clear_trade: positions, cost basis and realized PnL, fees, open interest, margin checks on
+//! both sides, and every refusal.
 mod common;
 
+use anchor_lang::prelude::{AccountMeta, Pubkey};
+use anchor_lang::solana_program::instruction::Instruction;
 use common::world::*;
 use common::{assert_error, program_error};
+use solana_keypair::Keypair;
+use solana_signer::Signer;
 use xmargin::error::XmarginError;
+use xmargin::instructions::AddSeriesParams;
+use xmargin::state::*;
+
+fn watched(taker: &Trader, maker: &Trader) -> Vec<Pubkey> {
+    vec![
+        taker.account,
+        maker.account,
+        registry_address(),
+        market_address(SOL_MARKET),
+        market_address(BTC_MARKET),
+    ]
+}
+
+async fn assert_refused(
+    w: &mut World,
+    taker: &Trader,
+    maker: &Trader,
+    ixs: &[Instruction],
+    signers: &[&Keypair],
+    error: u32,
+) {
+    let watched = watched(taker, maker);
+    let before = w.h.snapshot(&watched).await;
+    let result = w.h.send(ixs, signers).await;
+    assert_error(&result, error);
+    assert_eq!(
+        w.h.snapshot(&watched).await,
+        before,
+        "refusal changed state"
+    );
+}
+
+async fn refused_trade(
+    w: &mut World,
+    taker: &Trader,
+    maker: &Trader,
+    series: (u8, u8),
+    size: i64,
+    price: u64,
+    error: XmarginError,
+) {
+    let ix = w.trade_ix(taker, maker, series.0, series.1, size, price);
+    let (t, m) = (taker.key.insecure_clone(), maker.key.insecure_clone());
+    assert_refused(w, taker, maker, &[ix], &[&t, &m], program_error(error)).await;
+}
 
 #[tokio::test]
 async fn a_perp_trade_moves_positions_fees_and_open_interest() {
@@ -23,20 +74,557 @@ async fn a_perp_trade_moves_positions_fees_and_open_interest() {
     assert_eq!(m.quote_balance(), (10_000 * USDC - 300_000) as i64);
     let market = w.market(SOL_MARKET).await;
     assert_eq!(market.series[SOL_PERP as usize].open_interest_long, 10);
+    assert_eq!(market.series[SOL_PERP as usize].open_interest_short, 10);
     assert_eq!(w.registry().await.assets[0].fees_accrued, 1_050_000);
     w.assert_books_reconcile().await;
 }
 
 #[tokio::test]
-async fn a_trade_beyond_initial_margin_is_refused() {
+async fn closing_realizes_pnl_and_frees_the_slot() {
     let mut w = World::listed().await;
-    let taker = w.funded_trader(100 * USDC).await;
-    let maker = w.funded_trader(100_000 * USDC).await;
-    let result = w
-        .trade(&taker, &maker, SOL_MARKET, SOL_PERP, 100, 150 * USDC)
-        .await;
-    assert_error(
-        &result,
-        program_error(XmarginError::TakerBelowInitialMargin),
+    let taker = w.funded_trader(10_000 * USDC).await;
+    let maker = w.funded_trader(10_000 * USDC).await;
+    w.trade(&taker, &maker, SOL_MARKET, SOL_PERP, 10, 150 * USDC)
+        .await
+        .unwrap();
+    let fees_open = (750_000, 300_000);
+    // The taker sells 4 back at 160: +40 USDC realized; the maker covers 4 at 160: -40.
+    w.trade(&taker, &maker, SOL_MARKET, SOL_PERP, -4, 160 * USDC)
+        .await
+        .unwrap();
+    let fees_reduce = (320_000, 128_000);
+    let t = w.margin_account(taker.account).await;
+    let m = w.margin_account(maker.account).await;
+    assert_eq!(
+        t.quote_balance(),
+        (10_040 * USDC - fees_open.0 - fees_reduce.0) as i64
     );
+    assert_eq!(
+        m.quote_balance(),
+        (9_960 * USDC - fees_open.1 - fees_reduce.1) as i64
+    );
+    let tp = t.position(SOL_MARKET, SOL_PERP).unwrap();
+    assert_eq!((tp.size, tp.cost_basis), (6, 900 * USDC as i64));
+    w.assert_books_reconcile().await;
+
+    // Closing the rest empties the slot; open interest returns to zero.
+    w.trade(&taker, &maker, SOL_MARKET, SOL_PERP, -6, 150 * USDC)
+        .await
+        .unwrap();
+    let t = w.margin_account(taker.account).await;
+    assert!(t.position(SOL_MARKET, SOL_PERP).is_none());
+    assert!(!t.has_positions());
+    let series = w.market(SOL_MARKET).await.series[SOL_PERP as usize];
+    assert_eq!(
+        (series.open_interest_long, series.open_interest_short),
+        (0, 0)
+    );
+    w.assert_books_reconcile().await;
+}
+
+#[tokio::test]
+async fn option_trades_across_markets_reconcile() {
+    let mut w = World::listed().await;
+    let taker = w.funded_trader(20_000 * USDC).await;
+    let maker = w.funded_trader(50_000 * USDC).await;
+    // Buy calls, sell puts, buy the future, short BTC, then flip the call position.
+    let trades = [
+        (SOL_MARKET, SOL_CALL_150, 10, 12 * USDC),
+        (SOL_MARKET, SOL_PUT_140, -5, 8 * USDC),
+        (SOL_MARKET, SOL_FUTURE, 3, 151 * USDC),
+        (BTC_MARKET, BTC_PERP, -2, 1_000 * USDC),
+        (SOL_MARKET, SOL_CALL_150, -15, 13 * USDC),
+    ];
+    for (market, series, size, price) in trades {
+        w.trade(&taker, &maker, market, series, size, price)
+            .await
+            .unwrap();
+    }
+    let t = w.margin_account(taker.account).await;
+    let call = t.position(SOL_MARKET, SOL_CALL_150).unwrap();
+    assert_eq!((call.size, call.cost_basis), (-5, -65 * USDC as i64));
+    assert_eq!(t.position(SOL_MARKET, SOL_PUT_140).unwrap().size, -5);
+    assert_eq!(t.position(BTC_MARKET, BTC_PERP).unwrap().size, -2);
+    assert_eq!(t.open_positions().count(), 4);
+    w.assert_books_reconcile().await;
+}
+
+#[tokio::test]
+async fn the_maker_is_margin_checked_too() {
+    let mut w = World::listed().await;
+    let taker = w.funded_trader(100_000 * USDC).await;
+    let maker = w.funded_trader(100 * USDC).await;
+    refused_trade(
+        &mut w,
+        &taker,
+        &maker,
+        (SOL_MARKET, SOL_PERP),
+        100,
+        150 * USDC,
+        XmarginError::MakerBelowInitialMargin,
+    )
+    .await;
+    refused_trade(
+        &mut w,
+        &maker,
+        &taker,
+        (SOL_MARKET, SOL_PERP),
+        -100,
+        150 * USDC,
+        XmarginError::TakerBelowInitialMargin,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn trade_input_refusals() {
+    let mut w = World::listed().await;
+    let taker = w.funded_trader(10_000 * USDC).await;
+    let maker = w.funded_trader(10_000 * USDC).await;
+    let perp = (SOL_MARKET, SOL_PERP);
+    refused_trade(
+        &mut w,
+        &taker,
+        &maker,
+        perp,
+        0,
+        150 * USDC,
+        XmarginError::ZeroAmount,
+    )
+    .await;
+    refused_trade(
+        &mut w,
+        &taker,
+        &maker,
+        perp,
+        1,
+        0,
+        XmarginError::InvalidPrice,
+    )
+    .await;
+    refused_trade(
+        &mut w,
+        &taker,
+        &maker,
+        perp,
+        i64::MAX,
+        2,
+        XmarginError::AmountTooLarge,
+    )
+    .await;
+    refused_trade(
+        &mut w,
+        &taker,
+        &maker,
+        perp,
+        i64::MIN,
+        1,
+        XmarginError::AmountTooLarge,
+    )
+    .await;
+    // The trade value fits, but size x spot does not.
+    refused_trade(
+        &mut w,
+        &taker,
+        &maker,
+        perp,
+        100_000_000_000,
+        1,
+        XmarginError::MathOverflow,
+    )
+    .await;
+    refused_trade(
+        &mut w,
+        &taker,
+        &maker,
+        (SOL_MARKET, 9),
+        1,
+        USDC,
+        XmarginError::UnknownSeries,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn signers_must_own_or_be_delegated_the_accounts() {
+    let mut w = World::listed().await;
+    let taker = w.funded_trader(10_000 * USDC).await;
+    let maker = w.funded_trader(10_000 * USDC).await;
+    let stranger = w.stranger().await;
+    let m = maker.key.insecure_clone();
+    let t = taker.key.insecure_clone();
+    let wrong_taker = w.trade_ix_signed_by(
+        stranger.pubkey(),
+        taker.account,
+        m.pubkey(),
+        maker.account,
+        SOL_MARKET,
+        SOL_PERP,
+        1,
+        150 * USDC,
+    );
+    assert_refused(
+        &mut w,
+        &taker,
+        &maker,
+        &[wrong_taker],
+        &[&stranger, &m],
+        program_error(XmarginError::NotAccountOwner),
+    )
+    .await;
+    let wrong_maker = w.trade_ix_signed_by(
+        t.pubkey(),
+        taker.account,
+        stranger.pubkey(),
+        maker.account,
+        SOL_MARKET,
+        SOL_PERP,
+        1,
+        150 * USDC,
+    );
+    assert_refused(
+        &mut w,
+        &taker,
+        &maker,
+        &[wrong_maker],
+        &[&t, &stranger],
+        program_error(XmarginError::NotAccountOwner),
+    )
+    .await;
+    // One account as both sides: two mutable roles for one account.
+    let self_trade = w.trade_ix_signed_by(
+        t.pubkey(),
+        taker.account,
+        t.pubkey(),
+        taker.account,
+        SOL_MARKET,
+        SOL_PERP,
+        1,
+        150 * USDC,
+    );
+    assert_refused(
+        &mut w,
+        &taker,
+        &maker,
+        &[self_trade],
+        &[&t],
+        program_error(XmarginError::DuplicateAccount),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn expired_series_do_not_trade() {
+    let mut w = World::listed().await;
+    let taker = w.funded_trader(10_000 * USDC).await;
+    let maker = w.funded_trader(10_000 * USDC).await;
+    let now = w.h.clock().await.unix_timestamp;
+    w.h.advance(w.expiry - now).await;
+    w.refresh_oracles().await;
+    for series in [SOL_FUTURE, SOL_CALL_150, SOL_PUT_140] {
+        refused_trade(
+            &mut w,
+            &taker,
+            &maker,
+            (SOL_MARKET, series),
+            1,
+            USDC,
+            XmarginError::SeriesExpired,
+        )
+        .await;
+    }
+    // Perps never expire.
+    w.trade(&taker, &maker, SOL_MARKET, SOL_PERP, 1, 150 * USDC)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_isolated_account_trades_only_its_market() {
+    let mut w = World::listed().await;
+    let isolated = w
+        .trader_with_mode(10_000 * USDC, 0, MODE_ISOLATED, BTC_MARKET)
+        .await;
+    w.deposit(&isolated, QUOTE, 10_000 * USDC).await.unwrap();
+    let maker = w.funded_trader(10_000 * USDC).await;
+    refused_trade(
+        &mut w,
+        &isolated,
+        &maker,
+        (SOL_MARKET, SOL_PERP),
+        1,
+        150 * USDC,
+        XmarginError::MarketNotAllowedInIsolatedMode,
+    )
+    .await;
+    refused_trade(
+        &mut w,
+        &maker,
+        &isolated,
+        (SOL_MARKET, SOL_PERP),
+        1,
+        150 * USDC,
+        XmarginError::MarketNotAllowedInIsolatedMode,
+    )
+    .await;
+    w.trade(&isolated, &maker, BTC_MARKET, BTC_PERP, 1, 1_000 * USDC)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn trading_is_refused_while_paused() {
+    let mut w = World::listed().await;
+    let taker = w.funded_trader(10_000 * USDC).await;
+    let maker = w.funded_trader(10_000 * USDC).await;
+    let pause = common::anchor_ix(
+        xmargin::accounts::SetPause {
+            admin: w.admin.pubkey(),
+            clearinghouse: clearinghouse_address(),
+        },
+        xmargin::instruction::SetPause {
+            pause_flags: PAUSE_TRADE,
+        },
+    );
+    w.as_admin(&[pause]).await.unwrap();
+    refused_trade(
+        &mut w,
+        &taker,
+        &maker,
+        (SOL_MARKET, SOL_PERP),
+        1,
+        150 * USDC,
+        XmarginError::Paused,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn every_market_and_oracle_of_both_books_must_be_passed() {
+    let mut w = World::listed().await;
+    let taker = w.funded_trader(10_000 * USDC).await;
+    let maker = w.funded_trader(10_000 * USDC).await;
+    w.trade(&taker, &maker, BTC_MARKET, BTC_PERP, 1, 1_000 * USDC)
+        .await
+        .unwrap();
+    let full = w.trade_ix(&taker, &maker, SOL_MARKET, SOL_PERP, 1, 150 * USDC);
+    let without = |key: Pubkey| {
+        let mut ix = full.clone();
+        ix.accounts.retain(|meta: &AccountMeta| meta.pubkey != key);
+        ix
+    };
+    let (t, m) = (taker.key.insecure_clone(), maker.key.insecure_clone());
+    let no_btc_market = without(market_address(BTC_MARKET));
+    assert_refused(
+        &mut w,
+        &taker,
+        &maker,
+        &[no_btc_market],
+        &[&t, &m],
+        program_error(XmarginError::UnknownMarket),
+    )
+    .await;
+    let no_btc_oracle = without(w.btc_oracle);
+    assert_refused(
+        &mut w,
+        &taker,
+        &maker,
+        &[no_btc_oracle],
+        &[&t, &m],
+        program_error(XmarginError::MissingOracle),
+    )
+    .await;
+    // A market account of another index does not stand in for the missing one.
+    let mut swapped = no_btc_market_ix(&full);
+    swapped
+        .accounts
+        .push(AccountMeta::new_readonly(market_address(SOL_MARKET), false));
+    assert_refused(
+        &mut w,
+        &taker,
+        &maker,
+        &[swapped],
+        &[&t, &m],
+        program_error(XmarginError::UnknownMarket),
+    )
+    .await;
+}
+
+fn no_btc_market_ix(full: &Instruction) -> Instruction {
+    let mut ix = full.clone();
+    ix.accounts
+        .retain(|meta| meta.pubkey != market_address(BTC_MARKET));
+    ix
+}
+
+#[tokio::test]
+async fn options_outside_the_engine_domain_are_refused() {
+    let mut w = World::listed().await;
+    let expiry = w.expiry;
+    let ix = w.add_series_ix(
+        SOL_MARKET,
+        AddSeriesParams {
+            kind: SeriesKind::Call,
+            strike: 1,
+            expiry,
+        },
+    );
+    w.as_admin(&[ix]).await.unwrap();
+    let taker = w.funded_trader(10_000 * USDC).await;
+    let maker = w.funded_trader(10_000 * USDC).await;
+    refused_trade(
+        &mut w,
+        &taker,
+        &maker,
+        (SOL_MARKET, 4),
+        1,
+        150 * USDC,
+        XmarginError::RiskEngine,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_account_holds_at_most_thirty_two_positions() {
+    let mut w = World::listed().await;
+    let expiry = w.expiry;
+    let extra: Vec<Instruction> = (0..28u64)
+        .map(|k| {
+            w.add_series_ix(
+                SOL_MARKET,
+                AddSeriesParams {
+                    kind: SeriesKind::Call,
+                    strike: (151 + k) * USDC,
+                    expiry,
+                },
+            )
+        })
+        .collect();
+    for chunk in extra.chunks(10) {
+        w.as_admin(chunk).await.unwrap();
+    }
+    let taker = w.funded_trader(1_000_000 * USDC).await;
+    let maker = w.funded_trader(1_000_000 * USDC).await;
+    for series in 0..32u8 {
+        let price = if series < 2 { 150 * USDC } else { 10 * USDC };
+        w.trade(&taker, &maker, SOL_MARKET, series, 1, price)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        w.margin_account(taker.account)
+            .await
+            .open_positions()
+            .count(),
+        32
+    );
+    refused_trade(
+        &mut w,
+        &taker,
+        &maker,
+        (BTC_MARKET, BTC_PERP),
+        1,
+        1_000 * USDC,
+        XmarginError::TooManyPositions,
+    )
+    .await;
+    w.assert_books_reconcile().await;
+}
+
+#[tokio::test]
+async fn a_reducing_trade_is_allowed_below_initial_margin_but_adding_is_not() {
+    let mut w = World::listed().await;
+    let taker = w.funded_trader(300 * USDC).await;
+    let maker = w.funded_trader(100_000 * USDC).await;
+    w.trade(&taker, &maker, SOL_MARKET, SOL_PERP, 10, 150 * USDC)
+        .await
+        .unwrap();
+    // SOL falls 10 %: the long loses 150 USDC and ends below initial margin.
+    w.set_sol_price(135 * 100_000_000).await;
+    let perp = (SOL_MARKET, SOL_PERP);
+    refused_trade(
+        &mut w,
+        &taker,
+        &maker,
+        perp,
+        1,
+        135 * USDC,
+        XmarginError::TakerBelowInitialMargin,
+    )
+    .await;
+    // Selling one at the mark reduces risk: allowed although still below initial margin.
+    w.trade(&taker, &maker, SOL_MARKET, SOL_PERP, -1, 135 * USDC)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.margin_account(taker.account)
+            .await
+            .position(SOL_MARKET, SOL_PERP)
+            .unwrap()
+            .size,
+        9
+    );
+    // Reducing at a price far below the mark leaves the account worse off: refused.
+    refused_trade(
+        &mut w,
+        &taker,
+        &maker,
+        perp,
+        -1,
+        100 * USDC,
+        XmarginError::TakerBelowInitialMargin,
+    )
+    .await;
+    w.assert_books_reconcile().await;
+}
+
+/// The point of the product: the same two hedged legs with the same total collateral pass in one
+/// cross-margined account, and fail as two isolated accounts.
+#[tokio::test]
+async fn a_hedge_is_accepted_cross_margined_but_not_leg_by_leg() {
+    let mut w = World::listed().await;
+    let maker = w.funded_trader(1_000_000 * USDC).await;
+    let total = 3_000 * USDC;
+    // Long 100 SOL perps (15,000 USDC) against short 15 BTC perps (15,000 USDC).
+    let legs = [
+        (SOL_MARKET, SOL_PERP, 100, 150 * USDC),
+        (BTC_MARKET, BTC_PERP, -15, 1_000 * USDC),
+    ];
+    let cross = w.funded_trader(total).await;
+    for (market, series, size, price) in legs {
+        w.trade(&cross, &maker, market, series, size, price)
+            .await
+            .unwrap();
+    }
+    let sol_only = w
+        .trader_with_mode(total / 2, 0, MODE_ISOLATED, SOL_MARKET)
+        .await;
+    w.deposit(&sol_only, QUOTE, total / 2).await.unwrap();
+    let btc_only = w
+        .trader_with_mode(total / 2, 0, MODE_ISOLATED, BTC_MARKET)
+        .await;
+    w.deposit(&btc_only, QUOTE, total / 2).await.unwrap();
+    let (market, series, size, price) = legs[0];
+    refused_trade(
+        &mut w,
+        &sol_only,
+        &maker,
+        (market, series),
+        size,
+        price,
+        XmarginError::TakerBelowInitialMargin,
+    )
+    .await;
+    let (market, series, size, price) = legs[1];
+    refused_trade(
+        &mut w,
+        &btc_only,
+        &maker,
+        (market, series),
+        size,
+        price,
+        XmarginError::TakerBelowInitialMargin,
+    )
+    .await;
+    w.assert_books_reconcile().await;
 }

@@ -32,7 +32,11 @@ pub struct ClearTrade<'info> {
     pub market: AccountLoader<'info, Market>,
     #[account(mut)]
     pub taker_account: AccountLoader<'info, MarginAccount>,
-    #[account(mut)]
+    /// Anchor's duplicate-mutable check does not cover zero-copy loaders: checked here.
+    #[account(
+        mut,
+        constraint = maker_account.key() != taker_account.key() @ XmarginError::DuplicateAccount
+    )]
     pub maker_account: AccountLoader<'info, MarginAccount>,
     // remaining: the other markets and every oracle both accounts' checks need.
 }

@@ -19,6 +19,7 @@ pub struct Withdraw<'info> {
     pub margin_account: AccountLoader<'info, MarginAccount>,
     #[account(mut)]
     pub vault: Account<'info, TokenAccount>,
+    /// Anchor refuses the vault as its own destination (duplicate mutable `Account`s).
     #[account(mut)]
     pub destination: Account<'info, TokenAccount>,
     pub token_program: Program<'info, Token>,

@@ -271,33 +271,49 @@ impl World {
         key
     }
 
+    /// Both oracles at the current prices, published now.
     pub async fn refresh_oracles(&mut self) {
+        self.write_sol_oracle(|_| {}).await;
+        self.write_btc_oracle(|_| {}).await;
+    }
+
+    /// The SOL legacy price account, fresh at the current price, then edited.
+    pub async fn write_sol_oracle(&mut self, edit: impl FnOnce(&mut LegacyPrice)) {
         let clock = self.h.clock().await;
-        self.h.write_legacy_oracle(
-            self.sol_oracle,
-            LegacyPrice {
-                price: self.sol_price,
-                conf: self.sol_conf,
-                expo: -8,
-                ema: self.sol_price,
-                status: PriceStatus::Trading,
-                publish_time: clock.unix_timestamp,
-                slot: clock.slot,
-            },
-        );
-        self.h.write_pull_oracle(
-            self.btc_oracle,
-            PullPrice {
-                feed_id: BTC_FEED,
-                price: self.btc_price,
-                conf: 2_000_000_000,
-                expo: -8,
-                ema: self.btc_price,
-                publish_time: clock.unix_timestamp,
-                slot: clock.slot,
-                fully_verified: true,
-            },
-        );
+        let mut price = LegacyPrice {
+            price: self.sol_price,
+            conf: self.sol_conf,
+            expo: -8,
+            ema: self.sol_price,
+            status: PriceStatus::Trading,
+            publish_time: clock.unix_timestamp,
+            slot: clock.slot,
+        };
+        edit(&mut price);
+        self.h.write_legacy_oracle(self.sol_oracle, price);
+    }
+
+    /// The BTC pull update, fresh at the current price and fully verified, then edited.
+    pub async fn write_btc_oracle(&mut self, edit: impl FnOnce(&mut PullPrice)) {
+        let clock = self.h.clock().await;
+        let mut price = PullPrice {
+            feed_id: BTC_FEED,
+            price: self.btc_price,
+            conf: 2_000_000_000,
+            expo: -8,
+            ema: self.btc_price,
+            publish_time: clock.unix_timestamp,
+            slot: clock.slot,
+            fully_verified: true,
+        };
+        edit(&mut price);
+        self.h.write_pull_oracle(self.btc_oracle, price);
+    }
+
+    /// Moves the SOL price and republishes.
+    pub async fn set_sol_price(&mut self, price: i64) {
+        self.sol_price = price;
+        self.refresh_oracles().await;
     }
 
     pub fn initialize_ix(&self, params: InitializeParams) -> Instruction {
