@@ -485,7 +485,7 @@ async fn only_an_empty_account_closes_and_its_rent_returns_to_the_owner() {
     assert_refused(
         &mut w,
         &trader,
-        &[close.clone()],
+        std::slice::from_ref(&close),
         &[&key],
         program_error(XmarginError::AccountNotEmpty),
     )
@@ -523,7 +523,7 @@ async fn paused_deposits_and_withdrawals_are_refused_until_unpaused() {
     assert_refused(
         &mut w,
         &trader,
-        &[deposit.clone()],
+        std::slice::from_ref(&deposit),
         &[&key],
         program_error(XmarginError::Paused),
     )
@@ -532,7 +532,7 @@ async fn paused_deposits_and_withdrawals_are_refused_until_unpaused() {
     assert_refused(
         &mut w,
         &trader,
-        &[withdraw.clone()],
+        std::slice::from_ref(&withdraw),
         &[&key],
         program_error(XmarginError::Paused),
     )
