@@ -34,6 +34,20 @@ fn process_instruction<'a, 'b, 'c, 'd>(
 
 pub struct Harness {
     pub ctx: ProgramTestContext,
+    /// Makes every transaction unique: the bank answers a repeated signature with the first
+    /// result instead of executing it again.
+    sent: u32,
+}
+
+/// ComputeBudget `SetComputeUnitLimit(units)`.
+fn compute_unit_limit(units: u32) -> Instruction {
+    let mut data = vec![2u8];
+    data.extend_from_slice(&units.to_le_bytes());
+    Instruction {
+        program_id: anchor_lang::prelude::pubkey!("ComputeBudget111111111111111111111111111111"),
+        accounts: vec![],
+        data,
+    }
 }
 
 /// A Pyth legacy price as the test writes it.
@@ -67,6 +81,7 @@ impl Harness {
             ProgramTest::new("xmargin", xmargin::ID, processor!(process_instruction));
         Self {
             ctx: program_test.start_with_context().await,
+            sent: 0,
         }
     }
 
@@ -80,11 +95,14 @@ impl Harness {
         signers: &[&Keypair],
     ) -> Result<(), BanksClientError> {
         let blockhash = self.ctx.banks_client.get_latest_blockhash().await?;
+        self.sent += 1;
+        let mut all_instructions = vec![compute_unit_limit(1_400_000 - self.sent)];
+        all_instructions.extend_from_slice(instructions);
         let payer = self.payer();
         let mut all_signers: Vec<&Keypair> = vec![&payer];
         all_signers.extend_from_slice(signers);
         let tx = Transaction::new_signed_with_payer(
-            instructions,
+            &all_instructions,
             Some(&payer.pubkey()),
             &all_signers,
             blockhash,
