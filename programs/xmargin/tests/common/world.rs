@@ -150,6 +150,11 @@ pub struct World {
     pub expiry: i64,
     /// Every margin account created, for the vault invariant.
     pub accounts: Vec<Pubkey>,
+    /// Oracles of markets and assets listed beyond SOL and BTC (legacy, price in Pyth units).
+    pub extra_oracles: Vec<(Pubkey, i64)>,
+    pub extra_markets: Vec<u8>,
+    /// Extra collateral mints by registry index.
+    pub extra_mints: Vec<(u8, Pubkey)>,
 }
 
 impl World {
@@ -185,6 +190,9 @@ impl World {
             sol_conf: 5_000_000,
             expiry,
             accounts: Vec::new(),
+            extra_oracles: Vec::new(),
+            extra_markets: Vec::new(),
+            extra_mints: Vec::new(),
         };
         world.refresh_oracles().await;
         let ix = world.initialize_ix(initialize_params(
@@ -275,6 +283,111 @@ impl World {
     pub async fn refresh_oracles(&mut self) {
         self.write_sol_oracle(|_| {}).await;
         self.write_btc_oracle(|_| {}).await;
+        let clock = self.h.clock().await;
+        for (oracle, price) in self.extra_oracles.clone() {
+            self.h.write_legacy_oracle(
+                oracle,
+                LegacyPrice {
+                    price,
+                    conf: 0,
+                    expo: -8,
+                    ema: price,
+                    status: PriceStatus::Trading,
+                    publish_time: clock.unix_timestamp,
+                    slot: clock.slot,
+                },
+            );
+        }
+    }
+
+    /// The worst case the program must margin in one transaction: 8 underlyings with 4 series
+    /// each (32 positions) and 8 collateral assets, every one on its own oracle.
+    pub async fn worst_case_listing() -> Self {
+        let mut w = Self::listed().await;
+        let expiry = w.expiry;
+        let options = |strike: u64| {
+            [
+                (SeriesKind::Future, 0, expiry),
+                (SeriesKind::Call, strike, expiry),
+                (SeriesKind::Put, strike, expiry),
+            ]
+        };
+        let mut ixs: Vec<Instruction> = options(1_000 * USDC)
+            .iter()
+            .map(|(kind, strike, expiry)| {
+                w.add_series_ix(
+                    BTC_MARKET,
+                    AddSeriesParams {
+                        kind: *kind,
+                        strike: *strike,
+                        expiry: *expiry,
+                    },
+                )
+            })
+            .collect();
+        for index in 2..8u8 {
+            let oracle = Pubkey::new_unique();
+            w.extra_oracles.push((oracle, 50 * 100_000_000));
+            w.extra_markets.push(index);
+        }
+        w.refresh_oracles().await;
+        for (k, index) in w.extra_markets.clone().into_iter().enumerate() {
+            let oracle = w.extra_oracles[k].0;
+            let market = w.add_market_ix(
+                index,
+                oracle,
+                OracleKind::PythLegacy,
+                [0; 32],
+                1,
+                0,
+                underlying_risk(index % 3, 70),
+            );
+            ixs.push(market);
+            ixs.push(w.add_series_ix(
+                index,
+                AddSeriesParams {
+                    kind: SeriesKind::Perpetual,
+                    strike: 0,
+                    expiry: 0,
+                },
+            ));
+            for (kind, strike, expiry) in options(50 * USDC) {
+                ixs.push(w.add_series_ix(
+                    index,
+                    AddSeriesParams {
+                        kind,
+                        strike,
+                        expiry,
+                    },
+                ));
+            }
+        }
+        for chunk in ixs.chunks(4) {
+            w.as_admin(chunk).await.unwrap();
+        }
+        // Six more collateral assets, each priced by its own oracle.
+        for index in 2..8u8 {
+            let oracle = Pubkey::new_unique();
+            w.extra_oracles.push((oracle, 50 * 100_000_000));
+            w.refresh_oracles().await;
+            let mint = w.h.create_mint(6).await;
+            let ix = w.add_collateral_ix(mint, Some(oracle), sol_collateral_params());
+            w.as_admin(&[ix]).await.unwrap();
+            w.extra_mints.push((index, mint));
+        }
+        w
+    }
+
+    /// Every listed (market, series).
+    pub async fn all_series(&mut self) -> Vec<(u8, u8)> {
+        let mut markets = vec![SOL_MARKET, BTC_MARKET];
+        markets.extend(self.extra_markets.clone());
+        let mut out = Vec::new();
+        for market in markets {
+            let count = self.market(market).await.series_count;
+            out.extend((0..count).map(|series| (market, series)));
+        }
+        out
     }
 
     /// The SOL legacy price account, fresh at the current price, then edited.
@@ -451,10 +564,14 @@ impl World {
     }
 
     pub fn mint_of(&self, asset: u8) -> Pubkey {
-        if asset == QUOTE {
-            self.usdc_mint
-        } else {
-            self.sol_mint
+        match asset {
+            QUOTE => self.usdc_mint,
+            SOL_ASSET => self.sol_mint,
+            other => self
+                .extra_mints
+                .iter()
+                .find(|(index, _)| *index == other)
+                .map_or(Pubkey::default(), |(_, mint)| *mint),
         }
     }
 
@@ -500,12 +617,19 @@ impl World {
 
     /// Every market and oracle: what a client passes for any margin check here.
     pub fn risk_accounts(&self) -> Vec<AccountMeta> {
-        vec![
+        let mut metas = vec![
             AccountMeta::new_readonly(market_address(SOL_MARKET), false),
             AccountMeta::new_readonly(market_address(BTC_MARKET), false),
             AccountMeta::new_readonly(self.sol_oracle, false),
             AccountMeta::new_readonly(self.btc_oracle, false),
-        ]
+        ];
+        for index in &self.extra_markets {
+            metas.push(AccountMeta::new_readonly(market_address(*index), false));
+        }
+        for (oracle, _) in &self.extra_oracles {
+            metas.push(AccountMeta::new_readonly(*oracle, false));
+        }
+        metas
     }
 
     pub fn withdraw_ix(
@@ -673,7 +797,9 @@ impl World {
             }
             assert_eq!(books, vault as i128, "asset {index}: books vs vault");
         }
-        for market in [SOL_MARKET, BTC_MARKET] {
+        let mut markets = vec![SOL_MARKET, BTC_MARKET];
+        markets.extend(self.extra_markets.clone());
+        for market in markets {
             if self.h.data(market_address(market)).await.is_none() {
                 continue;
             }
