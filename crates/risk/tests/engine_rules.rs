@@ -418,3 +418,67 @@ fn short_option_minimum_floors_deep_out_of_the_money_shorts() {
         0
     );
 }
+
+#[test]
+fn initial_health_in_band_values_collateral_low_and_charges_delta_for_the_band() {
+    use xmargin_risk::price_band::initial_health_in_band;
+    let spot = 150_000_000;
+    let market = Market::new(
+        &[underlying(spot, 0.8, 0.9, 0)],
+        xmargin_risk_reference::fixtures::standard_params(),
+        0,
+    )
+    .unwrap();
+    let long_perp = Position {
+        underlying: 0,
+        instrument: Instrument::Perpetual,
+        size: 10,
+        cost_basis: 10 * spot as i64,
+    };
+    let sol = volatile_collateral(10_000_000_000, 0.15, 0);
+    let report = margin(&market, &[sol], &[long_perp]).unwrap();
+    let plain = report.init_health() as i128;
+    // No band, low price = price: the engine's own initial health.
+    assert_eq!(
+        initial_health_in_band(&report, &[sol], &[sol.price], &[Fx::ZERO]).unwrap(),
+        plain
+    );
+    // A 1 % band on 1,500 USDC of delta costs 15 USDC (+1 unit of rounding cover, rounded up).
+    let band = fx(0.01);
+    let expected_charge =
+        ((report.breakdown[0].net_delta as i128 + 1) * band.to_bits() as i128 + (1 << 32) - 1)
+            >> 32;
+    assert_eq!(
+        initial_health_in_band(&report, &[sol], &[sol.price], &[band]).unwrap(),
+        plain - expected_charge
+    );
+    // Collateral at a 10 % lower price loses 10 % of its initial weighted value.
+    let low = fx(0.135);
+    let at_low = Collateral { price: low, ..sol };
+    let loss = weighted_value(&sol, Level::Initial).unwrap()
+        - weighted_value(&at_low, Level::Initial).unwrap();
+    assert!(loss > 0);
+    assert_eq!(
+        initial_health_in_band(&report, &[sol], &[low], &[Fx::ZERO]).unwrap(),
+        plain - loss
+    );
+    // Wider bands never raise health.
+    let mut previous = i128::MAX;
+    for percent in [0.0, 0.001, 0.01, 0.05, 0.2] {
+        let health = initial_health_in_band(&report, &[sol], &[sol.price], &[fx(percent)]).unwrap();
+        assert!(health <= previous);
+        previous = health;
+    }
+    assert_eq!(
+        initial_health_in_band(&report, &[sol], &[], &[band]),
+        Err(RiskError::InvalidParameter)
+    );
+    assert_eq!(
+        initial_health_in_band(&report, &[sol], &[sol.price], &[fx(-0.01)]),
+        Err(RiskError::InvalidParameter)
+    );
+    assert_eq!(
+        initial_health_in_band(&report, &[sol], &[sol.price], &[]),
+        Err(RiskError::UnknownUnderlying)
+    );
+}
