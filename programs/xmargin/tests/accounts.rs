@@ -159,7 +159,8 @@ async fn deposit_refusals() {
         program_error(XmarginError::AmountTooLarge),
     )
     .await;
-    let unknown = w.deposit_ix(&key, trader.account, trader.usdc, 5, USDC);
+    let mut unknown = w.deposit_ix(&key, trader.account, trader.usdc, 5, USDC);
+    unknown.accounts[4].pubkey = vault_address(w.usdc_mint);
     assert_refused(
         &mut w,
         &trader,
