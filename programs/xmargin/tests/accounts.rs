@@ -542,3 +542,46 @@ async fn paused_deposits_and_withdrawals_are_refused_until_unpaused() {
     w.h.send(&[deposit, withdraw], &[&key]).await.unwrap();
     w.assert_books_reconcile().await;
 }
+
+#[tokio::test]
+async fn withdrawals_stop_where_initial_margin_would_break() {
+    let mut w = World::listed().await;
+    let trader = w.funded_trader(1_000 * USDC).await;
+    let maker = w.funded_trader(100_000 * USDC).await;
+    // Long 10 SOL perps needs about 282 USDC of initial margin.
+    w.trade(&trader, &maker, SOL_MARKET, SOL_PERP, 10, 150 * USDC)
+        .await
+        .unwrap();
+    let key = trader.key.insecure_clone();
+    let too_much = w.withdraw_ix(&key, trader.account, trader.usdc, QUOTE, 900 * USDC);
+    assert_refused(
+        &mut w,
+        &trader,
+        &[too_much],
+        &[&key],
+        program_error(XmarginError::InsufficientFreeCollateral),
+    )
+    .await;
+    w.withdraw(&trader, QUOTE, 600 * USDC).await.unwrap();
+    w.assert_books_reconcile().await;
+}
+
+#[tokio::test]
+async fn a_look_alike_account_of_another_program_is_refused() {
+    let mut w = World::listed().await;
+    let trader = w.trader(100 * USDC, 0).await;
+    // A byte-for-byte copy of the margin account, owned by some other program.
+    let data = w.h.data(trader.account).await.unwrap();
+    let fake = Pubkey::new_unique();
+    w.h.set_account(fake, Pubkey::new_unique(), data);
+    let key = trader.key.insecure_clone();
+    let ix = w.deposit_ix(&key, fake, trader.usdc, QUOTE, USDC);
+    assert_refused(
+        &mut w,
+        &trader,
+        &[ix],
+        &[&key],
+        anchor_lang::error::ErrorCode::AccountOwnedByWrongProgram as u32,
+    )
+    .await;
+}
