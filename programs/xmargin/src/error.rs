@@ -103,3 +103,9 @@ pub fn risk_error(error: xmargin_risk::RiskError) -> Error {
     msg!("risk engine: {}", error);
     error!(XmarginError::from(error))
 }
+
+/// A token amount as a positive i64 balance change.
+pub fn positive_amount(amount: u64) -> Result<i64> {
+    require!(amount > 0, XmarginError::ZeroAmount);
+    i64::try_from(amount).map_err(|_| error!(XmarginError::AmountTooLarge))
+}

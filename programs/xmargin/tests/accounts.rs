@@ -31,16 +31,6 @@ fn delegate_ix(owner: Pubkey, account: Pubkey, delegate: Pubkey) -> Instruction 
     )
 }
 
-fn pause_ix(w: &World, pause_flags: u8) -> Instruction {
-    anchor_ix(
-        xmargin::accounts::SetPause {
-            admin: w.admin.pubkey(),
-            clearinghouse: clearinghouse_address(),
-        },
-        xmargin::instruction::SetPause { pause_flags },
-    )
-}
-
 /// Accounts a deposit or withdrawal touches, to show a refusal left them unchanged.
 fn watched(w: &World, trader: &Trader) -> Vec<Pubkey> {
     vec![
@@ -53,6 +43,16 @@ fn watched(w: &World, trader: &Trader) -> Vec<Pubkey> {
     ]
 }
 
+async fn refused(
+    w: &mut World,
+    trader: &Trader,
+    ix: Instruction,
+    signer: &Keypair,
+    error: XmarginError,
+) {
+    assert_refused(w, trader, &[ix], &[signer], program_error(error)).await;
+}
+
 async fn assert_refused(
     w: &mut World,
     trader: &Trader,
@@ -61,14 +61,7 @@ async fn assert_refused(
     error: u32,
 ) {
     let watched = watched(w, trader);
-    let before = w.h.snapshot(&watched).await;
-    let result = w.h.send(ixs, signers).await;
-    assert_error(&result, error);
-    assert_eq!(
-        w.h.snapshot(&watched).await,
-        before,
-        "refusal changed state"
-    );
+    w.h.assert_refused(&watched, ixs, signers, error).await;
 }
 
 #[tokio::test]
@@ -142,54 +135,26 @@ async fn deposit_refusals() {
     let trader = w.trader(1_000 * USDC, SOL_LAMPORTS).await;
     let key = trader.key.insecure_clone();
     let zero = w.deposit_ix(&key, trader.account, trader.usdc, QUOTE, 0);
-    assert_refused(
-        &mut w,
-        &trader,
-        &[zero],
-        &[&key],
-        program_error(XmarginError::ZeroAmount),
-    )
-    .await;
+    refused(&mut w, &trader, zero, &key, XmarginError::ZeroAmount).await;
     let huge = w.deposit_ix(&key, trader.account, trader.usdc, QUOTE, u64::MAX);
-    assert_refused(
-        &mut w,
-        &trader,
-        &[huge],
-        &[&key],
-        program_error(XmarginError::AmountTooLarge),
-    )
-    .await;
+    refused(&mut w, &trader, huge, &key, XmarginError::AmountTooLarge).await;
     let mut unknown = w.deposit_ix(&key, trader.account, trader.usdc, 5, USDC);
     unknown.accounts[4].pubkey = vault_address(w.usdc_mint);
-    assert_refused(
+    refused(
         &mut w,
         &trader,
-        &[unknown],
-        &[&key],
-        program_error(XmarginError::UnknownCollateralAsset),
+        unknown,
+        &key,
+        XmarginError::UnknownCollateralAsset,
     )
     .await;
     // The SOL vault passed for the quote asset.
     let mut wrong_vault = w.deposit_ix(&key, trader.account, trader.usdc, QUOTE, USDC);
     wrong_vault.accounts[4].pubkey = vault_address(w.sol_mint);
-    assert_refused(
-        &mut w,
-        &trader,
-        &[wrong_vault],
-        &[&key],
-        program_error(XmarginError::WrongVault),
-    )
-    .await;
+    refused(&mut w, &trader, wrong_vault, &key, XmarginError::WrongVault).await;
     // SOL tokens deposited as the quote asset.
     let wrong_mint = w.deposit_ix(&key, trader.account, trader.sol, QUOTE, USDC);
-    assert_refused(
-        &mut w,
-        &trader,
-        &[wrong_mint],
-        &[&key],
-        program_error(XmarginError::WrongMint),
-    )
-    .await;
+    refused(&mut w, &trader, wrong_mint, &key, XmarginError::WrongMint).await;
     // Paying from someone else's token account.
     let other = w.trader(10 * USDC, 0).await;
     let theft = w.deposit_ix(&key, trader.account, other.usdc, QUOTE, USDC);
@@ -227,12 +192,12 @@ async fn deposits_stop_at_the_cap() {
         .unwrap();
     let key = trader.key.insecure_clone();
     let over = w.deposit_ix(&key, trader.account, trader.sol, SOL_ASSET, 1);
-    assert_refused(
+    refused(
         &mut w,
         &trader,
-        &[over],
-        &[&key],
-        program_error(XmarginError::DepositCapExceeded),
+        over,
+        &key,
+        XmarginError::DepositCapExceeded,
     )
     .await;
 }
@@ -270,12 +235,12 @@ async fn an_account_holds_at_most_eight_collateral_assets() {
     assert!(account.collateral.iter().all(|slot| slot.in_use == 1));
     let (ix, _) = last.unwrap();
     let key = trader.key.insecure_clone();
-    assert_refused(
+    refused(
         &mut w,
         &trader,
-        &[ix],
-        &[&key],
-        program_error(XmarginError::TooManyCollateralAssets),
+        ix,
+        &key,
+        XmarginError::TooManyCollateralAssets,
     )
     .await;
 }
@@ -308,60 +273,32 @@ async fn withdraw_refusals() {
     w.deposit(&trader, QUOTE, 1_000 * USDC).await.unwrap();
     let key = trader.key.insecure_clone();
     let zero = w.withdraw_ix(&key, trader.account, trader.usdc, QUOTE, 0);
-    assert_refused(
-        &mut w,
-        &trader,
-        &[zero],
-        &[&key],
-        program_error(XmarginError::ZeroAmount),
-    )
-    .await;
+    refused(&mut w, &trader, zero, &key, XmarginError::ZeroAmount).await;
     let too_much = w.withdraw_ix(&key, trader.account, trader.usdc, QUOTE, 1_000 * USDC + 1);
-    assert_refused(
+    refused(
         &mut w,
         &trader,
-        &[too_much],
-        &[&key],
-        program_error(XmarginError::InsufficientBalance),
+        too_much,
+        &key,
+        XmarginError::InsufficientBalance,
     )
     .await;
     let huge = w.withdraw_ix(&key, trader.account, trader.usdc, QUOTE, u64::MAX);
-    assert_refused(
-        &mut w,
-        &trader,
-        &[huge],
-        &[&key],
-        program_error(XmarginError::AmountTooLarge),
-    )
-    .await;
+    refused(&mut w, &trader, huge, &key, XmarginError::AmountTooLarge).await;
     let never_deposited = w.withdraw_ix(&key, trader.account, trader.sol, SOL_ASSET, 1);
-    assert_refused(
+    refused(
         &mut w,
         &trader,
-        &[never_deposited],
-        &[&key],
-        program_error(XmarginError::InsufficientBalance),
+        never_deposited,
+        &key,
+        XmarginError::InsufficientBalance,
     )
     .await;
     let mut wrong_vault = w.withdraw_ix(&key, trader.account, trader.usdc, QUOTE, USDC);
     wrong_vault.accounts[4].pubkey = vault_address(w.sol_mint);
-    assert_refused(
-        &mut w,
-        &trader,
-        &[wrong_vault],
-        &[&key],
-        program_error(XmarginError::WrongVault),
-    )
-    .await;
+    refused(&mut w, &trader, wrong_vault, &key, XmarginError::WrongVault).await;
     let wrong_mint = w.withdraw_ix(&key, trader.account, trader.sol, QUOTE, USDC);
-    assert_refused(
-        &mut w,
-        &trader,
-        &[wrong_mint],
-        &[&key],
-        program_error(XmarginError::WrongMint),
-    )
-    .await;
+    refused(&mut w, &trader, wrong_mint, &key, XmarginError::WrongMint).await;
     // The vault as its own destination.
     let mut to_vault = w.withdraw_ix(&key, trader.account, trader.usdc, QUOTE, USDC);
     to_vault.accounts[5].pubkey = vault_address(w.usdc_mint);
@@ -425,30 +362,30 @@ async fn a_delegate_trades_but_never_withdraws_or_closes() {
         w.h.create_token_account(w.usdc_mint, delegate.pubkey())
             .await;
     let withdraw = w.withdraw_ix(&delegate, trader.account, destination, QUOTE, USDC);
-    assert_refused(
+    refused(
         &mut w,
         &trader,
-        &[withdraw],
-        &[&delegate],
-        program_error(XmarginError::NotAccountOwner),
+        withdraw,
+        &delegate,
+        XmarginError::NotAccountOwner,
     )
     .await;
     let close = close_ix(delegate.pubkey(), trader.account);
-    assert_refused(
+    refused(
         &mut w,
         &trader,
-        &[close],
-        &[&delegate],
-        program_error(XmarginError::NotAccountOwner),
+        close,
+        &delegate,
+        XmarginError::NotAccountOwner,
     )
     .await;
     let redelegate = delegate_ix(delegate.pubkey(), trader.account, delegate.pubkey());
-    assert_refused(
+    refused(
         &mut w,
         &trader,
-        &[redelegate],
-        &[&delegate],
-        program_error(XmarginError::NotAccountOwner),
+        redelegate,
+        &delegate,
+        XmarginError::NotAccountOwner,
     )
     .await;
 
@@ -493,12 +430,12 @@ async fn only_an_empty_account_closes_and_its_rent_returns_to_the_owner() {
     .await;
     let stranger = w.stranger().await;
     let foreign = close_ix(stranger.pubkey(), trader.account);
-    assert_refused(
+    refused(
         &mut w,
         &trader,
-        &[foreign],
-        &[&stranger],
-        program_error(XmarginError::NotAccountOwner),
+        foreign,
+        &stranger,
+        XmarginError::NotAccountOwner,
     )
     .await;
 
@@ -516,7 +453,7 @@ async fn paused_deposits_and_withdrawals_are_refused_until_unpaused() {
     let trader = w.trader(100 * USDC, 0).await;
     w.deposit(&trader, QUOTE, 50 * USDC).await.unwrap();
     let admin = w.admin.insecure_clone();
-    w.h.send(&[pause_ix(&w, PAUSE_DEPOSIT | PAUSE_WITHDRAW)], &[&admin])
+    w.h.send(&[w.pause_ix(PAUSE_DEPOSIT | PAUSE_WITHDRAW)], &[&admin])
         .await
         .unwrap();
     let key = trader.key.insecure_clone();
@@ -538,7 +475,7 @@ async fn paused_deposits_and_withdrawals_are_refused_until_unpaused() {
         program_error(XmarginError::Paused),
     )
     .await;
-    w.h.send(&[pause_ix(&w, 0)], &[&admin]).await.unwrap();
+    w.h.send(&[w.pause_ix(0)], &[&admin]).await.unwrap();
     w.h.send(&[deposit, withdraw], &[&key]).await.unwrap();
     w.assert_books_reconcile().await;
 }
@@ -554,12 +491,12 @@ async fn withdrawals_stop_where_initial_margin_would_break() {
         .unwrap();
     let key = trader.key.insecure_clone();
     let too_much = w.withdraw_ix(&key, trader.account, trader.usdc, QUOTE, 900 * USDC);
-    assert_refused(
+    refused(
         &mut w,
         &trader,
-        &[too_much],
-        &[&key],
-        program_error(XmarginError::InsufficientFreeCollateral),
+        too_much,
+        &key,
+        XmarginError::InsufficientFreeCollateral,
     )
     .await;
     w.withdraw(&trader, QUOTE, 600 * USDC).await.unwrap();

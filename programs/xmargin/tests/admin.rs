@@ -6,8 +6,8 @@ use anchor_lang::error::ErrorCode;
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::Instruction;
 use common::world::*;
-use common::{anchor_error, anchor_ix, assert_error, program_error, LegacyPrice};
-use pyth_sdk_solana::state::PriceStatus;
+use common::{anchor_error, anchor_ix, program_error, LegacyPrice};
+use solana_keypair::Keypair;
 use solana_signer::Signer;
 use xmargin::error::XmarginError;
 use xmargin::instructions::*;
@@ -62,16 +62,6 @@ fn risk_params_ix(w: &World, params: UpdateRiskParamsParams) -> Instruction {
     )
 }
 
-pub fn pause_ix(w: &World, pause_flags: u8) -> Instruction {
-    anchor_ix(
-        xmargin::accounts::SetPause {
-            admin: w.admin.pubkey(),
-            clearinghouse: clearinghouse_address(),
-        },
-        xmargin::instruction::SetPause { pause_flags },
-    )
-}
-
 fn default_risk_params() -> UpdateRiskParamsParams {
     let p = initialize_params(Pubkey::new_unique(), Pubkey::new_unique());
     UpdateRiskParamsParams {
@@ -91,24 +81,20 @@ fn admin_state() -> Vec<Pubkey> {
     ]
 }
 
-async fn assert_refused(
-    w: &mut World,
-    ixs: &[Instruction],
-    signer: Option<&solana_keypair::Keypair>,
-    error: u32,
-) {
-    let watched = admin_state();
-    let before = w.h.snapshot(&watched).await;
-    let result = match signer {
-        Some(key) => w.h.send(ixs, &[key]).await,
-        None => w.as_admin(ixs).await,
-    };
-    assert_error(&result, error);
-    assert_eq!(
-        w.h.snapshot(&watched).await,
-        before,
-        "refusal changed state"
-    );
+/// `ix` signed by `signer` fails with `code` and changes nothing.
+async fn refused_with_code(w: &mut World, ix: Instruction, signer: &Keypair, code: u32) {
+    w.h.assert_refused(&admin_state(), &[ix], &[signer], code)
+        .await;
+}
+
+async fn refused_by(w: &mut World, ix: Instruction, signer: &Keypair, error: XmarginError) {
+    refused_with_code(w, ix, signer, program_error(error)).await;
+}
+
+/// Signed by the admin.
+async fn refused(w: &mut World, ix: Instruction, error: XmarginError) {
+    let admin = w.admin.insecure_clone();
+    refused_by(w, ix, &admin, error).await;
 }
 
 #[tokio::test]
@@ -171,15 +157,7 @@ async fn admin_instructions_refuse_anyone_but_the_admin() {
                 deposit_cap: 1,
             },
         ),
-        w.add_market_ix(
-            2,
-            w.sol_oracle,
-            OracleKind::PythLegacy,
-            [0; 32],
-            1,
-            0,
-            underlying_risk(1, 50),
-        ),
+        w.add_listed_market_ix(2, 1, underlying_risk(1, 50)),
         w.add_series_ix(
             SOL_MARKET,
             AddSeriesParams {
@@ -188,17 +166,11 @@ async fn admin_instructions_refuse_anyone_but_the_admin() {
                 expiry: w.expiry,
             },
         ),
-        pause_ix(&w, PAUSE_ALL),
+        w.pause_ix(PAUSE_ALL),
     ];
     for ix in cases {
         let ix = signed_by(ix, stranger.pubkey());
-        assert_refused(
-            &mut w,
-            &[ix],
-            Some(&stranger),
-            program_error(XmarginError::Unauthorized),
-        )
-        .await;
+        refused_by(&mut w, ix, &stranger, XmarginError::Unauthorized).await;
     }
 }
 
@@ -214,13 +186,7 @@ async fn risk_instructions_refuse_anyone_but_the_risk_authority() {
     // Not even the admin may move risk parameters.
     for ix in cases {
         let ix = signed_by(ix, admin.pubkey());
-        assert_refused(
-            &mut w,
-            &[ix],
-            Some(&admin),
-            program_error(XmarginError::Unauthorized),
-        )
-        .await;
+        refused_by(&mut w, ix, &admin, XmarginError::Unauthorized).await;
     }
 }
 
@@ -228,13 +194,7 @@ async fn risk_instructions_refuse_anyone_but_the_risk_authority() {
 async fn the_quote_asset_must_be_listed_first() {
     let mut w = World::bare().await;
     let ix = w.add_collateral_ix(w.sol_mint, Some(w.sol_oracle), sol_collateral_params());
-    assert_refused(
-        &mut w,
-        &[ix],
-        None,
-        program_error(XmarginError::QuoteAssetMustComeFirst),
-    )
-    .await;
+    refused(&mut w, ix, XmarginError::QuoteAssetMustComeFirst).await;
 }
 
 #[tokio::test]
@@ -245,10 +205,11 @@ async fn token_2022_mints_are_refused() {
             .await;
     let ix = w.add_collateral_ix(mint, Some(w.sol_oracle), sol_collateral_params());
     // Refused when the mint is read, before the vault is created.
-    assert_refused(
+    let admin = w.admin.insecure_clone();
+    refused_with_code(
         &mut w,
-        &[ix],
-        None,
+        ix,
+        &admin,
         anchor_error(ErrorCode::AccountOwnedByWrongProgram),
     )
     .await;
@@ -261,45 +222,19 @@ async fn a_collateral_asset_needs_a_valid_oracle_and_weights() {
     let clock = w.h.clock().await;
     w.h.write_legacy_oracle_owned_by(
         foreign,
-        LegacyPrice {
-            price: SOL_PRICE,
-            conf: 0,
-            expo: -8,
-            ema: SOL_PRICE,
-            status: PriceStatus::Trading,
-            publish_time: clock.unix_timestamp,
-            slot: clock.slot,
-        },
+        LegacyPrice::fresh(SOL_PRICE, &clock),
         Pubkey::new_unique(),
     );
     let wrong_owner = w.add_collateral_ix(w.sol_mint, Some(foreign), sol_collateral_params());
-    assert_refused(
-        &mut w,
-        &[wrong_owner],
-        None,
-        program_error(XmarginError::OracleWrongOwner),
-    )
-    .await;
+    refused(&mut w, wrong_owner, XmarginError::OracleWrongOwner).await;
 
     let missing = w.add_collateral_ix(w.sol_mint, None, sol_collateral_params());
-    assert_refused(
-        &mut w,
-        &[missing],
-        None,
-        program_error(XmarginError::MissingOracle),
-    )
-    .await;
+    refused(&mut w, missing, XmarginError::MissingOracle).await;
 
     let mut bad_weights = sol_collateral_params();
     bad_weights.weights.init_asset = fx(95, 100); // above maintenance
     let ix = w.add_collateral_ix(w.sol_mint, Some(w.sol_oracle), bad_weights);
-    assert_refused(
-        &mut w,
-        &[ix],
-        None,
-        program_error(XmarginError::InvalidParameter),
-    )
-    .await;
+    refused(&mut w, ix, XmarginError::InvalidParameter).await;
 }
 
 #[tokio::test]
@@ -313,13 +248,7 @@ async fn the_registry_holds_sixteen_assets() {
     assert_eq!(w.registry().await.asset_count as usize, MAX_REGISTRY_ASSETS);
     let mint = w.h.create_mint(9).await;
     let ix = w.add_collateral_ix(mint, Some(w.sol_oracle), sol_collateral_params());
-    assert_refused(
-        &mut w,
-        &[ix],
-        None,
-        program_error(XmarginError::CollateralRegistryFull),
-    )
-    .await;
+    refused(&mut w, ix, XmarginError::CollateralRegistryFull).await;
 }
 
 #[tokio::test]
@@ -356,13 +285,7 @@ async fn collateral_parameters_update_within_bounds() {
             deposit_cap: 1,
         },
     );
-    assert_refused(
-        &mut w,
-        &[quote_haircut],
-        None,
-        program_error(XmarginError::InvalidParameter),
-    )
-    .await;
+    refused(&mut w, quote_haircut, XmarginError::InvalidParameter).await;
     let unknown = update_collateral_ix(
         &w,
         UpdateCollateralAssetParams {
@@ -372,13 +295,7 @@ async fn collateral_parameters_update_within_bounds() {
             deposit_cap: 1,
         },
     );
-    assert_refused(
-        &mut w,
-        &[unknown],
-        None,
-        program_error(XmarginError::UnknownCollateralAsset),
-    )
-    .await;
+    refused(&mut w, unknown, XmarginError::UnknownCollateralAsset).await;
 }
 
 #[tokio::test]
@@ -393,13 +310,7 @@ async fn a_market_needs_a_matching_oracle_and_valid_risk() {
         0,
         underlying_risk(1, 50),
     );
-    assert_refused(
-        &mut w,
-        &[wrong_feed],
-        None,
-        program_error(XmarginError::OracleFeedMismatch),
-    )
-    .await;
+    refused(&mut w, wrong_feed, XmarginError::OracleFeedMismatch).await;
     // A legacy account read as a pull update is not one.
     let wrong_kind = w.add_market_ix(
         2,
@@ -410,73 +321,25 @@ async fn a_market_needs_a_matching_oracle_and_valid_risk() {
         0,
         underlying_risk(1, 50),
     );
-    assert_refused(
-        &mut w,
-        &[wrong_kind],
-        None,
-        program_error(XmarginError::OracleWrongOwner),
-    )
-    .await;
+    refused(&mut w, wrong_kind, XmarginError::OracleWrongOwner).await;
     let mut risk = underlying_risk(1, 50);
     risk.beta = fx(3, 2);
-    let bad_beta = w.add_market_ix(2, w.sol_oracle, OracleKind::PythLegacy, [0; 32], 1, 0, risk);
-    assert_refused(
-        &mut w,
-        &[bad_beta],
-        None,
-        program_error(XmarginError::InvalidParameter),
-    )
-    .await;
-    let zero_contract = w.add_market_ix(
-        2,
-        w.sol_oracle,
-        OracleKind::PythLegacy,
-        [0; 32],
-        0,
-        0,
-        underlying_risk(1, 50),
-    );
-    assert_refused(
-        &mut w,
-        &[zero_contract],
-        None,
-        program_error(XmarginError::InvalidParameter),
-    )
-    .await;
+    let bad_beta = w.add_listed_market_ix(2, 1, risk);
+    refused(&mut w, bad_beta, XmarginError::InvalidParameter).await;
+    let zero_contract = w.add_listed_market_ix(2, 0, underlying_risk(1, 50));
+    refused(&mut w, zero_contract, XmarginError::InvalidParameter).await;
 }
 
 #[tokio::test]
 async fn market_count_is_bounded() {
     let mut w = World::listed().await;
     for index in 2..MAX_MARKETS {
-        let ix = w.add_market_ix(
-            index,
-            w.sol_oracle,
-            OracleKind::PythLegacy,
-            [0; 32],
-            1,
-            0,
-            underlying_risk(1, 50),
-        );
+        let ix = w.add_listed_market_ix(index, 1, underlying_risk(1, 50));
         w.as_admin(&[ix]).await.unwrap();
     }
     assert_eq!(w.clearinghouse().await.market_count, MAX_MARKETS);
-    let ix = w.add_market_ix(
-        MAX_MARKETS,
-        w.sol_oracle,
-        OracleKind::PythLegacy,
-        [0; 32],
-        1,
-        0,
-        underlying_risk(1, 50),
-    );
-    assert_refused(
-        &mut w,
-        &[ix],
-        None,
-        program_error(XmarginError::TooManyMarkets),
-    )
-    .await;
+    let ix = w.add_listed_market_ix(MAX_MARKETS, 1, underlying_risk(1, 50));
+    refused(&mut w, ix, XmarginError::TooManyMarkets).await;
 }
 
 #[tokio::test]
@@ -503,13 +366,7 @@ async fn series_definitions_are_validated() {
                 expiry,
             },
         );
-        assert_refused(
-            &mut w,
-            &[ix],
-            None,
-            program_error(XmarginError::InvalidSeries),
-        )
-        .await;
+        refused(&mut w, ix, XmarginError::InvalidSeries).await;
     }
 }
 
@@ -542,7 +399,7 @@ async fn a_market_holds_sixty_four_series() {
             expiry,
         },
     );
-    assert_refused(&mut w, &[ix], None, program_error(XmarginError::MarketFull)).await;
+    refused(&mut w, ix, XmarginError::MarketFull).await;
 }
 
 #[tokio::test]
@@ -555,13 +412,7 @@ async fn the_vol_surface_moves_only_within_the_step_bound() {
     // 89 % -> 100 %: 11 points in one update.
     let too_far = vol_surface_ix(&w, SOL_MARKET, flat_surface(100));
     let authority = w.risk_authority.insecure_clone();
-    assert_refused(
-        &mut w,
-        &[too_far],
-        Some(&authority),
-        program_error(XmarginError::VolStepTooLarge),
-    )
-    .await;
+    refused_by(&mut w, too_far, &authority, XmarginError::VolStepTooLarge).await;
     // Within the step each time, down to the engine's minimum vol, then below it.
     for min_percent in [11, 2] {
         let mut lower = flat_surface(89);
@@ -573,13 +424,7 @@ async fn the_vol_surface_moves_only_within_the_step_bound() {
     let mut below_minimum = flat_surface(89);
     below_minimum.min = 0;
     let ix = vol_surface_ix(&w, SOL_MARKET, below_minimum);
-    assert_refused(
-        &mut w,
-        &[ix],
-        Some(&authority),
-        program_error(XmarginError::InvalidParameter),
-    )
-    .await;
+    refused_by(&mut w, ix, &authority, XmarginError::InvalidParameter).await;
 }
 
 #[tokio::test]
@@ -601,43 +446,25 @@ async fn market_risk_and_global_risk_parameters_update_within_bounds() {
     let mut bad_grid = underlying_risk(3, 40);
     bad_grid.grid.price_range = fx(3, 4);
     let ix = market_risk_ix(&w, BTC_MARKET, bad_grid);
-    assert_refused(
-        &mut w,
-        &[ix],
-        Some(&authority),
-        program_error(XmarginError::InvalidParameter),
-    )
-    .await;
+    refused_by(&mut w, ix, &authority, XmarginError::InvalidParameter).await;
     let mut loose = default_risk_params();
     loose.tolerant_oracle.max_conf_bps = 50; // tolerant stricter than strict
     let ix = risk_params_ix(&w, loose);
-    assert_refused(
-        &mut w,
-        &[ix],
-        Some(&authority),
-        program_error(XmarginError::InvalidParameter),
-    )
-    .await;
+    refused_by(&mut w, ix, &authority, XmarginError::InvalidParameter).await;
 }
 
 #[tokio::test]
 async fn pause_flags_are_set_by_the_admin_within_the_known_bits() {
     let mut w = World::listed().await;
-    w.as_admin(&[pause_ix(&w, PAUSE_TRADE | PAUSE_WITHDRAW)])
+    w.as_admin(&[w.pause_ix(PAUSE_TRADE | PAUSE_WITHDRAW)])
         .await
         .unwrap();
     assert_eq!(
         w.clearinghouse().await.pause_flags,
         PAUSE_TRADE | PAUSE_WITHDRAW
     );
-    let ix = pause_ix(&w, 1 << 7);
-    assert_refused(
-        &mut w,
-        &[ix],
-        None,
-        program_error(XmarginError::InvalidParameter),
-    )
-    .await;
-    w.as_admin(&[pause_ix(&w, 0)]).await.unwrap();
+    let ix = w.pause_ix(1 << 7);
+    refused(&mut w, ix, XmarginError::InvalidParameter).await;
+    w.as_admin(&[w.pause_ix(0)]).await.unwrap();
     assert_eq!(w.clearinghouse().await.pause_flags, 0);
 }

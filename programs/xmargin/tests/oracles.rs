@@ -54,14 +54,9 @@ async fn assert_refused(
         registry_address(),
         market_address(SOL_MARKET),
     ];
-    let before = w.h.snapshot(&watched).await;
-    let result = send(w, taker, maker, ix).await;
-    assert_error(&result, program_error(error));
-    assert_eq!(
-        w.h.snapshot(&watched).await,
-        before,
-        "refusal changed state"
-    );
+    let signers = [&taker.key, &maker.key];
+    w.h.assert_refused(&watched, &[ix], &signers, program_error(error))
+        .await;
 }
 
 #[tokio::test]
@@ -143,15 +138,7 @@ async fn a_non_positive_price_is_invalid() {
 async fn oracle_accounts_must_be_pyth_owned_and_well_formed() {
     let (mut w, taker, maker) = positioned().await;
     let clock = w.h.clock().await;
-    let price = LegacyPrice {
-        price: SOL_PRICE,
-        conf: 0,
-        expo: -8,
-        ema: SOL_PRICE,
-        status: PriceStatus::Trading,
-        publish_time: clock.unix_timestamp,
-        slot: clock.slot,
-    };
+    let price = LegacyPrice::fresh(SOL_PRICE, &clock);
     // The registered address, rewritten by another program.
     w.h.write_legacy_oracle_owned_by(w.sol_oracle, price, Pubkey::new_unique());
     let ix = reducing(&w, &taker, &maker);
@@ -171,18 +158,7 @@ async fn a_foreign_price_account_does_not_stand_in_for_the_registered_one() {
     let (mut w, taker, maker) = positioned().await;
     let foreign = Pubkey::new_unique();
     let clock = w.h.clock().await;
-    w.h.write_legacy_oracle(
-        foreign,
-        LegacyPrice {
-            price: 10 * SOL_PRICE,
-            conf: 0,
-            expo: -8,
-            ema: 10 * SOL_PRICE,
-            status: PriceStatus::Trading,
-            publish_time: clock.unix_timestamp,
-            slot: clock.slot,
-        },
-    );
+    w.h.write_legacy_oracle(foreign, LegacyPrice::fresh(10 * SOL_PRICE, &clock));
     let mut ix = opening(&w, &taker, &maker);
     for meta in ix.accounts.iter_mut() {
         if meta.pubkey == w.sol_oracle {

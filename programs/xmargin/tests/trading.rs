@@ -4,8 +4,8 @@ mod common;
 
 use anchor_lang::prelude::{AccountMeta, Pubkey};
 use anchor_lang::solana_program::instruction::Instruction;
+use common::program_error;
 use common::world::*;
-use common::{assert_error, program_error};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use xmargin::error::XmarginError;
@@ -30,27 +30,19 @@ async fn assert_refused(
     signers: &[&Keypair],
     error: u32,
 ) {
-    let watched = watched(taker, maker);
-    let before = w.h.snapshot(&watched).await;
-    let result = w.h.send(ixs, signers).await;
-    assert_error(&result, error);
-    assert_eq!(
-        w.h.snapshot(&watched).await,
-        before,
-        "refusal changed state"
-    );
+    w.h.assert_refused(&watched(taker, maker), ixs, signers, error)
+        .await;
 }
 
+/// (market, series, size, price) refused with `error`, nothing changed.
 async fn refused_trade(
     w: &mut World,
     taker: &Trader,
     maker: &Trader,
-    series: (u8, u8),
-    size: i64,
-    price: u64,
+    (market, series, size, price): (u8, u8, i64, u64),
     error: XmarginError,
 ) {
-    let ix = w.trade_ix(taker, maker, series.0, series.1, size, price);
+    let ix = w.trade_ix(taker, maker, market, series, size, price);
     let (t, m) = (taker.key.insecure_clone(), maker.key.insecure_clone());
     assert_refused(w, taker, maker, &[ix], &[&t, &m], program_error(error)).await;
 }
@@ -158,9 +150,7 @@ async fn the_maker_is_margin_checked_too() {
         &mut w,
         &taker,
         &maker,
-        (SOL_MARKET, SOL_PERP),
-        100,
-        150 * USDC,
+        (SOL_MARKET, SOL_PERP, 100, 150 * USDC),
         XmarginError::MakerBelowInitialMargin,
     )
     .await;
@@ -168,9 +158,7 @@ async fn the_maker_is_margin_checked_too() {
         &mut w,
         &maker,
         &taker,
-        (SOL_MARKET, SOL_PERP),
-        -100,
-        150 * USDC,
+        (SOL_MARKET, SOL_PERP, -100, 150 * USDC),
         XmarginError::TakerBelowInitialMargin,
     )
     .await;
@@ -181,68 +169,30 @@ async fn trade_input_refusals() {
     let mut w = World::listed().await;
     let taker = w.funded_trader(10_000 * USDC).await;
     let maker = w.funded_trader(10_000 * USDC).await;
-    let perp = (SOL_MARKET, SOL_PERP);
-    refused_trade(
-        &mut w,
-        &taker,
-        &maker,
-        perp,
-        0,
-        150 * USDC,
-        XmarginError::ZeroAmount,
-    )
-    .await;
-    refused_trade(
-        &mut w,
-        &taker,
-        &maker,
-        perp,
-        1,
-        0,
-        XmarginError::InvalidPrice,
-    )
-    .await;
-    refused_trade(
-        &mut w,
-        &taker,
-        &maker,
-        perp,
-        i64::MAX,
-        2,
-        XmarginError::AmountTooLarge,
-    )
-    .await;
-    refused_trade(
-        &mut w,
-        &taker,
-        &maker,
-        perp,
-        i64::MIN,
-        1,
-        XmarginError::AmountTooLarge,
-    )
-    .await;
-    // The trade value fits, but size x spot does not.
-    refused_trade(
-        &mut w,
-        &taker,
-        &maker,
-        perp,
-        100_000_000_000,
-        1,
-        XmarginError::MathOverflow,
-    )
-    .await;
-    refused_trade(
-        &mut w,
-        &taker,
-        &maker,
-        (SOL_MARKET, 9),
-        1,
-        USDC,
-        XmarginError::UnknownSeries,
-    )
-    .await;
+    let cases = [
+        (
+            (SOL_MARKET, SOL_PERP, 0, 150 * USDC),
+            XmarginError::ZeroAmount,
+        ),
+        ((SOL_MARKET, SOL_PERP, 1, 0), XmarginError::InvalidPrice),
+        (
+            (SOL_MARKET, SOL_PERP, i64::MAX, 2),
+            XmarginError::AmountTooLarge,
+        ),
+        (
+            (SOL_MARKET, SOL_PERP, i64::MIN, 1),
+            XmarginError::AmountTooLarge,
+        ),
+        // The trade value fits, but size x spot does not.
+        (
+            (SOL_MARKET, SOL_PERP, 100_000_000_000, 1),
+            XmarginError::MathOverflow,
+        ),
+        ((SOL_MARKET, 9, 1, USDC), XmarginError::UnknownSeries),
+    ];
+    for (trade, error) in cases {
+        refused_trade(&mut w, &taker, &maker, trade, error).await;
+    }
 }
 
 #[tokio::test]
@@ -251,66 +201,40 @@ async fn signers_must_own_or_be_delegated_the_accounts() {
     let taker = w.funded_trader(10_000 * USDC).await;
     let maker = w.funded_trader(10_000 * USDC).await;
     let stranger = w.stranger().await;
-    let m = maker.key.insecure_clone();
-    let t = taker.key.insecure_clone();
-    let wrong_taker = w.trade_ix_signed_by(
-        stranger.pubkey(),
-        taker.account,
-        m.pubkey(),
-        maker.account,
-        SOL_MARKET,
-        SOL_PERP,
-        1,
-        150 * USDC,
-    );
-    assert_refused(
-        &mut w,
-        &taker,
-        &maker,
-        &[wrong_taker],
-        &[&stranger, &m],
-        program_error(XmarginError::NotAccountOwner),
-    )
-    .await;
-    let wrong_maker = w.trade_ix_signed_by(
-        t.pubkey(),
-        taker.account,
-        stranger.pubkey(),
-        maker.account,
-        SOL_MARKET,
-        SOL_PERP,
-        1,
-        150 * USDC,
-    );
-    assert_refused(
-        &mut w,
-        &taker,
-        &maker,
-        &[wrong_maker],
-        &[&t, &stranger],
-        program_error(XmarginError::NotAccountOwner),
-    )
-    .await;
-    // One account as both sides: two mutable roles for one account.
-    let self_trade = w.trade_ix_signed_by(
-        t.pubkey(),
-        taker.account,
-        t.pubkey(),
-        taker.account,
-        SOL_MARKET,
-        SOL_PERP,
-        1,
-        150 * USDC,
-    );
-    assert_refused(
-        &mut w,
-        &taker,
-        &maker,
-        &[self_trade],
-        &[&t],
-        program_error(XmarginError::DuplicateAccount),
-    )
-    .await;
+    let (t, m) = (taker.key.insecure_clone(), maker.key.insecure_clone());
+    // (taker signer, maker signer, maker account, error)
+    let cases = [
+        (&stranger, &m, maker.account, XmarginError::NotAccountOwner),
+        (&t, &stranger, maker.account, XmarginError::NotAccountOwner),
+        // One account as both sides: two mutable roles for one account.
+        (&t, &t, taker.account, XmarginError::DuplicateAccount),
+    ];
+    for (taker_signer, maker_signer, maker_account, error) in cases {
+        let ix = w.trade_ix_signed_by(
+            taker_signer.pubkey(),
+            taker.account,
+            maker_signer.pubkey(),
+            maker_account,
+            SOL_MARKET,
+            SOL_PERP,
+            1,
+            150 * USDC,
+        );
+        let signers: Vec<&Keypair> = if taker_signer.pubkey() == maker_signer.pubkey() {
+            vec![taker_signer]
+        } else {
+            vec![taker_signer, maker_signer]
+        };
+        assert_refused(
+            &mut w,
+            &taker,
+            &maker,
+            &[ix],
+            &signers,
+            program_error(error),
+        )
+        .await;
+    }
 }
 
 #[tokio::test]
@@ -326,9 +250,7 @@ async fn expired_series_do_not_trade() {
             &mut w,
             &taker,
             &maker,
-            (SOL_MARKET, series),
-            1,
-            USDC,
+            (SOL_MARKET, series, 1, USDC),
             XmarginError::SeriesExpired,
         )
         .await;
@@ -351,9 +273,7 @@ async fn an_isolated_account_trades_only_its_market() {
         &mut w,
         &isolated,
         &maker,
-        (SOL_MARKET, SOL_PERP),
-        1,
-        150 * USDC,
+        (SOL_MARKET, SOL_PERP, 1, 150 * USDC),
         XmarginError::MarketNotAllowedInIsolatedMode,
     )
     .await;
@@ -361,9 +281,7 @@ async fn an_isolated_account_trades_only_its_market() {
         &mut w,
         &maker,
         &isolated,
-        (SOL_MARKET, SOL_PERP),
-        1,
-        150 * USDC,
+        (SOL_MARKET, SOL_PERP, 1, 150 * USDC),
         XmarginError::MarketNotAllowedInIsolatedMode,
     )
     .await;
@@ -377,23 +295,13 @@ async fn trading_is_refused_while_paused() {
     let mut w = World::listed().await;
     let taker = w.funded_trader(10_000 * USDC).await;
     let maker = w.funded_trader(10_000 * USDC).await;
-    let pause = common::anchor_ix(
-        xmargin::accounts::SetPause {
-            admin: w.admin.pubkey(),
-            clearinghouse: clearinghouse_address(),
-        },
-        xmargin::instruction::SetPause {
-            pause_flags: PAUSE_TRADE,
-        },
-    );
+    let pause = w.pause_ix(PAUSE_TRADE);
     w.as_admin(&[pause]).await.unwrap();
     refused_trade(
         &mut w,
         &taker,
         &maker,
-        (SOL_MARKET, SOL_PERP),
-        1,
-        150 * USDC,
+        (SOL_MARKET, SOL_PERP, 1, 150 * USDC),
         XmarginError::Paused,
     )
     .await;
@@ -476,9 +384,7 @@ async fn options_outside_the_engine_domain_are_refused() {
         &mut w,
         &taker,
         &maker,
-        (SOL_MARKET, 4),
-        1,
-        150 * USDC,
+        (SOL_MARKET, 4, 1, 150 * USDC),
         XmarginError::RiskEngine,
     )
     .await;
@@ -522,9 +428,7 @@ async fn an_account_holds_at_most_thirty_two_positions() {
         &mut w,
         &taker,
         &maker,
-        (BTC_MARKET, BTC_PERP),
-        1,
-        1_000 * USDC,
+        (BTC_MARKET, BTC_PERP, 1, 1_000 * USDC),
         XmarginError::TooManyPositions,
     )
     .await;
@@ -541,14 +445,11 @@ async fn a_reducing_trade_is_allowed_below_initial_margin_but_adding_is_not() {
         .unwrap();
     // SOL falls 10 %: the long loses 150 USDC and ends below initial margin.
     w.set_sol_price(135 * 100_000_000).await;
-    let perp = (SOL_MARKET, SOL_PERP);
     refused_trade(
         &mut w,
         &taker,
         &maker,
-        perp,
-        1,
-        135 * USDC,
+        (SOL_MARKET, SOL_PERP, 1, 135 * USDC),
         XmarginError::TakerBelowInitialMargin,
     )
     .await;
@@ -569,9 +470,7 @@ async fn a_reducing_trade_is_allowed_below_initial_margin_but_adding_is_not() {
         &mut w,
         &taker,
         &maker,
-        perp,
-        -1,
-        100 * USDC,
+        (SOL_MARKET, SOL_PERP, -1, 100 * USDC),
         XmarginError::TakerBelowInitialMargin,
     )
     .await;
@@ -604,25 +503,19 @@ async fn a_hedge_is_accepted_cross_margined_but_not_leg_by_leg() {
         .trader_with_mode(total / 2, 0, MODE_ISOLATED, BTC_MARKET)
         .await;
     w.deposit(&btc_only, QUOTE, total / 2).await.unwrap();
-    let (market, series, size, price) = legs[0];
     refused_trade(
         &mut w,
         &sol_only,
         &maker,
-        (market, series),
-        size,
-        price,
+        legs[0],
         XmarginError::TakerBelowInitialMargin,
     )
     .await;
-    let (market, series, size, price) = legs[1];
     refused_trade(
         &mut w,
         &btc_only,
         &maker,
-        (market, series),
-        size,
-        price,
+        legs[1],
         XmarginError::TakerBelowInitialMargin,
     )
     .await;

@@ -1,7 +1,7 @@
 use anchor_lang::prelude::*;
 use anchor_spl::token::{self, Token, TokenAccount, Transfer};
 
-use crate::error::XmarginError;
+use crate::error::{positive_amount, XmarginError};
 use crate::events::Deposited;
 use crate::state::{Clearinghouse, CollateralRegistry, MarginAccount, PAUSE_DEPOSIT};
 
@@ -26,21 +26,11 @@ pub fn handler(ctx: Context<Deposit>, asset_index: u8, amount: u64) -> Result<()
     ctx.accounts
         .clearinghouse
         .require_not_paused(PAUSE_DEPOSIT)?;
-    require!(amount > 0, XmarginError::ZeroAmount);
-    let signed_amount = i64::try_from(amount).map_err(|_| error!(XmarginError::AmountTooLarge))?;
+    let signed_amount = positive_amount(amount)?;
     let balance = {
         let mut registry = ctx.accounts.collateral_registry.load_mut()?;
         let asset = registry.asset_mut(asset_index)?;
-        require_keys_eq!(
-            ctx.accounts.vault.key(),
-            asset.vault,
-            XmarginError::WrongVault
-        );
-        require_keys_eq!(
-            ctx.accounts.source.mint,
-            asset.mint,
-            XmarginError::WrongMint
-        );
+        asset.check_token_accounts(&ctx.accounts.vault.key(), &ctx.accounts.source.mint)?;
         let deposited = asset
             .deposited
             .checked_add(amount)

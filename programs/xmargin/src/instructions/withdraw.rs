@@ -1,7 +1,7 @@
 use anchor_lang::prelude::*;
 use anchor_spl::token::{self, Token, TokenAccount, Transfer};
 
-use crate::error::XmarginError;
+use crate::error::{positive_amount, XmarginError};
 use crate::events::Withdrawn;
 use crate::health::{Needs, RiskContext};
 use crate::oracle::OracleUse;
@@ -34,21 +34,11 @@ pub fn handler<'info>(
     ctx.accounts
         .clearinghouse
         .require_not_paused(PAUSE_WITHDRAW)?;
-    require!(amount > 0, XmarginError::ZeroAmount);
-    let signed_amount = i64::try_from(amount).map_err(|_| error!(XmarginError::AmountTooLarge))?;
+    let signed_amount = positive_amount(amount)?;
     let (balance, needs_check) = {
         let mut registry = ctx.accounts.collateral_registry.load_mut()?;
         let asset = registry.asset_mut(asset_index)?;
-        require_keys_eq!(
-            ctx.accounts.vault.key(),
-            asset.vault,
-            XmarginError::WrongVault
-        );
-        require_keys_eq!(
-            ctx.accounts.destination.mint,
-            asset.mint,
-            XmarginError::WrongMint
-        );
+        asset.check_token_accounts(&ctx.accounts.vault.key(), &ctx.accounts.destination.mint)?;
         asset.deposited = asset
             .deposited
             .checked_sub(amount)

@@ -79,6 +79,13 @@ pub struct CollateralAsset {
 }
 
 impl CollateralAsset {
+    /// The vault must be this asset's, and the user's token account must hold its mint.
+    pub fn check_token_accounts(&self, vault: &Pubkey, user_mint: &Pubkey) -> Result<()> {
+        require_keys_eq!(*vault, self.vault, XmarginError::WrongVault);
+        require_keys_eq!(*user_mint, self.mint, XmarginError::WrongMint);
+        Ok(())
+    }
+
     pub fn oracle_kind(&self) -> Result<OracleKind> {
         OracleKind::try_from(self.oracle_kind)
     }

@@ -62,6 +62,21 @@ pub struct LegacyPrice {
     pub slot: u64,
 }
 
+impl LegacyPrice {
+    /// Trading at `price` (expo -8) with no confidence interval, published at `clock`.
+    pub fn fresh(price: i64, clock: &Clock) -> Self {
+        Self {
+            price,
+            conf: 0,
+            expo: -8,
+            ema: price,
+            status: PriceStatus::Trading,
+            publish_time: clock.unix_timestamp,
+            slot: clock.slot,
+        }
+    }
+}
+
 /// A pull-oracle update as the test writes it.
 #[derive(Clone, Copy, Debug)]
 pub struct PullPrice {
@@ -124,24 +139,21 @@ impl Harness {
         self.ctx.set_sysvar(&clock);
     }
 
-    pub async fn data(&mut self, address: Pubkey) -> Option<Vec<u8>> {
+    pub async fn account(&mut self, address: Pubkey) -> Option<Account> {
         self.ctx
             .banks_client
             .get_account(address)
             .await
             .ok()
             .flatten()
-            .map(|a| a.data)
+    }
+
+    pub async fn data(&mut self, address: Pubkey) -> Option<Vec<u8>> {
+        self.account(address).await.map(|a| a.data)
     }
 
     pub async fn lamports(&mut self, address: Pubkey) -> u64 {
-        self.ctx
-            .banks_client
-            .get_account(address)
-            .await
-            .ok()
-            .flatten()
-            .map_or(0, |a| a.lamports)
+        self.account(address).await.map_or(0, |a| a.lamports)
     }
 
     /// Raw data of every address, to show a refused transaction changed nothing.
@@ -151,6 +163,24 @@ impl Harness {
             out.push(self.data(*address).await);
         }
         out
+    }
+
+    /// Sends, expects the custom error `code`, and checks that none of `watched` changed.
+    pub async fn assert_refused(
+        &mut self,
+        watched: &[Pubkey],
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+        code: u32,
+    ) {
+        let before = self.snapshot(watched).await;
+        let result = self.send(instructions, signers).await;
+        assert_error(&result, code);
+        assert_eq!(
+            self.snapshot(watched).await,
+            before,
+            "refusal changed state"
+        );
     }
 
     pub async fn anchor_account<T: AccountDeserialize>(&mut self, address: Pubkey) -> Option<T> {
@@ -192,53 +222,44 @@ impl Harness {
 
     /// A mint of `token_program` (the SPL Token program, or Token-2022 to test refusals).
     pub async fn create_mint_owned_by(&mut self, decimals: u8, token_program: Pubkey) -> Pubkey {
-        let mint = Keypair::new();
-        let payer = self.payer();
-        let space = 82;
-        let rent = self.ctx.banks_client.get_rent().await.unwrap();
-        let create = anchor_lang::solana_program::system_instruction::create_account(
-            &payer.pubkey(),
-            &mint.pubkey(),
-            rent.minimum_balance(space),
-            space as u64,
-            &token_program,
-        );
+        let payer = self.payer().pubkey();
         let initialize_mint2 = if token_program == anchor_spl::token_2022::ID {
             anchor_spl::token_2022::spl_token_2022::instruction::initialize_mint2
         } else {
             spl_token::instruction::initialize_mint2
         };
-        let init = initialize_mint2(
-            &token_program,
-            &mint.pubkey(),
-            &payer.pubkey(),
-            None,
-            decimals,
-        )
-        .unwrap();
-        self.send(&[create, init], &[&mint]).await.unwrap();
-        mint.pubkey()
+        self.create_token_program_account(82, token_program, |mint| {
+            initialize_mint2(&token_program, mint, &payer, None, decimals).unwrap()
+        })
+        .await
     }
 
     pub async fn create_token_account(&mut self, mint: Pubkey, owner: Pubkey) -> Pubkey {
+        self.create_token_program_account(165, spl_token::ID, |account| {
+            spl_token::instruction::initialize_account3(&spl_token::ID, account, &mint, &owner)
+                .unwrap()
+        })
+        .await
+    }
+
+    /// A rent-exempt account of `space` bytes owned by `token_program`, initialized by `init`.
+    async fn create_token_program_account(
+        &mut self,
+        space: usize,
+        token_program: Pubkey,
+        init: impl FnOnce(&Pubkey) -> Instruction,
+    ) -> Pubkey {
         let account = Keypair::new();
         let payer = self.payer();
-        let space = 165;
         let rent = self.ctx.banks_client.get_rent().await.unwrap();
         let create = anchor_lang::solana_program::system_instruction::create_account(
             &payer.pubkey(),
             &account.pubkey(),
             rent.minimum_balance(space),
             space as u64,
-            &spl_token::ID,
+            &token_program,
         );
-        let init = spl_token::instruction::initialize_account3(
-            &spl_token::ID,
-            &account.pubkey(),
-            &mint,
-            &owner,
-        )
-        .unwrap();
+        let init = init(&account.pubkey());
         self.send(&[create, init], &[&account]).await.unwrap();
         account.pubkey()
     }

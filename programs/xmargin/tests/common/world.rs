@@ -285,18 +285,8 @@ impl World {
         self.write_btc_oracle(|_| {}).await;
         let clock = self.h.clock().await;
         for (oracle, price) in self.extra_oracles.clone() {
-            self.h.write_legacy_oracle(
-                oracle,
-                LegacyPrice {
-                    price,
-                    conf: 0,
-                    expo: -8,
-                    ema: price,
-                    status: PriceStatus::Trading,
-                    publish_time: clock.unix_timestamp,
-                    slot: clock.slot,
-                },
-            );
+            self.h
+                .write_legacy_oracle(oracle, LegacyPrice::fresh(price, &clock));
         }
     }
 
@@ -491,6 +481,34 @@ impl World {
                     risk,
                 },
             },
+        )
+    }
+
+    /// A market on the SOL oracle with one-unit contracts (for listing tests).
+    pub fn add_listed_market_ix(
+        &self,
+        index: u8,
+        contract_size: u64,
+        risk: UnderlyingRisk,
+    ) -> Instruction {
+        self.add_market_ix(
+            index,
+            self.sol_oracle,
+            OracleKind::PythLegacy,
+            [0; 32],
+            contract_size,
+            0,
+            risk,
+        )
+    }
+
+    pub fn pause_ix(&self, pause_flags: u8) -> Instruction {
+        anchor_ix(
+            xmargin::accounts::SetPause {
+                admin: self.admin.pubkey(),
+                clearinghouse: clearinghouse_address(),
+            },
+            xmargin::instruction::SetPause { pause_flags },
         )
     }
 
