@@ -85,6 +85,20 @@ pub enum XmarginError {
     NotAccountOwner,
     #[msg("the same account was passed for two roles")]
     DuplicateAccount,
+    #[msg("the account is not below maintenance margin")]
+    NotLiquidatable,
+    #[msg("an account cannot be liquidated by its own owner")]
+    SelfLiquidation,
+    #[msg("the account holds nothing this liquidation can take")]
+    NothingToLiquidate,
+    #[msg("the liquidation would not raise the account's health")]
+    LiquidationDidNotImproveHealth,
+    #[msg("the liquidator would break initial margin")]
+    LiquidatorBelowInitialMargin,
+    #[msg("the insurance fund does not exist yet, or this is not it")]
+    WrongInsuranceVault,
+    #[msg("insurance withdrawal beyond the cap or too soon after the last one")]
+    InsuranceWithdrawalLimited,
 }
 
 impl From<xmargin_risk::RiskError> for XmarginError {

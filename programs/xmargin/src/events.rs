@@ -134,3 +134,41 @@ pub struct TradeCleared {
     pub taker_realized: i64,
     pub maker_realized: i64,
 }
+
+#[event]
+pub struct InsuranceFundCreated {
+    pub vault: Pubkey,
+}
+
+#[event]
+pub struct InsuranceFunded {
+    pub funder: Pubkey,
+    pub amount: u64,
+    pub balance: u64,
+}
+
+#[event]
+pub struct InsuranceWithdrawn {
+    pub amount: u64,
+    pub balance: u64,
+    pub destination: Pubkey,
+}
+
+#[event]
+pub struct PositionLiquidated {
+    pub target: Pubkey,
+    pub liquidator: Pubkey,
+    pub market: u8,
+    pub series: u8,
+    /// Contracts moved from the target to the liquidator (signed as the target held them).
+    pub quantity: i64,
+    /// Quote value of the moved contracts at the target-adverse mark.
+    pub value: i64,
+    pub fee: u64,
+    pub liquidator_fee: u64,
+    pub insurance_fee: u64,
+    pub maint_health_before: i64,
+    pub maint_health_after: i64,
+    /// Health against the liquidation-end level after this step; the flag stays while < 0.
+    pub end_health_after: i64,
+}

@@ -8,9 +8,11 @@
 use core::cell::Ref;
 
 use anchor_lang::prelude::*;
-use xmargin_risk::portfolio::margin;
+use xmargin_risk::portfolio::margin_priced;
 use xmargin_risk::price_band::initial_health_in_band;
-use xmargin_risk::{Collateral, Fx, Instrument, MarginReport, Position, Underlying};
+use xmargin_risk::{
+    Collateral, Fx, Instrument, MarginReport, Position, PricedPosition, Underlying,
+};
 
 use crate::error::{risk_error, XmarginError};
 use crate::oracle::{read_oracle, scale_pow10_floor, scaled_fx_floor, OraclePrice, OracleUse};
@@ -233,16 +235,21 @@ impl RiskContext {
             .ok_or_else(|| error!(XmarginError::UnknownSeries))
     }
 
-    /// The engine's view of `account`: positions, collateral and the collateral's low prices.
-    fn inputs(&self, account: &MarginAccount) -> Result<(Vec<Position>, Vec<Collateral>, Vec<Fx>)> {
+    /// The engine's view of `account`: positions with their series risk, collateral (the
+    /// quote balance first) and the collateral's low prices.
+    pub fn view(&self, account: &MarginAccount) -> Result<AccountView> {
         let mut positions = Vec::with_capacity(account.positions.len());
+        let mut keys = Vec::with_capacity(account.positions.len());
         for slot in account.open_positions() {
-            positions.push(Position {
+            let position = Position {
                 underlying: self.local_market(slot.market)?,
                 instrument: self.instrument(slot.market, slot.series)?,
                 size: slot.size,
                 cost_basis: slot.cost_basis,
-            });
+            };
+            let risk = self.engine.series_risk(&position).map_err(risk_error)?;
+            positions.push(PricedPosition { position, risk });
+            keys.push((slot.market, slot.series));
         }
         let mut collateral = Vec::with_capacity(account.collateral.len());
         let mut low_prices = Vec::with_capacity(account.collateral.len());
@@ -264,20 +271,39 @@ impl RiskContext {
             ));
             low_prices.push(loaded.low);
         }
-        Ok((positions, collateral, low_prices))
+        Ok(AccountView {
+            positions,
+            keys,
+            collateral,
+            low_prices,
+        })
     }
 
     pub fn health(&self, account: &MarginAccount) -> Result<Health> {
-        let (positions, collateral, low_prices) = self.inputs(account)?;
-        let report = margin(&self.engine, &collateral, &positions).map_err(risk_error)?;
+        let view = self.view(account)?;
+        let report =
+            margin_priced(&self.engine, &view.collateral, &view.positions).map_err(risk_error)?;
         let bands: Vec<Fx> = self.markets.iter().map(|m| m.band).collect();
-        let init_health = initial_health_in_band(&report, &collateral, &low_prices, &bands)
-            .map_err(risk_error)?;
+        let init_health =
+            initial_health_in_band(&report, &view.collateral, &view.low_prices, &bands)
+                .map_err(risk_error)?;
         Ok(Health {
             report,
             init_health,
         })
     }
+
+    pub fn engine(&self) -> &xmargin_risk::Market {
+        &self.engine
+    }
+}
+
+/// An account as the engine sees it; `keys[i]` is the (market, series) of `positions[i]`.
+pub struct AccountView {
+    pub positions: Vec<PricedPosition>,
+    pub keys: Vec<(u8, u8)>,
+    pub collateral: Vec<Collateral>,
+    pub low_prices: Vec<Fx>,
 }
 
 /// Oracle price of one contract in quote-native units:

@@ -10,6 +10,7 @@ pub mod health;
 pub mod instructions;
 pub mod oracle;
 pub mod state;
+pub mod vault;
 
 use instructions::*;
 use state::{StoredVolSurface, UnderlyingRisk};
@@ -95,6 +96,25 @@ pub mod xmargin {
         amount: u64,
     ) -> Result<()> {
         instructions::withdraw::handler(ctx, asset_index, amount)
+    }
+
+    pub fn create_insurance_fund(ctx: Context<CreateInsuranceFund>) -> Result<()> {
+        instructions::create_insurance_fund::handler(ctx)
+    }
+
+    pub fn fund_insurance(ctx: Context<FundInsurance>, amount: u64) -> Result<()> {
+        instructions::fund_insurance::handler(ctx, amount)
+    }
+
+    pub fn withdraw_insurance(ctx: Context<WithdrawInsurance>, amount: u64) -> Result<()> {
+        instructions::withdraw_insurance::handler(ctx, amount)
+    }
+
+    pub fn liquidate_position<'info>(
+        ctx: Context<'info, LiquidatePosition<'info>>,
+        params: LiquidatePositionParams,
+    ) -> Result<()> {
+        instructions::liquidate_position::handler(ctx, params)
     }
 
     pub fn clear_trade<'info>(

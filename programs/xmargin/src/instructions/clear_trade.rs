@@ -147,12 +147,9 @@ pub fn handler<'info>(
         maker.add_quote(-(maker_fee as i64))?;
         let mut market = ctx.accounts.market.load_mut()?;
         let series = market.series_mut(params.series)?;
-        update_open_interest(series, &taker_fill, params.size)?;
-        update_open_interest(series, &maker_fill, -params.size)?;
-        require!(
-            series.open_interest_long == series.open_interest_short,
-            XmarginError::OpenInterestMismatch
-        );
+        series.record_fill(&taker_fill, params.size)?;
+        series.record_fill(&maker_fill, -params.size)?;
+        series.check_open_interest()?;
         (taker_fill, maker_fill)
     };
     {
@@ -199,27 +196,4 @@ pub fn handler<'info>(
 /// Initial margin holds after the trade, or the side only reduced and is no worse off.
 fn passes(after: i128, before_if_reducing: Option<i128>) -> bool {
     after >= 0 || before_if_reducing.is_some_and(|before| after >= before)
-}
-
-/// Open interest counts both sides: Σ long sizes and Σ |short sizes| of the series.
-fn update_open_interest(
-    series: &mut crate::state::Series,
-    fill: &crate::state::Fill,
-    size: i64,
-) -> Result<()> {
-    let overflow = || error!(XmarginError::AmountTooLarge);
-    let before = fill.size_after.checked_sub(size).ok_or_else(overflow)?;
-    let long = |s: i64| s.max(0).unsigned_abs();
-    let short = |s: i64| s.min(0).unsigned_abs();
-    series.open_interest_long = series
-        .open_interest_long
-        .checked_add(long(fill.size_after))
-        .and_then(|oi| oi.checked_sub(long(before)))
-        .ok_or_else(overflow)?;
-    series.open_interest_short = series
-        .open_interest_short
-        .checked_add(short(fill.size_after))
-        .and_then(|oi| oi.checked_sub(short(before)))
-        .ok_or_else(overflow)?;
-    Ok(())
 }

@@ -15,6 +15,8 @@ pub struct InitializeParams {
     pub strict_oracle: OracleGuard,
     pub tolerant_oracle: OracleGuard,
     pub max_vol_step_bits: i64,
+    pub liquidation_end_fraction_bits: i64,
+    pub liquidator_fee_share_bps: u16,
 }
 
 #[derive(Accounts)]
@@ -57,6 +59,10 @@ pub fn handler(ctx: Context<Initialize>, params: InitializeParams) -> Result<()>
         strict_oracle: params.strict_oracle,
         tolerant_oracle: params.tolerant_oracle,
         max_vol_step_bits: params.max_vol_step_bits,
+        liquidation_end_fraction_bits: params.liquidation_end_fraction_bits,
+        liquidator_fee_share_bps: params.liquidator_fee_share_bps,
+        insurance_vault: Pubkey::default(),
+        last_insurance_withdrawal: 0,
     });
     let mut registry = ctx.accounts.collateral_registry.load_init()?;
     registry.bump = ctx.bumps.collateral_registry;
@@ -84,5 +90,9 @@ fn validate(params: &InitializeParams) -> Result<()> {
     )?;
     params.risk_params.validate()?;
     Clearinghouse::validate_oracle_guards(&params.strict_oracle, &params.tolerant_oracle)?;
+    Clearinghouse::validate_liquidation(
+        params.liquidation_end_fraction_bits,
+        params.liquidator_fee_share_bps,
+    )?;
     Clearinghouse::validate_vol_step(params.max_vol_step_bits)
 }

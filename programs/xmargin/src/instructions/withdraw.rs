@@ -1,5 +1,5 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token::{self, Token, TokenAccount, Transfer};
+use anchor_spl::token::{Token, TokenAccount};
 
 use crate::error::{positive_amount, XmarginError};
 use crate::events::Withdrawn;
@@ -65,17 +65,11 @@ pub fn handler<'info>(
     } else {
         0
     };
-    let bump = ctx.accounts.clearinghouse.bump;
-    token::transfer(
-        CpiContext::new_with_signer(
-            ctx.accounts.token_program.key(),
-            Transfer {
-                from: ctx.accounts.vault.to_account_info(),
-                to: ctx.accounts.destination.to_account_info(),
-                authority: ctx.accounts.clearinghouse.to_account_info(),
-            },
-            &[&[Clearinghouse::SEED, &[bump]]],
-        ),
+    crate::vault::pay_from_vault(
+        &ctx.accounts.token_program,
+        &ctx.accounts.vault,
+        &ctx.accounts.destination.to_account_info(),
+        &ctx.accounts.clearinghouse,
         amount,
     )?;
     emit!(Withdrawn {

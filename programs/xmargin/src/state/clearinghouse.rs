@@ -98,10 +98,21 @@ pub struct Clearinghouse {
     pub tolerant_oracle: OracleGuard,
     /// Largest change of any vol-surface parameter (I32F32 bits of vol points) per update.
     pub max_vol_step_bits: i64,
+    /// Liquidation ends once maintenance-weighted equity covers maintenance + this fraction
+    /// (I32F32 bits, in [0, 1]) of (initial - maintenance).
+    pub liquidation_end_fraction_bits: i64,
+    /// Liquidator's share of the liquidation fee; the rest goes to the insurance fund.
+    pub liquidator_fee_share_bps: u16,
+    /// Quote token account PDA `["insurance"]` owned by the clearinghouse; default until
+    /// `create_insurance_fund`.
+    pub insurance_vault: Pubkey,
+    /// Unix time of the last admin withdrawal from the insurance fund.
+    pub last_insurance_withdrawal: i64,
 }
 
 impl Clearinghouse {
     pub const SEED: &'static [u8] = b"clearinghouse";
+    pub const INSURANCE_SEED: &'static [u8] = b"insurance";
 
     pub fn require_not_paused(&self, action: u8) -> Result<()> {
         require!(self.pause_flags & action == 0, XmarginError::Paused);
@@ -122,6 +133,15 @@ impl Clearinghouse {
         strict.validate()?;
         tolerant.validate()?;
         require!(strict.is_within(tolerant), XmarginError::InvalidParameter);
+        Ok(())
+    }
+
+    pub fn validate_liquidation(end_fraction_bits: i64, liquidator_share_bps: u16) -> Result<()> {
+        require!(
+            (0..=Fx::ONE.to_bits()).contains(&end_fraction_bits)
+                && liquidator_share_bps <= BPS_DENOMINATOR,
+            XmarginError::InvalidParameter
+        );
         Ok(())
     }
 

@@ -192,13 +192,23 @@ pub struct Fill {
 }
 
 /// Fill `size` contracts (positive buys) at `price` on a position of `size_before` with
-/// `cost_basis`. The part that closes realizes its PnL; the part that stays keeps its
-/// proportional basis (rounded down; realized takes the remainder, so basis + quote is exact).
+/// `cost_basis`.
 pub fn fill(size_before: i64, cost_basis: i64, size: i64, price: u64) -> Result<Fill> {
-    let overflow = || error!(XmarginError::AmountTooLarge);
     let value = (size as i128)
         .checked_mul(price as i128)
-        .ok_or_else(overflow)?;
+        .ok_or_else(|| error!(XmarginError::AmountTooLarge))?;
+    fill_value(size_before, cost_basis, size, value)
+}
+
+/// Fill `size` contracts for a total signed `value` (size x price; a liquidation's value is the
+/// engine's mark, not a whole price per contract). The part that closes realizes its PnL; the
+/// part that stays keeps its proportional basis, and a flip opens the rest at its share of the
+/// value (both rounded down; realized takes the remainder, so basis + quote is exact).
+pub fn fill_value(size_before: i64, cost_basis: i64, size: i64, value: i128) -> Result<Fill> {
+    let overflow = || error!(XmarginError::AmountTooLarge);
+    if size == 0 {
+        return err!(XmarginError::ZeroAmount);
+    }
     let total = (cost_basis as i128)
         .checked_add(value)
         .ok_or_else(overflow)?;
@@ -211,7 +221,10 @@ pub fn fill(size_before: i64, cost_basis: i64, size: i64, price: u64) -> Result<
     } else if (size_after > 0) == (size_before > 0) {
         (cost_basis as i128 * size_after as i128).div_euclid(size_before as i128)
     } else {
-        size_after as i128 * price as i128
+        value
+            .checked_mul(size_after as i128)
+            .ok_or_else(overflow)?
+            .div_euclid(size as i128)
     };
     Ok(Fill {
         size_after,
@@ -223,8 +236,22 @@ pub fn fill(size_before: i64, cost_basis: i64, size: i64, price: u64) -> Result<
 impl MarginAccount {
     /// Applies a fill to the account's position and quote balance; returns the fill.
     pub fn apply_fill(&mut self, market: u8, series: u8, size: i64, price: u64) -> Result<Fill> {
+        let value = (size as i128)
+            .checked_mul(price as i128)
+            .ok_or_else(|| error!(XmarginError::AmountTooLarge))?;
+        self.apply_value_fill(market, series, size, value)
+    }
+
+    /// Applies a fill of total signed `value` (see `fill_value`).
+    pub fn apply_value_fill(
+        &mut self,
+        market: u8,
+        series: u8,
+        size: i64,
+        value: i128,
+    ) -> Result<Fill> {
         let slot = self.position_slot_mut(market, series)?;
-        let result = fill(slot.size, slot.cost_basis, size, price)?;
+        let result = fill_value(slot.size, slot.cost_basis, size, value)?;
         if result.size_after == 0 {
             *slot = PositionSlot::default();
         } else {

@@ -99,6 +99,35 @@ impl Series {
         })
     }
 
+    /// Open interest after one side's fill of `size` (counts both sides: Σ long sizes and
+    /// Σ |short sizes|).
+    pub fn record_fill(&mut self, fill: &crate::state::Fill, size: i64) -> Result<()> {
+        let overflow = || error!(XmarginError::AmountTooLarge);
+        let before = fill.size_after.checked_sub(size).ok_or_else(overflow)?;
+        let long = |s: i64| s.max(0).unsigned_abs();
+        let short = |s: i64| s.min(0).unsigned_abs();
+        self.open_interest_long = self
+            .open_interest_long
+            .checked_add(long(fill.size_after))
+            .and_then(|oi| oi.checked_sub(long(before)))
+            .ok_or_else(overflow)?;
+        self.open_interest_short = self
+            .open_interest_short
+            .checked_add(short(fill.size_after))
+            .and_then(|oi| oi.checked_sub(short(before)))
+            .ok_or_else(overflow)?;
+        Ok(())
+    }
+
+    /// Sizes sum to zero, so both sides' open interest must match after every pair of fills.
+    pub fn check_open_interest(&self) -> Result<()> {
+        require!(
+            self.open_interest_long == self.open_interest_short,
+            XmarginError::OpenInterestMismatch
+        );
+        Ok(())
+    }
+
     /// Perps never expire; everything else stops trading at its expiry.
     pub fn is_expired(&self, now: i64) -> bool {
         self.kind != SeriesKind::Perpetual as u8 && now >= self.expiry

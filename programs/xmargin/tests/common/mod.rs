@@ -109,6 +109,16 @@ impl Harness {
         instructions: &[Instruction],
         signers: &[&Keypair],
     ) -> Result<(), BanksClientError> {
+        let tx = self.transaction(instructions, signers).await?;
+        self.ctx.banks_client.process_transaction(tx).await
+    }
+
+    /// Signed by the payer and `signers`, made unique by its compute-unit limit.
+    async fn transaction(
+        &mut self,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+    ) -> Result<Transaction, BanksClientError> {
         let blockhash = self.ctx.banks_client.get_latest_blockhash().await?;
         self.sent += 1;
         let mut all_instructions = vec![compute_unit_limit(1_400_000 - self.sent)];
@@ -116,13 +126,12 @@ impl Harness {
         let payer = self.payer();
         let mut all_signers: Vec<&Keypair> = vec![&payer];
         all_signers.extend_from_slice(signers);
-        let tx = Transaction::new_signed_with_payer(
+        Ok(Transaction::new_signed_with_payer(
             &all_instructions,
             Some(&payer.pubkey()),
             &all_signers,
             blockhash,
-        );
-        self.ctx.banks_client.process_transaction(tx).await
+        ))
     }
 
     pub async fn clock(&mut self) -> Clock {

@@ -49,6 +49,10 @@ pub fn vault_address(mint: Pubkey) -> Pubkey {
     Pubkey::find_program_address(&[b"vault", mint.as_ref()], &xmargin::ID).0
 }
 
+pub fn insurance_address() -> Pubkey {
+    Pubkey::find_program_address(&[Clearinghouse::INSURANCE_SEED], &xmargin::ID).0
+}
+
 pub fn margin_address(owner: Pubkey, id: u16) -> Pubkey {
     Pubkey::find_program_address(
         &[MarginAccount::SEED, owner.as_ref(), &id.to_le_bytes()],
@@ -88,6 +92,8 @@ pub fn initialize_params(risk_authority: Pubkey, quote_mint: Pubkey) -> Initiali
         strict_oracle: strict_guard(),
         tolerant_oracle: tolerant_guard(),
         max_vol_step_bits: fx(10, 100),
+        liquidation_end_fraction_bits: fx(1, 2),
+        liquidator_fee_share_bps: 5_000,
     }
 }
 
@@ -163,7 +169,18 @@ impl World {
         let mut world = Self::bare().await;
         let admin = world.admin.insecure_clone();
         let quote = world.add_collateral_ix(world.usdc_mint, None, quote_params());
-        world.h.send(&[quote], &[&admin]).await.unwrap();
+        let insurance = anchor_ix(
+            xmargin::accounts::CreateInsuranceFund {
+                admin: admin.pubkey(),
+                clearinghouse: clearinghouse_address(),
+                quote_mint: world.usdc_mint,
+                insurance_vault: insurance_address(),
+                token_program: anchor_spl::token::ID,
+                system_program: anchor_lang::system_program::ID,
+            },
+            xmargin::instruction::CreateInsuranceFund {},
+        );
+        world.h.send(&[quote, insurance], &[&admin]).await.unwrap();
         world
     }
 
@@ -762,6 +779,41 @@ impl World {
     ) -> Result<(), BanksClientError> {
         let ix = self.trade_ix(taker, maker, market, series, size, price);
         self.h.send(&[ix], &[&taker.key, &maker.key]).await
+    }
+
+    pub fn liquidate_ix(
+        &self,
+        liquidator: &Trader,
+        target: Pubkey,
+        market: u8,
+        series: u8,
+        max_quantity: u64,
+    ) -> Instruction {
+        let mut ix = anchor_ix(
+            xmargin::accounts::LiquidatePosition {
+                liquidator: liquidator.key.pubkey(),
+                clearinghouse: clearinghouse_address(),
+                collateral_registry: registry_address(),
+                market: market_address(market),
+                liquidator_account: liquidator.account,
+                target_account: target,
+                quote_vault: vault_address(self.usdc_mint),
+                insurance_vault: insurance_address(),
+                token_program: anchor_spl::token::ID,
+            },
+            xmargin::instruction::LiquidatePosition {
+                params: LiquidatePositionParams {
+                    series,
+                    max_quantity,
+                },
+            },
+        );
+        ix.accounts.extend(
+            self.risk_accounts()
+                .into_iter()
+                .filter(|meta| meta.pubkey != market_address(market)),
+        );
+        ix
     }
 
     pub async fn margin_account(&mut self, address: Pubkey) -> MarginAccount {

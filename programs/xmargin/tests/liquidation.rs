@@ -1,0 +1,310 @@
+//! Permissionless liquidation of positions, the fee split with the insurance fund, and the
+//! insurance fund's own limits.
+mod common;
+
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::solana_program::instruction::Instruction;
+use common::world::*;
+use common::{anchor_ix, program_error};
+use solana_signer::Signer;
+use xmargin::error::XmarginError;
+use xmargin::state::MODE_CROSS;
+
+/// A target long 10 SOL perps on 300 USDC, pushed underwater by SOL falling to 130, and a
+/// well-funded keeper.
+async fn underwater() -> (World, Trader, Trader) {
+    let mut w = World::listed().await;
+    let target = w.funded_trader(300 * USDC).await;
+    let counterparty = w.funded_trader(1_000_000 * USDC).await;
+    w.trade(&target, &counterparty, SOL_MARKET, SOL_PERP, 10, 150 * USDC)
+        .await
+        .unwrap();
+    let keeper = w.funded_trader(100_000 * USDC).await;
+    w.set_sol_price(130 * 100_000_000).await;
+    (w, target, keeper)
+}
+
+fn watched(target: &Trader, keeper: &Trader) -> Vec<Pubkey> {
+    vec![
+        target.account,
+        keeper.account,
+        registry_address(),
+        market_address(SOL_MARKET),
+        insurance_address(),
+    ]
+}
+
+async fn refused(
+    w: &mut World,
+    keeper: &Trader,
+    target: &Trader,
+    ix: Instruction,
+    error: XmarginError,
+) {
+    let key = keeper.key.insecure_clone();
+    w.h.assert_refused(
+        &watched(target, keeper),
+        &[ix],
+        &[&key],
+        program_error(error),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_underwater_account_is_liquidated_in_partial_steps() {
+    let (mut w, target, keeper) = underwater().await;
+    let spot = 130 * USDC as u128;
+    let mut steps = 0;
+    let mut held = 10i64;
+    loop {
+        let insurance_before = w.h.token_balance(insurance_address()).await;
+        let keeper_before = w.margin_account(keeper.account).await.quote_balance();
+        let ix = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_PERP, 2);
+        let key = keeper.key.insecure_clone();
+        if w.h.send(&[ix], &[&key]).await.is_err() {
+            // Once back above the liquidation-end level the account is left alone.
+            assert!(
+                steps >= 2,
+                "several partial steps before the target is healthy"
+            );
+            let ix = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_PERP, 2);
+            refused(&mut w, &keeper, &target, ix, XmarginError::NotLiquidatable).await;
+            break;
+        }
+        steps += 1;
+        let account = w.margin_account(target.account).await;
+        let now_held = account.position(SOL_MARKET, SOL_PERP).map_or(0, |p| p.size);
+        let moved = held - now_held;
+        held = now_held;
+        // Capped by the caller's maximum: a partial step.
+        assert!((1..=2).contains(&moved), "moved {moved}");
+        assert_eq!(
+            w.margin_account(keeper.account)
+                .await
+                .position(SOL_MARKET, SOL_PERP)
+                .unwrap()
+                .size,
+            10 - held
+        );
+        // 2.5 % of the moved notional, half to the keeper, half to the insurance fund.
+        let fee = (moved as u128 * spot * 250).div_ceil(10_000) as u64;
+        assert_eq!(
+            w.margin_account(keeper.account).await.quote_balance(),
+            keeper_before + (fee / 2) as i64
+        );
+        assert_eq!(
+            w.h.token_balance(insurance_address()).await,
+            insurance_before + fee - fee / 2
+        );
+        w.assert_books_reconcile().await;
+        assert!(steps < 10);
+    }
+    // Flagged while being liquidated, cleared once above the end level.
+    assert_eq!(w.margin_account(target.account).await.being_liquidated, 0);
+    assert!(held > 0, "partial: the target keeps part of its position");
+}
+
+/// Taking away the whole hedge leg of an underwater book raises its requirement more than it
+/// frees: such a step would lower the account's health, and is refused.
+#[tokio::test]
+async fn a_step_that_would_lower_health_is_refused() {
+    let mut w = World::listed().await;
+    let target = w.funded_trader(3_000 * USDC).await;
+    let counterparty = w.funded_trader(1_000_000 * USDC).await;
+    w.trade(
+        &target,
+        &counterparty,
+        SOL_MARKET,
+        SOL_PERP,
+        100,
+        150 * USDC,
+    )
+    .await
+    .unwrap();
+    w.trade(
+        &target,
+        &counterparty,
+        BTC_MARKET,
+        BTC_PERP,
+        -15,
+        1_000 * USDC,
+    )
+    .await
+    .unwrap();
+    // SOL down 10 %, BTC up 2 %: both legs lose.
+    w.sol_price = 135 * 100_000_000;
+    w.btc_price = 102_000 * 100_000_000;
+    w.refresh_oracles().await;
+    let keeper = w.funded_trader(1_000_000 * USDC).await;
+    let hedge = w.liquidate_ix(&keeper, target.account, BTC_MARKET, BTC_PERP, 15);
+    refused(
+        &mut w,
+        &keeper,
+        &target,
+        hedge,
+        XmarginError::LiquidationDidNotImproveHealth,
+    )
+    .await;
+    // Taking part of the larger leg (15,300 USDC short BTC against 13,500 long SOL) helps.
+    let ix = w.liquidate_ix(&keeper, target.account, BTC_MARKET, BTC_PERP, 5);
+    w.h.send(&[ix], &[&keeper.key]).await.unwrap();
+    w.assert_books_reconcile().await;
+}
+
+#[tokio::test]
+async fn a_healthy_account_cannot_be_liquidated() {
+    let mut w = World::listed().await;
+    let target = w.funded_trader(10_000 * USDC).await;
+    let counterparty = w.funded_trader(1_000_000 * USDC).await;
+    w.trade(&target, &counterparty, SOL_MARKET, SOL_PERP, 10, 150 * USDC)
+        .await
+        .unwrap();
+    let keeper = w.funded_trader(100_000 * USDC).await;
+    let ix = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_PERP, 5);
+    refused(&mut w, &keeper, &target, ix, XmarginError::NotLiquidatable).await;
+}
+
+#[tokio::test]
+async fn liquidation_refusals() {
+    let (mut w, target, keeper) = underwater().await;
+    let zero = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_PERP, 0);
+    refused(&mut w, &keeper, &target, zero, XmarginError::ZeroAmount).await;
+    let not_held = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_FUTURE, 5);
+    refused(
+        &mut w,
+        &keeper,
+        &target,
+        not_held,
+        XmarginError::NothingToLiquidate,
+    )
+    .await;
+    let keeper_account = keeper.account;
+    let itself = w.liquidate_ix(&keeper, keeper_account, SOL_MARKET, SOL_PERP, 5);
+    refused(
+        &mut w,
+        &keeper,
+        &target,
+        itself,
+        XmarginError::DuplicateAccount,
+    )
+    .await;
+    let mut wrong_fund = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_PERP, 5);
+    wrong_fund.accounts[7].pubkey = vault_address(w.sol_mint);
+    refused(
+        &mut w,
+        &keeper,
+        &target,
+        wrong_fund,
+        XmarginError::WrongInsuranceVault,
+    )
+    .await;
+    let mut wrong_quote_vault = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_PERP, 5);
+    wrong_quote_vault.accounts[6].pubkey = vault_address(w.sol_mint);
+    refused(
+        &mut w,
+        &keeper,
+        &target,
+        wrong_quote_vault,
+        XmarginError::WrongVault,
+    )
+    .await;
+    // A stale price may not move positions between accounts.
+    let now = w.h.clock().await.unix_timestamp;
+    w.write_sol_oracle(|p| p.publish_time = now - 120).await;
+    let stale = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_PERP, 5);
+    refused(&mut w, &keeper, &target, stale, XmarginError::OracleStale).await;
+}
+
+#[tokio::test]
+async fn an_owner_cannot_liquidate_their_own_account() {
+    let (mut w, target, _keeper) = underwater().await;
+    // The target's owner opens a second, funded account and tries to take the position.
+    let second = margin_address(target.key.pubkey(), 1);
+    let ix = w.create_account_ix(&target.key, 1, MODE_CROSS, 0);
+    w.h.send(&[ix], &[&target.key]).await.unwrap();
+    w.accounts.push(second);
+    let own = Trader {
+        key: target.key.insecure_clone(),
+        account: second,
+        usdc: target.usdc,
+        sol: target.sol,
+    };
+    let ix = w.liquidate_ix(&own, target.account, SOL_MARKET, SOL_PERP, 5);
+    refused(&mut w, &own, &target, ix, XmarginError::SelfLiquidation).await;
+}
+
+#[tokio::test]
+async fn a_liquidator_must_stay_above_initial_margin() {
+    let (mut w, target, _keeper) = underwater().await;
+    let poor = w.funded_trader(10 * USDC).await;
+    let ix = w.liquidate_ix(&poor, target.account, SOL_MARKET, SOL_PERP, 10);
+    refused(
+        &mut w,
+        &poor,
+        &target,
+        ix,
+        XmarginError::LiquidatorBelowInitialMargin,
+    )
+    .await;
+}
+
+fn fund_ix(funder: &Trader, amount: u64) -> Instruction {
+    anchor_ix(
+        xmargin::accounts::FundInsurance {
+            funder: funder.key.pubkey(),
+            clearinghouse: clearinghouse_address(),
+            insurance_vault: insurance_address(),
+            source: funder.usdc,
+            token_program: anchor_spl::token::ID,
+        },
+        xmargin::instruction::FundInsurance { amount },
+    )
+}
+
+fn withdraw_insurance_ix(admin: Pubkey, destination: Pubkey, amount: u64) -> Instruction {
+    anchor_ix(
+        xmargin::accounts::WithdrawInsurance {
+            admin,
+            clearinghouse: clearinghouse_address(),
+            insurance_vault: insurance_address(),
+            destination,
+            token_program: anchor_spl::token::ID,
+        },
+        xmargin::instruction::WithdrawInsurance { amount },
+    )
+}
+
+#[tokio::test]
+async fn the_insurance_fund_takes_deposits_and_releases_at_most_a_tenth_a_day() {
+    let mut w = World::listed().await;
+    let funder = w.trader(10_000 * USDC, 0).await;
+    let ix = fund_ix(&funder, 10_000 * USDC);
+    w.h.send(&[ix], &[&funder.key]).await.unwrap();
+    assert_eq!(w.h.token_balance(insurance_address()).await, 10_000 * USDC);
+    let admin = w.admin.insecure_clone();
+    let destination = w.h.create_token_account(w.usdc_mint, admin.pubkey()).await;
+    let watched = [insurance_address(), clearinghouse_address(), destination];
+    let code = program_error(XmarginError::InsuranceWithdrawalLimited);
+    let too_much = withdraw_insurance_ix(admin.pubkey(), destination, 1_000 * USDC + 1);
+    w.h.assert_refused(&watched, &[too_much], &[&admin], code)
+        .await;
+    let stranger = w.stranger().await;
+    let not_admin = withdraw_insurance_ix(stranger.pubkey(), destination, USDC);
+    w.h.assert_refused(
+        &watched,
+        &[not_admin],
+        &[&stranger],
+        program_error(XmarginError::Unauthorized),
+    )
+    .await;
+    let ok = withdraw_insurance_ix(admin.pubkey(), destination, 1_000 * USDC);
+    w.h.send(&[ok], &[&admin]).await.unwrap();
+    assert_eq!(w.h.token_balance(destination).await, 1_000 * USDC);
+    let again = withdraw_insurance_ix(admin.pubkey(), destination, USDC);
+    w.h.assert_refused(&watched, &[again.clone()], &[&admin], code)
+        .await;
+    w.h.advance(86_400).await;
+    w.h.send(&[again], &[&admin]).await.unwrap();
+    assert_eq!(w.h.token_balance(insurance_address()).await, 8_999 * USDC);
+}
