@@ -302,7 +302,7 @@ async fn the_insurance_fund_takes_deposits_and_releases_at_most_a_tenth_a_day() 
     w.h.send(&[ok], &[&admin]).await.unwrap();
     assert_eq!(w.h.token_balance(destination).await, 1_000 * USDC);
     let again = withdraw_insurance_ix(admin.pubkey(), destination, USDC);
-    w.h.assert_refused(&watched, &[again.clone()], &[&admin], code)
+    w.h.assert_refused(&watched, std::slice::from_ref(&again), &[&admin], code)
         .await;
     w.h.advance(86_400).await;
     w.h.send(&[again], &[&admin]).await.unwrap();
