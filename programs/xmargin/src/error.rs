@@ -89,8 +89,8 @@ pub enum XmarginError {
     NotLiquidatable,
     #[msg("an account cannot be liquidated by its own owner")]
     SelfLiquidation,
-    #[msg("the account holds nothing this liquidation can take")]
-    NothingToLiquidate,
+    #[msg("the account holds no position in this series")]
+    NoPosition,
     #[msg("the liquidation would not raise the account's health")]
     LiquidationDidNotImproveHealth,
     #[msg("the liquidator would break initial margin")]
@@ -99,6 +99,14 @@ pub enum XmarginError {
     WrongInsuranceVault,
     #[msg("insurance withdrawal beyond the cap or too soon after the last one")]
     InsuranceWithdrawalLimited,
+    #[msg("the series has not expired, or never expires")]
+    SeriesNotExpired,
+    #[msg("the series is already settled")]
+    SeriesAlreadySettled,
+    #[msg("the oracle price is not from the settlement window")]
+    OutsideSettlementWindow,
+    #[msg("the series is not settled yet")]
+    SeriesNotSettled,
 }
 
 impl From<xmargin_risk::RiskError> for XmarginError {

@@ -172,3 +172,24 @@ pub struct PositionLiquidated {
     /// Health against the liquidation-end level after this step; the flag stays while < 0.
     pub end_health_after: i64,
 }
+
+#[event]
+pub struct SeriesSettled {
+    pub market: u8,
+    pub series: u8,
+    /// Quote-native per contract.
+    pub settlement_price: u64,
+    pub publish_time: i64,
+}
+
+#[event]
+pub struct PositionSettled {
+    pub account: Pubkey,
+    pub market: u8,
+    pub series: u8,
+    pub size: i64,
+    /// Quote-native per contract paid to longs.
+    pub payoff: u64,
+    /// Quote moved into the account's balance: size x payoff - cost basis.
+    pub realized: i64,
+}

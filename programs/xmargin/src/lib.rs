@@ -117,6 +117,14 @@ pub mod xmargin {
         instructions::liquidate_position::handler(ctx, params)
     }
 
+    pub fn settle_expired_series(ctx: Context<SettleExpiredSeries>, series: u8) -> Result<()> {
+        instructions::settle_expired_series::handler(ctx, series)
+    }
+
+    pub fn settle_position(ctx: Context<SettlePosition>, series: u8) -> Result<()> {
+        instructions::settle_position::handler(ctx, series)
+    }
+
     pub fn clear_trade<'info>(
         ctx: Context<'info, ClearTrade<'info>>,
         params: ClearTradeParams,

@@ -171,14 +171,7 @@ async fn liquidation_refusals() {
     let zero = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_PERP, 0);
     refused(&mut w, &keeper, &target, zero, XmarginError::ZeroAmount).await;
     let not_held = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_FUTURE, 5);
-    refused(
-        &mut w,
-        &keeper,
-        &target,
-        not_held,
-        XmarginError::NothingToLiquidate,
-    )
-    .await;
+    refused(&mut w, &keeper, &target, not_held, XmarginError::NoPosition).await;
     let keeper_account = keeper.account;
     let itself = w.liquidate_ix(&keeper, keeper_account, SOL_MARKET, SOL_PERP, 5);
     refused(

@@ -207,7 +207,7 @@ fn plan_step(
         .keys
         .iter()
         .position(|k| *k == key)
-        .ok_or_else(|| error!(XmarginError::NothingToLiquidate))?;
+        .ok_or_else(|| error!(XmarginError::NoPosition))?;
     let priced = &view.positions[index];
     let held = priced.position.size.unsigned_abs();
     let needed = position_for_end_level(

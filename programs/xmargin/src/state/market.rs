@@ -56,6 +56,9 @@ impl TryFrom<u8> for SeriesKind {
 pub const SERIES_UNUSED: u8 = 0;
 pub const SERIES_ACTIVE: u8 = 1;
 pub const SERIES_SETTLED: u8 = 2;
+/// The settlement price is the first valid oracle price published within this long after
+/// expiry.
+pub const SETTLEMENT_WINDOW_SECS: i64 = 3_600;
 
 /// One tradable series of a market.
 #[zero_copy]
@@ -126,6 +129,22 @@ impl Series {
             XmarginError::OpenInterestMismatch
         );
         Ok(())
+    }
+
+    /// Cash paid per long contract at settlement (quote-native): the settlement price for
+    /// futures, intrinsic value for options.
+    pub fn settlement_payoff(&self) -> Result<u64> {
+        require!(
+            self.status == SERIES_SETTLED,
+            XmarginError::SeriesNotSettled
+        );
+        let price = self.settlement_price;
+        Ok(match SeriesKind::try_from(self.kind)? {
+            SeriesKind::Perpetual => return err!(XmarginError::SeriesNotExpired),
+            SeriesKind::Future => price,
+            SeriesKind::Call => price.saturating_sub(self.strike),
+            SeriesKind::Put => self.strike.saturating_sub(price),
+        })
     }
 
     /// Perps never expire; everything else stops trading at its expiry.
