@@ -193,3 +193,16 @@ pub struct PositionSettled {
     /// Quote moved into the account's balance: size x payoff - cost basis.
     pub realized: i64,
 }
+
+#[event]
+pub struct FundingUpdated {
+    pub market: u8,
+    pub series: u8,
+    pub mark_twap: u64,
+    pub index_price: u64,
+    /// Clamped premium, basis points per day (positive: longs pay).
+    pub rate_bps_per_day: i64,
+    /// Accrued by this crank per long contract, quote-native.
+    pub per_contract: i64,
+    pub funding_index: i64,
+}

@@ -40,6 +40,14 @@ struct LoadedMarket {
     band: Fx,
 }
 
+#[derive(Clone, Copy)]
+struct SeriesInfo {
+    market: u8,
+    series: u8,
+    instrument: Instrument,
+    funding_index: i64,
+}
+
 struct LoadedAsset {
     index: u8,
     price: Fx,
@@ -49,8 +57,8 @@ struct LoadedAsset {
 /// Prices and parameters of everything the accounts under check refer to, read once.
 pub struct RiskContext {
     markets: Vec<LoadedMarket>,
-    /// (market, series, instrument) of every series the accounts hold or trade.
-    instruments: Vec<(u8, u8, Instrument)>,
+    /// Every series the accounts hold or trade.
+    instruments: Vec<SeriesInfo>,
     assets: Vec<LoadedAsset>,
     engine: xmargin_risk::Market,
     registry_assets: Vec<(u8, crate::state::CollateralAsset)>,
@@ -168,11 +176,13 @@ impl RiskContext {
                 band: oracle.band()?,
             });
             for (market_index, series) in needs.series.iter().filter(|(m, _)| *m == index) {
-                instruments.push((
-                    *market_index,
-                    *series,
-                    market.series(*series)?.instrument()?,
-                ));
+                let stored = market.series(*series)?;
+                instruments.push(SeriesInfo {
+                    market: *market_index,
+                    series: *series,
+                    instrument: stored.instrument()?,
+                    funding_index: stored.funding_index,
+                });
             }
         }
         let mut assets = Vec::with_capacity(needs.assets.len());
@@ -227,12 +237,45 @@ impl RiskContext {
             .ok_or_else(|| error!(XmarginError::UnknownMarket))
     }
 
-    fn instrument(&self, market: u8, series: u8) -> Result<Instrument> {
+    fn series_info(&self, market: u8, series: u8) -> Result<SeriesInfo> {
         self.instruments
             .iter()
-            .find(|(m, s, _)| *m == market && *s == series)
-            .map(|(_, _, instrument)| *instrument)
+            .find(|info| info.market == market && info.series == series)
+            .copied()
             .ok_or_else(|| error!(XmarginError::UnknownSeries))
+    }
+
+    fn instrument(&self, market: u8, series: u8) -> Result<Instrument> {
+        Ok(self.series_info(market, series)?.instrument)
+    }
+
+    /// Settles the funding of every perp the account holds, and of `also` (the series about to
+    /// be filled, so that a new position starts at the current index). Returns the total paid.
+    pub fn settle_funding(
+        &self,
+        account: &mut MarginAccount,
+        also: Option<(u8, u8)>,
+    ) -> Result<i64> {
+        let mut keys: Vec<(u8, u8)> = account
+            .open_positions()
+            .map(|slot| (slot.market, slot.series))
+            .collect();
+        if let Some(key) = also {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        let mut paid: i64 = 0;
+        for (market, series) in keys {
+            let info = self.series_info(market, series)?;
+            if info.instrument == Instrument::Perpetual {
+                let owed = account.settle_funding(market, series, info.funding_index)?;
+                paid = paid
+                    .checked_add(owed)
+                    .ok_or_else(|| error!(XmarginError::MathOverflow))?;
+            }
+        }
+        Ok(paid)
     }
 
     /// The engine's view of `account`: positions with their series risk, collateral (the

@@ -125,6 +125,10 @@ pub mod xmargin {
         instructions::settle_position::handler(ctx, series)
     }
 
+    pub fn crank_funding(ctx: Context<CrankFunding>, series: u8) -> Result<()> {
+        instructions::crank_funding::handler(ctx, series)
+    }
+
     pub fn clear_trade<'info>(
         ctx: Context<'info, ClearTrade<'info>>,
         params: ClearTradeParams,

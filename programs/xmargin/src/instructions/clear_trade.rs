@@ -5,8 +5,8 @@ use crate::events::TradeCleared;
 use crate::health::{Needs, RiskContext};
 use crate::oracle::OracleUse;
 use crate::state::{
-    Clearinghouse, CollateralRegistry, MarginAccount, Market, BPS_DENOMINATOR, PAUSE_TRADE,
-    QUOTE_ASSET, SERIES_ACTIVE,
+    Clearinghouse, CollateralRegistry, MarginAccount, Market, SeriesKind, BPS_DENOMINATOR,
+    PAUSE_TRADE, QUOTE_ASSET, SERIES_ACTIVE,
 };
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,6 +116,12 @@ pub fn handler<'info>(
             &clock,
         )?
     };
+    {
+        let mut taker = ctx.accounts.taker_account.load_mut()?;
+        risk.settle_funding(&mut taker, Some((market_index, params.series)))?;
+        let mut maker = ctx.accounts.maker_account.load_mut()?;
+        risk.settle_funding(&mut maker, Some((market_index, params.series)))?;
+    }
     // A side that only reduces may end below initial margin if it ends no worse than it began.
     let taker_before = if taker_reduces {
         Some(
@@ -147,6 +153,9 @@ pub fn handler<'info>(
         maker.add_quote(-(maker_fee as i64))?;
         let mut market = ctx.accounts.market.load_mut()?;
         let series = market.series_mut(params.series)?;
+        if series.kind == SeriesKind::Perpetual as u8 {
+            series.record_trade_price(params.price, clock.unix_timestamp);
+        }
         series.record_fill(&taker_fill, params.size)?;
         series.record_fill(&maker_fill, -params.size)?;
         series.check_open_interest()?;

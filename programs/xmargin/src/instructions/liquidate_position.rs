@@ -111,6 +111,12 @@ pub fn handler<'info>(
             &Clock::get()?,
         )?
     };
+    {
+        let mut target = ctx.accounts.target_account.load_mut()?;
+        risk.settle_funding(&mut target, None)?;
+        let mut liquidator = ctx.accounts.liquidator_account.load_mut()?;
+        risk.settle_funding(&mut liquidator, Some((market_index, params.series)))?;
+    }
     let end_fraction = Fx::from_bits(clearinghouse.liquidation_end_fraction_bits);
     let step = plan_step(
         &risk,

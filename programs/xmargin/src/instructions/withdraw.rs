@@ -85,13 +85,16 @@ pub fn handler<'info>(
 /// Initial health after the withdrawal; an account with positions needs strict oracles, one
 /// holding only collateral and quote debt the tolerant ones.
 fn check_initial_margin<'info>(ctx: &Context<'info, Withdraw<'info>>) -> Result<i64> {
-    let account = ctx.accounts.margin_account.load()?;
-    let mut needs = Needs::default();
-    needs.add_account(&account);
-    let oracle_use = if account.has_positions() {
-        OracleUse::OpenRisk
-    } else {
-        OracleUse::ReduceRisk
+    let (needs, oracle_use) = {
+        let account = ctx.accounts.margin_account.load()?;
+        let mut needs = Needs::default();
+        needs.add_account(&account);
+        let oracle_use = if account.has_positions() {
+            OracleUse::OpenRisk
+        } else {
+            OracleUse::ReduceRisk
+        };
+        (needs, oracle_use)
     };
     let registry = ctx.accounts.collateral_registry.load()?;
     let risk = RiskContext::load(
@@ -102,6 +105,8 @@ fn check_initial_margin<'info>(ctx: &Context<'info, Withdraw<'info>>) -> Result<
         oracle_use,
         &Clock::get()?,
     )?;
+    let mut account = ctx.accounts.margin_account.load_mut()?;
+    risk.settle_funding(&mut account, None)?;
     let health = risk.health(&account)?;
     require!(
         health.init_health >= 0,

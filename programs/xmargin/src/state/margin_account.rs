@@ -262,6 +262,25 @@ impl MarginAccount {
         Ok(result)
     }
 
+    /// Pays the funding a perp position owes since its snapshot (longs pay a rising index) and
+    /// moves the snapshot to `index`. A new slot starts at `index` and owes nothing.
+    pub fn settle_funding(&mut self, market: u8, series: u8, index: i64) -> Result<i64> {
+        let slot = self.position_slot_mut(market, series)?;
+        let owed = if slot.size == 0 {
+            0
+        } else {
+            let change = index
+                .checked_sub(slot.funding_snapshot)
+                .ok_or_else(|| error!(XmarginError::MathOverflow))?;
+            slot.size
+                .checked_mul(change)
+                .ok_or_else(|| error!(XmarginError::MathOverflow))?
+        };
+        slot.funding_snapshot = index;
+        self.add_quote(-owed)?;
+        Ok(owed)
+    }
+
     pub fn add_quote(&mut self, amount: i64) -> Result<()> {
         let quote = &mut self.collateral[0].amount;
         *quote = quote

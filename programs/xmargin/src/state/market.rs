@@ -3,6 +3,7 @@ use xmargin_risk::bs::OptionKind;
 use xmargin_risk::{Fx, Instrument, ScenarioGrid, Underlying, VolSurface};
 
 use crate::error::XmarginError;
+use crate::state::BPS_DENOMINATOR;
 
 /// Series per market (perps, futures, and every strike x expiry of the option chain).
 pub const MAX_SERIES: usize = 64;
@@ -59,6 +60,11 @@ pub const SERIES_SETTLED: u8 = 2;
 /// The settlement price is the first valid oracle price published within this long after
 /// expiry.
 pub const SETTLEMENT_WINDOW_SECS: i64 = 3_600;
+/// The perp mark is a time-weighted average of trade prices over about this window.
+pub const MARK_TWAP_WINDOW_SECS: i64 = 3_600;
+/// Funding rates are per day and clamped to this many basis points per day.
+pub const FUNDING_PERIOD_SECS: i64 = 86_400;
+pub const MAX_FUNDING_RATE_BPS: i64 = 100;
 
 /// One tradable series of a market.
 #[zero_copy]
@@ -73,8 +79,13 @@ pub struct Series {
     pub open_interest_short: u64,
     /// Quote-native per contract, once settled.
     pub settlement_price: u64,
-    /// Cumulative funding per contract (perps), quote-native x 2^32.
+    /// Cumulative funding paid per long contract (perps), quote-native. Whole units keep every
+    /// payment, size x index change, exact and zero-sum.
     pub funding_index: i64,
+    /// Time-weighted mark of cleared trade prices (perps), quote-native per contract.
+    pub mark_twap: u64,
+    pub twap_updated_at: i64,
+    pub last_funding_time: i64,
     /// `SeriesKind` as u8.
     pub kind: u8,
     /// `SERIES_*`.
@@ -145,6 +156,47 @@ impl Series {
             SeriesKind::Call => price.saturating_sub(self.strike),
             SeriesKind::Put => self.strike.saturating_sub(price),
         })
+    }
+
+    /// Folds a cleared trade price into the mark TWAP: the new price weighs in proportion to the
+    /// time since the last update, up to the whole window.
+    pub fn record_trade_price(&mut self, price: u64, now: i64) {
+        if self.mark_twap == 0 {
+            self.mark_twap = price;
+        } else {
+            let elapsed = now
+                .saturating_sub(self.twap_updated_at)
+                .clamp(0, MARK_TWAP_WINDOW_SECS);
+            let gap = price as i128 - self.mark_twap as i128;
+            let moved = gap * elapsed as i128 / MARK_TWAP_WINDOW_SECS as i128;
+            self.mark_twap = (self.mark_twap as i128 + moved) as u64;
+        }
+        self.twap_updated_at = now;
+    }
+
+    /// Funding per contract accrued since the last crank at `index_price` (quote-native per
+    /// contract): the premium of the mark TWAP over the index, clamped, pro rata over time,
+    /// rounded toward zero. Returns (rate in bps per day, amount per contract).
+    pub fn accrue_funding(&mut self, index_price: u64, now: i64) -> Result<(i64, i64)> {
+        let elapsed = now.saturating_sub(self.last_funding_time).max(0);
+        self.last_funding_time = now;
+        // Before the first trade there is no mark to pay funding on.
+        if self.mark_twap == 0 || index_price == 0 {
+            return Ok((0, 0));
+        }
+        let premium_bps = (self.mark_twap as i128 - index_price as i128) * BPS_DENOMINATOR as i128
+            / index_price as i128;
+        let rate_bps =
+            premium_bps.clamp(-MAX_FUNDING_RATE_BPS as i128, MAX_FUNDING_RATE_BPS as i128);
+        let per_contract = index_price as i128 * rate_bps * elapsed as i128
+            / (BPS_DENOMINATOR as i128 * FUNDING_PERIOD_SECS as i128);
+        let per_contract =
+            i64::try_from(per_contract).map_err(|_| error!(XmarginError::MathOverflow))?;
+        self.funding_index = self
+            .funding_index
+            .checked_add(per_contract)
+            .ok_or_else(|| error!(XmarginError::MathOverflow))?;
+        Ok((rate_bps as i64, per_contract))
     }
 
     /// Perps never expire; everything else stops trading at its expiry.
@@ -293,12 +345,12 @@ impl Market {
 }
 
 const _: () = {
-    assert!(core::mem::size_of::<Series>() == 56);
+    assert!(core::mem::size_of::<Series>() == 80);
     assert!(core::mem::size_of::<StoredVolSurface>() == 40);
     assert!(core::mem::size_of::<UnderlyingRisk>() == 88);
     assert!(core::mem::offset_of!(Market, surface) == 64);
     assert!(core::mem::offset_of!(Market, risk) == 104);
     assert!(core::mem::offset_of!(Market, series) == 216);
-    assert!(core::mem::size_of::<Market>() == 216 + 64 * 56);
+    assert!(core::mem::size_of::<Market>() == 216 + 64 * 80);
     assert!(core::mem::align_of::<Market>() == 8);
 };

@@ -667,6 +667,23 @@ impl World {
         metas
     }
 
+    pub fn crank_funding_ix(&self, market: u8, series: u8) -> Instruction {
+        let oracle = if market == SOL_MARKET {
+            self.sol_oracle
+        } else {
+            self.btc_oracle
+        };
+        anchor_ix(
+            xmargin::accounts::CrankFunding {
+                clearinghouse: clearinghouse_address(),
+                collateral_registry: registry_address(),
+                market: market_address(market),
+                oracle,
+            },
+            xmargin::instruction::CrankFunding { series },
+        )
+    }
+
     pub fn withdraw_ix(
         &self,
         owner: &Keypair,
@@ -857,13 +874,19 @@ impl World {
                 .map(|b| b.amount as i128)
                 .sum();
             if index == QUOTE {
-                let open_basis: i128 = accounts
-                    .iter()
-                    .flat_map(|a| a.open_positions().map(|p| p.cost_basis as i128))
-                    .collect::<Vec<_>>()
-                    .iter()
-                    .sum();
-                books = books - open_basis + asset.fees_accrued as i128;
+                let mut open_basis: i128 = 0;
+                // Funding accrued on perps but not yet settled into balances.
+                let mut pending_funding: i128 = 0;
+                for position in accounts.iter().flat_map(|a| a.open_positions()) {
+                    open_basis += position.cost_basis as i128;
+                    let series =
+                        self.market(position.market).await.series[position.series as usize];
+                    if series.kind == SeriesKind::Perpetual as u8 {
+                        pending_funding += position.size as i128
+                            * (series.funding_index - position.funding_snapshot) as i128;
+                    }
+                }
+                books = books - open_basis - pending_funding + asset.fees_accrued as i128;
             }
             assert_eq!(books, vault as i128, "asset {index}: books vs vault");
         }
