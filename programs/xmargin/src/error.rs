@@ -107,6 +107,8 @@ pub enum XmarginError {
     OutsideSettlementWindow,
     #[msg("the series is not settled yet")]
     SeriesNotSettled,
+    #[msg("the account owes no quote: there is no debt to repay with its collateral")]
+    NoQuoteDebt,
 }
 
 impl From<xmargin_risk::RiskError> for XmarginError {

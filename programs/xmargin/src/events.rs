@@ -206,3 +206,19 @@ pub struct FundingUpdated {
     pub per_contract: i64,
     pub funding_index: i64,
 }
+
+#[event]
+pub struct CollateralLiquidated {
+    pub target: Pubkey,
+    pub liquidator: Pubkey,
+    pub asset: u8,
+    /// Native units moved from the target to the liquidator.
+    pub amount: u64,
+    /// Quote credited to the target's debt: amount x price x (1 - discount).
+    pub paid: u64,
+    pub liquidator_fee: u64,
+    pub insurance_fee: u64,
+    pub maint_health_before: i64,
+    pub maint_health_after: i64,
+    pub end_health_after: i64,
+}

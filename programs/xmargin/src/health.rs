@@ -296,7 +296,9 @@ impl RiskContext {
         }
         let mut collateral = Vec::with_capacity(account.collateral.len());
         let mut low_prices = Vec::with_capacity(account.collateral.len());
+        let mut assets = Vec::with_capacity(account.collateral.len());
         for balance in account.collateral.iter().filter(|b| b.in_use != 0) {
+            assets.push(balance.asset);
             let loaded = self
                 .assets
                 .iter()
@@ -318,6 +320,7 @@ impl RiskContext {
             positions,
             keys,
             collateral,
+            assets,
             low_prices,
         })
     }
@@ -346,6 +349,8 @@ pub struct AccountView {
     pub positions: Vec<PricedPosition>,
     pub keys: Vec<(u8, u8)>,
     pub collateral: Vec<Collateral>,
+    /// Registry index of `collateral[i]`.
+    pub assets: Vec<u8>,
     pub low_prices: Vec<Fx>,
 }
 

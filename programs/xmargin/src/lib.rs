@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod instructions;
+pub mod liquidation;
 pub mod oracle;
 pub mod state;
 pub mod vault;

@@ -1,18 +1,15 @@
 use anchor_lang::prelude::*;
 use anchor_spl::token::{Token, TokenAccount};
-use xmargin_risk::fx::{fx_ratio, money_mul_ceil};
-use xmargin_risk::liquidation::{health_at_end_level, position_for_end_level};
+use xmargin_risk::fx::money_mul_ceil;
+use xmargin_risk::liquidation::position_for_end_level;
 use xmargin_risk::portfolio::position_value;
 use xmargin_risk::Fx;
 
 use crate::error::{risk_error, XmarginError};
 use crate::events::PositionLiquidated;
-use crate::health::{Needs, RiskContext};
-use crate::oracle::OracleUse;
-use crate::state::{
-    Clearinghouse, CollateralRegistry, MarginAccount, Market, BPS_DENOMINATOR, PAUSE_LIQUIDATE,
-    QUOTE_ASSET,
-};
+use crate::health::RiskContext;
+use crate::liquidation::{discount, split_fee, Parties};
+use crate::state::{Clearinghouse, CollateralRegistry, MarginAccount, Market, QUOTE_ASSET};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LiquidatePositionParams {
@@ -55,74 +52,45 @@ struct Step {
     fee: u64,
     liquidator_fee: u64,
     insurance_fee: u64,
-    maint_health_before: i64,
 }
 
 pub fn handler<'info>(
     ctx: Context<'info, LiquidatePosition<'info>>,
     params: LiquidatePositionParams,
 ) -> Result<()> {
-    let clearinghouse = &ctx.accounts.clearinghouse;
-    clearinghouse.require_not_paused(PAUSE_LIQUIDATE)?;
     require!(params.max_quantity > 0, XmarginError::ZeroAmount);
     let market_index = {
         let market = ctx.accounts.market.load()?;
         market.series(params.series)?;
         market.index
     };
-    let needs = {
-        let liquidator = ctx.accounts.liquidator_account.load()?;
-        let target = ctx.accounts.target_account.load()?;
-        require!(
-            liquidator.is_owner_or_delegate(ctx.accounts.liquidator.key),
-            XmarginError::NotAccountOwner
-        );
-        require_keys_neq!(
-            liquidator.owner,
-            target.owner,
-            XmarginError::SelfLiquidation
-        );
-        require!(
-            liquidator.allows_market(market_index),
-            XmarginError::MarketNotAllowedInIsolatedMode
-        );
-        let mut needs = Needs::default();
-        needs.add_account(&liquidator);
-        needs.add_account(&target);
-        needs.add_series(market_index, params.series);
-        needs
-    };
+    require_keys_eq!(
+        ctx.accounts.quote_vault.key(),
+        ctx.accounts
+            .collateral_registry
+            .load()?
+            .asset(QUOTE_ASSET)?
+            .vault,
+        XmarginError::WrongVault
+    );
     let mut accounts = Vec::with_capacity(ctx.remaining_accounts.len() + 1);
     accounts.push(ctx.accounts.market.to_account_info());
     accounts.extend(ctx.remaining_accounts.iter().cloned());
-    let risk = {
-        let registry = ctx.accounts.collateral_registry.load()?;
-        require_keys_eq!(
-            ctx.accounts.quote_vault.key(),
-            registry.asset(QUOTE_ASSET)?.vault,
-            XmarginError::WrongVault
-        );
-        RiskContext::load(
-            clearinghouse,
-            &registry,
-            &accounts,
-            &needs,
-            OracleUse::OpenRisk,
-            &Clock::get()?,
-        )?
+    let parties = Parties {
+        clearinghouse: &ctx.accounts.clearinghouse,
+        registry: &ctx.accounts.collateral_registry,
+        liquidator_signer: ctx.accounts.liquidator.key,
+        liquidator: &ctx.accounts.liquidator_account,
+        target: &ctx.accounts.target_account,
+        accounts: &accounts,
     };
-    {
-        let mut target = ctx.accounts.target_account.load_mut()?;
-        risk.settle_funding(&mut target, None)?;
-        let mut liquidator = ctx.accounts.liquidator_account.load_mut()?;
-        risk.settle_funding(&mut liquidator, Some((market_index, params.series)))?;
-    }
-    let end_fraction = Fx::from_bits(clearinghouse.liquidation_end_fraction_bits);
+    let key = (market_index, params.series);
+    let (risk, before) = parties.begin(Some(key))?;
     let step = plan_step(
         &risk,
         &*ctx.accounts.target_account.load()?,
-        clearinghouse,
-        (market_index, params.series),
+        &ctx.accounts.clearinghouse,
+        key,
         params.max_quantity,
     )?;
 
@@ -140,12 +108,11 @@ pub fn handler<'info>(
         series.record_fill(&target_fill, -step.moved)?;
         series.record_fill(&liquidator_fill, step.moved)?;
         series.check_open_interest()?;
-        let mut registry = ctx.accounts.collateral_registry.load_mut()?;
-        let quote = registry.asset_mut(QUOTE_ASSET)?;
-        quote.deposited = quote
-            .deposited
-            .checked_sub(step.insurance_fee)
-            .ok_or_else(|| error!(XmarginError::MathOverflow))?;
+        ctx.accounts
+            .collateral_registry
+            .load_mut()?
+            .asset_mut(QUOTE_ASSET)?
+            .withdraw_from_vault(step.insurance_fee)?;
     }
     crate::vault::pay_from_vault(
         &ctx.accounts.token_program,
@@ -154,22 +121,7 @@ pub fn handler<'info>(
         &ctx.accounts.clearinghouse,
         step.insurance_fee,
     )?;
-
-    let after = risk.health(&*ctx.accounts.target_account.load()?)?;
-    let maint_health_after = after.maint_health();
-    require!(
-        maint_health_after > step.maint_health_before,
-        XmarginError::LiquidationDidNotImproveHealth
-    );
-    let end_health_after = health_at_end_level(&after.report, end_fraction).map_err(risk_error)?;
-    ctx.accounts.target_account.load_mut()?.being_liquidated = u8::from(end_health_after < 0);
-    let liquidator_health = risk
-        .health(&*ctx.accounts.liquidator_account.load()?)?
-        .init_health;
-    require!(
-        liquidator_health >= 0,
-        XmarginError::LiquidatorBelowInitialMargin
-    );
+    let (maint_health_after, end_health_after) = parties.finish(&risk, &before)?;
     emit!(PositionLiquidated {
         target: ctx.accounts.target_account.key(),
         liquidator: ctx.accounts.liquidator_account.key(),
@@ -180,15 +132,15 @@ pub fn handler<'info>(
         fee: step.fee,
         liquidator_fee: step.liquidator_fee,
         insurance_fee: step.insurance_fee,
-        maint_health_before: step.maint_health_before,
+        maint_health_before: before.maint_health,
         maint_health_after,
-        end_health_after: i64::try_from(end_health_after).unwrap_or(i64::MIN),
+        end_health_after,
     });
     Ok(())
 }
 
-/// Checks the target is liquidatable and sizes the step: the contracts that bring it to the
-/// liquidation-end level (engine bisection), capped by the liquidator's maximum.
+/// Sizes the step: the contracts that bring the target to the liquidation-end level (engine
+/// bisection), capped by the liquidator's maximum.
 fn plan_step(
     risk: &RiskContext,
     target: &MarginAccount,
@@ -196,18 +148,8 @@ fn plan_step(
     key: (u8, u8),
     max_quantity: u64,
 ) -> Result<Step> {
+    let discount = discount(clearinghouse);
     let end_fraction = Fx::from_bits(clearinghouse.liquidation_end_fraction_bits);
-    let discount = fx_ratio(
-        clearinghouse.liquidation_fee_bps as i64,
-        BPS_DENOMINATOR as i64,
-    );
-    let before = risk.health(target)?;
-    let maint_health_before = before.maint_health();
-    let end_before = health_at_end_level(&before.report, end_fraction).map_err(risk_error)?;
-    require!(
-        maint_health_before < 0 || (target.being_liquidated != 0 && end_before < 0),
-        XmarginError::NotLiquidatable
-    );
     let view = risk.view(target)?;
     let index = view
         .keys
@@ -243,14 +185,12 @@ fn plan_step(
     let value = position_value(notional, &priced.risk).map_err(risk_error)?;
     let fee = money_mul_ceil(notional.abs(), discount).map_err(risk_error)?;
     let fee = u64::try_from(fee).map_err(|_| error!(XmarginError::MathOverflow))?;
-    let liquidator_fee = (fee as u128 * clearinghouse.liquidator_fee_share_bps as u128
-        / BPS_DENOMINATOR as u128) as u64;
+    let (liquidator_fee, insurance_fee) = split_fee(clearinghouse, fee);
     Ok(Step {
         moved,
         value,
         fee,
         liquidator_fee,
-        insurance_fee: fee - liquidator_fee,
-        maint_health_before,
+        insurance_fee,
     })
 }

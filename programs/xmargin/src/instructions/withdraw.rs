@@ -39,10 +39,7 @@ pub fn handler<'info>(
         let mut registry = ctx.accounts.collateral_registry.load_mut()?;
         let asset = registry.asset_mut(asset_index)?;
         asset.check_token_accounts(&ctx.accounts.vault.key(), &ctx.accounts.destination.mint)?;
-        asset.deposited = asset
-            .deposited
-            .checked_sub(amount)
-            .ok_or_else(|| error!(XmarginError::InsufficientBalance))?;
+        asset.withdraw_from_vault(amount)?;
         let mut account = ctx.accounts.margin_account.load_mut()?;
         let slot = account
             .balance_of(asset_index)

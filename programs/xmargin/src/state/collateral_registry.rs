@@ -79,6 +79,15 @@ pub struct CollateralAsset {
 }
 
 impl CollateralAsset {
+    /// Records tokens leaving the vault (withdrawals, insurance fees).
+    pub fn withdraw_from_vault(&mut self, amount: u64) -> Result<()> {
+        self.deposited = self
+            .deposited
+            .checked_sub(amount)
+            .ok_or_else(|| error!(XmarginError::InsufficientBalance))?;
+        Ok(())
+    }
+
     /// The vault must be this asset's, and the user's token account must hold its mint.
     pub fn check_token_accounts(&self, vault: &Pubkey, user_mint: &Pubkey) -> Result<()> {
         require_keys_eq!(*vault, self.vault, XmarginError::WrongVault);

@@ -1,0 +1,129 @@
+//! What every liquidation instruction shares: who may liquidate whom, when an account is
+//! liquidatable, the fee split, and the checks after the step. The sizing itself is
+//! `xmargin_risk::liquidation`.
+use anchor_lang::prelude::*;
+use xmargin_risk::fx::fx_ratio;
+use xmargin_risk::liquidation::health_at_end_level;
+use xmargin_risk::Fx;
+
+use crate::error::{risk_error, XmarginError};
+use crate::health::{Needs, RiskContext};
+use crate::oracle::OracleUse;
+use crate::state::{
+    Clearinghouse, CollateralRegistry, MarginAccount, BPS_DENOMINATOR, PAUSE_LIQUIDATE,
+};
+
+/// The accounts of a liquidation step.
+pub struct Parties<'a, 'info> {
+    pub clearinghouse: &'a Clearinghouse,
+    pub registry: &'a AccountLoader<'info, CollateralRegistry>,
+    pub liquidator_signer: &'a Pubkey,
+    pub liquidator: &'a AccountLoader<'info, MarginAccount>,
+    pub target: &'a AccountLoader<'info, MarginAccount>,
+    /// Markets and oracles both accounts' checks need.
+    pub accounts: &'a [AccountInfo<'info>],
+}
+
+/// The target's state before the step.
+pub struct Before {
+    pub maint_health: i64,
+}
+
+impl Parties<'_, '_> {
+    /// Authorizes the liquidator, loads prices (strict: positions or collateral change hands),
+    /// settles both accounts' funding, and checks the target is liquidatable: below
+    /// maintenance, or still flagged and below the liquidation-end level.
+    pub fn begin(&self, also: Option<(u8, u8)>) -> Result<(RiskContext, Before)> {
+        self.clearinghouse.require_not_paused(PAUSE_LIQUIDATE)?;
+        let needs = {
+            let liquidator = self.liquidator.load()?;
+            let target = self.target.load()?;
+            require!(
+                liquidator.is_owner_or_delegate(self.liquidator_signer),
+                XmarginError::NotAccountOwner
+            );
+            require_keys_neq!(
+                liquidator.owner,
+                target.owner,
+                XmarginError::SelfLiquidation
+            );
+            if let Some((market, _)) = also {
+                require!(
+                    liquidator.allows_market(market),
+                    XmarginError::MarketNotAllowedInIsolatedMode
+                );
+            }
+            let mut needs = Needs::default();
+            needs.add_account(&liquidator);
+            needs.add_account(&target);
+            if let Some((market, series)) = also {
+                needs.add_series(market, series);
+            }
+            needs
+        };
+        let risk = RiskContext::load(
+            self.clearinghouse,
+            &*self.registry.load()?,
+            self.accounts,
+            &needs,
+            OracleUse::OpenRisk,
+            &Clock::get()?,
+        )?;
+        {
+            let mut target = self.target.load_mut()?;
+            risk.settle_funding(&mut target, None)?;
+            let mut liquidator = self.liquidator.load_mut()?;
+            risk.settle_funding(&mut liquidator, also)?;
+        }
+        let target = self.target.load()?;
+        let health = risk.health(&target)?;
+        let maint_health = health.maint_health();
+        let end_health =
+            health_at_end_level(&health.report, self.end_fraction()).map_err(risk_error)?;
+        require!(
+            maint_health < 0 || (target.being_liquidated != 0 && end_health < 0),
+            XmarginError::NotLiquidatable
+        );
+        Ok((risk, Before { maint_health }))
+    }
+
+    pub fn end_fraction(&self) -> Fx {
+        Fx::from_bits(self.clearinghouse.liquidation_end_fraction_bits)
+    }
+
+    /// After the step: the target's health strictly rose, its flag follows the end level, and
+    /// the liquidator still meets initial margin. Returns (maintenance health, end-level
+    /// health) of the target.
+    pub fn finish(&self, risk: &RiskContext, before: &Before) -> Result<(i64, i64)> {
+        let after = risk.health(&*self.target.load()?)?;
+        let maint_health = after.maint_health();
+        require!(
+            maint_health > before.maint_health,
+            XmarginError::LiquidationDidNotImproveHealth
+        );
+        let end_health =
+            health_at_end_level(&after.report, self.end_fraction()).map_err(risk_error)?;
+        self.target.load_mut()?.being_liquidated = u8::from(end_health < 0);
+        let liquidator_health = risk.health(&*self.liquidator.load()?)?.init_health;
+        require!(
+            liquidator_health >= 0,
+            XmarginError::LiquidatorBelowInitialMargin
+        );
+        Ok((maint_health, i64::try_from(end_health).unwrap_or(i64::MIN)))
+    }
+}
+
+/// The liquidation discount as a fraction.
+pub fn discount(clearinghouse: &Clearinghouse) -> Fx {
+    fx_ratio(
+        clearinghouse.liquidation_fee_bps as i64,
+        BPS_DENOMINATOR as i64,
+    )
+}
+
+/// (liquidator share, insurance share) of a fee.
+pub fn split_fee(clearinghouse: &Clearinghouse, fee: u64) -> (u64, u64) {
+    let liquidator = (fee as u128 * clearinghouse.liquidator_fee_share_bps as u128
+        / BPS_DENOMINATOR as u128) as u64;
+    (liquidator, fee - liquidator)
+}
