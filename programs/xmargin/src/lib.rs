@@ -130,6 +130,13 @@ pub mod xmargin {
         instructions::crank_funding::handler(ctx, series)
     }
 
+    pub fn liquidate_collateral<'info>(
+        ctx: Context<'info, LiquidateCollateral<'info>>,
+        params: LiquidateCollateralParams,
+    ) -> Result<()> {
+        instructions::liquidate_collateral::handler(ctx, params)
+    }
+
     pub fn clear_trade<'info>(
         ctx: Context<'info, ClearTrade<'info>>,
         params: ClearTradeParams,

@@ -301,3 +301,118 @@ async fn the_insurance_fund_takes_deposits_and_releases_at_most_a_tenth_a_day() 
     w.h.send(&[again], &[&admin]).await.unwrap();
     assert_eq!(w.h.token_balance(insurance_address()).await, 8_999 * USDC);
 }
+
+/// A target holding only SOL collateral, long 30 SOL perps after realizing a loss at 130: it
+/// owes quote and is below maintenance.
+async fn indebted() -> (World, Trader, Trader) {
+    let mut w = World::listed().await;
+    let target = w.trader(0, 10 * SOL_LAMPORTS).await;
+    w.deposit(&target, SOL_ASSET, 10 * SOL_LAMPORTS)
+        .await
+        .unwrap();
+    let counterparty = w.funded_trader(1_000_000 * USDC).await;
+    w.trade(&target, &counterparty, SOL_MARKET, SOL_PERP, 40, 150 * USDC)
+        .await
+        .unwrap();
+    w.set_sol_price(130 * 100_000_000).await;
+    w.trade(
+        &target,
+        &counterparty,
+        SOL_MARKET,
+        SOL_PERP,
+        -10,
+        130 * USDC,
+    )
+    .await
+    .unwrap();
+    let keeper = w.funded_trader(100_000 * USDC).await;
+    (w, target, keeper)
+}
+
+#[tokio::test]
+async fn collateral_repays_quote_debt_at_a_discount() {
+    let (mut w, target, keeper) = indebted().await;
+    let before = w.margin_account(target.account).await;
+    let debt = -before.quote_balance();
+    assert!(debt > 200 * USDC as i64, "realized loss and fees: {debt}");
+    let target_sol = before.balance_of(SOL_ASSET).unwrap().amount;
+    let keeper_quote = w.margin_account(keeper.account).await.quote_balance();
+    let insurance = w.h.token_balance(insurance_address()).await;
+    let ix = w.liquidate_collateral_ix(&keeper, target.account, SOL_ASSET, 10 * SOL_LAMPORTS);
+    w.h.send(&[ix], &[&keeper.key]).await.unwrap();
+
+    let after = w.margin_account(target.account).await;
+    let taken = target_sol - after.balance_of(SOL_ASSET).unwrap().amount;
+    let paid = after.quote_balance() - before.quote_balance();
+    // Capped by the debt: the payment repays it to within one lamport's worth.
+    assert!(paid <= debt && debt - paid < 1_000, "paid {paid} of {debt}");
+    // 130 USDC a SOL less 2.5 %: 126.75 USDC (0.12675 quote units per lamport).
+    assert!((paid as f64 - taken as f64 * 0.12675).abs() < 2.0);
+    assert_eq!(
+        w.margin_account(keeper.account)
+            .await
+            .balance_of(SOL_ASSET)
+            .unwrap()
+            .amount,
+        taken
+    );
+    let fee = (taken as f64 * 0.13 * 0.025) as i64;
+    let insurance_fee = w.h.token_balance(insurance_address()).await - insurance;
+    assert!(
+        (insurance_fee as i64 - fee / 2).abs() <= 2,
+        "{insurance_fee} vs {fee}"
+    );
+    assert_eq!(
+        w.margin_account(keeper.account).await.quote_balance(),
+        keeper_quote - paid - insurance_fee as i64
+    );
+    assert_eq!(after.being_liquidated, 1, "still below the end level");
+    w.assert_books_reconcile().await;
+}
+
+#[tokio::test]
+async fn collateral_liquidation_refusals() {
+    let (mut w, target, keeper) = indebted().await;
+    let quote = w.liquidate_collateral_ix(&keeper, target.account, QUOTE, 1);
+    refused(
+        &mut w,
+        &keeper,
+        &target,
+        quote,
+        XmarginError::InvalidParameter,
+    )
+    .await;
+    let zero = w.liquidate_collateral_ix(&keeper, target.account, SOL_ASSET, 0);
+    refused(&mut w, &keeper, &target, zero, XmarginError::ZeroAmount).await;
+    // An asset the target does not hold.
+    let absent = w.liquidate_collateral_ix(&keeper, target.account, 5, 1);
+    refused(
+        &mut w,
+        &keeper,
+        &target,
+        absent,
+        XmarginError::InsufficientBalance,
+    )
+    .await;
+    // Underwater, but its quote balance is positive: nothing to repay.
+    let (mut w2, target2, keeper2) = underwater().await;
+    let no_debt = w2.liquidate_collateral_ix(&keeper2, target2.account, SOL_ASSET, 1);
+    refused(
+        &mut w2,
+        &keeper2,
+        &target2,
+        no_debt,
+        XmarginError::NoQuoteDebt,
+    )
+    .await;
+    let solvent = w.funded_trader(1_000 * USDC).await;
+    let healthy = w.liquidate_collateral_ix(&keeper, solvent.account, SOL_ASSET, 1);
+    refused(
+        &mut w,
+        &keeper,
+        &solvent,
+        healthy,
+        XmarginError::NotLiquidatable,
+    )
+    .await;
+}

@@ -833,6 +833,32 @@ impl World {
         ix
     }
 
+    pub fn liquidate_collateral_ix(
+        &self,
+        liquidator: &Trader,
+        target: Pubkey,
+        asset: u8,
+        max_amount: u64,
+    ) -> Instruction {
+        let mut ix = anchor_ix(
+            xmargin::accounts::LiquidateCollateral {
+                liquidator: liquidator.key.pubkey(),
+                clearinghouse: clearinghouse_address(),
+                collateral_registry: registry_address(),
+                liquidator_account: liquidator.account,
+                target_account: target,
+                quote_vault: vault_address(self.usdc_mint),
+                insurance_vault: insurance_address(),
+                token_program: anchor_spl::token::ID,
+            },
+            xmargin::instruction::LiquidateCollateral {
+                params: LiquidateCollateralParams { asset, max_amount },
+            },
+        );
+        ix.accounts.extend(self.risk_accounts());
+        ix
+    }
+
     pub async fn margin_account(&mut self, address: Pubkey) -> MarginAccount {
         self.h.zero_copy::<MarginAccount>(address).await
     }

@@ -1,0 +1,177 @@
+use anchor_lang::prelude::*;
+use anchor_spl::token::{Token, TokenAccount};
+use xmargin_risk::fx::{money_mul_floor, mul, sub};
+use xmargin_risk::liquidation::{collateral_for_deficit, health_at_end_level};
+use xmargin_risk::{Collateral, Fx};
+
+use crate::error::{risk_error, XmarginError};
+use crate::events::CollateralLiquidated;
+use crate::health::RiskContext;
+use crate::liquidation::{discount, split_fee, Parties};
+use crate::state::{Clearinghouse, CollateralRegistry, MarginAccount, QUOTE_ASSET};
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LiquidateCollateralParams {
+    /// Registry index of the (non-quote) asset to take.
+    pub asset: u8,
+    /// Most native units the liquidator is willing to take in this step.
+    pub max_amount: u64,
+}
+
+#[derive(Accounts)]
+pub struct LiquidateCollateral<'info> {
+    /// Owner or delegate of `liquidator_account`; anyone with a healthy account.
+    pub liquidator: Signer<'info>,
+    #[account(seeds = [Clearinghouse::SEED], bump = clearinghouse.bump)]
+    pub clearinghouse: Account<'info, Clearinghouse>,
+    #[account(mut, seeds = [CollateralRegistry::SEED], bump)]
+    pub collateral_registry: AccountLoader<'info, CollateralRegistry>,
+    #[account(mut)]
+    pub liquidator_account: AccountLoader<'info, MarginAccount>,
+    #[account(
+        mut,
+        constraint = target_account.key() != liquidator_account.key() @ XmarginError::DuplicateAccount
+    )]
+    pub target_account: AccountLoader<'info, MarginAccount>,
+    #[account(mut)]
+    pub quote_vault: Account<'info, TokenAccount>,
+    #[account(mut, address = clearinghouse.insurance_vault @ XmarginError::WrongInsuranceVault)]
+    pub insurance_vault: Account<'info, TokenAccount>,
+    pub token_program: Program<'info, Token>,
+    // remaining: every market and oracle both accounts' checks need.
+}
+
+/// What the step moves, decided before any account changes.
+struct Step {
+    amount: u64,
+    /// Quote the liquidator pays into the target's debt.
+    paid: u64,
+    liquidator_fee: u64,
+    insurance_fee: u64,
+}
+
+/// The liquidator takes a target's collateral at the oracle price minus the liquidation discount
+/// and pays for it in quote, which repays the target's quote debt. The discount is the fee: the
+/// liquidator keeps its share and pays the insurance fund the rest.
+pub fn handler<'info>(
+    ctx: Context<'info, LiquidateCollateral<'info>>,
+    params: LiquidateCollateralParams,
+) -> Result<()> {
+    require!(params.max_amount > 0, XmarginError::ZeroAmount);
+    require!(params.asset != QUOTE_ASSET, XmarginError::InvalidParameter);
+    require_keys_eq!(
+        ctx.accounts.quote_vault.key(),
+        ctx.accounts
+            .collateral_registry
+            .load()?
+            .asset(QUOTE_ASSET)?
+            .vault,
+        XmarginError::WrongVault
+    );
+    let parties = Parties {
+        clearinghouse: &ctx.accounts.clearinghouse,
+        registry: &ctx.accounts.collateral_registry,
+        liquidator_signer: ctx.accounts.liquidator.key,
+        liquidator: &ctx.accounts.liquidator_account,
+        target: &ctx.accounts.target_account,
+        accounts: ctx.remaining_accounts,
+    };
+    let (risk, before) = parties.begin(None)?;
+    let step = plan_step(
+        &risk,
+        &*ctx.accounts.target_account.load()?,
+        &ctx.accounts.clearinghouse,
+        &params,
+    )?;
+    {
+        let amount = i64::try_from(step.amount).map_err(|_| error!(XmarginError::MathOverflow))?;
+        let mut target = ctx.accounts.target_account.load_mut()?;
+        let slot = target.balance_slot_mut(params.asset)?;
+        slot.amount = slot
+            .amount
+            .checked_sub(amount)
+            .ok_or_else(|| error!(XmarginError::InsufficientBalance))?;
+        target.add_quote(step.paid as i64)?;
+        target.release_empty_balances();
+        let mut liquidator = ctx.accounts.liquidator_account.load_mut()?;
+        let slot = liquidator.balance_slot_mut(params.asset)?;
+        slot.amount = slot
+            .amount
+            .checked_add(amount)
+            .ok_or_else(|| error!(XmarginError::AmountTooLarge))?;
+        liquidator.add_quote(-((step.paid + step.insurance_fee) as i64))?;
+        ctx.accounts
+            .collateral_registry
+            .load_mut()?
+            .asset_mut(QUOTE_ASSET)?
+            .withdraw_from_vault(step.insurance_fee)?;
+    }
+    crate::vault::pay_from_vault(
+        &ctx.accounts.token_program,
+        &ctx.accounts.quote_vault,
+        &ctx.accounts.insurance_vault.to_account_info(),
+        &ctx.accounts.clearinghouse,
+        step.insurance_fee,
+    )?;
+    let (maint_health_after, end_health_after) = parties.finish(&risk, &before)?;
+    emit!(CollateralLiquidated {
+        target: ctx.accounts.target_account.key(),
+        liquidator: ctx.accounts.liquidator_account.key(),
+        asset: params.asset,
+        amount: step.amount,
+        paid: step.paid,
+        liquidator_fee: step.liquidator_fee,
+        insurance_fee: step.insurance_fee,
+        maint_health_before: before.maint_health,
+        maint_health_after,
+        end_health_after,
+    });
+    Ok(())
+}
+
+/// The smallest amount that brings the target to the liquidation-end level (closed form, then
+/// bounded search in the engine), capped by what repays its debt and by the caller's maximum.
+fn plan_step(
+    risk: &RiskContext,
+    target: &MarginAccount,
+    clearinghouse: &Clearinghouse,
+    params: &LiquidateCollateralParams,
+) -> Result<Step> {
+    let debt = target.quote_balance().min(0).unsigned_abs();
+    require!(debt > 0, XmarginError::NoQuoteDebt);
+    let view = risk.view(target)?;
+    let position = view
+        .assets
+        .iter()
+        .position(|asset| *asset == params.asset)
+        .ok_or_else(|| error!(XmarginError::InsufficientBalance))?;
+    let asset: Collateral = view.collateral[position];
+    let held =
+        u64::try_from(asset.amount).map_err(|_| error!(XmarginError::InsufficientBalance))?;
+    require!(held > 0, XmarginError::InsufficientBalance);
+    let discount = discount(clearinghouse);
+    let end_fraction = Fx::from_bits(clearinghouse.liquidation_end_fraction_bits);
+    let report = risk.health(target)?.report;
+    let deficit = -health_at_end_level(&report, end_fraction).map_err(risk_error)?;
+    let needed = collateral_for_deficit(&asset, deficit, discount).map_err(risk_error)?;
+    let paid_per_unit =
+        mul(asset.price, sub(Fx::ONE, discount).map_err(risk_error)?).map_err(risk_error)?;
+    // Units whose payment repays at most the debt: floor(debt / paid_per_unit).
+    let by_debt = ((debt as u128) << 32) / (paid_per_unit.to_bits().max(1) as u128);
+    let amount = needed
+        .unwrap_or(held)
+        .min(held)
+        .min(params.max_amount)
+        .min(u64::try_from(by_debt).unwrap_or(u64::MAX));
+    require!(amount > 0, XmarginError::ZeroAmount);
+    let paid = money_mul_floor(amount as i128, paid_per_unit).map_err(risk_error)?;
+    let value = money_mul_floor(amount as i128, asset.price).map_err(risk_error)?;
+    let fee = u64::try_from(value - paid).map_err(|_| error!(XmarginError::MathOverflow))?;
+    let (liquidator_fee, insurance_fee) = split_fee(clearinghouse, fee);
+    Ok(Step {
+        amount,
+        paid: u64::try_from(paid).map_err(|_| error!(XmarginError::MathOverflow))?,
+        liquidator_fee,
+        insurance_fee,
+    })
+}
