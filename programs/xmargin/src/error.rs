@@ -109,6 +109,10 @@ pub enum XmarginError {
     SeriesNotSettled,
     #[msg("the account owes no quote: there is no debt to repay with its collateral")]
     NoQuoteDebt,
+    #[msg("the account is not bankrupt: it still holds positions or collateral, or owes nothing")]
+    NotBankrupt,
+    #[msg("no open interest to socialize the loss across")]
+    NoSeriesToSocialize,
 }
 
 impl From<xmargin_risk::RiskError> for XmarginError {

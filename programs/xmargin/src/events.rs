@@ -222,3 +222,25 @@ pub struct CollateralLiquidated {
     pub maint_health_after: i64,
     pub end_health_after: i64,
 }
+
+#[event]
+pub struct BankruptcyInsuranceCovered {
+    pub account: Pubkey,
+    /// Quote paid by the insurance fund into the account's debt.
+    pub amount: u64,
+    pub fund_balance_after: u64,
+}
+
+#[event]
+pub struct LossSocialized {
+    pub account: Pubkey,
+    pub market: u8,
+    pub series: u8,
+    /// Debt left after the insurance fund, written off the account.
+    pub amount: u64,
+    /// Charged to every contract held on either side of the series, on its next touch.
+    pub per_contract: u64,
+    pub contracts: u64,
+    /// per_contract x contracts - amount, credited to protocol fees.
+    pub rounding: u64,
+}

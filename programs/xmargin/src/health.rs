@@ -46,6 +46,7 @@ struct SeriesInfo {
     series: u8,
     instrument: Instrument,
     funding_index: i64,
+    loss_index: i64,
 }
 
 struct LoadedAsset {
@@ -182,6 +183,7 @@ impl RiskContext {
                     series: *series,
                     instrument: stored.instrument()?,
                     funding_index: stored.funding_index,
+                    loss_index: stored.loss_index,
                 });
             }
         }
@@ -249,9 +251,10 @@ impl RiskContext {
         Ok(self.series_info(market, series)?.instrument)
     }
 
-    /// Settles the funding of every perp the account holds, and of `also` (the series about to
-    /// be filled, so that a new position starts at the current index). Returns the total paid.
-    pub fn settle_funding(
+    /// Settles what every position owes since it was last touched (perp funding, socialized
+    /// losses), and opens `also` (the series about to be filled) at the current indices so a
+    /// new position owes nothing from before. Returns the total paid.
+    pub fn settle_accruals(
         &self,
         account: &mut MarginAccount,
         also: Option<(u8, u8)>,
@@ -268,12 +271,15 @@ impl RiskContext {
         let mut paid: i64 = 0;
         for (market, series) in keys {
             let info = self.series_info(market, series)?;
+            let mut owed = account.settle_loss(market, series, info.loss_index)?;
             if info.instrument == Instrument::Perpetual {
-                let owed = account.settle_funding(market, series, info.funding_index)?;
-                paid = paid
-                    .checked_add(owed)
+                owed = owed
+                    .checked_add(account.settle_funding(market, series, info.funding_index)?)
                     .ok_or_else(|| error!(XmarginError::MathOverflow))?;
             }
+            paid = paid
+                .checked_add(owed)
+                .ok_or_else(|| error!(XmarginError::MathOverflow))?;
         }
         Ok(paid)
     }

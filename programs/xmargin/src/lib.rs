@@ -137,6 +137,10 @@ pub mod xmargin {
         instructions::liquidate_collateral::handler(ctx, params)
     }
 
+    pub fn resolve_bankruptcy(ctx: Context<ResolveBankruptcy>) -> Result<()> {
+        instructions::resolve_bankruptcy::handler(ctx)
+    }
+
     pub fn clear_trade<'info>(
         ctx: Context<'info, ClearTrade<'info>>,
         params: ClearTradeParams,

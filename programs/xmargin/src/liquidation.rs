@@ -71,9 +71,9 @@ impl Parties<'_, '_> {
         )?;
         {
             let mut target = self.target.load_mut()?;
-            risk.settle_funding(&mut target, None)?;
+            risk.settle_accruals(&mut target, None)?;
             let mut liquidator = self.liquidator.load_mut()?;
-            risk.settle_funding(&mut liquidator, also)?;
+            risk.settle_accruals(&mut liquidator, also)?;
         }
         let target = self.target.load()?;
         let health = risk.health(&target)?;

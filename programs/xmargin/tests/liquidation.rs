@@ -242,19 +242,6 @@ async fn a_liquidator_must_stay_above_initial_margin() {
     .await;
 }
 
-fn fund_ix(funder: &Trader, amount: u64) -> Instruction {
-    anchor_ix(
-        xmargin::accounts::FundInsurance {
-            funder: funder.key.pubkey(),
-            clearinghouse: clearinghouse_address(),
-            insurance_vault: insurance_address(),
-            source: funder.usdc,
-            token_program: anchor_spl::token::ID,
-        },
-        xmargin::instruction::FundInsurance { amount },
-    )
-}
-
 fn withdraw_insurance_ix(admin: Pubkey, destination: Pubkey, amount: u64) -> Instruction {
     anchor_ix(
         xmargin::accounts::WithdrawInsurance {
@@ -272,7 +259,7 @@ fn withdraw_insurance_ix(admin: Pubkey, destination: Pubkey, amount: u64) -> Ins
 async fn the_insurance_fund_takes_deposits_and_releases_at_most_a_tenth_a_day() {
     let mut w = World::listed().await;
     let funder = w.trader(10_000 * USDC, 0).await;
-    let ix = fund_ix(&funder, 10_000 * USDC);
+    let ix = w.fund_insurance_ix(&funder, 10_000 * USDC);
     w.h.send(&[ix], &[&funder.key]).await.unwrap();
     assert_eq!(w.h.token_balance(insurance_address()).await, 10_000 * USDC);
     let admin = w.admin.insecure_clone();

@@ -43,6 +43,7 @@ pub fn handler(ctx: Context<AddSeries>, params: AddSeriesParams) -> Result<()> {
         mark_twap: 0,
         twap_updated_at: 0,
         last_funding_time: now,
+        loss_index: 0,
         kind,
         status: SERIES_ACTIVE,
         _padding: [0; 6],

@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::error::XmarginError;
 use crate::events::MarginAccountCreated;
-use crate::state::{Clearinghouse, MarginAccount, MODE_CROSS, MODE_ISOLATED};
+use crate::state::{Clearinghouse, MarginAccount, MODE_CROSS, MODE_ISOLATED, NO_MARKET};
 
 #[derive(Accounts)]
 #[instruction(id: u16)]
@@ -40,6 +40,7 @@ pub fn handler(
     account.bump = ctx.bumps.margin_account;
     account.mode = mode;
     account.isolated_market = isolated_market;
+    account.last_liquidated_market = NO_MARKET;
     account.init_quote_slot();
     emit!(MarginAccountCreated {
         account: ctx.accounts.margin_account.key(),

@@ -100,6 +100,8 @@ pub fn handler<'info>(
         let target_fill =
             target.apply_value_fill(market_index, params.series, -step.moved, -step.value)?;
         target.add_quote(-(step.fee as i64))?;
+        target.last_liquidated_market = market_index;
+        target.last_liquidated_series = params.series;
         let liquidator_fill =
             liquidator.apply_value_fill(market_index, params.series, step.moved, step.value)?;
         liquidator.add_quote(step.liquidator_fee as i64)?;

@@ -17,12 +17,16 @@ pub struct SettlePosition<'info> {
 pub fn handler(ctx: Context<SettlePosition>, series_index: u8) -> Result<()> {
     let mut market = ctx.accounts.market.load_mut()?;
     let market_index = market.index;
-    let payoff = market.series(series_index)?.settlement_payoff()?;
+    let stored = market.series(series_index)?;
+    let payoff = stored.settlement_payoff()?;
+    let loss_index = stored.loss_index;
     let mut account = ctx.accounts.margin_account.load_mut()?;
     let size = account
         .position(market_index, series_index)
         .map(|slot| slot.size)
         .ok_or_else(|| error!(XmarginError::NoPosition))?;
+    // Losses socialized on the series while the position was open are paid before it closes.
+    account.settle_loss(market_index, series_index, loss_index)?;
     // Closing at the payoff is a fill of -size at that price.
     let fill = account.apply_fill(market_index, series_index, -size, payoff)?;
     let series = market.series_mut(series_index)?;

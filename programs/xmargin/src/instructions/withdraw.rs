@@ -103,7 +103,7 @@ fn check_initial_margin<'info>(ctx: &Context<'info, Withdraw<'info>>) -> Result<
         &Clock::get()?,
     )?;
     let mut account = ctx.accounts.margin_account.load_mut()?;
-    risk.settle_funding(&mut account, None)?;
+    risk.settle_accruals(&mut account, None)?;
     let health = risk.health(&account)?;
     require!(
         health.init_health >= 0,

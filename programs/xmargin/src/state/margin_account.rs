@@ -6,6 +6,9 @@ use crate::state::QUOTE_ASSET;
 pub const MAX_ACCOUNT_COLLATERAL: usize = 8;
 pub const MAX_ACCOUNT_POSITIONS: usize = 32;
 
+/// `last_liquidated_market` of an account never liquidated.
+pub const NO_MARKET: u8 = u8::MAX;
+
 pub const MODE_CROSS: u8 = 0;
 /// Only positions of `isolated_market` are allowed.
 pub const MODE_ISOLATED: u8 = 1;
@@ -32,6 +35,8 @@ pub struct PositionSlot {
     pub cost_basis: i64,
     /// Series funding index when funding was last settled.
     pub funding_snapshot: i64,
+    /// Series socialized-loss index when losses were last settled.
+    pub loss_snapshot: i64,
     pub market: u8,
     pub series: u8,
     pub in_use: u8,
@@ -52,7 +57,10 @@ pub struct MarginAccount {
     pub isolated_market: u8,
     /// Set once found below maintenance; cleared above the liquidation-end level.
     pub being_liquidated: u8,
-    pub _padding: [u8; 2],
+    /// The series of the last position liquidation (`NO_MARKET` if none): a loss the account
+    /// cannot pay is socialized across that series' open interest.
+    pub last_liquidated_market: u8,
+    pub last_liquidated_series: u8,
     pub collateral: [CollateralBalance; MAX_ACCOUNT_COLLATERAL],
     pub positions: [PositionSlot; MAX_ACCOUNT_POSITIONS],
 }
@@ -175,10 +183,10 @@ impl MarginAccount {
 
 const _: () = {
     assert!(core::mem::size_of::<CollateralBalance>() == 16);
-    assert!(core::mem::size_of::<PositionSlot>() == 32);
+    assert!(core::mem::size_of::<PositionSlot>() == 40);
     assert!(core::mem::offset_of!(MarginAccount, collateral) == 72);
     assert!(core::mem::offset_of!(MarginAccount, positions) == 72 + 8 * 16);
-    assert!(core::mem::size_of::<MarginAccount>() == 72 + 8 * 16 + 32 * 32);
+    assert!(core::mem::size_of::<MarginAccount>() == 72 + 8 * 16 + 32 * 40);
     assert!(core::mem::align_of::<MarginAccount>() == 8);
 };
 
@@ -277,6 +285,21 @@ impl MarginAccount {
                 .ok_or_else(|| error!(XmarginError::MathOverflow))?
         };
         slot.funding_snapshot = index;
+        self.add_quote(-owed)?;
+        Ok(owed)
+    }
+
+    /// Pays the socialized loss a position owes since its snapshot (|size| x index change) and
+    /// moves the snapshot to `index`. A new slot starts at `index` and owes nothing.
+    pub fn settle_loss(&mut self, market: u8, series: u8, index: i64) -> Result<i64> {
+        let slot = self.position_slot_mut(market, series)?;
+        let change = index
+            .checked_sub(slot.loss_snapshot)
+            .ok_or_else(|| error!(XmarginError::MathOverflow))?;
+        let owed = (slot.size.unsigned_abs() as i64)
+            .checked_mul(change)
+            .ok_or_else(|| error!(XmarginError::MathOverflow))?;
+        slot.loss_snapshot = index;
         self.add_quote(-owed)?;
         Ok(owed)
     }

@@ -86,6 +86,8 @@ pub struct Series {
     pub mark_twap: u64,
     pub twap_updated_at: i64,
     pub last_funding_time: i64,
+    /// Cumulative loss socialized per contract held (either side), quote-native.
+    pub loss_index: i64,
     /// `SeriesKind` as u8.
     pub kind: u8,
     /// `SERIES_*`.
@@ -197,6 +199,25 @@ impl Series {
             .checked_add(per_contract)
             .ok_or_else(|| error!(XmarginError::MathOverflow))?;
         Ok((rate_bps as i64, per_contract))
+    }
+
+    /// Spreads `loss` over every contract held on either side, rounded up per contract; returns
+    /// (per contract, contracts, the rounding excess collected beyond `loss`).
+    pub fn socialize_loss(&mut self, loss: u64) -> Result<(u64, u64, u64)> {
+        let contracts = self
+            .open_interest_long
+            .checked_add(self.open_interest_short)
+            .filter(|c| *c > 0)
+            .ok_or_else(|| error!(XmarginError::NoSeriesToSocialize))?;
+        let per_contract = loss.div_ceil(contracts);
+        let collected = per_contract
+            .checked_mul(contracts)
+            .ok_or_else(|| error!(XmarginError::MathOverflow))?;
+        self.loss_index = i64::try_from(per_contract)
+            .ok()
+            .and_then(|p| self.loss_index.checked_add(p))
+            .ok_or_else(|| error!(XmarginError::MathOverflow))?;
+        Ok((per_contract, contracts, collected - loss))
     }
 
     /// Perps never expire; everything else stops trading at its expiry.
@@ -345,12 +366,12 @@ impl Market {
 }
 
 const _: () = {
-    assert!(core::mem::size_of::<Series>() == 80);
+    assert!(core::mem::size_of::<Series>() == 88);
     assert!(core::mem::size_of::<StoredVolSurface>() == 40);
     assert!(core::mem::size_of::<UnderlyingRisk>() == 88);
     assert!(core::mem::offset_of!(Market, surface) == 64);
     assert!(core::mem::offset_of!(Market, risk) == 104);
     assert!(core::mem::offset_of!(Market, series) == 216);
-    assert!(core::mem::size_of::<Market>() == 216 + 64 * 80);
+    assert!(core::mem::size_of::<Market>() == 216 + 64 * 88);
     assert!(core::mem::align_of::<Market>() == 8);
 };

@@ -859,6 +859,34 @@ impl World {
         ix
     }
 
+    pub fn fund_insurance_ix(&self, funder: &Trader, amount: u64) -> Instruction {
+        anchor_ix(
+            xmargin::accounts::FundInsurance {
+                funder: funder.key.pubkey(),
+                clearinghouse: clearinghouse_address(),
+                insurance_vault: insurance_address(),
+                source: funder.usdc,
+                token_program: anchor_spl::token::ID,
+            },
+            xmargin::instruction::FundInsurance { amount },
+        )
+    }
+
+    pub fn resolve_bankruptcy_ix(&self, account: Pubkey, market: u8) -> Instruction {
+        anchor_ix(
+            xmargin::accounts::ResolveBankruptcy {
+                clearinghouse: clearinghouse_address(),
+                collateral_registry: registry_address(),
+                market: market_address(market),
+                bankrupt_account: account,
+                quote_vault: vault_address(self.usdc_mint),
+                insurance_vault: insurance_address(),
+                token_program: anchor_spl::token::ID,
+            },
+            xmargin::instruction::ResolveBankruptcy {},
+        )
+    }
+
     pub async fn margin_account(&mut self, address: Pubkey) -> MarginAccount {
         self.h.zero_copy::<MarginAccount>(address).await
     }
@@ -911,6 +939,9 @@ impl World {
                         pending_funding += position.size as i128
                             * (series.funding_index - position.funding_snapshot) as i128;
                     }
+                    // Socialized losses not yet paid.
+                    pending_funding += position.size.unsigned_abs() as i128
+                        * (series.loss_index - position.loss_snapshot) as i128;
                 }
                 books = books - open_basis - pending_funding + asset.fees_accrued as i128;
             }
