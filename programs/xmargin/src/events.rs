@@ -2,9 +2,30 @@
 //! positions without re-reading accounts.
 use anchor_lang::prelude::*;
 
+/// `emit!`, plus, off chain, the same "Program data: <base64>" line written through the
+/// runtime's log stub: Anchor's native `sol_log_data` is a no-op, so without this the events of
+/// a natively run program (solana-program-test) would be invisible to its tests.
+#[macro_export]
+macro_rules! emit_event {
+    ($event:expr) => {{
+        let event = $event;
+        #[cfg(not(target_os = "solana"))]
+        $crate::events::log_natively(&event);
+        anchor_lang::prelude::emit!(event);
+    }};
+}
+
+#[cfg(not(target_os = "solana"))]
+pub fn log_natively<E: anchor_lang::Event>(event: &E) {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(event.data());
+    solana_sysvar::program_stubs::sol_log(&format!("Program data: {encoded}"));
+}
+
 use crate::state::{AssetWeights, OracleGuard, StoredRiskParams, StoredVolSurface, UnderlyingRisk};
 
 #[event]
+#[derive(Debug)]
 pub struct ClearinghouseInitialized {
     pub admin: Pubkey,
     pub risk_authority: Pubkey,
@@ -15,6 +36,7 @@ pub struct ClearinghouseInitialized {
 }
 
 #[event]
+#[derive(Debug)]
 pub struct CollateralAssetAdded {
     pub index: u8,
     pub mint: Pubkey,
@@ -26,6 +48,7 @@ pub struct CollateralAssetAdded {
 }
 
 #[event]
+#[derive(Debug)]
 pub struct CollateralAssetUpdated {
     pub index: u8,
     pub weights: AssetWeights,
@@ -34,6 +57,7 @@ pub struct CollateralAssetUpdated {
 }
 
 #[event]
+#[derive(Debug)]
 pub struct MarketAdded {
     pub index: u8,
     pub market: Pubkey,
@@ -43,6 +67,7 @@ pub struct MarketAdded {
 }
 
 #[event]
+#[derive(Debug)]
 pub struct SeriesAdded {
     pub market: u8,
     pub series: u8,
@@ -52,6 +77,7 @@ pub struct SeriesAdded {
 }
 
 #[event]
+#[derive(Debug)]
 pub struct VolSurfaceUpdated {
     pub market: u8,
     pub previous: StoredVolSurface,
@@ -59,12 +85,14 @@ pub struct VolSurfaceUpdated {
 }
 
 #[event]
+#[derive(Debug)]
 pub struct MarketRiskUpdated {
     pub market: u8,
     pub risk: UnderlyingRisk,
 }
 
 #[event]
+#[derive(Debug)]
 pub struct RiskParamsUpdated {
     pub risk_params: StoredRiskParams,
     pub strict_oracle: OracleGuard,
@@ -73,12 +101,14 @@ pub struct RiskParamsUpdated {
 }
 
 #[event]
+#[derive(Debug)]
 pub struct PauseFlagsSet {
     pub previous: u8,
     pub pause_flags: u8,
 }
 
 #[event]
+#[derive(Debug)]
 pub struct MarginAccountCreated {
     pub account: Pubkey,
     pub owner: Pubkey,
@@ -88,18 +118,21 @@ pub struct MarginAccountCreated {
 }
 
 #[event]
+#[derive(Debug)]
 pub struct MarginAccountClosed {
     pub account: Pubkey,
     pub owner: Pubkey,
 }
 
 #[event]
+#[derive(Debug)]
 pub struct DelegateSet {
     pub account: Pubkey,
     pub delegate: Pubkey,
 }
 
 #[event]
+#[derive(Debug)]
 pub struct Deposited {
     pub account: Pubkey,
     pub asset: u8,
@@ -108,6 +141,7 @@ pub struct Deposited {
 }
 
 #[event]
+#[derive(Debug)]
 pub struct Withdrawn {
     pub account: Pubkey,
     pub asset: u8,
@@ -118,6 +152,7 @@ pub struct Withdrawn {
 }
 
 #[event]
+#[derive(Debug)]
 pub struct TradeCleared {
     pub market: u8,
     pub series: u8,
@@ -136,11 +171,13 @@ pub struct TradeCleared {
 }
 
 #[event]
+#[derive(Debug)]
 pub struct InsuranceFundCreated {
     pub vault: Pubkey,
 }
 
 #[event]
+#[derive(Debug)]
 pub struct InsuranceFunded {
     pub funder: Pubkey,
     pub amount: u64,
@@ -148,6 +185,7 @@ pub struct InsuranceFunded {
 }
 
 #[event]
+#[derive(Debug)]
 pub struct InsuranceWithdrawn {
     pub amount: u64,
     pub balance: u64,
@@ -155,6 +193,7 @@ pub struct InsuranceWithdrawn {
 }
 
 #[event]
+#[derive(Debug)]
 pub struct PositionLiquidated {
     pub target: Pubkey,
     pub liquidator: Pubkey,
@@ -174,6 +213,7 @@ pub struct PositionLiquidated {
 }
 
 #[event]
+#[derive(Debug)]
 pub struct SeriesSettled {
     pub market: u8,
     pub series: u8,
@@ -183,6 +223,7 @@ pub struct SeriesSettled {
 }
 
 #[event]
+#[derive(Debug)]
 pub struct PositionSettled {
     pub account: Pubkey,
     pub market: u8,
@@ -195,6 +236,7 @@ pub struct PositionSettled {
 }
 
 #[event]
+#[derive(Debug)]
 pub struct FundingUpdated {
     pub market: u8,
     pub series: u8,
@@ -208,6 +250,7 @@ pub struct FundingUpdated {
 }
 
 #[event]
+#[derive(Debug)]
 pub struct CollateralLiquidated {
     pub target: Pubkey,
     pub liquidator: Pubkey,
@@ -224,6 +267,7 @@ pub struct CollateralLiquidated {
 }
 
 #[event]
+#[derive(Debug)]
 pub struct BankruptcyInsuranceCovered {
     pub account: Pubkey,
     /// Quote paid by the insurance fund into the account's debt.
@@ -232,6 +276,7 @@ pub struct BankruptcyInsuranceCovered {
 }
 
 #[event]
+#[derive(Debug)]
 pub struct LossSocialized {
     pub account: Pubkey,
     pub market: u8,

@@ -3,9 +3,10 @@
 //! stays accounted for.
 mod common;
 
-use common::program_error;
 use common::world::*;
+use common::{events, program_error};
 use xmargin::error::XmarginError;
+use xmargin::events::{BankruptcyInsuranceCovered, LossSocialized};
 
 /// The target (300 USDC, long 10 SOL perps at 150) after SOL gaps to 100 and a keeper takes the
 /// whole position: no positions, no collateral, a quote debt. The fund holds `seed` plus its
@@ -45,13 +46,35 @@ async fn the_insurance_fund_pays_then_the_series_open_interest_shares_the_rest()
     assert!(fund < debt, "the fund is too small");
     let fees_before = w.registry().await.assets[0].fees_accrued;
     let ix = w.resolve_bankruptcy_ix(target.account, SOL_MARKET);
-    w.h.send(&[ix], &[]).await.unwrap();
+    let logs = w.h.send_for_logs(&[ix], &[]).await.unwrap();
 
     assert_eq!(w.margin_account(target.account).await.quote_balance(), 0);
     assert_eq!(w.h.token_balance(insurance_address()).await, 0);
     // 20 contracts are open (the counterparty's 10 short, the keeper's 10 long).
     let remaining = debt - fund;
     let per_contract = remaining.div_ceil(20);
+    // Each step is an event with its amounts.
+    let covered = events::<BankruptcyInsuranceCovered>(&logs);
+    assert_eq!(covered.len(), 1);
+    assert_eq!(
+        (covered[0].amount, covered[0].fund_balance_after),
+        (fund, 0)
+    );
+    let socialized = events::<LossSocialized>(&logs);
+    assert_eq!(socialized.len(), 1);
+    assert_eq!(
+        (
+            socialized[0].amount,
+            socialized[0].per_contract,
+            socialized[0].contracts,
+            socialized[0].rounding
+        ),
+        (remaining, per_contract, 20, per_contract * 20 - remaining)
+    );
+    assert_eq!(
+        (socialized[0].market, socialized[0].series),
+        (SOL_MARKET, SOL_PERP)
+    );
     let series = w.market(SOL_MARKET).await.series[SOL_PERP as usize];
     assert_eq!(series.loss_index as u64, per_contract);
     assert_eq!(

@@ -8,6 +8,7 @@ use common::world::*;
 use common::{anchor_ix, program_error};
 use solana_signer::Signer;
 use xmargin::error::XmarginError;
+use xmargin::events::PositionLiquidated;
 use xmargin::state::MODE_CROSS;
 
 /// A target long 10 SOL perps on 300 USDC, pushed underwater by SOL falling to 130, and a
@@ -57,12 +58,16 @@ async fn an_underwater_account_is_liquidated_in_partial_steps() {
     let spot = 130 * USDC as u128;
     let mut steps = 0;
     let mut held = 10i64;
+    let mut flagged_above_maintenance = false;
     loop {
         let insurance_before = w.h.token_balance(insurance_address()).await;
         let keeper_before = w.margin_account(keeper.account).await.quote_balance();
         let ix = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_PERP, 2);
         let key = keeper.key.insecure_clone();
-        if w.h.send(&[ix], &[&key]).await.is_err() {
+        let Ok(events) =
+            w.h.send_for_events::<PositionLiquidated>(&[ix], &[&key])
+                .await
+        else {
             // Once back above the liquidation-end level the account is left alone.
             assert!(
                 steps >= 2,
@@ -71,14 +76,27 @@ async fn an_underwater_account_is_liquidated_in_partial_steps() {
             let ix = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_PERP, 2);
             refused(&mut w, &keeper, &target, ix, XmarginError::NotLiquidatable).await;
             break;
-        }
+        };
         steps += 1;
+        assert_eq!(events.len(), 1);
+        let event = &events[0];
         let account = w.margin_account(target.account).await;
         let now_held = account.position(SOL_MARKET, SOL_PERP).map_or(0, |p| p.size);
         let moved = held - now_held;
         held = now_held;
-        // Capped by the caller's maximum: a partial step.
+        // Capped by the caller's maximum: a partial step, as the event says.
         assert!((1..=2).contains(&moved), "moved {moved}");
+        assert_eq!(event.quantity, moved);
+        assert_eq!(event.target, target.account);
+        assert!(
+            event.maint_health_after > event.maint_health_before,
+            "each step raises health: {event:?}"
+        );
+        assert_eq!(account.being_liquidated == 1, event.end_health_after < 0);
+        // Hysteresis: a step that starts above maintenance is allowed only while flagged.
+        if event.maint_health_before >= 0 {
+            flagged_above_maintenance = true;
+        }
         assert_eq!(
             w.margin_account(keeper.account)
                 .await
@@ -89,6 +107,10 @@ async fn an_underwater_account_is_liquidated_in_partial_steps() {
         );
         // 2.5 % of the moved notional, half to the keeper, half to the insurance fund.
         let fee = (moved as u128 * spot * 250).div_ceil(10_000) as u64;
+        assert_eq!(
+            (event.fee, event.liquidator_fee, event.insurance_fee),
+            (fee, fee / 2, fee - fee / 2)
+        );
         assert_eq!(
             w.margin_account(keeper.account).await.quote_balance(),
             keeper_before + (fee / 2) as i64
@@ -102,6 +124,10 @@ async fn an_underwater_account_is_liquidated_in_partial_steps() {
     }
     // Flagged while being liquidated, cleared once above the end level.
     assert_eq!(w.margin_account(target.account).await.being_liquidated, 0);
+    assert!(
+        flagged_above_maintenance,
+        "some step ran above maintenance, below the end level"
+    );
     assert!(held > 0, "partial: the target keeps part of its position");
 }
 

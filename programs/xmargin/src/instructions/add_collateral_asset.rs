@@ -96,7 +96,7 @@ pub fn handler(ctx: Context<AddCollateralAsset>, params: AddCollateralAssetParam
         _padding: [0; 5],
     };
     registry.asset_count += 1;
-    emit!(CollateralAssetAdded {
+    crate::emit_event!(CollateralAssetAdded {
         index: count as u8,
         mint,
         vault: ctx.accounts.vault.key(),

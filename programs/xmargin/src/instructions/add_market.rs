@@ -62,7 +62,7 @@ pub fn handler(ctx: Context<AddMarket>, params: AddMarketParams) -> Result<()> {
     market.oracle_kind = params.oracle_kind as u8;
     market.validate_risk()?;
     clearinghouse.market_count += 1;
-    emit!(MarketAdded {
+    crate::emit_event!(MarketAdded {
         index,
         market: ctx.accounts.market.key(),
         oracle: oracle.key(),

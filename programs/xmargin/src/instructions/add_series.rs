@@ -49,7 +49,7 @@ pub fn handler(ctx: Context<AddSeries>, params: AddSeriesParams) -> Result<()> {
         _padding: [0; 6],
     };
     market.series_count += 1;
-    emit!(SeriesAdded {
+    crate::emit_event!(SeriesAdded {
         market: market.index,
         series: count as u8,
         kind,

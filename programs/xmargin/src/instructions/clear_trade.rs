@@ -185,7 +185,7 @@ pub fn handler<'info>(
         XmarginError::MakerBelowInitialMargin
     );
 
-    emit!(TradeCleared {
+    crate::emit_event!(TradeCleared {
         market: market_index,
         series: params.series,
         taker: ctx.accounts.taker_account.key(),

@@ -17,7 +17,7 @@ pub struct CloseMarginAccount<'info> {
 pub fn handler(ctx: Context<CloseMarginAccount>) -> Result<()> {
     let account = ctx.accounts.margin_account.load()?;
     require!(account.is_empty(), XmarginError::AccountNotEmpty);
-    emit!(MarginAccountClosed {
+    crate::emit_event!(MarginAccountClosed {
         account: ctx.accounts.margin_account.key(),
         owner: account.owner,
     });

@@ -49,7 +49,7 @@ pub fn handler(ctx: Context<CrankFunding>, series_index: u8) -> Result<()> {
     let market_index = market.index;
     let series = market.series_mut(series_index)?;
     let (rate_bps, per_contract) = series.accrue_funding(index_price, clock.unix_timestamp)?;
-    emit!(FundingUpdated {
+    crate::emit_event!(FundingUpdated {
         market: market_index,
         series: series_index,
         mark_twap: series.mark_twap,

@@ -35,6 +35,6 @@ pub struct CreateInsuranceFund<'info> {
 pub fn handler(ctx: Context<CreateInsuranceFund>) -> Result<()> {
     let vault = ctx.accounts.insurance_vault.key();
     ctx.accounts.clearinghouse.insurance_vault = vault;
-    emit!(InsuranceFundCreated { vault });
+    crate::emit_event!(InsuranceFundCreated { vault });
     Ok(())
 }

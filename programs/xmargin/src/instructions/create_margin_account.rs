@@ -42,7 +42,7 @@ pub fn handler(
     account.isolated_market = isolated_market;
     account.last_liquidated_market = NO_MARKET;
     account.init_quote_slot();
-    emit!(MarginAccountCreated {
+    crate::emit_event!(MarginAccountCreated {
         account: ctx.accounts.margin_account.key(),
         owner: account.owner,
         id,

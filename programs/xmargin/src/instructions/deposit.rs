@@ -59,7 +59,7 @@ pub fn handler(ctx: Context<Deposit>, asset_index: u8, amount: u64) -> Result<()
         ),
         amount,
     )?;
-    emit!(Deposited {
+    crate::emit_event!(Deposited {
         account: ctx.accounts.margin_account.key(),
         asset: asset_index,
         amount,

@@ -32,7 +32,7 @@ pub fn handler(ctx: Context<FundInsurance>, amount: u64) -> Result<()> {
         amount,
     )?;
     ctx.accounts.insurance_vault.reload()?;
-    emit!(InsuranceFunded {
+    crate::emit_event!(InsuranceFunded {
         funder: ctx.accounts.funder.key(),
         amount,
         balance: ctx.accounts.insurance_vault.amount,

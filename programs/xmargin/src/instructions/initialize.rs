@@ -66,7 +66,7 @@ pub fn handler(ctx: Context<Initialize>, params: InitializeParams) -> Result<()>
     });
     let mut registry = ctx.accounts.collateral_registry.load_init()?;
     registry.bump = ctx.bumps.collateral_registry;
-    emit!(ClearinghouseInitialized {
+    crate::emit_event!(ClearinghouseInitialized {
         admin: clearinghouse.admin,
         risk_authority: clearinghouse.risk_authority,
         quote_mint: clearinghouse.quote_mint,

@@ -114,7 +114,7 @@ pub fn handler<'info>(
         step.insurance_fee,
     )?;
     let (maint_health_after, end_health_after) = parties.finish(&risk, &before)?;
-    emit!(CollateralLiquidated {
+    crate::emit_event!(CollateralLiquidated {
         target: ctx.accounts.target_account.key(),
         liquidator: ctx.accounts.liquidator_account.key(),
         asset: params.asset,

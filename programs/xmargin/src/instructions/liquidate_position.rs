@@ -124,7 +124,7 @@ pub fn handler<'info>(
         step.insurance_fee,
     )?;
     let (maint_health_after, end_health_after) = parties.finish(&risk, &before)?;
-    emit!(PositionLiquidated {
+    crate::emit_event!(PositionLiquidated {
         target: ctx.accounts.target_account.key(),
         liquidator: ctx.accounts.liquidator_account.key(),
         market: market_index,

@@ -75,7 +75,7 @@ pub fn handler(ctx: Context<ResolveBankruptcy>) -> Result<()> {
             .bankrupt_account
             .load_mut()?
             .add_quote(covered as i64)?;
-        emit!(BankruptcyInsuranceCovered {
+        crate::emit_event!(BankruptcyInsuranceCovered {
             account: ctx.accounts.bankrupt_account.key(),
             amount: covered,
             fund_balance_after: ctx.accounts.insurance_vault.amount - covered,
@@ -103,7 +103,7 @@ pub fn handler(ctx: Context<ResolveBankruptcy>) -> Result<()> {
         .fees_accrued
         .checked_add(rounding)
         .ok_or_else(|| error!(XmarginError::MathOverflow))?;
-    emit!(LossSocialized {
+    crate::emit_event!(LossSocialized {
         account: ctx.accounts.bankrupt_account.key(),
         market: market_index,
         series: series_index,

@@ -15,7 +15,7 @@ pub struct SetDelegate<'info> {
 pub fn handler(ctx: Context<SetDelegate>, delegate: Pubkey) -> Result<()> {
     let mut account = ctx.accounts.margin_account.load_mut()?;
     account.delegate = delegate;
-    emit!(DelegateSet {
+    crate::emit_event!(DelegateSet {
         account: ctx.accounts.margin_account.key(),
         delegate,
     });

@@ -20,7 +20,7 @@ pub fn handler(ctx: Context<SetPause>, pause_flags: u8) -> Result<()> {
     let clearinghouse = &mut ctx.accounts.clearinghouse;
     let previous = clearinghouse.pause_flags;
     clearinghouse.pause_flags = pause_flags;
-    emit!(PauseFlagsSet {
+    crate::emit_event!(PauseFlagsSet {
         previous,
         pause_flags,
     });

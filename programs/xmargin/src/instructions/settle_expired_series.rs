@@ -65,7 +65,7 @@ pub fn handler(ctx: Context<SettleExpiredSeries>, series_index: u8) -> Result<()
     let stored = market.series_mut(series_index)?;
     stored.settlement_price = settlement_price;
     stored.status = SERIES_SETTLED;
-    emit!(SeriesSettled {
+    crate::emit_event!(SeriesSettled {
         market: index,
         series: series_index,
         settlement_price,

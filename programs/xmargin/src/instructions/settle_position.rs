@@ -31,7 +31,7 @@ pub fn handler(ctx: Context<SettlePosition>, series_index: u8) -> Result<()> {
     let fill = account.apply_fill(market_index, series_index, -size, payoff)?;
     let series = market.series_mut(series_index)?;
     series.record_fill(&fill, -size)?;
-    emit!(PositionSettled {
+    crate::emit_event!(PositionSettled {
         account: ctx.accounts.margin_account.key(),
         market: market_index,
         series: series_index,

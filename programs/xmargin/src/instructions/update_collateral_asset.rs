@@ -36,7 +36,7 @@ pub fn handler(
     asset.weights = params.weights;
     asset.liquidity_depth = params.liquidity_depth;
     asset.deposit_cap = params.deposit_cap;
-    emit!(CollateralAssetUpdated {
+    crate::emit_event!(CollateralAssetUpdated {
         index: params.index,
         weights: asset.weights,
         liquidity_depth: asset.liquidity_depth,

@@ -19,7 +19,7 @@ pub fn handler(ctx: Context<UpdateMarketRisk>, risk: UnderlyingRisk) -> Result<(
     let mut market = ctx.accounts.market.load_mut()?;
     market.risk = risk;
     market.validate_risk()?;
-    emit!(MarketRiskUpdated {
+    crate::emit_event!(MarketRiskUpdated {
         market: market.index,
         risk,
     });

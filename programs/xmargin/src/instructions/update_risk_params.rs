@@ -28,7 +28,7 @@ pub fn handler(ctx: Context<UpdateRiskParams>, params: UpdateRiskParamsParams) -
     clearinghouse.strict_oracle = params.strict_oracle;
     clearinghouse.tolerant_oracle = params.tolerant_oracle;
     clearinghouse.max_vol_step_bits = params.max_vol_step_bits;
-    emit!(RiskParamsUpdated {
+    crate::emit_event!(RiskParamsUpdated {
         risk_params: params.risk_params,
         strict_oracle: params.strict_oracle,
         tolerant_oracle: params.tolerant_oracle,

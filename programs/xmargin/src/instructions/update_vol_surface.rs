@@ -26,7 +26,7 @@ pub fn handler(ctx: Context<UpdateVolSurface>, surface: StoredVolSurface) -> Res
     market.surface = surface;
     market.validate_risk()?;
     market.surface_updated_at = Clock::get()?.unix_timestamp;
-    emit!(VolSurfaceUpdated {
+    crate::emit_event!(VolSurfaceUpdated {
         market: market.index,
         previous,
         surface,

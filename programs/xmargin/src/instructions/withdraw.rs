@@ -69,7 +69,7 @@ pub fn handler<'info>(
         &ctx.accounts.clearinghouse,
         amount,
     )?;
-    emit!(Withdrawn {
+    crate::emit_event!(Withdrawn {
         account: ctx.accounts.margin_account.key(),
         asset: asset_index,
         amount,

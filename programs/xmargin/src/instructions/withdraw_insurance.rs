@@ -43,7 +43,7 @@ pub fn handler(ctx: Context<WithdrawInsurance>, amount: u64) -> Result<()> {
         amount,
     )?;
     ctx.accounts.clearinghouse.last_insurance_withdrawal = now;
-    emit!(InsuranceWithdrawn {
+    crate::emit_event!(InsuranceWithdrawn {
         amount,
         balance: balance - amount,
         destination: ctx.accounts.destination.key(),

@@ -134,6 +134,34 @@ impl Harness {
         ))
     }
 
+    /// Sends and returns the transaction's log lines.
+    pub async fn send_for_logs(
+        &mut self,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+    ) -> Result<Vec<String>, BanksClientError> {
+        let tx = self.transaction(instructions, signers).await?;
+        let outcome = self
+            .ctx
+            .banks_client
+            .process_transaction_with_metadata(tx)
+            .await?;
+        outcome
+            .result
+            .clone()
+            .map_err(BanksClientError::TransactionError)?;
+        Ok(outcome.metadata.map(|m| m.log_messages).unwrap_or_default())
+    }
+
+    /// Sends and returns every Anchor event of type `E` the transaction logged.
+    pub async fn send_for_events<E: anchor_lang::Event + anchor_lang::AnchorDeserialize>(
+        &mut self,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+    ) -> Result<Vec<E>, BanksClientError> {
+        Ok(events(&self.send_for_logs(instructions, signers).await?))
+    }
+
     pub async fn clock(&mut self) -> Clock {
         self.ctx.banks_client.get_sysvar::<Clock>().await.unwrap()
     }
@@ -336,6 +364,18 @@ impl Harness {
         update.try_serialize(&mut data).unwrap();
         self.set_account(address, xmargin::oracle::PYTH_RECEIVER_PROGRAM_ID, data);
     }
+}
+
+/// The Anchor events of type `E` in a transaction's logs (natively the program writes them
+/// through the log stub, on SBF through `sol_log_data`: both lines carry "Program data: ").
+pub fn events<E: anchor_lang::Event + anchor_lang::AnchorDeserialize>(logs: &[String]) -> Vec<E> {
+    use base64::Engine;
+    logs.iter()
+        .filter_map(|line| line.split_once("Program data: ").map(|(_, data)| data))
+        .filter_map(|data| base64::engine::general_purpose::STANDARD.decode(data).ok())
+        .filter(|bytes| bytes.starts_with(E::DISCRIMINATOR))
+        .filter_map(|bytes| E::deserialize(&mut &bytes[E::DISCRIMINATOR.len()..]).ok())
+        .collect()
 }
 
 pub fn anchor_ix(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruction {
