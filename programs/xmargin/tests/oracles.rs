@@ -253,3 +253,18 @@ async fn opening_risk_must_survive_the_whole_price_band() {
     );
     assert_eq!(w.h.snapshot(&watched).await, before);
 }
+
+#[tokio::test]
+async fn an_account_behind_a_halted_oracle_can_still_be_funded() {
+    let (mut w, taker, _maker) = positioned().await;
+    w.write_sol_oracle(|p| p.status = PriceStatus::Halted).await;
+    let before = w.margin_account(taker.account).await.quote_balance();
+    let friend = w.trader(500 * USDC, 0).await;
+    let ix = w.deposit_ix(&friend.key, taker.account, friend.usdc, QUOTE, 500 * USDC);
+    w.h.send(&[ix], &[&friend.key]).await.unwrap();
+    assert_eq!(
+        w.margin_account(taker.account).await.quote_balance(),
+        before + 500 * USDC as i64
+    );
+    w.assert_books_reconcile().await;
+}

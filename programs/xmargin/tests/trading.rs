@@ -9,6 +9,7 @@ use common::world::*;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use xmargin::error::XmarginError;
+use xmargin::events::TradeCleared;
 use xmargin::instructions::AddSeriesParams;
 use xmargin::state::*;
 
@@ -52,9 +53,18 @@ async fn a_perp_trade_moves_positions_fees_and_open_interest() {
     let mut w = World::listed().await;
     let taker = w.funded_trader(10_000 * USDC).await;
     let maker = w.funded_trader(10_000 * USDC).await;
-    w.trade(&taker, &maker, SOL_MARKET, SOL_PERP, 10, 150 * USDC)
-        .await
-        .unwrap();
+    let ix = w.trade_ix(&taker, &maker, SOL_MARKET, SOL_PERP, 10, 150 * USDC);
+    let events =
+        w.h.send_for_events::<TradeCleared>(&[ix], &[&taker.key, &maker.key])
+            .await
+            .unwrap();
+    assert_eq!(events.len(), 1);
+    let event = &events[0];
+    assert_eq!(
+        (event.size, event.price, event.taker_fee, event.maker_fee),
+        (10, 150 * USDC, 750_000, 300_000)
+    );
+    assert_eq!((event.taker_position, event.maker_position), (10, -10));
     let t = w.margin_account(taker.account).await;
     let m = w.margin_account(maker.account).await;
     let tp = t.position(SOL_MARKET, SOL_PERP).unwrap();
