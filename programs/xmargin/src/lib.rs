@@ -9,11 +9,13 @@ pub mod events;
 pub mod health;
 pub mod instructions;
 pub mod liquidation;
+pub mod market_oracle;
 pub mod oracle;
 pub mod state;
 pub mod vault;
 
 use instructions::*;
+use market_oracle::*;
 use state::{StoredVolSurface, UnderlyingRisk};
 
 declare_id!("CRNc2G47w4AqXa8ay95P97eH3sFQruNMypCsjkGTmjzQ");
@@ -118,7 +120,7 @@ pub mod xmargin {
         instructions::liquidate_position::handler(ctx, params)
     }
 
-    pub fn settle_expired_series(ctx: Context<SettleExpiredSeries>, series: u8) -> Result<()> {
+    pub fn settle_expired_series(ctx: Context<MarketOracle>, series: u8) -> Result<()> {
         instructions::settle_expired_series::handler(ctx, series)
     }
 
@@ -126,7 +128,7 @@ pub mod xmargin {
         instructions::settle_position::handler(ctx, series)
     }
 
-    pub fn crank_funding(ctx: Context<CrankFunding>, series: u8) -> Result<()> {
+    pub fn crank_funding(ctx: Context<MarketOracle>, series: u8) -> Result<()> {
         instructions::crank_funding::handler(ctx, series)
     }
 

@@ -2,6 +2,7 @@
 //! liquidatable, the fee split, and the checks after the step. The sizing itself is
 //! `xmargin_risk::liquidation`.
 use anchor_lang::prelude::*;
+use anchor_spl::token::{Token, TokenAccount};
 use xmargin_risk::fx::fx_ratio;
 use xmargin_risk::liquidation::health_at_end_level;
 use xmargin_risk::Fx;
@@ -10,8 +11,64 @@ use crate::error::{risk_error, XmarginError};
 use crate::health::{Needs, RiskContext};
 use crate::oracle::OracleUse;
 use crate::state::{
-    Clearinghouse, CollateralRegistry, MarginAccount, BPS_DENOMINATOR, PAUSE_LIQUIDATE,
+    Clearinghouse, CollateralRegistry, MarginAccount, BPS_DENOMINATOR, PAUSE_LIQUIDATE, QUOTE_ASSET,
 };
+
+/// The accounts every liquidation step uses.
+#[derive(Accounts)]
+pub struct LiquidationAccounts<'info> {
+    /// Owner or delegate of `liquidator_account`; anyone with a healthy account.
+    pub liquidator: Signer<'info>,
+    #[account(seeds = [Clearinghouse::SEED], bump = clearinghouse.bump)]
+    pub clearinghouse: Account<'info, Clearinghouse>,
+    #[account(mut, seeds = [CollateralRegistry::SEED], bump)]
+    pub collateral_registry: AccountLoader<'info, CollateralRegistry>,
+    #[account(mut)]
+    pub liquidator_account: AccountLoader<'info, MarginAccount>,
+    /// Anchor's duplicate-mutable check does not cover zero-copy loaders: checked here.
+    #[account(
+        mut,
+        constraint = target_account.key() != liquidator_account.key() @ XmarginError::DuplicateAccount
+    )]
+    pub target_account: AccountLoader<'info, MarginAccount>,
+    #[account(mut)]
+    pub quote_vault: Account<'info, TokenAccount>,
+    #[account(mut, address = clearinghouse.insurance_vault @ XmarginError::WrongInsuranceVault)]
+    pub insurance_vault: Account<'info, TokenAccount>,
+    pub token_program: Program<'info, Token>,
+}
+
+impl<'info> LiquidationAccounts<'info> {
+    /// The step's parties, with `accounts` holding the markets and oracles of both checks.
+    pub fn parties<'a>(&'a self, accounts: &'a [AccountInfo<'info>]) -> Result<Parties<'a, 'info>> {
+        self.collateral_registry
+            .load()?
+            .require_quote_vault(&self.quote_vault.key())?;
+        Ok(Parties {
+            clearinghouse: &self.clearinghouse,
+            registry: &self.collateral_registry,
+            liquidator_signer: self.liquidator.key,
+            liquidator: &self.liquidator_account,
+            target: &self.target_account,
+            accounts,
+        })
+    }
+
+    /// Moves the insurance fund's share of a fee out of the quote vault into the fund.
+    pub fn pay_insurance(&self, amount: u64) -> Result<()> {
+        self.collateral_registry
+            .load_mut()?
+            .asset_mut(QUOTE_ASSET)?
+            .withdraw_from_vault(amount)?;
+        crate::vault::pay_from_vault(
+            &self.token_program,
+            &self.quote_vault,
+            &self.insurance_vault.to_account_info(),
+            &self.clearinghouse,
+            amount,
+        )
+    }
+}
 
 /// The accounts of a liquidation step.
 pub struct Parties<'a, 'info> {

@@ -209,7 +209,7 @@ async fn liquidation_refusals() {
     )
     .await;
     let mut wrong_fund = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_PERP, 5);
-    wrong_fund.accounts[7].pubkey = vault_address(w.sol_mint);
+    wrong_fund.accounts[6].pubkey = vault_address(w.sol_mint);
     refused(
         &mut w,
         &keeper,
@@ -219,7 +219,7 @@ async fn liquidation_refusals() {
     )
     .await;
     let mut wrong_quote_vault = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_PERP, 5);
-    wrong_quote_vault.accounts[6].pubkey = vault_address(w.sol_mint);
+    wrong_quote_vault.accounts[5].pubkey = vault_address(w.sol_mint);
     refused(
         &mut w,
         &keeper,

@@ -16,7 +16,7 @@ fn settle_series_ix(w: &World, market: u8, series: u8) -> Instruction {
         w.btc_oracle
     };
     anchor_ix(
-        xmargin::accounts::SettleExpiredSeries {
+        xmargin::accounts::MarketOracle {
             clearinghouse: clearinghouse_address(),
             collateral_registry: registry_address(),
             market: market_address(market),

@@ -1,5 +1,4 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token::{Token, TokenAccount};
 use xmargin_risk::fx::{money_mul_floor, mul, sub};
 use xmargin_risk::liquidation::{collateral_for_deficit, health_at_end_level};
 use xmargin_risk::{Collateral, Fx};
@@ -7,8 +6,8 @@ use xmargin_risk::{Collateral, Fx};
 use crate::error::{risk_error, XmarginError};
 use crate::events::CollateralLiquidated;
 use crate::health::RiskContext;
-use crate::liquidation::{discount, split_fee, Parties};
-use crate::state::{Clearinghouse, CollateralRegistry, MarginAccount, QUOTE_ASSET};
+use crate::liquidation::*;
+use crate::state::{Clearinghouse, MarginAccount, QUOTE_ASSET};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LiquidateCollateralParams {
@@ -20,24 +19,7 @@ pub struct LiquidateCollateralParams {
 
 #[derive(Accounts)]
 pub struct LiquidateCollateral<'info> {
-    /// Owner or delegate of `liquidator_account`; anyone with a healthy account.
-    pub liquidator: Signer<'info>,
-    #[account(seeds = [Clearinghouse::SEED], bump = clearinghouse.bump)]
-    pub clearinghouse: Account<'info, Clearinghouse>,
-    #[account(mut, seeds = [CollateralRegistry::SEED], bump)]
-    pub collateral_registry: AccountLoader<'info, CollateralRegistry>,
-    #[account(mut)]
-    pub liquidator_account: AccountLoader<'info, MarginAccount>,
-    #[account(
-        mut,
-        constraint = target_account.key() != liquidator_account.key() @ XmarginError::DuplicateAccount
-    )]
-    pub target_account: AccountLoader<'info, MarginAccount>,
-    #[account(mut)]
-    pub quote_vault: Account<'info, TokenAccount>,
-    #[account(mut, address = clearinghouse.insurance_vault @ XmarginError::WrongInsuranceVault)]
-    pub insurance_vault: Account<'info, TokenAccount>,
-    pub token_program: Program<'info, Token>,
+    pub common: LiquidationAccounts<'info>,
     // remaining: every market and oracle both accounts' checks need.
 }
 
@@ -59,33 +41,18 @@ pub fn handler<'info>(
 ) -> Result<()> {
     require!(params.max_amount > 0, XmarginError::ZeroAmount);
     require!(params.asset != QUOTE_ASSET, XmarginError::InvalidParameter);
-    require_keys_eq!(
-        ctx.accounts.quote_vault.key(),
-        ctx.accounts
-            .collateral_registry
-            .load()?
-            .asset(QUOTE_ASSET)?
-            .vault,
-        XmarginError::WrongVault
-    );
-    let parties = Parties {
-        clearinghouse: &ctx.accounts.clearinghouse,
-        registry: &ctx.accounts.collateral_registry,
-        liquidator_signer: ctx.accounts.liquidator.key,
-        liquidator: &ctx.accounts.liquidator_account,
-        target: &ctx.accounts.target_account,
-        accounts: ctx.remaining_accounts,
-    };
+    let common = &ctx.accounts.common;
+    let parties = common.parties(ctx.remaining_accounts)?;
     let (risk, before) = parties.begin(None)?;
     let step = plan_step(
         &risk,
-        &*ctx.accounts.target_account.load()?,
-        &ctx.accounts.clearinghouse,
+        &*common.target_account.load()?,
+        &common.clearinghouse,
         &params,
     )?;
     {
         let amount = i64::try_from(step.amount).map_err(|_| error!(XmarginError::MathOverflow))?;
-        let mut target = ctx.accounts.target_account.load_mut()?;
+        let mut target = common.target_account.load_mut()?;
         let slot = target.balance_slot_mut(params.asset)?;
         slot.amount = slot
             .amount
@@ -93,30 +60,19 @@ pub fn handler<'info>(
             .ok_or_else(|| error!(XmarginError::InsufficientBalance))?;
         target.add_quote(step.paid as i64)?;
         target.release_empty_balances();
-        let mut liquidator = ctx.accounts.liquidator_account.load_mut()?;
+        let mut liquidator = common.liquidator_account.load_mut()?;
         let slot = liquidator.balance_slot_mut(params.asset)?;
         slot.amount = slot
             .amount
             .checked_add(amount)
             .ok_or_else(|| error!(XmarginError::AmountTooLarge))?;
         liquidator.add_quote(-((step.paid + step.insurance_fee) as i64))?;
-        ctx.accounts
-            .collateral_registry
-            .load_mut()?
-            .asset_mut(QUOTE_ASSET)?
-            .withdraw_from_vault(step.insurance_fee)?;
     }
-    crate::vault::pay_from_vault(
-        &ctx.accounts.token_program,
-        &ctx.accounts.quote_vault,
-        &ctx.accounts.insurance_vault.to_account_info(),
-        &ctx.accounts.clearinghouse,
-        step.insurance_fee,
-    )?;
+    common.pay_insurance(step.insurance_fee)?;
     let (maint_health_after, end_health_after) = parties.finish(&risk, &before)?;
     crate::emit_event!(CollateralLiquidated {
-        target: ctx.accounts.target_account.key(),
-        liquidator: ctx.accounts.liquidator_account.key(),
+        target: common.target_account.key(),
+        liquidator: common.liquidator_account.key(),
         asset: params.asset,
         amount: step.amount,
         paid: step.paid,

@@ -1,5 +1,4 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token::{Token, TokenAccount};
 use xmargin_risk::fx::money_mul_ceil;
 use xmargin_risk::liquidation::position_for_end_level;
 use xmargin_risk::portfolio::position_value;
@@ -8,8 +7,8 @@ use xmargin_risk::Fx;
 use crate::error::{risk_error, XmarginError};
 use crate::events::PositionLiquidated;
 use crate::health::RiskContext;
-use crate::liquidation::{discount, split_fee, Parties};
-use crate::state::{Clearinghouse, CollateralRegistry, MarginAccount, Market, QUOTE_ASSET};
+use crate::liquidation::*;
+use crate::state::{Clearinghouse, MarginAccount, Market};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LiquidatePositionParams {
@@ -20,26 +19,9 @@ pub struct LiquidatePositionParams {
 
 #[derive(Accounts)]
 pub struct LiquidatePosition<'info> {
-    /// Owner or delegate of `liquidator_account`; anyone with a healthy account.
-    pub liquidator: Signer<'info>,
-    #[account(seeds = [Clearinghouse::SEED], bump = clearinghouse.bump)]
-    pub clearinghouse: Account<'info, Clearinghouse>,
-    #[account(mut, seeds = [CollateralRegistry::SEED], bump)]
-    pub collateral_registry: AccountLoader<'info, CollateralRegistry>,
+    pub common: LiquidationAccounts<'info>,
     #[account(mut)]
     pub market: AccountLoader<'info, Market>,
-    #[account(mut)]
-    pub liquidator_account: AccountLoader<'info, MarginAccount>,
-    #[account(
-        mut,
-        constraint = target_account.key() != liquidator_account.key() @ XmarginError::DuplicateAccount
-    )]
-    pub target_account: AccountLoader<'info, MarginAccount>,
-    #[account(mut)]
-    pub quote_vault: Account<'info, TokenAccount>,
-    #[account(mut, address = clearinghouse.insurance_vault @ XmarginError::WrongInsuranceVault)]
-    pub insurance_vault: Account<'info, TokenAccount>,
-    pub token_program: Program<'info, Token>,
     // remaining: the other markets and every oracle both accounts' checks need.
 }
 
@@ -64,39 +46,24 @@ pub fn handler<'info>(
         market.series(params.series)?;
         market.index
     };
-    require_keys_eq!(
-        ctx.accounts.quote_vault.key(),
-        ctx.accounts
-            .collateral_registry
-            .load()?
-            .asset(QUOTE_ASSET)?
-            .vault,
-        XmarginError::WrongVault
-    );
     let mut accounts = Vec::with_capacity(ctx.remaining_accounts.len() + 1);
     accounts.push(ctx.accounts.market.to_account_info());
     accounts.extend(ctx.remaining_accounts.iter().cloned());
-    let parties = Parties {
-        clearinghouse: &ctx.accounts.clearinghouse,
-        registry: &ctx.accounts.collateral_registry,
-        liquidator_signer: ctx.accounts.liquidator.key,
-        liquidator: &ctx.accounts.liquidator_account,
-        target: &ctx.accounts.target_account,
-        accounts: &accounts,
-    };
+    let common = &ctx.accounts.common;
+    let parties = common.parties(&accounts)?;
     let key = (market_index, params.series);
     let (risk, before) = parties.begin(Some(key))?;
     let step = plan_step(
         &risk,
-        &*ctx.accounts.target_account.load()?,
-        &ctx.accounts.clearinghouse,
+        &*common.target_account.load()?,
+        &common.clearinghouse,
         key,
         params.max_quantity,
     )?;
 
     {
-        let mut target = ctx.accounts.target_account.load_mut()?;
-        let mut liquidator = ctx.accounts.liquidator_account.load_mut()?;
+        let mut target = common.target_account.load_mut()?;
+        let mut liquidator = common.liquidator_account.load_mut()?;
         let target_fill =
             target.apply_value_fill(market_index, params.series, -step.moved, -step.value)?;
         target.add_quote(-(step.fee as i64))?;
@@ -110,23 +77,12 @@ pub fn handler<'info>(
         series.record_fill(&target_fill, -step.moved)?;
         series.record_fill(&liquidator_fill, step.moved)?;
         series.check_open_interest()?;
-        ctx.accounts
-            .collateral_registry
-            .load_mut()?
-            .asset_mut(QUOTE_ASSET)?
-            .withdraw_from_vault(step.insurance_fee)?;
     }
-    crate::vault::pay_from_vault(
-        &ctx.accounts.token_program,
-        &ctx.accounts.quote_vault,
-        &ctx.accounts.insurance_vault.to_account_info(),
-        &ctx.accounts.clearinghouse,
-        step.insurance_fee,
-    )?;
+    common.pay_insurance(step.insurance_fee)?;
     let (maint_health_after, end_health_after) = parties.finish(&risk, &before)?;
     crate::emit_event!(PositionLiquidated {
-        target: ctx.accounts.target_account.key(),
-        liquidator: ctx.accounts.liquidator_account.key(),
+        target: common.target_account.key(),
+        liquidator: common.liquidator_account.key(),
         market: market_index,
         series: params.series,
         quantity: step.moved,

@@ -46,15 +46,10 @@ pub fn handler(ctx: Context<ResolveBankruptcy>) -> Result<()> {
             account.last_liquidated_series,
         )
     };
-    require_keys_eq!(
-        ctx.accounts.quote_vault.key(),
-        ctx.accounts
-            .collateral_registry
-            .load()?
-            .asset(QUOTE_ASSET)?
-            .vault,
-        XmarginError::WrongVault
-    );
+    ctx.accounts
+        .collateral_registry
+        .load()?
+        .require_quote_vault(&ctx.accounts.quote_vault.key())?;
 
     let covered = debt.min(ctx.accounts.insurance_vault.amount);
     if covered > 0 {

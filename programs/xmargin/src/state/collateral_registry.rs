@@ -121,6 +121,16 @@ impl CollateralRegistry {
             .ok_or_else(|| error!(XmarginError::UnknownCollateralAsset))
     }
 
+    /// `vault` must be the quote asset's vault.
+    pub fn require_quote_vault(&self, vault: &Pubkey) -> Result<()> {
+        require_keys_eq!(
+            *vault,
+            self.asset(QUOTE_ASSET)?.vault,
+            XmarginError::WrongVault
+        );
+        Ok(())
+    }
+
     pub fn asset_mut(&mut self, index: u8) -> Result<&mut CollateralAsset> {
         let count = self.asset_count as usize;
         self.assets[..count]

@@ -674,7 +674,7 @@ impl World {
             self.btc_oracle
         };
         anchor_ix(
-            xmargin::accounts::CrankFunding {
+            xmargin::accounts::MarketOracle {
                 clearinghouse: clearinghouse_address(),
                 collateral_registry: registry_address(),
                 market: market_address(market),
@@ -798,6 +798,23 @@ impl World {
         self.h.send(&[ix], &[&taker.key, &maker.key]).await
     }
 
+    fn liquidation_accounts(
+        &self,
+        liquidator: &Trader,
+        target: Pubkey,
+    ) -> xmargin::accounts::LiquidationAccounts {
+        xmargin::accounts::LiquidationAccounts {
+            liquidator: liquidator.key.pubkey(),
+            clearinghouse: clearinghouse_address(),
+            collateral_registry: registry_address(),
+            liquidator_account: liquidator.account,
+            target_account: target,
+            quote_vault: vault_address(self.usdc_mint),
+            insurance_vault: insurance_address(),
+            token_program: anchor_spl::token::ID,
+        }
+    }
+
     pub fn liquidate_ix(
         &self,
         liquidator: &Trader,
@@ -808,15 +825,8 @@ impl World {
     ) -> Instruction {
         let mut ix = anchor_ix(
             xmargin::accounts::LiquidatePosition {
-                liquidator: liquidator.key.pubkey(),
-                clearinghouse: clearinghouse_address(),
-                collateral_registry: registry_address(),
+                common: self.liquidation_accounts(liquidator, target),
                 market: market_address(market),
-                liquidator_account: liquidator.account,
-                target_account: target,
-                quote_vault: vault_address(self.usdc_mint),
-                insurance_vault: insurance_address(),
-                token_program: anchor_spl::token::ID,
             },
             xmargin::instruction::LiquidatePosition {
                 params: LiquidatePositionParams {
@@ -842,14 +852,7 @@ impl World {
     ) -> Instruction {
         let mut ix = anchor_ix(
             xmargin::accounts::LiquidateCollateral {
-                liquidator: liquidator.key.pubkey(),
-                clearinghouse: clearinghouse_address(),
-                collateral_registry: registry_address(),
-                liquidator_account: liquidator.account,
-                target_account: target,
-                quote_vault: vault_address(self.usdc_mint),
-                insurance_vault: insurance_address(),
-                token_program: anchor_spl::token::ID,
+                common: self.liquidation_accounts(liquidator, target),
             },
             xmargin::instruction::LiquidateCollateral {
                 params: LiquidateCollateralParams { asset, max_amount },
