@@ -10,18 +10,8 @@ use xmargin::error::XmarginError;
 use xmargin::state::SERIES_SETTLED;
 
 fn settle_series_ix(w: &World, market: u8, series: u8) -> Instruction {
-    let oracle = if market == SOL_MARKET {
-        w.sol_oracle
-    } else {
-        w.btc_oracle
-    };
     anchor_ix(
-        xmargin::accounts::MarketOracle {
-            clearinghouse: clearinghouse_address(),
-            collateral_registry: registry_address(),
-            market: market_address(market),
-            oracle,
-        },
+        w.market_oracle(market),
         xmargin::instruction::SettleExpiredSeries { series },
     )
 }

@@ -667,19 +667,23 @@ impl World {
         metas
     }
 
-    pub fn crank_funding_ix(&self, market: u8, series: u8) -> Instruction {
-        let oracle = if market == SOL_MARKET {
-            self.sol_oracle
-        } else {
-            self.btc_oracle
-        };
-        anchor_ix(
-            xmargin::accounts::MarketOracle {
-                clearinghouse: clearinghouse_address(),
-                collateral_registry: registry_address(),
-                market: market_address(market),
-                oracle,
+    /// The accounts of the market cranks (settlement, funding).
+    pub fn market_oracle(&self, market: u8) -> xmargin::accounts::MarketOracle {
+        xmargin::accounts::MarketOracle {
+            clearinghouse: clearinghouse_address(),
+            collateral_registry: registry_address(),
+            market: market_address(market),
+            oracle: if market == SOL_MARKET {
+                self.sol_oracle
+            } else {
+                self.btc_oracle
             },
+        }
+    }
+
+    pub fn crank_funding_ix(&self, market: u8, series: u8) -> Instruction {
+        anchor_ix(
+            self.market_oracle(market),
             xmargin::instruction::CrankFunding { series },
         )
     }
