@@ -2,7 +2,7 @@
 //! price / S, delta, gamma x S, vega / S (per 1.00 of volatility) and theta / S (per year).
 //! One division per evaluation (1 / (sigma sqrt T)); N and phi come from the Taylor table.
 use crate::error::{RiskError, RiskResult};
-use crate::fx::{add, fx_ratio, mul, sub, Fx, FRAC_BITS};
+use crate::fx::{add, fx_ratio, half, mul, sub, Fx, FRAC_BITS};
 use crate::math::{exp, ln_u64, normal, normal_cdf};
 
 pub const SECONDS_PER_YEAR: u64 = 365 * 24 * 3600;
@@ -129,7 +129,7 @@ pub fn standardise(inputs: &OptionInputs) -> RiskResult<Standardised> {
     let total_vol = mul(inputs.vol, sqrt_years)?;
     let inv_total_vol = inverse_of_product(inputs.vol, sqrt_years)?;
     let drift = add(inputs.log_moneyness, mul(inputs.rate, years)?)?;
-    let d1 = add(mul(drift, inv_total_vol)?, total_vol / 2)?;
+    let d1 = add(mul(drift, inv_total_vol)?, half(total_vol))?;
     let d2 = sub(d1, total_vol)?;
     let discounted_strike = exp(-drift)?;
     Ok(Standardised {
@@ -156,7 +156,7 @@ pub fn greeks(inputs: &OptionInputs) -> RiskResult<Greeks> {
     let vega = mul(n1.pdf, st.sqrt_years)?;
     // phi sigma / (2 sqrt T) = gamma sigma^2 / 2: no second division, and gamma is the larger
     // intermediate, so the product keeps its relative precision.
-    let decay = mul(gamma, mul(inputs.vol, inputs.vol)?)? / 2;
+    let decay = half(mul(gamma, mul(inputs.vol, inputs.vol)?)?);
     let greeks = match inputs.kind {
         OptionKind::Call => {
             let strike_leg = mul(st.discounted_strike, n2_cdf)?;

@@ -41,6 +41,19 @@ pub fn div(a: Fx, b: Fx) -> RiskResult<Fx> {
 }
 
 #[inline]
+/// `a / d` rounded toward zero like `/`, with an unsigned division only: SBPF v0 has no signed
+/// division instruction (LLVM refuses to emit one).
+pub fn div_int(a: Fx, d: u32) -> Fx {
+    let bits = a.to_bits();
+    let magnitude = (bits.unsigned_abs() / d.max(1) as u64) as i64;
+    Fx::from_bits(if bits < 0 { -magnitude } else { magnitude })
+}
+
+/// `a / 2` rounded toward zero.
+pub fn half(a: Fx) -> Fx {
+    div_int(a, 2)
+}
+
 pub fn add(a: Fx, b: Fx) -> RiskResult<Fx> {
     a.checked_add(b).ok_or(RiskError::Overflow)
 }
@@ -155,6 +168,12 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        #[test]
+        fn unsigned_division_matches_signed_division(bits in (i64::MIN + 1)..i64::MAX, d in 1u32..1000) {
+            prop_assert_eq!(div_int(Fx::from_bits(bits), d), Fx::from_bits(bits) / d as i64);
+            prop_assert_eq!(half(Fx::from_bits(bits)), Fx::from_bits(bits) / 2);
+        }
+
         #[test]
         fn money_rounding_brackets_the_exact_product(amount in -(1i128 << 62)..(1i128 << 62), bits in any::<i64>()) {
             let f = Fx::from_bits(bits);

@@ -16,7 +16,7 @@
 use core::ops::Add;
 
 use crate::error::RiskResult;
-use crate::fx::{div, fx_ratio, mul, mul_int, sub, Fx};
+use crate::fx::{div, div_int, fx_ratio, half, mul, mul_int, sub, Fx};
 use crate::math::{ln, sqrt};
 use crate::model::ScenarioGrid;
 
@@ -84,11 +84,14 @@ impl GridConstants {
         let mut inv_moves = [Fx::ONE; CORE_NODES];
         for node in 0..CORE_NODES {
             let steps = node as i64 - PRICE_STEPS_PER_SIDE as i64;
-            moves[node] = mul_int(grid.price_range, steps)? / PRICE_STEPS_PER_SIDE as i64;
+            moves[node] = div_int(
+                mul_int(grid.price_range, steps)?,
+                PRICE_STEPS_PER_SIDE as u32,
+            );
             ln_moves[node] = ln(Fx::ONE + moves[node])?;
             inv_moves[node] = div(Fx::ONE, Fx::ONE + moves[node])?;
         }
-        let step = grid.price_range / PRICE_STEPS_PER_SIDE as i64;
+        let step = div_int(grid.price_range, PRICE_STEPS_PER_SIDE as u32);
         let mut segment_weights = [[Fx::ZERO; SEGMENTS]; CORE_NODES];
         for (node, weights) in segment_weights.iter_mut().enumerate() {
             for (segment, weight) in weights.iter_mut().enumerate() {
@@ -98,7 +101,7 @@ impl GridConstants {
                     segment >= node && segment < PRICE_STEPS_PER_SIDE
                 };
                 if covered {
-                    let middle = (moves[segment] + moves[segment + 1]) / 2;
+                    let middle = half(moves[segment] + moves[segment + 1]);
                     *weight = mul(step, sub(moves[node], middle)?.abs())?;
                 }
             }

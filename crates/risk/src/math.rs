@@ -29,7 +29,8 @@ pub fn exp(x: Fx) -> RiskResult<Fx> {
     let k = mul(x, fx_bits(INV_LN2))?.floor();
     let k_int = k.to_bits() >> FRAC_BITS;
     let r = sub(x, mul(k, LN_2)?)?;
-    let j = (r.to_bits() / LN2_SIXTEENTH).clamp(0, 15);
+    // r is in [0, ln 2): an unsigned division (SBPF v0 has no signed one).
+    let j = ((r.to_bits().max(0) as u64 / LN2_SIXTEENTH as u64) as i64).clamp(0, 15);
     let r = sub(r, fx_bits(j * LN2_SIXTEENTH))?;
     // Horner: 1 + r(1 + r/2(1 + r/3(...)))
     let mut acc = ONE;
@@ -198,7 +199,8 @@ fn table_row(offset: i64) -> (usize, Fx) {
         .unwrap_or(last)
         .min(last);
     // midpoint = lower + (index + 1/2) / INTERVALS_PER_UNIT
-    let half_step = (1i64 << FRAC_BITS) / (2 * INTERVALS_PER_UNIT);
+    const HALF_STEP: i64 = (1i64 << FRAC_BITS) / (2 * INTERVALS_PER_UNIT);
+    let half_step = HALF_STEP;
     let midpoint_offset = (index as i64) * 2 * half_step + half_step;
     (index, Fx::from_bits(offset - midpoint_offset))
 }

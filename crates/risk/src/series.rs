@@ -13,7 +13,7 @@
 //! Everything is per one contract and divided by spot.
 use crate::bs::{self, log_moneyness, years_from_secs, OptionInputs, OptionKind, MAX_VOL, MIN_VOL};
 use crate::error::RiskResult;
-use crate::fx::{add, fx_ratio, mul, mul_int, sub, Fx};
+use crate::fx::{add, fx_ratio, half, mul, mul_int, sub, Fx};
 use crate::grid::{
     direction_of, GridConstants, CORE_NODES, DOWN, EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, SEGMENTS,
     UP,
@@ -282,9 +282,9 @@ fn vol_bounds(
     for (node, greeks) in ladder.iter().enumerate() {
         let m = add(drift, grid.ln_moves[node])?;
         let d1 = [
-            add(mul(m, inverses[0])?, totals[0] / 2)?,
+            add(mul(m, inverses[0])?, half(totals[0]))?,
             greeks.d1,
-            add(mul(m, inverses[2])?, totals[2] / 2)?,
+            add(mul(m, inverses[2])?, half(totals[2]))?,
         ];
         let pdf = [normal_pdf(d1[0])?, greeks.pdf, normal_pdf(d1[2])?];
         let scale = mul(add(Fx::ONE, grid.moves[node])?, st.sqrt_years)?;
