@@ -20,6 +20,19 @@ use state::{StoredVolSurface, UnderlyingRisk};
 
 declare_id!("CRNc2G47w4AqXa8ay95P97eH3sFQruNMypCsjkGTmjzQ");
 
+/// Heap a transaction must request (ComputeBudget `RequestHeapFrame`) for instructions that
+/// margin-check accounts; the allocator never frees, and one check allocates a few tens of KB.
+pub const HEAP_BYTES: usize = 256 * 1024;
+
+#[cfg(all(feature = "custom-heap", target_os = "solana"))]
+#[global_allocator]
+static ALLOCATOR: anchor_lang::solana_program::entrypoint::BumpAllocator = unsafe {
+    anchor_lang::solana_program::entrypoint::BumpAllocator::with_fixed_address_range(
+        anchor_lang::solana_program::entrypoint::HEAP_START_ADDRESS as usize,
+        HEAP_BYTES,
+    )
+};
+
 #[program]
 pub mod xmargin {
     use super::*;

@@ -39,6 +39,17 @@ pub struct Harness {
     sent: u32,
 }
 
+/// ComputeBudget `RequestHeapFrame(bytes)`.
+fn request_heap_frame(bytes: u32) -> Instruction {
+    let mut data = vec![1u8];
+    data.extend_from_slice(&bytes.to_le_bytes());
+    Instruction {
+        program_id: anchor_lang::prelude::pubkey!("ComputeBudget111111111111111111111111111111"),
+        accounts: vec![],
+        data,
+    }
+}
+
 /// ComputeBudget `SetComputeUnitLimit(units)`.
 fn compute_unit_limit(units: u32) -> Instruction {
     let mut data = vec![2u8];
@@ -121,7 +132,10 @@ impl Harness {
     ) -> Result<Transaction, BanksClientError> {
         let blockhash = self.ctx.banks_client.get_latest_blockhash().await?;
         self.sent += 1;
-        let mut all_instructions = vec![compute_unit_limit(1_400_000 - self.sent)];
+        let mut all_instructions = vec![
+            compute_unit_limit(1_400_000 - self.sent),
+            request_heap_frame(xmargin::HEAP_BYTES as u32),
+        ];
         all_instructions.extend_from_slice(instructions);
         let payer = self.payer();
         let mut all_signers: Vec<&Keypair> = vec![&payer];
