@@ -101,12 +101,17 @@ impl Needs {
     }
 }
 
-fn find_account<'a, 'info>(
-    accounts: &'a [AccountInfo<'info>],
-    key: &Pubkey,
-) -> Option<&'a AccountInfo<'info>> {
-    accounts.iter().find(|info| info.key == key)
+/// Where a check finds markets and oracle prices: the instruction's accounts on chain
+/// (`InstructionAccounts`); decoded snapshots in the SDK, keeper and tests.
+pub trait StateSource {
+    /// The `Market` of `index`, or `UnknownMarket`.
+    fn market(&self, index: u8) -> Result<Ref<'_, Market>>;
+    /// The unchecked price of the oracle at `key`, or `MissingOracle`.
+    fn oracle(&self, key: &Pubkey, kind: OracleKind, feed_id: &[u8; 32]) -> Result<OraclePrice>;
 }
+
+/// The accounts passed to an instruction, in any order.
+pub struct InstructionAccounts<'a, 'info>(pub &'a [AccountInfo<'info>]);
 
 /// `info` as a `Market` if it is one: owned by this program with the `Market` discriminator
 /// (only `add_market` creates those, one per index at its PDA, so no address derivation is
@@ -122,33 +127,50 @@ fn as_market<'a>(info: &'a AccountInfo) -> Option<Ref<'a, Market>> {
     Ref::filter_map(data, |d| bytemuck::try_from_bytes::<Market>(&d[8..]).ok()).ok()
 }
 
-fn find_market<'a>(accounts: &'a [AccountInfo], index: u8) -> Result<Ref<'a, Market>> {
-    accounts
-        .iter()
-        .filter_map(as_market)
-        .find(|market| market.index == index)
-        .ok_or_else(|| error!(XmarginError::UnknownMarket))
-}
+impl StateSource for InstructionAccounts<'_, '_> {
+    fn market(&self, index: u8) -> Result<Ref<'_, Market>> {
+        self.0
+            .iter()
+            .filter_map(as_market)
+            .find(|market| market.index == index)
+            .ok_or_else(|| error!(XmarginError::UnknownMarket))
+    }
 
-fn checked_oracle(
-    accounts: &[AccountInfo],
-    key: &Pubkey,
-    kind: OracleKind,
-    feed_id: &[u8; 32],
-    guard: &crate::state::OracleGuard,
-    clock: &Clock,
-) -> Result<OraclePrice> {
-    let info = find_account(accounts, key).ok_or_else(|| error!(XmarginError::MissingOracle))?;
-    let price = read_oracle(info, kind, feed_id)?;
-    price.check(guard, clock)?;
-    Ok(price)
+    fn oracle(&self, key: &Pubkey, kind: OracleKind, feed_id: &[u8; 32]) -> Result<OraclePrice> {
+        let info = self
+            .0
+            .iter()
+            .find(|info| info.key == key)
+            .ok_or_else(|| error!(XmarginError::MissingOracle))?;
+        read_oracle(info, kind, feed_id)
+    }
 }
 
 impl RiskContext {
+    /// From the instruction's accounts.
     pub fn load(
         clearinghouse: &Clearinghouse,
         registry: &CollateralRegistry,
         accounts: &[AccountInfo],
+        needs: &Needs,
+        oracle_use: OracleUse,
+        clock: &Clock,
+    ) -> Result<Self> {
+        Self::from_source(
+            clearinghouse,
+            registry,
+            &InstructionAccounts(accounts),
+            needs,
+            oracle_use,
+            clock,
+        )
+    }
+
+    /// From any source of markets and prices, with the same checks as on chain.
+    pub fn from_source(
+        clearinghouse: &Clearinghouse,
+        registry: &CollateralRegistry,
+        source: &impl StateSource,
         needs: &Needs,
         oracle_use: OracleUse,
         clock: &Clock,
@@ -161,15 +183,9 @@ impl RiskContext {
         let mut markets = Vec::new();
         let mut instruments = Vec::with_capacity(needs.series.len());
         for index in needs.markets() {
-            let market = find_market(accounts, index)?;
-            let oracle = checked_oracle(
-                accounts,
-                &market.oracle,
-                market.oracle_kind()?,
-                &market.feed_id,
-                guard,
-                clock,
-            )?;
+            let market = source.market(index)?;
+            let oracle = source.oracle(&market.oracle, market.oracle_kind()?, &market.feed_id)?;
+            oracle.check(guard, clock)?;
             let spot = spot_per_contract(&oracle, &market, quote_decimals)?;
             markets.push(LoadedMarket {
                 index,
@@ -200,14 +216,8 @@ impl RiskContext {
                 });
                 continue;
             }
-            let oracle = checked_oracle(
-                accounts,
-                &asset.oracle,
-                asset.oracle_kind()?,
-                &asset.feed_id,
-                guard,
-                clock,
-            )?;
+            let oracle = source.oracle(&asset.oracle, asset.oracle_kind()?, &asset.feed_id)?;
+            oracle.check(guard, clock)?;
             let exponent = oracle.expo + quote_decimals - asset.decimals as i32;
             assets.push(LoadedAsset {
                 index: *index,

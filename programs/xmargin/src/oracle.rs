@@ -43,22 +43,32 @@ pub fn read_oracle(
     kind: OracleKind,
     feed_id: &[u8; 32],
 ) -> Result<OraclePrice> {
+    parse_oracle(account.owner, &account.try_borrow_data()?, kind, feed_id)
+}
+
+/// An oracle account's price from its owner and data: what the program reads on chain, and the
+/// SDK and keeper read from fetched accounts.
+pub fn parse_oracle(
+    owner: &Pubkey,
+    data: &[u8],
+    kind: OracleKind,
+    feed_id: &[u8; 32],
+) -> Result<OraclePrice> {
     match kind {
-        OracleKind::PythLegacy => read_legacy(account),
-        OracleKind::PythPull => read_pull(account, feed_id),
+        OracleKind::PythLegacy => parse_legacy(owner, data),
+        OracleKind::PythPull => parse_pull(owner, data, feed_id),
         OracleKind::None => err!(XmarginError::OracleInvalid),
     }
 }
 
-fn read_legacy(account: &AccountInfo) -> Result<OraclePrice> {
+fn parse_legacy(owner: &Pubkey, data: &[u8]) -> Result<OraclePrice> {
     require_keys_eq!(
-        *account.owner,
+        *owner,
         PYTH_LEGACY_PROGRAM_ID,
         XmarginError::OracleWrongOwner
     );
-    let data = account.try_borrow_data()?;
     let price_account =
-        load_price_account::<32, ()>(&data).map_err(|_| error!(XmarginError::OracleInvalid))?;
+        load_price_account::<32, ()>(data).map_err(|_| error!(XmarginError::OracleInvalid))?;
     let price_account: &SolanaPriceAccount = price_account;
     require!(
         price_account.agg.status == PriceStatus::Trading,
@@ -74,13 +84,12 @@ fn read_legacy(account: &AccountInfo) -> Result<OraclePrice> {
     })
 }
 
-fn read_pull(account: &AccountInfo, feed_id: &[u8; 32]) -> Result<OraclePrice> {
+fn parse_pull(owner: &Pubkey, data: &[u8], feed_id: &[u8; 32]) -> Result<OraclePrice> {
     require_keys_eq!(
-        *account.owner,
+        *owner,
         PYTH_RECEIVER_PROGRAM_ID,
         XmarginError::OracleWrongOwner
     );
-    let data = account.try_borrow_data()?;
     let update = PriceUpdateV2::try_deserialize(&mut &data[..])
         .map_err(|_| error!(XmarginError::OracleInvalid))?;
     require!(
