@@ -21,10 +21,62 @@ pub const fn fx_ratio(num: i64, den: i64) -> Fx {
     Fx::from_bits((((num as i128) << FRAC_BITS) / den as i128) as i64)
 }
 
+/// |a| x |b| as (high, low) 64-bit halves, from four 32 x 32 -> 64 products. SBPF has a
+/// 64-bit multiply but no high half: a full i128 product is a `__multi3` call costing several
+/// times this.
+#[inline]
+fn widening_magnitude(a: u64, b: u64) -> (u64, u64) {
+    const LOW: u64 = 0xffff_ffff;
+    let (a_lo, a_hi) = (a & LOW, a >> 32);
+    let (b_lo, b_hi) = (b & LOW, b >> 32);
+    let p0 = a_lo * b_lo;
+    let p1 = a_lo * b_hi;
+    let p2 = a_hi * b_lo;
+    let p3 = a_hi * b_hi;
+    let middle = (p0 >> 32) + (p1 & LOW) + (p2 & LOW);
+    let low = (p0 & LOW) | (middle << 32);
+    let high = p3 + (p1 >> 32) + (p2 >> 32) + (middle >> 32);
+    (high, low)
+}
+
+/// a x b exactly, as i128.
+#[inline]
+pub fn mul_wide(a: i64, b: i64) -> i128 {
+    let (high, low) = widening_magnitude(a.unsigned_abs(), b.unsigned_abs());
+    let magnitude = ((high as u128) << 64 | low as u128) as i128;
+    if (a < 0) != (b < 0) {
+        -magnitude
+    } else {
+        magnitude
+    }
+}
+
+/// a x b rounded down (toward negative infinity), as `fixed` does; `Overflow` outside I32F32.
 #[inline]
 pub fn mul(a: Fx, b: Fx) -> RiskResult<Fx> {
     op_count::mul128();
-    a.checked_mul(b).ok_or(RiskError::Overflow)
+    let (x, y) = (a.to_bits(), b.to_bits());
+    let (high, low) = widening_magnitude(x.unsigned_abs(), y.unsigned_abs());
+    // |product| >> 32 must fit 64 bits before the sign is applied (checked below).
+    if high >> 32 != 0 {
+        return Err(RiskError::Overflow);
+    }
+    let truncated = (high << 32) | (low >> 32);
+    let negative = (x < 0) != (y < 0);
+    let bits = if negative {
+        // floor(-m / 2^32) = -ceil(m / 2^32)
+        let ceil = truncated + u64::from(low & 0xffff_ffff != 0);
+        if ceil > 1 << 63 {
+            return Err(RiskError::Overflow);
+        }
+        (ceil as i64).wrapping_neg()
+    } else {
+        if truncated > i64::MAX as u64 {
+            return Err(RiskError::Overflow);
+        }
+        truncated as i64
+    };
+    Ok(Fx::from_bits(bits))
 }
 
 /// `a x k` for a small integer `k`: a native 64-bit multiply.
@@ -74,7 +126,7 @@ pub fn money_times(amount: i128, f: Fx) -> RiskResult<MoneyFrac> {
     op_count::mul128();
     match i64::try_from(amount) {
         // |i64 x i64| < 2^126: exact in i128, so the unchecked product cannot wrap.
-        Ok(narrow) => Ok((narrow as i128).wrapping_mul(f.to_bits() as i128)),
+        Ok(narrow) => Ok(mul_wide(narrow, f.to_bits())),
         Err(_) => amount
             .checked_mul(f.to_bits() as i128)
             .ok_or(RiskError::Overflow),
@@ -167,7 +219,49 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn the_limb_product_matches_fixed_at_the_edges() {
+        let edges = [
+            0,
+            1,
+            -1,
+            2,
+            i64::MIN,
+            i64::MIN + 1,
+            i64::MAX,
+            1 << 32,
+            -(1 << 32),
+            (1 << 32) + 1,
+            (1 << 31) - 1,
+            -(1 << 31),
+            1 << 62,
+            -(1 << 62),
+            0xffff_ffff,
+            -0xffff_ffff,
+        ];
+        for a in edges {
+            for b in edges {
+                assert_eq!(mul_wide(a, b), a as i128 * b as i128, "{a} x {b}");
+                let (x, y) = (Fx::from_bits(a), Fx::from_bits(b));
+                assert_eq!(mul(x, y).ok(), x.checked_mul(y), "{a} x {b}");
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn the_limb_product_matches_i128_and_fixed(a in any::<i64>(), b in any::<i64>()) {
+            prop_assert_eq!(mul_wide(a, b), a as i128 * b as i128);
+            let (x, y) = (Fx::from_bits(a), Fx::from_bits(b));
+            prop_assert_eq!(mul(x, y).ok(), x.checked_mul(y));
+        }
+
+        #[test]
+        fn small_products_match_fixed(a in -(1i64 << 40)..(1i64 << 40), b in -(1i64 << 40)..(1i64 << 40)) {
+            let (x, y) = (Fx::from_bits(a), Fx::from_bits(b));
+            prop_assert_eq!(mul(x, y).ok(), x.checked_mul(y));
+        }
+
         #[test]
         fn unsigned_division_matches_signed_division(bits in (i64::MIN + 1)..i64::MAX, d in 1u32..1000) {
             prop_assert_eq!(div_int(Fx::from_bits(bits), d), Fx::from_bits(bits) / d as i64);

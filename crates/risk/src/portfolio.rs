@@ -117,7 +117,7 @@ pub struct Exposure {
 fn acc(slot: &mut MoneyFrac, notional: i64, f: Fx) -> RiskResult<()> {
     crate::fx::op_count::mul128();
     *slot = slot
-        .checked_add(notional as i128 * f.to_bits() as i128)
+        .checked_add(crate::fx::mul_wide(notional, f.to_bits()))
         .ok_or(RiskError::Overflow)?;
     Ok(())
 }

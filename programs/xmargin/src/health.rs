@@ -10,6 +10,7 @@ use core::cell::Ref;
 use anchor_lang::prelude::*;
 use xmargin_risk::portfolio::margin_priced;
 use xmargin_risk::price_band::initial_health_in_band;
+use xmargin_risk::series::SeriesRisk;
 use xmargin_risk::{
     Collateral, Fx, Instrument, MarginReport, Position, PricedPosition, Underlying,
 };
@@ -47,6 +48,8 @@ struct SeriesInfo {
     instrument: Instrument,
     funding_index: i64,
     loss_index: i64,
+    /// Computed once per instruction and shared by every account and evaluation using it.
+    risk: SeriesRisk,
 }
 
 struct LoadedAsset {
@@ -200,6 +203,7 @@ impl RiskContext {
                     instrument: stored.instrument()?,
                     funding_index: stored.funding_index,
                     loss_index: stored.loss_index,
+                    risk: SeriesRisk::default(),
                 });
             }
         }
@@ -232,6 +236,13 @@ impl RiskContext {
             clock.unix_timestamp,
         )
         .map_err(risk_error)?;
+        for info in instruments.iter_mut() {
+            let local = markets
+                .iter()
+                .position(|m| m.index == info.market)
+                .ok_or_else(|| error!(XmarginError::UnknownMarket))?;
+            info.risk = series_risk(&engine, local as u8, info.instrument)?;
+        }
         Ok(Self {
             markets,
             instruments,
@@ -255,10 +266,6 @@ impl RiskContext {
             .find(|info| info.market == market && info.series == series)
             .copied()
             .ok_or_else(|| error!(XmarginError::UnknownSeries))
-    }
-
-    fn instrument(&self, market: u8, series: u8) -> Result<Instrument> {
-        Ok(self.series_info(market, series)?.instrument)
     }
 
     /// Settles what every position owes since it was last touched (perp funding, socialized
@@ -300,14 +307,17 @@ impl RiskContext {
         let mut positions = Vec::with_capacity(account.positions.len());
         let mut keys = Vec::with_capacity(account.positions.len());
         for slot in account.open_positions() {
+            let info = self.series_info(slot.market, slot.series)?;
             let position = Position {
                 underlying: self.local_market(slot.market)?,
-                instrument: self.instrument(slot.market, slot.series)?,
+                instrument: info.instrument,
                 size: slot.size,
                 cost_basis: slot.cost_basis,
             };
-            let risk = self.engine.series_risk(&position).map_err(risk_error)?;
-            positions.push(PricedPosition { position, risk });
+            positions.push(PricedPosition {
+                position,
+                risk: info.risk,
+            });
             keys.push((slot.market, slot.series));
         }
         let mut collateral = Vec::with_capacity(account.collateral.len());
@@ -368,6 +378,23 @@ pub struct AccountView {
     /// Registry index of `collateral[i]`.
     pub assets: Vec<u8>,
     pub low_prices: Vec<Fx>,
+}
+
+/// One series' risk. Kept out of line: on SBF its locals would push the caller's frame past the
+/// 4 KB stack limit.
+#[inline(never)]
+fn series_risk(
+    engine: &xmargin_risk::Market,
+    underlying: u8,
+    instrument: Instrument,
+) -> Result<SeriesRisk> {
+    let probe = Position {
+        underlying,
+        instrument,
+        size: 0,
+        cost_basis: 0,
+    };
+    engine.series_risk(&probe).map_err(risk_error)
 }
 
 /// Oracle price of one contract in quote-native units:
