@@ -39,9 +39,9 @@ fn widening_magnitude(a: u64, b: u64) -> (u64, u64) {
     (high, low)
 }
 
-/// a x b exactly, as i128.
+/// a x b exactly, as i128, from 32-bit limbs.
 #[inline]
-pub fn mul_wide(a: i64, b: i64) -> i128 {
+pub fn limb_mul_wide(a: i64, b: i64) -> i128 {
     let (high, low) = widening_magnitude(a.unsigned_abs(), b.unsigned_abs());
     let magnitude = ((high as u128) << 64 | low as u128) as i128;
     if (a < 0) != (b < 0) {
@@ -51,32 +51,53 @@ pub fn mul_wide(a: i64, b: i64) -> i128 {
     }
 }
 
-/// a x b rounded down (toward negative infinity), as `fixed` does; `Overflow` outside I32F32.
+/// I32F32 a x b from 32-bit limbs, rounded down (toward negative infinity) exactly as `fixed`
+/// does; `None` outside I32F32.
 #[inline]
-pub fn mul(a: Fx, b: Fx) -> RiskResult<Fx> {
-    op_count::mul128();
+pub fn limb_mul(a: Fx, b: Fx) -> Option<Fx> {
     let (x, y) = (a.to_bits(), b.to_bits());
     let (high, low) = widening_magnitude(x.unsigned_abs(), y.unsigned_abs());
     // |product| >> 32 must fit 64 bits before the sign is applied (checked below).
     if high >> 32 != 0 {
-        return Err(RiskError::Overflow);
+        return None;
     }
     let truncated = (high << 32) | (low >> 32);
-    let negative = (x < 0) != (y < 0);
-    let bits = if negative {
+    let bits = if (x < 0) != (y < 0) {
         // floor(-m / 2^32) = -ceil(m / 2^32)
         let ceil = truncated + u64::from(low & 0xffff_ffff != 0);
         if ceil > 1 << 63 {
-            return Err(RiskError::Overflow);
+            return None;
         }
         (ceil as i64).wrapping_neg()
     } else {
-        if truncated > i64::MAX as u64 {
-            return Err(RiskError::Overflow);
-        }
-        truncated as i64
+        i64::try_from(truncated).ok()?
     };
-    Ok(Fx::from_bits(bits))
+    Some(Fx::from_bits(bits))
+}
+
+/// a x b exactly, as i128: the limb product on SBF (no `__multi3` call), the native widening
+/// multiply elsewhere. Both are bit-identical (tests).
+#[inline]
+pub fn mul_wide(a: i64, b: i64) -> i128 {
+    #[cfg(target_os = "solana")]
+    {
+        limb_mul_wide(a, b)
+    }
+    #[cfg(not(target_os = "solana"))]
+    {
+        a as i128 * b as i128
+    }
+}
+
+/// a x b rounded down, `Overflow` outside I32F32.
+#[inline]
+pub fn mul(a: Fx, b: Fx) -> RiskResult<Fx> {
+    op_count::mul128();
+    #[cfg(target_os = "solana")]
+    let product = limb_mul(a, b);
+    #[cfg(not(target_os = "solana"))]
+    let product = a.checked_mul(b);
+    product.ok_or(RiskError::Overflow)
 }
 
 /// `a x k` for a small integer `k`: a native 64-bit multiply.
@@ -241,9 +262,9 @@ mod tests {
         ];
         for a in edges {
             for b in edges {
-                assert_eq!(mul_wide(a, b), a as i128 * b as i128, "{a} x {b}");
+                assert_eq!(limb_mul_wide(a, b), a as i128 * b as i128, "{a} x {b}");
                 let (x, y) = (Fx::from_bits(a), Fx::from_bits(b));
-                assert_eq!(mul(x, y).ok(), x.checked_mul(y), "{a} x {b}");
+                assert_eq!(limb_mul(x, y), x.checked_mul(y), "{a} x {b}");
             }
         }
     }
@@ -251,15 +272,15 @@ mod tests {
     proptest! {
         #[test]
         fn the_limb_product_matches_i128_and_fixed(a in any::<i64>(), b in any::<i64>()) {
-            prop_assert_eq!(mul_wide(a, b), a as i128 * b as i128);
+            prop_assert_eq!(limb_mul_wide(a, b), a as i128 * b as i128);
             let (x, y) = (Fx::from_bits(a), Fx::from_bits(b));
-            prop_assert_eq!(mul(x, y).ok(), x.checked_mul(y));
+            prop_assert_eq!(limb_mul(x, y), x.checked_mul(y));
         }
 
         #[test]
         fn small_products_match_fixed(a in -(1i64 << 40)..(1i64 << 40), b in -(1i64 << 40)..(1i64 << 40)) {
             let (x, y) = (Fx::from_bits(a), Fx::from_bits(b));
-            prop_assert_eq!(mul(x, y).ok(), x.checked_mul(y));
+            prop_assert_eq!(limb_mul(x, y), x.checked_mul(y));
         }
 
         #[test]
