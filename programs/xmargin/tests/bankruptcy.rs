@@ -144,10 +144,7 @@ async fn only_an_emptied_account_in_debt_is_bankrupt() {
     // Holds collateral against a debt.
     let (mut w, target, _keeper) = {
         let mut w = World::listed().await;
-        let target = w.trader(0, 10 * SOL_LAMPORTS).await;
-        w.deposit(&target, SOL_ASSET, 10 * SOL_LAMPORTS)
-            .await
-            .unwrap();
+        let target = w.sol_funded_trader(10 * SOL_LAMPORTS).await;
         let counterparty = w.funded_trader(1_000_000 * USDC).await;
         w.trade(&target, &counterparty, SOL_MARKET, SOL_PERP, 10, 150 * USDC)
             .await

@@ -319,10 +319,7 @@ async fn the_insurance_fund_takes_deposits_and_releases_at_most_a_tenth_a_day() 
 /// owes quote and is below maintenance.
 async fn indebted() -> (World, Trader, Trader) {
     let mut w = World::listed().await;
-    let target = w.trader(0, 10 * SOL_LAMPORTS).await;
-    w.deposit(&target, SOL_ASSET, 10 * SOL_LAMPORTS)
-        .await
-        .unwrap();
+    let target = w.sol_funded_trader(10 * SOL_LAMPORTS).await;
     let counterparty = w.funded_trader(1_000_000 * USDC).await;
     w.trade(&target, &counterparty, SOL_MARKET, SOL_PERP, 40, 150 * USDC)
         .await

@@ -582,6 +582,13 @@ impl World {
         trader
     }
 
+    /// A trader whose only collateral is `lamports` of SOL, deposited.
+    pub async fn sol_funded_trader(&mut self, lamports: u64) -> Trader {
+        let trader = self.trader(0, lamports).await;
+        self.deposit(&trader, SOL_ASSET, lamports).await.unwrap();
+        trader
+    }
+
     pub fn create_account_ix(&self, owner: &Keypair, id: u16, mode: u8, market: u8) -> Instruction {
         anchor_ix(
             xmargin::accounts::CreateMarginAccount {
