@@ -15,7 +15,7 @@
 //! node is allowed at its own level, so a lone underlying is charged its worst scenario.
 use core::ops::Add;
 
-use crate::error::RiskResult;
+use crate::error::{RiskError, RiskResult};
 use crate::fx::{div, div_int, fx_ratio, half, mul, mul_int, sub, Fx};
 use crate::math::{ln, sqrt};
 use crate::model::ScenarioGrid;
@@ -76,7 +76,107 @@ pub struct GridConstants {
     pub extended_weight: Fx,
 }
 
+/// Sequential reader of `GridConstants` words.
+struct Words<'a> {
+    words: &'a [i64; GRID_WORDS],
+    at: usize,
+}
+
+impl Words<'_> {
+    fn word(&mut self) -> RiskResult<i64> {
+        let word = *self.words.get(self.at).ok_or(RiskError::InvalidParameter)?;
+        self.at += 1;
+        Ok(word)
+    }
+
+    fn fx(&mut self) -> RiskResult<Fx> {
+        self.word().map(Fx::from_bits)
+    }
+
+    fn index(&mut self) -> RiskResult<usize> {
+        usize::try_from(self.word()?).map_err(|_| RiskError::InvalidParameter)
+    }
+
+    fn fill(&mut self, out: &mut [Fx]) -> RiskResult<()> {
+        for slot in out.iter_mut() {
+            *slot = self.fx()?;
+        }
+        Ok(())
+    }
+}
+
+/// Length of `GridConstants::to_words`: the constants as plain words an account can store.
+pub const GRID_WORDS: usize =
+    NODES + 1 + 2 * CORE_NODES + CORE_NODES * SEGMENTS + 2 * CORE_NODES + 2 + 3;
+
 impl GridConstants {
+    /// The constants as words (I32F32 bits, segment bounds as integers), in field order.
+    pub fn to_words(&self) -> [i64; GRID_WORDS] {
+        let mut words = [0i64; GRID_WORDS];
+        let mut out = words.iter_mut();
+        let mut put = |value: i64| {
+            if let Some(slot) = out.next() {
+                *slot = value;
+            }
+        };
+        self.moves.iter().for_each(|v| put(v.to_bits()));
+        put(self.price_range.to_bits());
+        self.ln_moves.iter().for_each(|v| put(v.to_bits()));
+        self.inv_moves.iter().for_each(|v| put(v.to_bits()));
+        self.segment_weights
+            .iter()
+            .flatten()
+            .for_each(|v| put(v.to_bits()));
+        for (start, end) in self.segment_range {
+            put(start as i64);
+            put(end as i64);
+        }
+        self.ln_extended.iter().for_each(|v| put(v.to_bits()));
+        put(self.vol_down.to_bits());
+        put(self.vol_up.to_bits());
+        put(self.extended_weight.to_bits());
+        words
+    }
+
+    /// The inverse of `to_words`; segment bounds outside the ladder are an error.
+    pub fn from_words(words: &[i64; GRID_WORDS]) -> RiskResult<Self> {
+        let mut reader = Words { words, at: 0 };
+        let mut moves = [Fx::ZERO; NODES];
+        reader.fill(&mut moves)?;
+        let price_range = reader.fx()?;
+        let mut ln_moves = [Fx::ZERO; CORE_NODES];
+        reader.fill(&mut ln_moves)?;
+        let mut inv_moves = [Fx::ZERO; CORE_NODES];
+        reader.fill(&mut inv_moves)?;
+        let mut segment_weights = [[Fx::ZERO; SEGMENTS]; CORE_NODES];
+        for row in segment_weights.iter_mut() {
+            reader.fill(row)?;
+        }
+        let mut segment_range = [(0usize, 0usize); CORE_NODES];
+        for range in segment_range.iter_mut() {
+            let start = reader.index()?;
+            let end = reader.index()?;
+            if start > end || end > SEGMENTS {
+                return Err(RiskError::InvalidParameter);
+            }
+            *range = (start, end);
+        }
+        let mut ln_extended = [Fx::ZERO; 2];
+        reader.fill(&mut ln_extended)?;
+        Ok(Self {
+            moves,
+            price_range,
+            ln_moves,
+            inv_moves,
+            segment_weights,
+            segment_range,
+            ln_extended,
+            vol_down: reader.fx()?,
+            vol_up: reader.fx()?,
+            extended_weight: reader.fx()?,
+        })
+    }
+
     pub fn new(grid: &ScenarioGrid) -> RiskResult<Self> {
         grid.validate()?;
         let mut moves = [Fx::ZERO; NODES];

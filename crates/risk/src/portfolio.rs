@@ -24,24 +24,54 @@ pub struct Market {
     pub now: i64,
 }
 
+/// What `Market::new` derives from an underlying's grid and beta (no prices): the program stores
+/// it with the market so each margin check skips the derivation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnderlyingConstants {
+    pub grid: GridConstants,
+    pub masks: [u16; FACTOR_LEVELS],
+}
+
+impl UnderlyingConstants {
+    pub fn new(underlying: &Underlying) -> RiskResult<Self> {
+        let grid = GridConstants::new(&underlying.grid)?;
+        Ok(Self {
+            masks: factor_masks(underlying.beta, &grid)?,
+            grid,
+        })
+    }
+}
+
 impl Market {
     pub fn new(underlyings: &[Underlying], params: RiskParams, now: i64) -> RiskResult<Self> {
+        let constants = underlyings
+            .iter()
+            .map(UnderlyingConstants::new)
+            .collect::<RiskResult<Vec<_>>>()?;
+        Self::with_constants(underlyings, &constants, params, now)
+    }
+
+    /// With each underlying's constants already derived (`constants[i]` for `underlyings[i]`).
+    pub fn with_constants(
+        underlyings: &[Underlying],
+        constants: &[UnderlyingConstants],
+        params: RiskParams,
+        now: i64,
+    ) -> RiskResult<Self> {
         if underlyings.len() > MAX_UNDERLYINGS {
             return Err(RiskError::CapacityExceeded);
         }
+        if constants.len() != underlyings.len() {
+            return Err(RiskError::InvalidParameter);
+        }
         params.validate()?;
-        let mut grids = Vec::with_capacity(underlyings.len());
-        let mut masks = Vec::with_capacity(underlyings.len());
         for u in underlyings {
             u.validate()?;
-            let grid = GridConstants::new(&u.grid)?;
-            masks.push(factor_masks(u.beta, &grid)?);
-            grids.push(grid);
         }
         Ok(Self {
             underlyings: underlyings.to_vec(),
-            grids,
-            masks,
+            grids: constants.iter().map(|c| c.grid).collect(),
+            masks: constants.iter().map(|c| c.masks).collect(),
             params,
             now,
         })

@@ -482,3 +482,29 @@ fn initial_health_in_band_values_collateral_low_and_charges_delta_for_the_band()
         Err(RiskError::UnknownUnderlying)
     );
 }
+
+#[test]
+fn grid_constants_round_trip_through_words_and_rebuild_the_same_market() {
+    use xmargin_risk::grid::GRID_WORDS;
+    use xmargin_risk::portfolio::UnderlyingConstants;
+    let u = underlying(150_000_000, 0.8, 0.7, 0);
+    let constants = UnderlyingConstants::new(&u).unwrap();
+    let words = constants.grid.to_words();
+    assert_eq!(GridConstants::from_words(&words).unwrap(), constants.grid);
+    let params = xmargin_risk_reference::fixtures::standard_params();
+    let direct = Market::new(&[u], params, 0).unwrap();
+    let cached = Market::with_constants(&[u], &[constants], params, 0).unwrap();
+    assert_eq!((direct.grids, direct.masks), (cached.grids, cached.masks));
+    // A segment bound outside the ladder is refused, never trusted.
+    let mut corrupt = words;
+    let first_range = GRID_WORDS - 5 - 2 * CORE_NODES;
+    corrupt[first_range + 1] = SEGMENTS as i64 + 1;
+    assert_eq!(
+        GridConstants::from_words(&corrupt),
+        Err(RiskError::InvalidParameter)
+    );
+    assert_eq!(
+        Market::with_constants(&[u], &[], params, 0).map(|_| ()),
+        Err(RiskError::InvalidParameter)
+    );
+}

@@ -8,7 +8,7 @@
 use core::cell::Ref;
 
 use anchor_lang::prelude::*;
-use xmargin_risk::portfolio::margin_priced;
+use xmargin_risk::portfolio::{margin_priced, UnderlyingConstants};
 use xmargin_risk::price_band::initial_health_in_band;
 use xmargin_risk::series::SeriesRisk;
 use xmargin_risk::{
@@ -38,6 +38,7 @@ impl Health {
 struct LoadedMarket {
     index: u8,
     underlying: Underlying,
+    constants: UnderlyingConstants,
     band: Fx,
 }
 
@@ -193,6 +194,7 @@ impl RiskContext {
             markets.push(LoadedMarket {
                 index,
                 underlying: market.underlying(spot),
+                constants: market.constants()?,
                 band: oracle.band()?,
             });
             for (market_index, series) in needs.series.iter().filter(|(m, _)| *m == index) {
@@ -230,8 +232,10 @@ impl RiskContext {
             });
         }
         let underlyings: Vec<Underlying> = markets.iter().map(|m| m.underlying).collect();
-        let engine = xmargin_risk::Market::new(
+        let constants: Vec<UnderlyingConstants> = markets.iter().map(|m| m.constants).collect();
+        let engine = xmargin_risk::Market::with_constants(
             &underlyings,
+            &constants,
             clearinghouse.risk_params.to_risk(),
             clock.unix_timestamp,
         )

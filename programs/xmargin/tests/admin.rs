@@ -12,6 +12,7 @@ use solana_signer::Signer;
 use xmargin::error::XmarginError;
 use xmargin::instructions::*;
 use xmargin::state::*;
+use xmargin_risk::portfolio::UnderlyingConstants;
 
 /// The same instruction with another key in the first (authority) position.
 fn signed_by(mut ix: Instruction, signer: Pubkey) -> Instruction {
@@ -130,6 +131,9 @@ async fn listing_records_assets_markets_and_series() {
         (call.kind, call.strike, call.expiry, call.status),
         (SeriesKind::Call as u8, 150 * USDC, w.expiry, SERIES_ACTIVE)
     );
+    // The price-independent risk constants are derived once, at listing.
+    let derived = UnderlyingConstants::new(&sol_market.underlying(1_000_000)).unwrap();
+    assert_eq!(sol_market.constants().unwrap(), derived);
     let btc_market = w.market(BTC_MARKET).await;
     assert_eq!(
         (
@@ -434,7 +438,11 @@ async fn market_risk_and_global_risk_parameters_update_within_bounds() {
     w.as_risk_authority(&[market_risk_ix(&w, BTC_MARKET, risk)])
         .await
         .unwrap();
-    assert_eq!(w.market(BTC_MARKET).await.risk, risk);
+    let market = w.market(BTC_MARKET).await;
+    assert_eq!(market.risk, risk);
+    // The stored constants follow the new grid and beta.
+    let derived = UnderlyingConstants::new(&market.underlying(1_000_000)).unwrap();
+    assert_eq!(market.constants().unwrap(), derived);
     let mut params = default_risk_params();
     params.risk_params.initial_factor_bits = fx(3, 2);
     w.as_risk_authority(&[risk_params_ix(&w, params)])

@@ -61,6 +61,7 @@ pub fn handler(ctx: Context<AddMarket>, params: AddMarketParams) -> Result<()> {
     market.bump = ctx.bumps.market;
     market.oracle_kind = params.oracle_kind as u8;
     market.validate_risk()?;
+    market.refresh_constants()?;
     clearinghouse.market_count += 1;
     crate::emit_event!(MarketAdded {
         index,

@@ -19,6 +19,7 @@ pub fn handler(ctx: Context<UpdateMarketRisk>, risk: UnderlyingRisk) -> Result<(
     let mut market = ctx.accounts.market.load_mut()?;
     market.risk = risk;
     market.validate_risk()?;
+    market.refresh_constants()?;
     crate::emit_event!(MarketRiskUpdated {
         market: market.index,
         risk,

@@ -1,9 +1,14 @@
 use anchor_lang::prelude::*;
 use xmargin_risk::bs::OptionKind;
+use xmargin_risk::grid::{GridConstants, FACTOR_LEVELS, GRID_WORDS};
+use xmargin_risk::portfolio::UnderlyingConstants;
 use xmargin_risk::{Fx, Instrument, ScenarioGrid, Underlying, VolSurface};
 
 use crate::error::XmarginError;
 use crate::state::BPS_DENOMINATOR;
+
+/// Spot at which price-independent parameters are validated and derived.
+const NOMINAL_SPOT: u64 = 1_000_000;
 
 /// Series per market (perps, futures, and every strike x expiry of the option chain).
 pub const MAX_SERIES: usize = 64;
@@ -319,6 +324,11 @@ pub struct Market {
     pub contract_decimals: u8,
     pub series_count: u8,
     pub _padding: [u8; 3],
+    /// `xmargin_risk::UnderlyingConstants` of `risk` (grid constants as words, factor masks):
+    /// derived whenever `risk` changes so margin checks skip the derivation.
+    pub grid_constants: [i64; GRID_WORDS],
+    pub factor_masks: [u16; FACTOR_LEVELS],
+    pub _constants_padding: [u8; 2],
     pub series: [Series; MAX_SERIES],
 }
 
@@ -359,9 +369,26 @@ impl Market {
 
     /// Parameters the engine accepts, checked at a nominal spot.
     pub fn validate_risk(&self) -> Result<()> {
-        self.underlying(1_000_000)
+        self.underlying(NOMINAL_SPOT)
             .validate()
             .map_err(|_| error!(XmarginError::InvalidParameter))
+    }
+
+    /// Re-derives the stored constants from `risk` (they do not depend on prices).
+    pub fn refresh_constants(&mut self) -> Result<()> {
+        let constants = UnderlyingConstants::new(&self.underlying(NOMINAL_SPOT))
+            .map_err(|_| error!(XmarginError::InvalidParameter))?;
+        self.grid_constants = constants.grid.to_words();
+        self.factor_masks = constants.masks;
+        Ok(())
+    }
+
+    pub fn constants(&self) -> Result<UnderlyingConstants> {
+        Ok(UnderlyingConstants {
+            grid: GridConstants::from_words(&self.grid_constants)
+                .map_err(|_| error!(XmarginError::InvalidParameter))?,
+            masks: self.factor_masks,
+        })
     }
 }
 
@@ -371,7 +398,8 @@ const _: () = {
     assert!(core::mem::size_of::<UnderlyingRisk>() == 88);
     assert!(core::mem::offset_of!(Market, surface) == 64);
     assert!(core::mem::offset_of!(Market, risk) == 104);
-    assert!(core::mem::offset_of!(Market, series) == 216);
-    assert!(core::mem::size_of::<Market>() == 216 + 64 * 88);
+    assert!(core::mem::offset_of!(Market, grid_constants) == 216);
+    assert!(core::mem::offset_of!(Market, series) == 216 + GRID_WORDS * 8 + 24);
+    assert!(core::mem::size_of::<Market>() == 216 + GRID_WORDS * 8 + 24 + 64 * 88);
     assert!(core::mem::align_of::<Market>() == 8);
 };
