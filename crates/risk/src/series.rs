@@ -288,6 +288,10 @@ fn vol_bounds(
         ];
         let pdf = [normal_pdf(d1[0])?, greeks.pdf, normal_pdf(d1[2])?];
         let scale = mul(add(Fx::ONE, grid.moves[node])?, st.sqrt_years)?;
+        // sqrt(2m) and its density depend on the node only: computed at most once for both
+        // shocks, and only when needed.
+        let mut turning: Option<Fx> = None;
+        let mut turning_pdf: Option<Fx> = None;
         for (shock, (a, b), size) in [(DOWN, (0, 1), down), (UP, (1, 2), up)] {
             // Largest |d1| (smallest density) is at an end point; the smallest |d1| is at an end
             // point, at 0 where d1 changes sign, or at the interior minimum sqrt(2m).
@@ -296,9 +300,16 @@ fn vol_bounds(
             if (d1[a] <= 0) != (d1[b] <= 0) {
                 pdf_max = PDF_AT_ZERO;
             } else if m > 0 {
-                let turning = sqrt(mul_int(m, 2)?)?;
-                if totals[a] < turning && turning < totals[b] {
-                    pdf_max = pdf_max.max(normal_pdf(turning)?);
+                let turn = match turning {
+                    Some(value) => value,
+                    None => *turning.insert(sqrt(mul_int(m, 2)?)?),
+                };
+                if totals[a] < turn && turn < totals[b] {
+                    let density = match turning_pdf {
+                        Some(value) => value,
+                        None => *turning_pdf.insert(normal_pdf(turn)?),
+                    };
+                    pdf_max = pdf_max.max(density);
                 }
             }
             let vega_max = mul(scale, pdf_max)?;
