@@ -84,6 +84,8 @@ pub struct Parties<'a, 'info> {
 /// The target's state before the step.
 pub struct Before {
     pub maint_health: i64,
+    /// Health against the liquidation-end level (negative: what the step should restore).
+    pub end_health: i128,
 }
 
 impl Parties<'_, '_> {
@@ -141,7 +143,13 @@ impl Parties<'_, '_> {
             maint_health < 0 || (target.being_liquidated != 0 && end_health < 0),
             XmarginError::NotLiquidatable
         );
-        Ok((risk, Before { maint_health }))
+        Ok((
+            risk,
+            Before {
+                maint_health,
+                end_health,
+            },
+        ))
     }
 
     pub fn end_fraction(&self) -> Fx {

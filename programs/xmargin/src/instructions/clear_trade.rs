@@ -123,22 +123,8 @@ pub fn handler<'info>(
         risk.settle_accruals(&mut maker, Some((market_index, params.series)))?;
     }
     // A side that only reduces may end below initial margin if it ends no worse than it began.
-    let taker_before = if taker_reduces {
-        Some(
-            risk.health(&*ctx.accounts.taker_account.load()?)?
-                .init_health,
-        )
-    } else {
-        None
-    };
-    let maker_before = if maker_reduces {
-        Some(
-            risk.health(&*ctx.accounts.maker_account.load()?)?
-                .init_health,
-        )
-    } else {
-        None
-    };
+    let taker_before = health_if(&risk, &ctx.accounts.taker_account, taker_reduces)?;
+    let maker_before = health_if(&risk, &ctx.accounts.maker_account, maker_reduces)?;
 
     let taker_fee = fee(notional, clearinghouse.taker_fee_bps)?;
     let maker_fee = fee(notional, clearinghouse.maker_fee_bps)?;
@@ -164,10 +150,8 @@ pub fn handler<'info>(
     {
         let mut registry = ctx.accounts.collateral_registry.load_mut()?;
         let quote = registry.asset_mut(QUOTE_ASSET)?;
-        quote.fees_accrued = quote
-            .fees_accrued
-            .checked_add(taker_fee + maker_fee)
-            .ok_or_else(|| error!(XmarginError::AmountTooLarge))?;
+        quote.accrue_fees(taker_fee)?;
+        quote.accrue_fees(maker_fee)?;
     }
 
     let taker_after = risk
@@ -200,6 +184,18 @@ pub fn handler<'info>(
         maker_realized: maker_fill.realized,
     });
     Ok(())
+}
+
+/// The account's initial health now, when `wanted`.
+fn health_if(
+    risk: &RiskContext,
+    account: &AccountLoader<MarginAccount>,
+    wanted: bool,
+) -> Result<Option<i128>> {
+    if !wanted {
+        return Ok(None);
+    }
+    Ok(Some(risk.health(&*account.load()?)?.init_health))
 }
 
 /// Initial margin holds after the trade, or the side only reduced and is no worse off.

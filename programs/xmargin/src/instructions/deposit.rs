@@ -31,15 +31,11 @@ pub fn handler(ctx: Context<Deposit>, asset_index: u8, amount: u64) -> Result<()
         let mut registry = ctx.accounts.collateral_registry.load_mut()?;
         let asset = registry.asset_mut(asset_index)?;
         asset.check_token_accounts(&ctx.accounts.vault.key(), &ctx.accounts.source.mint)?;
-        let deposited = asset
-            .deposited
-            .checked_add(amount)
-            .ok_or_else(|| error!(XmarginError::AmountTooLarge))?;
+        asset.add_to_vault(amount)?;
         require!(
-            deposited <= asset.deposit_cap,
+            asset.deposited <= asset.deposit_cap,
             XmarginError::DepositCapExceeded
         );
-        asset.deposited = deposited;
         let mut account = ctx.accounts.margin_account.load_mut()?;
         let slot = account.balance_slot_mut(asset_index)?;
         slot.amount = slot

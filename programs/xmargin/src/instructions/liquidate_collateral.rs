@@ -1,6 +1,6 @@
 use anchor_lang::prelude::*;
 use xmargin_risk::fx::{money_mul_floor, mul, sub};
-use xmargin_risk::liquidation::{collateral_for_deficit, health_at_end_level};
+use xmargin_risk::liquidation::collateral_for_deficit;
 use xmargin_risk::{Collateral, Fx};
 
 use crate::error::{risk_error, XmarginError};
@@ -49,6 +49,7 @@ pub fn handler<'info>(
         &*common.target_account.load()?,
         &common.clearinghouse,
         &params,
+        -before.end_health,
     )?;
     {
         let amount = i64::try_from(step.amount).map_err(|_| error!(XmarginError::MathOverflow))?;
@@ -92,6 +93,7 @@ fn plan_step(
     target: &MarginAccount,
     clearinghouse: &Clearinghouse,
     params: &LiquidateCollateralParams,
+    deficit: i128,
 ) -> Result<Step> {
     let debt = target.quote_balance().min(0).unsigned_abs();
     require!(debt > 0, XmarginError::NoQuoteDebt);
@@ -106,9 +108,6 @@ fn plan_step(
         u64::try_from(asset.amount).map_err(|_| error!(XmarginError::InsufficientBalance))?;
     require!(held > 0, XmarginError::InsufficientBalance);
     let discount = discount(clearinghouse);
-    let end_fraction = Fx::from_bits(clearinghouse.liquidation_end_fraction_bits);
-    let report = risk.health(target)?.report;
-    let deficit = -health_at_end_level(&report, end_fraction).map_err(risk_error)?;
     let needed = collateral_for_deficit(&asset, deficit, discount).map_err(risk_error)?;
     let paid_per_unit =
         mul(asset.price, sub(Fx::ONE, discount).map_err(risk_error)?).map_err(risk_error)?;

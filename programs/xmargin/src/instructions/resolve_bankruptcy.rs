@@ -60,12 +60,11 @@ pub fn handler(ctx: Context<ResolveBankruptcy>) -> Result<()> {
             &ctx.accounts.clearinghouse,
             covered,
         )?;
-        let mut registry = ctx.accounts.collateral_registry.load_mut()?;
-        let quote = registry.asset_mut(QUOTE_ASSET)?;
-        quote.deposited = quote
-            .deposited
-            .checked_add(covered)
-            .ok_or_else(|| error!(XmarginError::MathOverflow))?;
+        ctx.accounts
+            .collateral_registry
+            .load_mut()?
+            .asset_mut(QUOTE_ASSET)?
+            .add_to_vault(covered)?;
         ctx.accounts
             .bankrupt_account
             .load_mut()?
@@ -92,12 +91,11 @@ pub fn handler(ctx: Context<ResolveBankruptcy>) -> Result<()> {
         .bankrupt_account
         .load_mut()?
         .add_quote(remaining as i64)?;
-    let mut registry = ctx.accounts.collateral_registry.load_mut()?;
-    let quote = registry.asset_mut(QUOTE_ASSET)?;
-    quote.fees_accrued = quote
-        .fees_accrued
-        .checked_add(rounding)
-        .ok_or_else(|| error!(XmarginError::MathOverflow))?;
+    ctx.accounts
+        .collateral_registry
+        .load_mut()?
+        .asset_mut(QUOTE_ASSET)?
+        .accrue_fees(rounding)?;
     crate::emit_event!(LossSocialized {
         account: ctx.accounts.bankrupt_account.key(),
         market: market_index,

@@ -79,6 +79,24 @@ pub struct CollateralAsset {
 }
 
 impl CollateralAsset {
+    /// Records tokens entering the vault (deposits, insurance payouts into it).
+    pub fn add_to_vault(&mut self, amount: u64) -> Result<()> {
+        self.deposited = self
+            .deposited
+            .checked_add(amount)
+            .ok_or_else(|| error!(XmarginError::AmountTooLarge))?;
+        Ok(())
+    }
+
+    /// Fees (or rounding excess) kept by the protocol, held in the same vault.
+    pub fn accrue_fees(&mut self, amount: u64) -> Result<()> {
+        self.fees_accrued = self
+            .fees_accrued
+            .checked_add(amount)
+            .ok_or_else(|| error!(XmarginError::AmountTooLarge))?;
+        Ok(())
+    }
+
     /// Records tokens leaving the vault (withdrawals, insurance fees).
     pub fn withdraw_from_vault(&mut self, amount: u64) -> Result<()> {
         self.deposited = self
