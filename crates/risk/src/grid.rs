@@ -77,19 +77,20 @@ pub struct GridConstants {
 }
 
 /// Sequential reader of `GridConstants` words.
-struct Words<'a> {
-    words: &'a [i64; GRID_WORDS],
-    at: usize,
+/// Reads plain words back into engine values, in order; running out is an error.
+pub(crate) struct Words<'a> {
+    pub(crate) words: &'a [i64],
+    pub(crate) at: usize,
 }
 
 impl Words<'_> {
-    fn word(&mut self) -> RiskResult<i64> {
+    pub(crate) fn word(&mut self) -> RiskResult<i64> {
         let word = *self.words.get(self.at).ok_or(RiskError::InvalidParameter)?;
         self.at += 1;
         Ok(word)
     }
 
-    fn fx(&mut self) -> RiskResult<Fx> {
+    pub(crate) fn fx(&mut self) -> RiskResult<Fx> {
         self.word().map(Fx::from_bits)
     }
 
@@ -97,7 +98,7 @@ impl Words<'_> {
         usize::try_from(self.word()?).map_err(|_| RiskError::InvalidParameter)
     }
 
-    fn fill(&mut self, out: &mut [Fx]) -> RiskResult<()> {
+    pub(crate) fn fill(&mut self, out: &mut [Fx]) -> RiskResult<()> {
         for slot in out.iter_mut() {
             *slot = self.fx()?;
         }

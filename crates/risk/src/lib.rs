@@ -7,7 +7,8 @@
 //! Flow: `Market::new` prepares the grid constants of each underlying; `series::series_risk`
 //! turns a series into its mark and bounds; `portfolio::margin` aggregates an account's
 //! positions per underlying, evaluates every scenario, nets underlyings through the factor
-//! correlation (`grid::aggregate`) and values the collateral (`collateral`).
+//! correlation (`grid::aggregate`) and values the collateral (`collateral`). `window` turns an
+//! option's bounds into ones valid over a window of spot and time, which a crank caches.
 pub mod bs;
 pub mod collateral;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod model;
 pub mod portfolio;
 pub mod price_band;
 pub mod series;
+pub mod window;
 #[rustfmt::skip]
 mod tables;
 

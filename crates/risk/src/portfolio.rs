@@ -93,14 +93,20 @@ impl Market {
             .collect()
     }
 
-    /// The underlying's index and the position's notional, size x spot, in quote-native units.
-    pub fn notional(&self, position: &Position) -> RiskResult<(usize, i128)> {
+    /// The underlying's index and the position's notional, size x spot, in quote-native units,
+    /// at the spot `risk` is normalised by (the current one unless it is a cached risk).
+    pub fn notional(&self, position: &Position, risk: &SeriesRisk) -> RiskResult<(usize, i128)> {
         let index = position.underlying as usize;
         let underlying = self
             .underlyings
             .get(index)
             .ok_or(RiskError::UnknownUnderlying)?;
-        Ok((index, position.size as i128 * underlying.spot as i128))
+        let spot = if risk.spot == 0 {
+            underlying.spot
+        } else {
+            risk.spot
+        };
+        Ok((index, position.size as i128 * spot as i128))
     }
 
     pub fn series_risk(&self, position: &Position) -> RiskResult<SeriesRisk> {
@@ -359,7 +365,7 @@ pub fn margin_priced(
     let mut exposures = vec![Exposure::default(); count];
     let mut unrealized: i128 = 0;
     for p in positions {
-        let (index, notional) = market.notional(&p.position)?;
+        let (index, notional) = market.notional(&p.position, &p.risk)?;
         exposures
             .get_mut(index)
             .ok_or(RiskError::UnknownUnderlying)?
@@ -461,9 +467,10 @@ fn collateral_values(collateral: &[Collateral]) -> RiskResult<(i128, i128)> {
 pub fn isolated_requirement(market: &Market, positions: &[Position]) -> RiskResult<i64> {
     let mut total: i128 = 0;
     for position in positions {
-        let (index, notional) = market.notional(position)?;
+        let risk = market.series_risk(position)?;
+        let (index, notional) = market.notional(position, &risk)?;
         let mut exposure = Exposure::default();
-        exposure.add(notional, &market.series_risk(position)?)?;
+        exposure.add(notional, &risk)?;
         let (worst, _) = exposure.node_losses(&market.grids[index])?;
         let minimum = exposure.short_option_minimum(&market.underlyings[index])?;
         let worst = worst.iter().copied().max().unwrap_or(0).max(minimum).max(0);

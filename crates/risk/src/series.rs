@@ -12,11 +12,11 @@
 //! the exact range of d1. Extended moves are repriced exactly, floored at intrinsic value.
 //! Everything is per one contract and divided by spot.
 use crate::bs::{self, log_moneyness, years_from_secs, OptionInputs, OptionKind, MAX_VOL, MIN_VOL};
-use crate::error::RiskResult;
+use crate::error::{RiskError, RiskResult};
 use crate::fx::{add, fx_ratio, half, mul, mul_int, sub, Fx};
 use crate::grid::{
-    direction_of, GridConstants, CORE_NODES, DOWN, EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, SEGMENTS,
-    UP,
+    direction_of, GridConstants, Words, CORE_NODES, DOWN, EXTENDED_DOWN_NODE, EXTENDED_UP_NODE,
+    SEGMENTS, UP,
 };
 use crate::math::{exp, normal_cdf, normal_pdf, sqrt};
 use crate::model::{Instrument, Underlying};
@@ -30,6 +30,9 @@ const PDF_AT_ZERO: Fx = fx_ratio(3_989_422_805, 10_000_000_000);
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SeriesRisk {
     pub is_option: bool,
+    /// The spot (quote-native per contract) everything here is divided by; 0 means the
+    /// underlying's current spot. A cached risk (`window`) keeps the spot it was normalised by.
+    pub spot: u64,
     /// Value / S at the current spot, and the lower / upper marks used for equity.
     pub mark: Fx,
     pub mark_low: Fx,
@@ -50,6 +53,76 @@ pub struct SeriesRisk {
     /// Value / S bounds at the extended down / up moves.
     pub extended_low: [Fx; 2],
     pub extended_high: [Fx; 2],
+}
+
+/// Length of `SeriesRisk::to_words`.
+pub const SERIES_RISK_WORDS: usize = 2 + 7 + 2 * CORE_NODES + 4 * CORE_NODES + 4;
+
+impl SeriesRisk {
+    /// Plain words an account can store (I32F32 bits, flags and spot as integers), in field
+    /// order.
+    pub fn to_words(&self) -> [i64; SERIES_RISK_WORDS] {
+        let mut words = [0i64; SERIES_RISK_WORDS];
+        let values = [i64::from(self.is_option), self.spot as i64]
+            .into_iter()
+            .chain(
+                [
+                    self.mark,
+                    self.mark_low,
+                    self.mark_high,
+                    self.delta,
+                    self.gamma,
+                    self.vega,
+                    self.theta,
+                ]
+                .into_iter()
+                .chain(self.price_low)
+                .chain(self.price_high)
+                .chain(self.vol_pnl_min.into_iter().flatten())
+                .chain(self.vol_pnl_max.into_iter().flatten())
+                .chain(self.extended_low)
+                .chain(self.extended_high)
+                .map(Fx::to_bits),
+            );
+        for (slot, value) in words.iter_mut().zip(values) {
+            *slot = value;
+        }
+        words
+    }
+
+    /// The inverse of `to_words`; a flag other than 0/1 or a spot beyond i64 is an error.
+    pub fn from_words(words: &[i64; SERIES_RISK_WORDS]) -> RiskResult<Self> {
+        let mut reader = Words { words, at: 0 };
+        let is_option = match reader.word()? {
+            0 => false,
+            1 => true,
+            _ => return Err(RiskError::InvalidParameter),
+        };
+        let spot = u64::try_from(reader.word()?).map_err(|_| RiskError::InvalidParameter)?;
+        let mut risk = SeriesRisk {
+            is_option,
+            spot,
+            mark: reader.fx()?,
+            mark_low: reader.fx()?,
+            mark_high: reader.fx()?,
+            delta: reader.fx()?,
+            gamma: reader.fx()?,
+            vega: reader.fx()?,
+            theta: reader.fx()?,
+            ..SeriesRisk::default()
+        };
+        reader.fill(&mut risk.price_low)?;
+        reader.fill(&mut risk.price_high)?;
+        for row in risk.vol_pnl_min.iter_mut() {
+            reader.fill(row)?;
+        }
+        for row in risk.vol_pnl_max.iter_mut() {
+            reader.fill(row)?;
+        }
+        reader.fill(&mut risk.extended_low)?;
+        reader.fill(&mut risk.extended_high)?;
+        Ok(risk)
+    }
 }
 
 /// Effective vol shocks for a series at volatility `vol`: the grid's, kept inside [MIN_VOL, MAX_VOL].
