@@ -428,7 +428,8 @@ fn extended_bounds(
             ),
         };
         let error = mul(MARK_ERROR, spot_ratio.ceil().max(Fx::ONE))?;
-        risk.extended_low[side] = sub(price, error)?.max(intrinsic).max(Fx::ZERO);
+        // The computed intrinsic value carries the exponential's rounding too.
+        risk.extended_low[side] = sub(price, error)?.max(sub(intrinsic, error)?).max(Fx::ZERO);
         risk.extended_high[side] = add(price, error)?.max(risk.extended_low[side]);
     }
     Ok(())
@@ -468,8 +469,9 @@ fn expired_bounds(
             delta_edge[side] = sign;
         }
         let value = intrinsic_at(add(Fx::ONE, grid.moves[node])?)?;
-        risk.extended_low[side] = value;
-        risk.extended_high[side] = value;
+        // The strike ratio is an exponential: its rounding widens both sides.
+        risk.extended_low[side] = sub(value, MARK_ERROR)?.max(Fx::ZERO);
+        risk.extended_high[side] = add(value, MARK_ERROR)?;
     }
     price_bounds(risk, grid, &[Fx::ZERO; SEGMENTS], None, &delta_edge)
 }

@@ -111,7 +111,7 @@ proptest! {
         for side in 0..2 {
             let ratio = 1.0 + grid.moves[EXTENDED_DOWN_NODE + side].to_num::<f64>();
             let v = exact(&u, &grid, &i, spot, ratio, now, 0) / scale;
-            prop_assert!(close_below(risk.extended_low[side].to_num(), v));
+            prop_assert!(close_below(risk.extended_low[side].to_num(), v), "ext {} {} > {}", side, risk.extended_low[side], v);
             prop_assert!(close_below(v, risk.extended_high[side].to_num()));
         }
     }
