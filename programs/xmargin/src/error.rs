@@ -113,6 +113,14 @@ pub enum XmarginError {
     NotBankrupt,
     #[msg("no open interest to socialize the loss across")]
     NoSeriesToSocialize,
+    #[msg("the market already has a risk cache")]
+    RiskCacheExists,
+    #[msg("this is not the market's risk cache")]
+    WrongRiskCache,
+    #[msg("the market's risk cache is disabled (tolerance or age is 0)")]
+    RiskCacheDisabled,
+    #[msg("a risk cache account must be exactly RiskCache::SPACE bytes")]
+    RiskCacheWrongSize,
 }
 
 impl From<xmargin_risk::RiskError> for XmarginError {

@@ -289,3 +289,23 @@ pub struct LossSocialized {
     /// per_contract x contracts - amount, credited to protocol fees.
     pub rounding: u64,
 }
+
+#[event]
+#[derive(Debug)]
+pub struct RiskCacheCreated {
+    pub market: u8,
+    pub risk_cache: Pubkey,
+}
+
+#[event]
+#[derive(Debug)]
+pub struct RiskCacheRefreshed {
+    pub market: u8,
+    pub first: u8,
+    pub count: u8,
+    /// Options whose entry was written (the rest of the range is not cacheable).
+    pub refreshed: u8,
+    pub spot_low: u64,
+    pub spot_high: u64,
+    pub valid_until: i64,
+}

@@ -18,7 +18,7 @@ use xmargin_risk::{
 use crate::error::{risk_error, XmarginError};
 use crate::oracle::{read_oracle, scale_pow10_floor, scaled_fx_floor, OraclePrice, OracleUse};
 use crate::state::{
-    Clearinghouse, CollateralRegistry, MarginAccount, Market, OracleKind, QUOTE_ASSET,
+    Clearinghouse, CollateralRegistry, MarginAccount, Market, OracleKind, RiskCache, QUOTE_ASSET,
 };
 
 /// A margin account's verdict.
@@ -49,7 +49,10 @@ struct SeriesInfo {
     instrument: Instrument,
     funding_index: i64,
     loss_index: i64,
-    /// Computed once per instruction and shared by every account and evaluation using it.
+    /// Whether `risk` came from the market's `RiskCache`.
+    cached: bool,
+    /// Computed (or read from the cache) once per instruction and shared by every account and
+    /// evaluation using it.
     risk: SeriesRisk,
 }
 
@@ -112,6 +115,9 @@ pub trait StateSource {
     fn market(&self, index: u8) -> Result<Ref<'_, Market>>;
     /// The unchecked price of the oracle at `key`, or `MissingOracle`.
     fn oracle(&self, key: &Pubkey, kind: OracleKind, feed_id: &[u8; 32]) -> Result<OraclePrice>;
+    /// The `RiskCache` at `key` if it was passed (it is optional: without it the check computes
+    /// every option's bounds itself).
+    fn risk_cache(&self, key: &Pubkey) -> Option<Ref<'_, RiskCache>>;
 }
 
 /// The accounts passed to an instruction, in any order.
@@ -148,6 +154,27 @@ impl StateSource for InstructionAccounts<'_, '_> {
             .ok_or_else(|| error!(XmarginError::MissingOracle))?;
         read_oracle(info, kind, feed_id)
     }
+
+    fn risk_cache(&self, key: &Pubkey) -> Option<Ref<'_, RiskCache>> {
+        let info = self.0.iter().find(|info| info.key == key)?;
+        as_risk_cache(info)
+    }
+}
+
+/// `info` as a `RiskCache` if it is one (owner, size, discriminator). Which market's cache it
+/// is comes from the market's `risk_cache` key, so the address check is the caller's.
+fn as_risk_cache<'a>(info: &'a AccountInfo) -> Option<Ref<'a, RiskCache>> {
+    if *info.owner != crate::ID {
+        return None;
+    }
+    let data = info.try_borrow_data().ok()?;
+    if data.len() != RiskCache::SPACE || !data.starts_with(RiskCache::DISCRIMINATOR) {
+        return None;
+    }
+    Ref::filter_map(data, |d| {
+        bytemuck::try_from_bytes::<RiskCache>(&d[8..]).ok()
+    })
+    .ok()
 }
 
 impl RiskContext {
@@ -191,6 +218,9 @@ impl RiskContext {
             let oracle = source.oracle(&market.oracle, market.oracle_kind()?, &market.feed_id)?;
             oracle.check(guard, clock)?;
             let spot = spot_per_contract(&oracle, &market, quote_decimals)?;
+            let cache = (market.risk_cache != Pubkey::default())
+                .then(|| source.risk_cache(&market.risk_cache))
+                .flatten();
             markets.push(LoadedMarket {
                 index,
                 underlying: market.underlying(spot),
@@ -199,13 +229,23 @@ impl RiskContext {
             });
             for (market_index, series) in needs.series.iter().filter(|(m, _)| *m == index) {
                 let stored = market.series(*series)?;
+                let cached = cache.as_ref().and_then(|cache| {
+                    cache.lookup(
+                        *series,
+                        stored,
+                        market.risk_generation,
+                        spot,
+                        clock.unix_timestamp,
+                    )
+                });
                 instruments.push(SeriesInfo {
                     market: *market_index,
                     series: *series,
                     instrument: stored.instrument()?,
                     funding_index: stored.funding_index,
                     loss_index: stored.loss_index,
-                    risk: SeriesRisk::default(),
+                    cached: cached.is_some(),
+                    risk: cached.unwrap_or_default(),
                 });
             }
         }
@@ -240,7 +280,7 @@ impl RiskContext {
             clock.unix_timestamp,
         )
         .map_err(risk_error)?;
-        for info in instruments.iter_mut() {
+        for info in instruments.iter_mut().filter(|info| !info.cached) {
             let local = markets
                 .iter()
                 .position(|m| m.index == info.market)
@@ -371,6 +411,11 @@ impl RiskContext {
 
     pub fn engine(&self) -> &xmargin_risk::Market {
         &self.engine
+    }
+
+    /// How many of the series under check use cached risk.
+    pub fn cached_series(&self) -> usize {
+        self.instruments.iter().filter(|info| info.cached).count()
     }
 }
 

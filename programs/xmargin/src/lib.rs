@@ -145,6 +145,14 @@ pub mod xmargin {
         instructions::crank_funding::handler(ctx, series)
     }
 
+    pub fn create_risk_cache(ctx: Context<CreateRiskCache>) -> Result<()> {
+        instructions::create_risk_cache::handler(ctx)
+    }
+
+    pub fn refresh_risk_cache(ctx: Context<RefreshRiskCache>, first: u8, count: u8) -> Result<()> {
+        instructions::refresh_risk_cache::handler(ctx, first, count)
+    }
+
     pub fn liquidate_collateral<'info>(
         ctx: Context<'info, LiquidateCollateral<'info>>,
         params: LiquidateCollateralParams,

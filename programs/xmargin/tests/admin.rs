@@ -31,28 +31,6 @@ fn update_collateral_ix(w: &World, params: UpdateCollateralAssetParams) -> Instr
     )
 }
 
-fn vol_surface_ix(w: &World, market: u8, surface: StoredVolSurface) -> Instruction {
-    anchor_ix(
-        xmargin::accounts::UpdateVolSurface {
-            risk_authority: w.risk_authority.pubkey(),
-            clearinghouse: clearinghouse_address(),
-            market: market_address(market),
-        },
-        xmargin::instruction::UpdateVolSurface { surface },
-    )
-}
-
-fn market_risk_ix(w: &World, market: u8, risk: UnderlyingRisk) -> Instruction {
-    anchor_ix(
-        xmargin::accounts::UpdateMarketRisk {
-            risk_authority: w.risk_authority.pubkey(),
-            clearinghouse: clearinghouse_address(),
-            market: market_address(market),
-        },
-        xmargin::instruction::UpdateMarketRisk { risk },
-    )
-}
-
 fn risk_params_ix(w: &World, params: UpdateRiskParamsParams) -> Instruction {
     anchor_ix(
         xmargin::accounts::UpdateRiskParams {

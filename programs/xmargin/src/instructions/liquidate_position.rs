@@ -135,10 +135,13 @@ fn plan_step(
     };
     let (_, notional) = risk
         .engine()
-        .notional(&xmargin_risk::Position {
-            size: moved,
-            ..priced.position
-        })
+        .notional(
+            &xmargin_risk::Position {
+                size: moved,
+                ..priced.position
+            },
+            &priced.risk,
+        )
         .map_err(risk_error)?;
     let value = position_value(notional, &priced.risk).map_err(risk_error)?;
     let fee = money_mul_ceil(notional.abs(), discount).map_err(risk_error)?;

@@ -20,6 +20,7 @@ pub fn handler(ctx: Context<UpdateMarketRisk>, risk: UnderlyingRisk) -> Result<(
     market.risk = risk;
     market.validate_risk()?;
     market.refresh_constants()?;
+    market.bump_risk_generation()?;
     crate::emit_event!(MarketRiskUpdated {
         market: market.index,
         risk,

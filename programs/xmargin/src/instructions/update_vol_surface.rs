@@ -26,6 +26,7 @@ pub fn handler(ctx: Context<UpdateVolSurface>, surface: StoredVolSurface) -> Res
     market.surface = surface;
     market.validate_risk()?;
     market.surface_updated_at = Clock::get()?.unix_timestamp;
+    market.bump_risk_generation()?;
     crate::emit_event!(VolSurfaceUpdated {
         market: market.index,
         previous,

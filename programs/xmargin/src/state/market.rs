@@ -2,6 +2,7 @@ use anchor_lang::prelude::*;
 use xmargin_risk::bs::OptionKind;
 use xmargin_risk::grid::{GridConstants, FACTOR_LEVELS, GRID_WORDS};
 use xmargin_risk::portfolio::UnderlyingConstants;
+use xmargin_risk::window::MAX_SPOT_TOLERANCE_BPS;
 use xmargin_risk::{Fx, Instrument, ScenarioGrid, Underlying, VolSurface};
 
 use crate::error::XmarginError;
@@ -303,7 +304,11 @@ pub struct UnderlyingRisk {
     pub short_option_minimum: i64,
     pub concentration_threshold: u64,
     pub correlation_group: u8,
-    pub _padding: [u8; 7],
+    pub _padding: [u8; 1],
+    /// Cached option risk (`RiskCache`) holds while spot stays within this many basis points
+    /// of the spot it was computed at, for `cache_max_age_secs`; 0 in either disables the cache.
+    pub cache_spot_tolerance_bps: u16,
+    pub cache_max_age_secs: u32,
 }
 
 /// One underlying and its series, PDA `["market", index]`.
@@ -329,6 +334,11 @@ pub struct Market {
     pub grid_constants: [i64; GRID_WORDS],
     pub factor_masks: [u16; FACTOR_LEVELS],
     pub _constants_padding: [u8; 2],
+    /// Bumped whenever the surface or `risk` changes: cached option risk of an older generation
+    /// is ignored.
+    pub risk_generation: u64,
+    /// The market's `RiskCache` account, once created (default key until then).
+    pub risk_cache: Pubkey,
     pub series: [Series; MAX_SERIES],
 }
 
@@ -369,9 +379,22 @@ impl Market {
 
     /// Parameters the engine accepts, checked at a nominal spot.
     pub fn validate_risk(&self) -> Result<()> {
+        require!(
+            self.risk.cache_spot_tolerance_bps <= MAX_SPOT_TOLERANCE_BPS,
+            XmarginError::InvalidParameter
+        );
         self.underlying(NOMINAL_SPOT)
             .validate()
             .map_err(|_| error!(XmarginError::InvalidParameter))
+    }
+
+    /// Marks every cached option risk of this market as outdated.
+    pub fn bump_risk_generation(&mut self) -> Result<()> {
+        self.risk_generation = self
+            .risk_generation
+            .checked_add(1)
+            .ok_or_else(|| error!(XmarginError::MathOverflow))?;
+        Ok(())
     }
 
     /// Re-derives the stored constants from `risk` (they do not depend on prices).
@@ -396,10 +419,12 @@ const _: () = {
     assert!(core::mem::size_of::<Series>() == 88);
     assert!(core::mem::size_of::<StoredVolSurface>() == 40);
     assert!(core::mem::size_of::<UnderlyingRisk>() == 88);
+    assert!(core::mem::offset_of!(UnderlyingRisk, cache_spot_tolerance_bps) == 82);
     assert!(core::mem::offset_of!(Market, surface) == 64);
     assert!(core::mem::offset_of!(Market, risk) == 104);
     assert!(core::mem::offset_of!(Market, grid_constants) == 216);
-    assert!(core::mem::offset_of!(Market, series) == 216 + GRID_WORDS * 8 + 24);
-    assert!(core::mem::size_of::<Market>() == 216 + GRID_WORDS * 8 + 24 + 64 * 88);
+    assert!(core::mem::offset_of!(Market, risk_generation) == 216 + GRID_WORDS * 8 + 24);
+    assert!(core::mem::offset_of!(Market, series) == 216 + GRID_WORDS * 8 + 64);
+    assert!(core::mem::size_of::<Market>() == 216 + GRID_WORDS * 8 + 64 + 64 * 88);
     assert!(core::mem::align_of::<Market>() == 8);
 };

@@ -294,12 +294,13 @@ impl Harness {
     }
 
     /// A rent-exempt account of `space` bytes owned by `token_program`, initialized by `init`.
-    async fn create_token_program_account(
+    /// A new keypair and the system instruction creating its rent-exempt, zeroed account of
+    /// `space` bytes owned by `owner` (the payer pays).
+    pub async fn create_account_ix(
         &mut self,
         space: usize,
-        token_program: Pubkey,
-        init: impl FnOnce(&Pubkey) -> Instruction,
-    ) -> Pubkey {
+        owner: Pubkey,
+    ) -> (Keypair, Instruction) {
         let account = Keypair::new();
         let payer = self.payer();
         let rent = self.ctx.banks_client.get_rent().await.unwrap();
@@ -308,8 +309,18 @@ impl Harness {
             &account.pubkey(),
             rent.minimum_balance(space),
             space as u64,
-            &token_program,
+            &owner,
         );
+        (account, create)
+    }
+
+    async fn create_token_program_account(
+        &mut self,
+        space: usize,
+        token_program: Pubkey,
+        init: impl FnOnce(&Pubkey) -> Instruction,
+    ) -> Pubkey {
+        let (account, create) = self.create_account_ix(space, token_program).await;
         let init = init(&account.pubkey());
         self.send(&[create, init], &[&account]).await.unwrap();
         account.pubkey()

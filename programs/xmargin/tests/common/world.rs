@@ -122,7 +122,9 @@ pub fn underlying_risk(correlation_group: u8, beta_percent: i64) -> UnderlyingRi
         short_option_minimum: fx(1, 100),
         concentration_threshold: 1_000_000 * USDC,
         correlation_group,
-        _padding: [0; 7],
+        _padding: [0; 1],
+        cache_spot_tolerance_bps: 50,
+        cache_max_age_secs: 300,
     }
 }
 
@@ -140,6 +142,28 @@ pub struct Trader {
     pub account: Pubkey,
     pub usdc: Pubkey,
     pub sol: Pubkey,
+}
+
+pub fn vol_surface_ix(w: &World, market: u8, surface: StoredVolSurface) -> Instruction {
+    anchor_ix(
+        xmargin::accounts::UpdateVolSurface {
+            risk_authority: w.risk_authority.pubkey(),
+            clearinghouse: clearinghouse_address(),
+            market: market_address(market),
+        },
+        xmargin::instruction::UpdateVolSurface { surface },
+    )
+}
+
+pub fn market_risk_ix(w: &World, market: u8, risk: UnderlyingRisk) -> Instruction {
+    anchor_ix(
+        xmargin::accounts::UpdateMarketRisk {
+            risk_authority: w.risk_authority.pubkey(),
+            clearinghouse: clearinghouse_address(),
+            market: market_address(market),
+        },
+        xmargin::instruction::UpdateMarketRisk { risk },
+    )
 }
 
 pub struct World {
@@ -161,6 +185,8 @@ pub struct World {
     pub extra_markets: Vec<u8>,
     /// Extra collateral mints by registry index.
     pub extra_mints: Vec<(u8, Pubkey)>,
+    /// Option risk caches by market index, passed with every margin check.
+    pub risk_caches: Vec<(u8, Pubkey)>,
 }
 
 impl World {
@@ -210,6 +236,7 @@ impl World {
             extra_oracles: Vec::new(),
             extra_markets: Vec::new(),
             extra_mints: Vec::new(),
+            risk_caches: Vec::new(),
         };
         world.refresh_oracles().await;
         let ix = world.initialize_ix(initialize_params(
@@ -671,7 +698,74 @@ impl World {
         for (oracle, _) in &self.extra_oracles {
             metas.push(AccountMeta::new_readonly(*oracle, false));
         }
+        for (_, cache) in &self.risk_caches {
+            metas.push(AccountMeta::new_readonly(*cache, false));
+        }
         metas
+    }
+
+    /// The client-side account creation and `create_risk_cache` for `market`, signed by the
+    /// admin and the new account's keypair.
+    pub async fn create_risk_cache_ixs(&mut self, market: u8) -> (Keypair, Vec<Instruction>) {
+        let (cache, create) = self
+            .h
+            .create_account_ix(RiskCache::SPACE, xmargin::ID)
+            .await;
+        let adopt = anchor_ix(
+            xmargin::accounts::CreateRiskCache {
+                admin: self.admin.pubkey(),
+                clearinghouse: clearinghouse_address(),
+                market: market_address(market),
+                risk_cache: cache.pubkey(),
+            },
+            xmargin::instruction::CreateRiskCache {},
+        );
+        (cache, vec![create, adopt])
+    }
+
+    /// Creates and registers `market`'s risk cache; margin checks pass it from now on.
+    pub async fn enable_risk_cache(&mut self, market: u8) -> Pubkey {
+        let (cache, ixs) = self.create_risk_cache_ixs(market).await;
+        let admin = self.admin.insecure_clone();
+        self.h.send(&ixs, &[&admin, &cache]).await.unwrap();
+        self.risk_caches.push((market, cache.pubkey()));
+        cache.pubkey()
+    }
+
+    pub fn refresh_risk_cache_ix(&self, market: u8, first: u8, count: u8) -> Instruction {
+        let cache = self
+            .risk_caches
+            .iter()
+            .find(|(index, _)| *index == market)
+            .map(|(_, cache)| *cache)
+            .unwrap_or_default();
+        anchor_ix(
+            xmargin::accounts::RefreshRiskCache {
+                market_oracle: self.market_oracle(market),
+                risk_cache: cache,
+            },
+            xmargin::instruction::RefreshRiskCache { first, count },
+        )
+    }
+
+    /// Refreshes every series of every cached market (oracles must be fresh).
+    pub async fn refresh_risk_caches(&mut self) {
+        for (market, _) in self.risk_caches.clone() {
+            let count = self.market(market).await.series_count;
+            for first in (0..count).step_by(4) {
+                let ix = self.refresh_risk_cache_ix(market, first, (count - first).min(4));
+                self.h.send(&[ix], &[]).await.unwrap();
+            }
+        }
+    }
+
+    pub async fn risk_cache(&mut self, market: u8) -> RiskCache {
+        let (_, key) = *self
+            .risk_caches
+            .iter()
+            .find(|(index, _)| *index == market)
+            .expect("cache enabled");
+        self.h.zero_copy::<RiskCache>(key).await
     }
 
     /// The accounts of the market cranks (settlement, funding).
@@ -680,10 +774,17 @@ impl World {
             clearinghouse: clearinghouse_address(),
             collateral_registry: registry_address(),
             market: market_address(market),
-            oracle: if market == SOL_MARKET {
-                self.sol_oracle
-            } else {
-                self.btc_oracle
+            oracle: match market {
+                SOL_MARKET => self.sol_oracle,
+                BTC_MARKET => self.btc_oracle,
+                _ => {
+                    let k = self
+                        .extra_markets
+                        .iter()
+                        .position(|index| *index == market)
+                        .expect("listed market");
+                    self.extra_oracles[k].0
+                }
             },
         }
     }
