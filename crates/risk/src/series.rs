@@ -178,6 +178,17 @@ fn linear(grid: &GridConstants, delta: Fx, error: Fx) -> RiskResult<SeriesRisk> 
         delta,
         ..SeriesRisk::default()
     };
+    if delta == Fx::ONE && error == Fx::ZERO {
+        // A perp (or a future at rate 0) moves one for one: its bounds are the moves, exactly.
+        risk.price_low.copy_from_slice(&grid.moves[..CORE_NODES]);
+        risk.price_high.copy_from_slice(&grid.moves[..CORE_NODES]);
+        for (side, node) in [(DOWN, EXTENDED_DOWN_NODE), (UP, EXTENDED_UP_NODE)] {
+            let spot_ratio = add(Fx::ONE, grid.moves[node])?;
+            risk.extended_low[side] = spot_ratio;
+            risk.extended_high[side] = spot_ratio;
+        }
+        return Ok(risk);
+    }
     let slope_low = sub(delta, error)?;
     let slope_high = add(delta, error)?;
     for node in 0..CORE_NODES {

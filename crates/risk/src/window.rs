@@ -71,6 +71,9 @@ pub fn cacheable(kind: OptionKind, rate: Fx) -> bool {
 /// Bounds of an option valid for every spot and time in `window` (vol surface and grid as in
 /// `underlying` and `grid`; `underlying.spot` is the spot the window was opened at and only
 /// sets the reported Greeks). Perps and futures are cheap and exact: they are not windowed.
+// Out of line, like `corner` and `combine`: each holds several `SeriesRisk`s, which together
+// would not fit one 4 KB SBF stack frame.
+#[inline(never)]
 pub fn windowed_series_risk(
     underlying: &Underlying,
     grid: &GridConstants,
@@ -93,16 +96,18 @@ pub fn windowed_series_risk(
         OptionKind::Call => (window.spot_low, window.spot_high),
         OptionKind::Put => (window.spot_high, window.spot_low),
     };
-    let corner = |spot: u64, vol: Fx, now: i64| {
-        let at = Underlying {
-            spot,
-            surface: VolSurface::flat(vol),
-            ..*underlying
-        };
-        series_risk(&at, grid, instrument, now)
-    };
-    let low = corner(low_spot, vol_low, window.until)?;
-    let high = corner(high_spot, vol_high, window.from)?;
+    let low = corner(
+        underlying,
+        grid,
+        instrument,
+        (low_spot, vol_low, window.until),
+    )?;
+    let high = corner(
+        underlying,
+        grid,
+        instrument,
+        (high_spot, vol_high, window.from),
+    )?;
     let centre = series_risk(underlying, grid, instrument, window.from)?;
     combine(
         &low,
@@ -115,7 +120,24 @@ pub fn windowed_series_risk(
     )
 }
 
+/// The engine's bounds at one corner (spot, flat volatility, time) of the window.
+#[inline(never)]
+fn corner(
+    underlying: &Underlying,
+    grid: &GridConstants,
+    instrument: &Instrument,
+    (spot, vol, now): (u64, Fx, i64),
+) -> RiskResult<SeriesRisk> {
+    let at = Underlying {
+        spot,
+        surface: VolSurface::flat(vol),
+        ..*underlying
+    };
+    series_risk(&at, grid, instrument, now)
+}
+
 /// The corner bounds as one `SeriesRisk` normalised by `reference` (see the module doc).
+#[inline(never)]
 fn combine(
     low: &SeriesRisk,
     low_spot: u64,

@@ -227,26 +227,15 @@ impl RiskContext {
                 constants: market.constants()?,
                 band: oracle.band()?,
             });
-            for (market_index, series) in needs.series.iter().filter(|(m, _)| *m == index) {
-                let stored = market.series(*series)?;
-                let cached = cache.as_ref().and_then(|cache| {
-                    cache.lookup(
-                        *series,
-                        stored,
-                        market.risk_generation,
-                        spot,
-                        clock.unix_timestamp,
-                    )
-                });
-                instruments.push(SeriesInfo {
-                    market: *market_index,
-                    series: *series,
-                    instrument: stored.instrument()?,
-                    funding_index: stored.funding_index,
-                    loss_index: stored.loss_index,
-                    cached: cached.is_some(),
-                    risk: cached.unwrap_or_default(),
-                });
+            for (_, series) in needs.series.iter().filter(|(m, _)| *m == index) {
+                push_series(
+                    &mut instruments,
+                    &market,
+                    *series,
+                    cache.as_deref(),
+                    spot,
+                    clock.unix_timestamp,
+                )?;
             }
         }
         let mut assets = Vec::with_capacity(needs.assets.len());
@@ -304,11 +293,10 @@ impl RiskContext {
             .ok_or_else(|| error!(XmarginError::UnknownMarket))
     }
 
-    fn series_info(&self, market: u8, series: u8) -> Result<SeriesInfo> {
+    fn series_info(&self, market: u8, series: u8) -> Result<&SeriesInfo> {
         self.instruments
             .iter()
             .find(|info| info.market == market && info.series == series)
-            .copied()
             .ok_or_else(|| error!(XmarginError::UnknownSeries))
     }
 
@@ -427,6 +415,33 @@ pub struct AccountView {
     /// Registry index of `collateral[i]`.
     pub assets: Vec<u8>,
     pub low_prices: Vec<Fx>,
+}
+
+/// Records one series of `market` for the check, with its cached risk when `cache` holds a
+/// fresh entry for it. Out of line: a `SeriesRisk` and its copies would push the caller's SBF
+/// frame past 4 KB.
+#[inline(never)]
+fn push_series(
+    instruments: &mut Vec<SeriesInfo>,
+    market: &Market,
+    series: u8,
+    cache: Option<&RiskCache>,
+    spot: u64,
+    now: i64,
+) -> Result<()> {
+    let stored = market.series(series)?;
+    let cached =
+        cache.and_then(|cache| cache.lookup(series, stored, market.risk_generation, spot, now));
+    instruments.push(SeriesInfo {
+        market: market.index,
+        series,
+        instrument: stored.instrument()?,
+        funding_index: stored.funding_index,
+        loss_index: stored.loss_index,
+        cached: cached.is_some(),
+        risk: cached.unwrap_or_default(),
+    });
+    Ok(())
 }
 
 /// One series' risk. Kept out of line: on SBF its locals would push the caller's frame past the

@@ -2,29 +2,11 @@
 //! futures cash-settle account by account, and nothing settles twice or early.
 mod common;
 
-use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::Instruction;
+use common::program_error;
 use common::world::*;
-use common::{anchor_ix, program_error};
 use xmargin::error::XmarginError;
 use xmargin::state::SERIES_SETTLED;
-
-fn settle_series_ix(w: &World, market: u8, series: u8) -> Instruction {
-    anchor_ix(
-        w.market_oracle(market),
-        xmargin::instruction::SettleExpiredSeries { series },
-    )
-}
-
-fn settle_position_ix(market: u8, series: u8, account: Pubkey) -> Instruction {
-    anchor_ix(
-        xmargin::accounts::SettlePosition {
-            market: market_address(market),
-            margin_account: account,
-        },
-        xmargin::instruction::SettlePosition { series },
-    )
-}
 
 async fn refused(w: &mut World, ix: Instruction, error: XmarginError) {
     let watched = [market_address(SOL_MARKET), registry_address()];

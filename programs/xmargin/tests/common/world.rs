@@ -166,6 +166,23 @@ pub fn market_risk_ix(w: &World, market: u8, risk: UnderlyingRisk) -> Instructio
     )
 }
 
+pub fn settle_series_ix(w: &World, market: u8, series: u8) -> Instruction {
+    anchor_ix(
+        w.market_oracle(market),
+        xmargin::instruction::SettleExpiredSeries { series },
+    )
+}
+
+pub fn settle_position_ix(market: u8, series: u8, account: Pubkey) -> Instruction {
+    anchor_ix(
+        xmargin::accounts::SettlePosition {
+            market: market_address(market),
+            margin_account: account,
+        },
+        xmargin::instruction::SettlePosition { series },
+    )
+}
+
 pub struct World {
     pub h: Harness,
     pub admin: Keypair,
