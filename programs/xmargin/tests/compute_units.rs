@@ -205,7 +205,7 @@ async fn compute_units_of_every_instruction_class() {
             .measure(
                 &mut w,
                 &format!("withdraw, {count} positions (cached)"),
-                &[withdraw.clone()],
+                std::slice::from_ref(&withdraw),
                 &[&key],
             )
             .await;
@@ -243,7 +243,7 @@ async fn compute_units_of_every_instruction_class() {
         .measure(
             &mut w,
             "withdraw, 8 options on 8 underlyings (cached)",
-            &[withdraw.clone()],
+            std::slice::from_ref(&withdraw),
             &[&spread_key],
         )
         .await;
