@@ -419,6 +419,11 @@ async fn an_account_holds_at_most_thirty_two_positions() {
     for chunk in extra.chunks(10) {
         w.as_admin(chunk).await.unwrap();
     }
+    // Thirty options on one underlying: computing all their bounds in one check exceeds the
+    // 1.4M CU limit on SBF, so the market runs its option risk cache, as a listing this deep
+    // must.
+    w.enable_risk_cache(SOL_MARKET).await;
+    w.refresh_risk_caches().await;
     let taker = w.funded_trader(1_000_000 * USDC).await;
     let maker = w.funded_trader(1_000_000 * USDC).await;
     for series in 0..32u8 {

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The program's integration tests in SBF mode: builds target/deploy/xmargin.so (scripts/build-sbf.sh)
+# and runs every programs/xmargin test with solana-program-test loading it into the SBF VM, CU
+# metered (tests/compute_units.rs asserts the CU ceilings here). Same code base as native mode.
+# Ends with "sbf tests: N passed, M failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+bash scripts/build-sbf.sh
+export RUST_LOG="${RUST_LOG:-solana_runtime=warn,solana_program_test=warn}"
+log=$(mktemp)
+status=0
+SBF_OUT_DIR="$PWD/target/deploy" cargo test -p xmargin --locked "$@" 2>&1 | tee "$log" || status=$?
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p += $(i-1); if ($(i) ~ /^failed/) f += $(i-1) } }
+     END { printf "sbf tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"
