@@ -355,16 +355,12 @@ where
 }
 
 /// Largest value among the nodes in `mask`; `own` is a node every such mask contains.
+/// (A plain scan of the bits: SBPF v0 has no count-trailing-zeros instruction.)
 fn masked_max<T: Copy + PartialOrd>(values: &[T; NODES], mask: u16, own: usize) -> T {
     let mut best = values[own];
-    let mut remaining = mask;
-    while remaining != 0 {
-        let node = remaining.trailing_zeros() as usize;
-        remaining &= remaining - 1;
-        if let Some(value) = values.get(node) {
-            if *value > best {
-                best = *value;
-            }
+    for (node, value) in values.iter().enumerate() {
+        if mask & (1 << node) != 0 && *value > best {
+            best = *value;
         }
     }
     best

@@ -7,7 +7,10 @@ use crate::collateral::{weighted_value, Level};
 use crate::error::{RiskError, RiskResult};
 use crate::fx::{money_mul_ceil, money_mul_floor, sub, Fx};
 use crate::model::{Collateral, Position};
-use crate::portfolio::{margin_priced, position_value, MarginReport, Market, PricedPosition};
+use crate::model::{MAX_COLLATERAL, MAX_POSITIONS};
+use crate::portfolio::{
+    finish, position_value, underlying_result, Book, MarginReport, Market, PricedPosition,
+};
 
 /// Health against the liquidation-end level (negative: still liquidatable).
 pub fn health_at_end_level(report: &MarginReport, end_fraction: Fx) -> RiskResult<i128> {
@@ -116,21 +119,40 @@ pub fn after_position_transfer(
     let target = positions
         .get(index)
         .ok_or(RiskError::NoLiquidationSolution)?;
+    let (remaining, realised) = transfer(market, target, quantity, discount)?;
+    let mut new_positions = positions.to_vec();
+    new_positions[index].position = remaining;
+    let mut new_collateral = collateral.to_vec();
+    let quote = new_collateral
+        .get_mut(quote_index)
+        .ok_or(RiskError::NoLiquidationSolution)?;
+    quote.amount = crate::fx::to_i64(quote.amount as i128 + realised)?;
+    Ok((new_collateral, new_positions))
+}
+
+/// The position left after `quantity` of its contracts go to the liquidator, and the quote the
+/// account realises. Notional at the spot the series risk is normalised by, as the program
+/// values the step.
+fn transfer(
+    market: &Market,
+    target: &PricedPosition,
+    quantity: u64,
+    discount: Fx,
+) -> RiskResult<(Position, i128)> {
     let size = target.position.size;
     let quantity = i64::try_from(quantity).map_err(|_| RiskError::Overflow)?;
     if quantity > size.checked_abs().ok_or(RiskError::Overflow)? {
         return Err(RiskError::NoLiquidationSolution);
     }
     let moved = if size > 0 { quantity } else { -quantity };
-    let spot = market
-        .underlyings
-        .get(target.position.underlying as usize)
-        .ok_or(RiskError::UnknownUnderlying)?
-        .spot as i128;
+    let moved_position = Position {
+        size: moved,
+        ..target.position
+    };
+    let (_, notional) = market.notional(&moved_position, &target.risk)?;
     // Price the account gets for the contracts, at its own (holder-adverse) mark.
-    let notional = moved as i128 * spot;
     let value = position_value(notional, &target.risk)?;
-    let fee = money_mul_ceil((quantity as i128) * spot, discount)?;
+    let fee = money_mul_ceil(notional.abs(), discount)?;
     let proceeds = value - fee;
     // Cost basis released in proportion, rounded so the account keeps the larger remaining cost.
     let cost = target.position.cost_basis as i128;
@@ -139,23 +161,18 @@ pub fn after_position_transfer(
     } else {
         (cost * moved as i128).div_euclid(size as i128)
     };
-    let mut new_positions = positions.to_vec();
-    new_positions[index].position = Position {
+    let remaining = Position {
         size: size - moved,
         cost_basis: crate::fx::to_i64(cost - released)?,
         ..target.position
     };
-    let mut new_collateral = collateral.to_vec();
-    let quote = new_collateral
-        .get_mut(quote_index)
-        .ok_or(RiskError::NoLiquidationSolution)?;
-    let realised = proceeds - released;
-    quote.amount = crate::fx::to_i64(quote.amount as i128 + realised)?;
-    Ok((new_collateral, new_positions))
+    Ok((remaining, proceeds - released))
 }
 
-/// Contracts of position `index` a liquidator must take (at `discount`) for the account to reach
-/// the liquidation-end level; `None` if the whole position is not enough.
+/// Smallest quantity of position `index` whose transfer (`after_position_transfer`) brings the
+/// account to the liquidation-end level (`health_at_end_level` >= 0); None if even the whole
+/// position does not. Each trial re-evaluates only the position's own underlying: the other
+/// underlyings' results and the rest of the book are computed once.
 #[allow(clippy::too_many_arguments)]
 pub fn position_for_end_level(
     market: &Market,
@@ -166,21 +183,49 @@ pub fn position_for_end_level(
     discount: Fx,
     end_fraction: Fx,
 ) -> RiskResult<Option<u64>> {
-    let size = positions
+    if positions.len() > MAX_POSITIONS || collateral.len() > MAX_COLLATERAL {
+        return Err(RiskError::CapacityExceeded);
+    }
+    let target = *positions
         .get(index)
+        .ok_or(RiskError::NoLiquidationSolution)?;
+    let own = target.position.underlying as usize;
+    let mut rest = Book::new(market.underlyings.len());
+    for (k, p) in positions.iter().enumerate() {
+        if k != index {
+            rest.add(market, p)?;
+        }
+    }
+    let mut results = rest.results(market)?;
+    let own_exposure = *rest
+        .exposures
+        .get(own)
+        .ok_or(RiskError::UnknownUnderlying)?;
+    let quote_amount = collateral
+        .get(quote_index)
         .ok_or(RiskError::NoLiquidationSolution)?
-        .position
-        .size;
-    smallest_sufficient(size.unsigned_abs(), |quantity| {
-        let (c, p) = after_position_transfer(
-            market,
-            collateral,
-            positions,
-            quote_index,
-            index,
-            quantity,
-            discount,
-        )?;
-        health_at_end_level(&margin_priced(market, &c, &p)?, end_fraction)
+        .amount;
+    let mut trial_collateral = collateral.to_vec();
+    smallest_sufficient(target.position.size.unsigned_abs(), |quantity| {
+        let (remaining, realised) = transfer(market, &target, quantity, discount)?;
+        let mut book = Book {
+            exposures: Vec::new(),
+            unrealized: rest.unrealized,
+        };
+        let mut exposure = own_exposure;
+        let kept = PricedPosition {
+            position: remaining,
+            ..target
+        };
+        let (_, notional) = market.notional(&kept.position, &kept.risk)?;
+        exposure.add(notional, &kept.risk)?;
+        book.unrealized = book
+            .unrealized
+            .checked_add(position_value(notional, &kept.risk)? - kept.position.cost_basis as i128)
+            .ok_or(RiskError::Overflow)?;
+        results[own] = underlying_result(market, own, &exposure)?;
+        trial_collateral[quote_index].amount = crate::fx::to_i64(quote_amount as i128 + realised)?;
+        let report = finish(market, &results, book.unrealized, &trial_collateral)?;
+        health_at_end_level(&report, end_fraction)
     })
 }

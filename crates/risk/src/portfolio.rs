@@ -360,42 +360,87 @@ pub fn margin_priced(
     if positions.len() > MAX_POSITIONS || collateral.len() > MAX_COLLATERAL {
         return Err(RiskError::CapacityExceeded);
     }
-    let count = market.underlyings.len();
-    // Exposures are ~1 KB each: keep them off the (4 KB per frame on SBF) stack.
-    let mut exposures = vec![Exposure::default(); count];
-    let mut unrealized: i128 = 0;
+    let mut book = Book::new(market.underlyings.len());
     for p in positions {
+        book.add(market, p)?;
+    }
+    let results = book.results(market)?;
+    finish(market, &results, book.unrealized, collateral)
+}
+
+/// Positions summed per underlying, and their unrealized PnL: what a report is made from.
+#[derive(Clone, Debug)]
+pub struct Book {
+    pub exposures: Vec<Exposure>,
+    pub unrealized: i128,
+}
+
+/// One underlying's scenario losses and breakdown, ready for the correlation netting.
+#[derive(Clone, Copy, Debug)]
+pub struct UnderlyingResult {
+    pub member: NodeLosses<i128>,
+    pub breakdown: UnderlyingBreakdown,
+    pub theta_charge: i128,
+    pub concentration_charge: i128,
+}
+
+impl Book {
+    pub fn new(underlyings: usize) -> Self {
+        // Exposures are ~1 KB each: keep them off the (4 KB per frame on SBF) stack.
+        Self {
+            exposures: vec![Exposure::default(); underlyings],
+            unrealized: 0,
+        }
+    }
+
+    pub fn add(&mut self, market: &Market, p: &PricedPosition) -> RiskResult<()> {
         let (index, notional) = market.notional(&p.position, &p.risk)?;
-        exposures
+        self.exposures
             .get_mut(index)
             .ok_or(RiskError::UnknownUnderlying)?
             .add(notional, &p.risk)?;
-        unrealized = unrealized
+        self.unrealized = self
+            .unrealized
             .checked_add(position_value(notional, &p.risk)? - p.position.cost_basis as i128)
             .ok_or(RiskError::Overflow)?;
+        Ok(())
     }
-    let mut members = Vec::with_capacity(count);
-    let mut breakdown = Vec::with_capacity(count);
-    let mut theta_charges: i128 = 0;
-    let mut concentration: i128 = 0;
-    for (index, exposure) in exposures.iter().enumerate() {
-        if exposure.positions == 0 {
-            continue;
-        }
-        let underlying = &market.underlyings[index];
-        let (worst, scenario) = exposure.node_losses(&market.grids[index])?;
-        let short_option_minimum = exposure.short_option_minimum(underlying)?;
-        members.push(NodeLosses {
+
+    /// Each underlying's result, by underlying index (None where nothing is held).
+    pub fn results(&self, market: &Market) -> RiskResult<Vec<Option<UnderlyingResult>>> {
+        self.exposures
+            .iter()
+            .enumerate()
+            .map(|(index, exposure)| underlying_result(market, index, exposure))
+            .collect()
+    }
+}
+
+/// Scenario losses, short-option floor, theta and concentration charges of one underlying.
+pub fn underlying_result(
+    market: &Market,
+    index: usize,
+    exposure: &Exposure,
+) -> RiskResult<Option<UnderlyingResult>> {
+    if exposure.positions == 0 {
+        return Ok(None);
+    }
+    let underlying = market
+        .underlyings
+        .get(index)
+        .ok_or(RiskError::UnknownUnderlying)?;
+    let (worst, scenario) = exposure.node_losses(&market.grids[index])?;
+    let short_option_minimum = exposure.short_option_minimum(underlying)?;
+    let theta_charge = exposure.theta_charge(market.params.theta_horizon_secs)?;
+    let concentration_charge = concentration_charge(exposure, underlying, &market.params)?;
+    Ok(Some(UnderlyingResult {
+        member: NodeLosses {
             group: underlying.correlation_group,
             masks: market.masks[index],
             worst,
             floor: short_option_minimum,
-        });
-        let theta_charge = exposure.theta_charge(market.params.theta_horizon_secs)?;
-        let concentration_charge = concentration_charge(exposure, underlying, &market.params)?;
-        theta_charges += theta_charge;
-        concentration += concentration_charge;
-        breakdown.push(UnderlyingBreakdown {
+        },
+        breakdown: UnderlyingBreakdown {
             underlying: index as u8,
             positions: exposure.positions,
             net_delta: to_i64(floor_money(exposure.net_delta))?,
@@ -407,8 +452,25 @@ pub fn margin_priced(
             theta_charge: to_i64(theta_charge)?,
             concentration_charge: to_i64(concentration_charge)?,
             short_option_minimum: to_i64(short_option_minimum)?,
-        });
-    }
+        },
+        theta_charge,
+        concentration_charge,
+    }))
+}
+
+/// The report from per-underlying results (in underlying order), the book's unrealized PnL and
+/// the collateral.
+pub fn finish(
+    market: &Market,
+    results: &[Option<UnderlyingResult>],
+    unrealized: i128,
+    collateral: &[Collateral],
+) -> RiskResult<MarginReport> {
+    let held = results.iter().flatten();
+    let members: Vec<NodeLosses<i128>> = held.clone().map(|r| r.member).collect();
+    let breakdown: Vec<UnderlyingBreakdown> = held.clone().map(|r| r.breakdown).collect();
+    let theta_charges: i128 = held.clone().map(|r| r.theta_charge).sum();
+    let concentration: i128 = held.map(|r| r.concentration_charge).sum();
     let aggregated = aggregate(&members);
     let maintenance = aggregated.requirement + theta_charges;
     let initial = money_mul_ceil(maintenance, market.params.initial_factor)? + concentration;

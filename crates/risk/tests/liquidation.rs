@@ -146,3 +146,45 @@ fn transfer_moves_the_fee_and_keeps_sizes_consistent() {
         Some(RiskError::NoLiquidationSolution)
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+    /// The incremental search (only the position's own underlying re-evaluated per trial) finds
+    /// the same quantity as re-margining the whole transferred book at every trial, whichever
+    /// position of a random book is liquidated, with cached (windowed) option risk too.
+    #[test]
+    fn incremental_sizing_equals_full_re_margining(
+        (underlyings, positions) in book_strategy(),
+        pick in 0usize..10,
+        cash in 0i64..50_000_000_000,
+        windowed in proptest::bool::ANY,
+    ) {
+        use xmargin_risk::window::{cacheable, windowed_series_risk, RiskWindow};
+        let market = market(&underlyings);
+        let priced: Vec<PricedPosition> = positions
+            .iter()
+            .map(|p| {
+                let u = &underlyings[p.underlying as usize];
+                let risk = match p.instrument {
+                    Instrument::Option { kind, .. } if windowed && cacheable(kind, u.rate) => {
+                        let w = RiskWindow::around(u.spot, 40, NOW, 120).unwrap();
+                        windowed_series_risk(u, &market.grids[p.underlying as usize], &p.instrument, &w)
+                            .unwrap()
+                    }
+                    _ => market.series_risk(p).unwrap(),
+                };
+                PricedPosition { position: *p, risk }
+            })
+            .collect();
+        let index = pick % priced.len();
+        let collateral = [usdc(cash)];
+        let (discount, end_fraction) = (fx(0.02), fx(0.5));
+        let fast = position_for_end_level(&market, &collateral, &priced, 0, index, discount, end_fraction);
+        let full = smallest_sufficient(priced[index].position.size.unsigned_abs(), |q| {
+            let (c, p) = after_position_transfer(&market, &collateral, &priced, 0, index, q, discount)?;
+            health_at_end_level(&margin_priced(&market, &c, &p)?, end_fraction)
+        });
+        proptest::prop_assert_eq!(fast, full);
+    }
+}

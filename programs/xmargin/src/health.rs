@@ -150,15 +150,27 @@ impl StateSource for InstructionAccounts<'_, '_> {
         let info = self
             .0
             .iter()
-            .find(|info| info.key == key)
+            .find(|info| same_key(info.key, key))
             .ok_or_else(|| error!(XmarginError::MissingOracle))?;
         read_oracle(info, kind, feed_id)
     }
 
     fn risk_cache(&self, key: &Pubkey) -> Option<Ref<'_, RiskCache>> {
-        let info = self.0.iter().find(|info| info.key == key)?;
+        let info = self.0.iter().find(|info| same_key(info.key, key))?;
         as_risk_cache(info)
     }
+}
+
+/// `a == b`, deciding on the first eight bytes where they differ: a full 32-byte comparison is a
+/// `memcmp` syscall on SBF, and lookups scan every account of the instruction.
+fn same_key(a: &Pubkey, b: &Pubkey) -> bool {
+    let prefix = |key: &Pubkey| {
+        let bytes = key.as_ref();
+        u64::from_le_bytes([
+            bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+        ])
+    };
+    prefix(a) == prefix(b) && a == b
 }
 
 /// `info` as a `RiskCache` if it is one (owner, size, discriminator). Which market's cache it
