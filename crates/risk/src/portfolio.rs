@@ -378,7 +378,9 @@ pub struct Book {
 /// One underlying's scenario losses and breakdown, ready for the correlation netting.
 #[derive(Clone, Copy, Debug)]
 pub struct UnderlyingResult {
-    pub member: NodeLosses<i128>,
+    /// In i64 (bounded by `MAX_MEMBER_LOSS`): the netting compares and adds them many times,
+    /// and a 64-bit operation is one SBF instruction where an i128 one is several.
+    pub member: NodeLosses<i64>,
     pub breakdown: UnderlyingBreakdown,
     pub theta_charge: i128,
     pub concentration_charge: i128,
@@ -437,8 +439,8 @@ pub fn underlying_result(
         member: NodeLosses {
             group: underlying.correlation_group,
             masks: market.masks[index],
-            worst,
-            floor: short_option_minimum,
+            worst: bounded_losses(&worst)?,
+            floor: bounded_loss(short_option_minimum)?,
         },
         breakdown: UnderlyingBreakdown {
             underlying: index as u8,
@@ -458,6 +460,24 @@ pub fn underlying_result(
     }))
 }
 
+/// Largest |loss| a member brings to the netting: eight members' sums stay far inside i64.
+pub const MAX_MEMBER_LOSS: i128 = 1 << 59;
+
+fn bounded_loss(loss: i128) -> RiskResult<i64> {
+    if loss.abs() > MAX_MEMBER_LOSS {
+        return Err(RiskError::Overflow);
+    }
+    Ok(loss as i64)
+}
+
+fn bounded_losses(losses: &[i128; NODES]) -> RiskResult<[i64; NODES]> {
+    let mut out = [0i64; NODES];
+    for (slot, loss) in out.iter_mut().zip(losses) {
+        *slot = bounded_loss(*loss)?;
+    }
+    Ok(out)
+}
+
 /// The report from per-underlying results (in underlying order), the book's unrealized PnL and
 /// the collateral.
 pub fn finish(
@@ -467,12 +487,12 @@ pub fn finish(
     collateral: &[Collateral],
 ) -> RiskResult<MarginReport> {
     let held = results.iter().flatten();
-    let members: Vec<NodeLosses<i128>> = held.clone().map(|r| r.member).collect();
+    let members: Vec<NodeLosses<i64>> = held.clone().map(|r| r.member).collect();
     let breakdown: Vec<UnderlyingBreakdown> = held.clone().map(|r| r.breakdown).collect();
     let theta_charges: i128 = held.clone().map(|r| r.theta_charge).sum();
     let concentration: i128 = held.map(|r| r.concentration_charge).sum();
     let aggregated = aggregate(&members);
-    let maintenance = aggregated.requirement + theta_charges;
+    let maintenance = aggregated.requirement as i128 + theta_charges;
     let initial = money_mul_ceil(maintenance, market.params.initial_factor)? + concentration;
     let (collateral_maint, collateral_init) = collateral_values(collateral)?;
     let unrealized = to_i64(unrealized)?;
@@ -484,7 +504,7 @@ pub fn finish(
         equity_init: to_i64(collateral_init + unrealized as i128)?,
         maintenance: to_i64(maintenance)?,
         initial: to_i64(initial)?,
-        scenario_requirement: to_i64(aggregated.requirement)?,
+        scenario_requirement: aggregated.requirement,
         binding_group: aggregated.binding_group,
         binding_factor_level: aggregated.binding_level,
         breakdown,
@@ -539,4 +559,19 @@ pub fn isolated_requirement(market: &Market, positions: &[Position]) -> RiskResu
         total += worst + exposure.theta_charge(market.params.theta_horizon_secs)?;
     }
     to_i64(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_losses_beyond_the_netting_bound_are_refused() {
+        assert_eq!(bounded_loss(MAX_MEMBER_LOSS), Ok(MAX_MEMBER_LOSS as i64));
+        assert_eq!(bounded_loss(-MAX_MEMBER_LOSS), Ok(-MAX_MEMBER_LOSS as i64));
+        assert_eq!(bounded_loss(MAX_MEMBER_LOSS + 1), Err(RiskError::Overflow));
+        let mut losses = [0i128; NODES];
+        losses[NODES - 1] = -MAX_MEMBER_LOSS - 1;
+        assert_eq!(bounded_losses(&losses), Err(RiskError::Overflow));
+    }
 }
