@@ -123,25 +123,29 @@ pub trait StateSource {
 /// The accounts passed to an instruction, in any order.
 pub struct InstructionAccounts<'a, 'info>(pub &'a [AccountInfo<'info>]);
 
-/// `info` as a `Market` if it is one: owned by this program with the `Market` discriminator
-/// (only `add_market` creates those, one per index at its PDA, so no address derivation is
-/// needed).
-fn as_market<'a>(info: &'a AccountInfo) -> Option<Ref<'a, Market>> {
+/// `info` as a zero-copy account `T` of this program if it is one: owned by the program, exactly
+/// `8 + size_of::<T>()` bytes, with `T`'s discriminator. Only this program writes those
+/// (`Market`s one per index at their PDA, `RiskCache`s adopted by a market), so no address
+/// derivation is needed; which one it is comes from its contents or the market's key.
+fn as_zero_copy<'a, T>(info: &'a AccountInfo) -> Option<Ref<'a, T>>
+where
+    T: bytemuck::Pod + anchor_lang::Discriminator,
+{
     if *info.owner != crate::ID {
         return None;
     }
     let data = info.try_borrow_data().ok()?;
-    if data.len() != Market::SPACE || !data.starts_with(Market::DISCRIMINATOR) {
+    if data.len() != 8 + core::mem::size_of::<T>() || !data.starts_with(T::DISCRIMINATOR) {
         return None;
     }
-    Ref::filter_map(data, |d| bytemuck::try_from_bytes::<Market>(&d[8..]).ok()).ok()
+    Ref::filter_map(data, |d| bytemuck::try_from_bytes::<T>(&d[8..]).ok()).ok()
 }
 
 impl StateSource for InstructionAccounts<'_, '_> {
     fn market(&self, index: u8) -> Result<Ref<'_, Market>> {
         self.0
             .iter()
-            .filter_map(as_market)
+            .filter_map(as_zero_copy::<Market>)
             .find(|market| market.index == index)
             .ok_or_else(|| error!(XmarginError::UnknownMarket))
     }
@@ -157,7 +161,7 @@ impl StateSource for InstructionAccounts<'_, '_> {
 
     fn risk_cache(&self, key: &Pubkey) -> Option<Ref<'_, RiskCache>> {
         let info = self.0.iter().find(|info| same_key(info.key, key))?;
-        as_risk_cache(info)
+        as_zero_copy::<RiskCache>(info)
     }
 }
 
@@ -171,22 +175,6 @@ fn same_key(a: &Pubkey, b: &Pubkey) -> bool {
         ])
     };
     prefix(a) == prefix(b) && a == b
-}
-
-/// `info` as a `RiskCache` if it is one (owner, size, discriminator). Which market's cache it
-/// is comes from the market's `risk_cache` key, so the address check is the caller's.
-fn as_risk_cache<'a>(info: &'a AccountInfo) -> Option<Ref<'a, RiskCache>> {
-    if *info.owner != crate::ID {
-        return None;
-    }
-    let data = info.try_borrow_data().ok()?;
-    if data.len() != RiskCache::SPACE || !data.starts_with(RiskCache::DISCRIMINATOR) {
-        return None;
-    }
-    Ref::filter_map(data, |d| {
-        bytemuck::try_from_bytes::<RiskCache>(&d[8..]).ok()
-    })
-    .ok()
 }
 
 impl RiskContext {

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 
 use anchor_lang::prelude::{AccountMeta, Pubkey};
 use anchor_lang::solana_program::instruction::Instruction;
+use common::loaded_accounts;
 use common::world::*;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
@@ -41,22 +42,6 @@ fn program_units(logs: &[String]) -> u64 {
         .sum()
 }
 
-/// Distinct accounts the transaction loads: its instructions' accounts, the fee payer, and the
-/// programs (xmargin, compute budget, and any other invoked one).
-fn account_count(ixs: &[Instruction], payer: Pubkey) -> usize {
-    let mut keys: Vec<Pubkey> = ixs
-        .iter()
-        .flat_map(|ix| ix.accounts.iter().map(|m| m.pubkey).chain([ix.program_id]))
-        .collect();
-    keys.push(payer);
-    keys.push(anchor_lang::prelude::pubkey!(
-        "ComputeBudget111111111111111111111111111111"
-    ));
-    keys.sort();
-    keys.dedup();
-    keys.len()
-}
-
 #[derive(Default)]
 struct Table {
     rows: Vec<(String, u64, usize)>,
@@ -74,7 +59,7 @@ impl Table {
             panic!("{label}: {e:?}");
         });
         let units = program_units(&logs);
-        let accounts = account_count(ixs, w.h.payer().pubkey());
+        let accounts = loaded_accounts(ixs, w.h.payer().pubkey());
         assert!(accounts <= 64, "{label}: {accounts} accounts");
         self.rows.push((label.to_string(), units, accounts));
         units

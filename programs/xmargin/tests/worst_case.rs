@@ -54,20 +54,13 @@ async fn a_worst_case_account_is_margined_in_one_transaction() {
     // The withdrawal re-margins the whole book: count what the transaction loads (its
     // accounts, the fee payer, and the xmargin and compute-budget programs).
     let ix = w.withdraw_ix(&taker.key, taker.account, taker.usdc, QUOTE, USDC);
-    let mut keys: Vec<_> = ix.accounts.iter().map(|meta| meta.pubkey).collect();
-    keys.push(w.h.payer().pubkey());
-    keys.push(xmargin::ID);
-    keys.push(anchor_lang::prelude::pubkey!(
-        "ComputeBudget111111111111111111111111111111"
-    ));
-    keys.sort();
-    keys.dedup();
+    let loaded = common::loaded_accounts(std::slice::from_ref(&ix), w.h.payer().pubkey());
     println!(
         "worst-case margin check (withdraw): {} accounts in the transaction",
-        keys.len()
+        loaded
     );
     assert!(
-        keys.len() <= 64 - 2,
+        loaded <= 64 - 2,
         "room for a compute-budget program and a fee payer"
     );
     w.h.send(&[ix], &[&taker.key]).await.unwrap();

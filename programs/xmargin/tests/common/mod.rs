@@ -446,3 +446,19 @@ pub fn assert_error(result: &Result<(), BanksClientError>, expected: u32) {
         "expected error {expected}, got {result:?}"
     );
 }
+
+/// Distinct accounts a transaction of `ixs` loads: the instructions' accounts and programs, the
+/// fee payer and the compute-budget program the harness adds (the limit is 64).
+pub fn loaded_accounts(ixs: &[Instruction], payer: Pubkey) -> usize {
+    let mut keys: Vec<Pubkey> = ixs
+        .iter()
+        .flat_map(|ix| ix.accounts.iter().map(|m| m.pubkey).chain([ix.program_id]))
+        .collect();
+    keys.push(payer);
+    keys.push(anchor_lang::prelude::pubkey!(
+        "ComputeBudget111111111111111111111111111111"
+    ));
+    keys.sort();
+    keys.dedup();
+    keys.len()
+}
