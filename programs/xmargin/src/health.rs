@@ -285,6 +285,11 @@ impl RiskContext {
         })
     }
 
+    /// The market index of the engine's underlying `local` (breakdowns are by local index).
+    pub fn market_of(&self, local: u8) -> Option<u8> {
+        self.markets.get(local as usize).map(|m| m.index)
+    }
+
     fn local_market(&self, index: u8) -> Result<u8> {
         self.markets
             .iter()

@@ -8,7 +8,7 @@ use xmargin_risk::liquidation::health_at_end_level;
 use xmargin_risk::Fx;
 
 use crate::error::{risk_error, XmarginError};
-use crate::health::{Needs, RiskContext};
+use crate::health::{Health, Needs, RiskContext};
 use crate::oracle::OracleUse;
 use crate::state::{
     Clearinghouse, CollateralRegistry, MarginAccount, BPS_DENOMINATOR, PAUSE_LIQUIDATE, QUOTE_ASSET,
@@ -88,6 +88,21 @@ pub struct Before {
     pub end_health: i128,
 }
 
+impl Before {
+    pub fn of(health: &Health, end_fraction: Fx) -> Result<Self> {
+        Ok(Self {
+            maint_health: health.maint_health(),
+            end_health: health_at_end_level(&health.report, end_fraction).map_err(risk_error)?,
+        })
+    }
+
+    /// Below maintenance, or still flagged (`being_liquidated`) and below the end level: what
+    /// the program requires and what keepers look for.
+    pub fn is_liquidatable(&self, flagged: bool) -> bool {
+        self.maint_health < 0 || (flagged && self.end_health < 0)
+    }
+}
+
 impl Parties<'_, '_> {
     /// Authorizes the liquidator, loads prices (strict: positions or collateral change hands),
     /// settles both accounts' funding, and checks the target is liquidatable: below
@@ -136,20 +151,12 @@ impl Parties<'_, '_> {
         }
         let target = self.target.load()?;
         let health = risk.health(&target)?;
-        let maint_health = health.maint_health();
-        let end_health =
-            health_at_end_level(&health.report, self.end_fraction()).map_err(risk_error)?;
+        let before = Before::of(&health, self.end_fraction())?;
         require!(
-            maint_health < 0 || (target.being_liquidated != 0 && end_health < 0),
+            before.is_liquidatable(target.being_liquidated != 0),
             XmarginError::NotLiquidatable
         );
-        Ok((
-            risk,
-            Before {
-                maint_health,
-                end_health,
-            },
-        ))
+        Ok((risk, before))
     }
 
     pub fn end_fraction(&self) -> Fx {

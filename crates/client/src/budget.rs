@@ -1,0 +1,137 @@
+//! Compute budget: the ComputeBudget instructions a transaction needs and an estimate of the
+//! units each program instruction consumes, from the SBF measurements in
+//! docs/compute-units.md (a test keeps the estimate above every measured figure).
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::solana_program::instruction::Instruction;
+use xmargin::state::MarginAccount;
+
+pub const COMPUTE_BUDGET_PROGRAM: Pubkey =
+    anchor_lang::prelude::pubkey!("ComputeBudget111111111111111111111111111111");
+/// The most units one transaction may use.
+pub const MAX_UNITS: u32 = 1_400_000;
+
+/// ComputeBudget `RequestHeapFrame(bytes)`.
+pub fn request_heap_frame(bytes: u32) -> Instruction {
+    let mut data = vec![1u8];
+    data.extend_from_slice(&bytes.to_le_bytes());
+    Instruction {
+        program_id: COMPUTE_BUDGET_PROGRAM,
+        accounts: vec![],
+        data,
+    }
+}
+
+/// ComputeBudget `SetComputeUnitLimit(units)`.
+pub fn set_compute_unit_limit(units: u32) -> Instruction {
+    let mut data = vec![2u8];
+    data.extend_from_slice(&units.to_le_bytes());
+    Instruction {
+        program_id: COMPUTE_BUDGET_PROGRAM,
+        accounts: vec![],
+        data,
+    }
+}
+
+pub(crate) fn is_unit_limit(ix: &Instruction) -> bool {
+    ix.program_id == COMPUTE_BUDGET_PROGRAM && ix.data.first() == Some(&2)
+}
+
+pub(crate) fn unit_limit_of(ix: &Instruction) -> u32 {
+    ix.data
+        .get(1..5)
+        .and_then(|b| b.try_into().ok())
+        .map_or(MAX_UNITS, u32::from_le_bytes)
+}
+
+/// What one margin-checked account costs to evaluate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckShape {
+    pub underlyings: u32,
+    /// Perpetuals and futures.
+    pub linear: u32,
+    /// Options whose bounds come from a fresh risk cache.
+    pub cached_options: u32,
+    /// Options computed in the check.
+    pub live_options: u32,
+}
+
+impl CheckShape {
+    /// The shape of `account`'s check; `cached(market, series)` says whether an option's
+    /// bounds will come from a fresh cache.
+    pub fn of(account: &MarginAccount, cached: impl Fn(u8, u8) -> bool, is_option: impl Fn(u8, u8) -> bool) -> Self {
+        let mut shape = Self::default();
+        let mut markets: Vec<u8> = Vec::new();
+        for slot in account.open_positions() {
+            if !markets.contains(&slot.market) {
+                markets.push(slot.market);
+            }
+            if !is_option(slot.market, slot.series) {
+                shape.linear += 1;
+            } else if cached(slot.market, slot.series) {
+                shape.cached_options += 1;
+            } else {
+                shape.live_options += 1;
+            }
+        }
+        shape.underlyings = markets.len() as u32;
+        shape
+    }
+
+    /// Units of one account's margin check (loading, accumulation, scenarios, netting).
+    fn units(&self) -> u64 {
+        // Measured increments (SBF): ~12.5k per new underlying, ~3.5k per linear position,
+        // ~4.8k per cached option, ~44.6k per live option, ~48k fixed (8 collateral assets).
+        48_000
+            + 13_000 * self.underlyings as u64
+            + 3_600 * self.linear as u64
+            + 5_000 * self.cached_options as u64
+            + 45_000 * self.live_options as u64
+    }
+}
+
+/// The instructions whose units depend on the accounts they check.
+#[derive(Clone, Copy, Debug)]
+pub enum Work {
+    Deposit,
+    Withdraw(CheckShape),
+    /// Both sides' checks, after the trade.
+    ClearTrade(CheckShape, CheckShape),
+    /// Target then liquidator: the target is evaluated before and after, its liquidated
+    /// underlying again in the sizing.
+    Liquidate(CheckShape, CheckShape),
+    CrankFunding,
+    SettleExpiredSeries,
+    SettlePosition,
+    /// Options refreshed in one `refresh_risk_cache`.
+    RefreshRiskCache { options: u32 },
+}
+
+/// Units to request for `work`: the estimate plus a quarter for headroom, at most the maximum.
+pub fn estimate_units(work: Work) -> u32 {
+    let units: u64 = match work {
+        Work::Deposit => 16_000,
+        Work::Withdraw(shape) => shape.units(),
+        Work::ClearTrade(taker, maker) => 10_000 + taker.units() + maker.units(),
+        Work::Liquidate(target, liquidator) => {
+            20_000 + 2 * target.units() + liquidator.units()
+        }
+        Work::CrankFunding => 9_000,
+        Work::SettleExpiredSeries => 8_500,
+        Work::SettlePosition => 2_500,
+        Work::RefreshRiskCache { options } => 12_000 + 140_000 * options as u64,
+    };
+    let padded = units + units / 4;
+    padded.min(MAX_UNITS as u64) as u32
+}
+
+/// Heap frame and unit limit for a transaction doing `work`.
+pub fn budget_instructions(work: Work) -> Vec<Instruction> {
+    let mut ixs = vec![set_compute_unit_limit(estimate_units(work))];
+    if matches!(
+        work,
+        Work::Withdraw(_) | Work::ClearTrade(..) | Work::Liquidate(..) | Work::RefreshRiskCache { .. }
+    ) {
+        ixs.push(request_heap_frame(xmargin::HEAP_BYTES as u32));
+    }
+    ixs
+}

@@ -1,0 +1,178 @@
+//! Margin previews: an account's figures as the program computes them, and "what if" a trade or
+//! a withdrawal happened, from a [`Protocol`] snapshot.
+use xmargin::health::RiskContext;
+use xmargin::instructions::ClearTradeParams;
+use xmargin::oracle::OracleUse;
+use xmargin::state::{MarginAccount, BPS_DENOMINATOR};
+use xmargin_risk::grid::VolShock;
+use xmargin_risk::portfolio::isolated_requirement;
+
+use crate::error::{ClientError, ClientResult};
+use crate::protocol::Protocol;
+
+/// One underlying's line of an account summary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnderlyingLine {
+    pub market: u8,
+    pub positions: u32,
+    /// Net delta in quote-native units (Δ × spot × size).
+    pub net_delta: i64,
+    /// Its worst scenario loss on its own, and that scenario: the price move (basis points of
+    /// spot) and the volatility shock.
+    pub worst_loss: i64,
+    pub worst_move_bps: i64,
+    pub worst_vol: Option<VolShock>,
+}
+
+/// What a trader wants to know about an account; all amounts quote-native.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountSummary {
+    pub collateral: i64,
+    pub unrealized_pnl: i64,
+    /// Collateral after maintenance haircuts plus unrealized PnL.
+    pub equity: i64,
+    pub initial: i64,
+    pub maintenance: i64,
+    /// Equity at initial weights minus initial requirement at conservative prices: what can
+    /// still be withdrawn or used (negative: no new risk).
+    pub free_collateral: i64,
+    /// Equity minus maintenance: how far the account is from liquidation.
+    pub maint_health: i64,
+    /// maint_health as a fraction of equity, in basis points (0 when equity is not positive).
+    pub distance_to_liquidation_bps: i64,
+    /// Leg-by-leg requirement (every position margined alone) for comparison.
+    pub isolated: i64,
+    pub underlyings: Vec<UnderlyingLine>,
+}
+
+fn clamp(value: i128) -> i64 {
+    value.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
+/// `account` (accruals already settled) summarized with `context`.
+pub fn summarize(context: &RiskContext, account: &MarginAccount) -> ClientResult<AccountSummary> {
+    let health = context.health(account)?;
+    let view = context.view(account)?;
+    let report = &health.report;
+    let positions: Vec<_> = view.positions.iter().map(|p| p.position).collect();
+    let isolated = isolated_requirement(context.engine(), &positions)
+        .map_err(|e| ClientError::Risk(format!("{e:?}")))?;
+    let engine = context.engine();
+    let underlyings = report
+        .breakdown
+        .iter()
+        .filter(|b| b.positions > 0)
+        .map(|b| {
+            let (move_bps, vol) = match b.worst_scenario {
+                Some(s) => {
+                    let moves = &engine.grids[b.underlying as usize].moves;
+                    let bps = moves
+                        .get(s.node)
+                        .map_or(0, |m| (m.to_bits() as i128 * 10_000 >> 32) as i64);
+                    (bps, Some(s.vol))
+                }
+                None => (0, None),
+            };
+            UnderlyingLine {
+                market: context.market_of(b.underlying).unwrap_or(u8::MAX),
+                positions: b.positions,
+                net_delta: b.net_delta,
+                worst_loss: b.worst_loss,
+                worst_move_bps: move_bps,
+                worst_vol: vol,
+            }
+        })
+        .collect();
+    let maint_health = report.maint_health();
+    let distance = if report.equity_maint > 0 {
+        clamp(maint_health as i128 * BPS_DENOMINATOR as i128 / report.equity_maint as i128)
+    } else {
+        0
+    };
+    Ok(AccountSummary {
+        collateral: report.collateral_maint,
+        unrealized_pnl: report.unrealized_pnl,
+        equity: report.equity_maint,
+        initial: report.initial,
+        maintenance: report.maintenance,
+        free_collateral: clamp(health.init_health),
+        maint_health,
+        distance_to_liquidation_bps: distance,
+        isolated,
+        underlyings,
+    })
+}
+
+impl Protocol {
+    /// The account as the program sees it now (strict prices when it holds positions).
+    pub fn summary(&self, account: &MarginAccount) -> ClientResult<AccountSummary> {
+        let context = self.context(&Self::needs(&[account], None), oracle_use_for(account))?;
+        let mut settled = *account;
+        context.settle_accruals(&mut settled, None)?;
+        summarize(&context, &settled)
+    }
+
+    /// The account after taking `params` (taker side when `as_taker`, else maker) at the
+    /// program's fees; the figures the program would check the trade against.
+    pub fn what_if_trade(
+        &self,
+        account: &MarginAccount,
+        market: u8,
+        params: ClearTradeParams,
+        as_taker: bool,
+    ) -> ClientResult<AccountSummary> {
+        let key = (market, params.series);
+        let context = self.context(&Self::needs(&[account], Some(key)), OracleUse::OpenRisk)?;
+        let mut after = *account;
+        context.settle_accruals(&mut after, Some(key))?;
+        let (size, fee_bps) = if as_taker {
+            (params.size, self.clearinghouse.taker_fee_bps)
+        } else {
+            (-params.size, self.clearinghouse.maker_fee_bps)
+        };
+        let notional = params.size.unsigned_abs() as u128 * params.price as u128;
+        let fee = (notional * fee_bps as u128).div_ceil(BPS_DENOMINATOR as u128);
+        let fee = i64::try_from(fee).map_err(|_| ClientError::Input("trade too large".into()))?;
+        after.apply_fill(market, params.series, size, params.price)?;
+        after.add_quote(-fee)?;
+        summarize(&context, &after)
+    }
+
+    /// The largest amount of collateral `asset` the program lets `account` withdraw now.
+    pub fn largest_withdrawal(&self, account: &MarginAccount, asset: u8) -> ClientResult<u64> {
+        let balance = account.balance_of(asset).map_or(0, |b| b.amount.max(0) as u64);
+        if balance == 0 {
+            return Ok(0);
+        }
+        let context = self.context(&Self::needs(&[account], None), oracle_use_for(account))?;
+        let mut settled = *account;
+        context.settle_accruals(&mut settled, None)?;
+        let allows = |amount: u64| -> ClientResult<bool> {
+            let mut after = settled;
+            after.balance_slot_mut(asset)?.amount -= amount as i64;
+            Ok(context.health(&after)?.init_health >= 0)
+        };
+        if !allows(0)? {
+            return Ok(0);
+        }
+        let (mut ok, mut too_much) = (0u64, balance + 1);
+        while too_much - ok > 1 {
+            let mid = ok + (too_much - ok) / 2;
+            if allows(mid)? {
+                ok = mid;
+            } else {
+                too_much = mid;
+            }
+        }
+        Ok(ok)
+    }
+}
+
+/// Prices a check uses: strict with positions, tolerant for collateral only (as `withdraw`).
+pub fn oracle_use_for(account: &MarginAccount) -> OracleUse {
+    if account.has_positions() {
+        OracleUse::OpenRisk
+    } else {
+        OracleUse::ReduceRisk
+    }
+}
