@@ -18,6 +18,7 @@ use crate::chain::Chain;
 use crate::error::{ClientError, ClientResult};
 use crate::{accounts, pda};
 
+#[derive(Clone)]
 pub struct Protocol {
     pub clearinghouse: Clearinghouse,
     pub registry: CollateralRegistry,
@@ -244,6 +245,12 @@ impl Protocol {
         let mut settled = *account;
         context.settle_accruals(&mut settled, None)?;
         Ok(context.health(&settled)?)
+    }
+
+    /// The same state with no risk cache: every option computed in the check.
+    pub fn without_risk_caches(mut self) -> Self {
+        self.caches.clear();
+        self
     }
 
     /// Replaces the clock (for previews at another time, and tests).

@@ -3,115 +3,35 @@
 //! refused. This is what the SDK's "what-if" preview and the keeper build on.
 mod common;
 
-use core::cell::{Ref, RefCell};
-
-use anchor_lang::prelude::{Clock, Pubkey, Result};
 use common::program_error;
 use common::world::*;
 use xmargin::error::XmarginError;
-use xmargin::health::{Needs, RiskContext, StateSource};
-use xmargin::oracle::{parse_oracle, OraclePrice, OracleUse};
-use xmargin::state::{
-    Clearinghouse, CollateralRegistry, MarginAccount, Market, OracleKind, RiskCache,
-};
+use xmargin::health::RiskContext;
+use xmargin::oracle::OracleUse;
+use xmargin::state::MarginAccount;
+use xmargin_client::{BanksChain, Protocol};
 
-/// Markets, oracle and risk cache accounts fetched from the bank.
-struct Snapshot {
-    markets: Vec<RefCell<Market>>,
-    oracles: Vec<(Pubkey, Pubkey, Vec<u8>)>,
-    caches: Vec<(Pubkey, RefCell<RiskCache>)>,
-}
+type State = Protocol;
 
-impl StateSource for Snapshot {
-    fn market(&self, index: u8) -> Result<Ref<'_, Market>> {
-        self.markets
-            .iter()
-            .map(|m| m.borrow())
-            .find(|m| m.index == index)
-            .ok_or_else(|| anchor_lang::error!(XmarginError::UnknownMarket))
-    }
-
-    fn oracle(&self, key: &Pubkey, kind: OracleKind, feed_id: &[u8; 32]) -> Result<OraclePrice> {
-        let (_, owner, data) = self
-            .oracles
-            .iter()
-            .find(|(address, _, _)| address == key)
-            .ok_or_else(|| anchor_lang::error!(XmarginError::MissingOracle))?;
-        parse_oracle(owner, data, kind, feed_id)
-    }
-
-    fn risk_cache(&self, key: &Pubkey) -> Option<Ref<'_, RiskCache>> {
-        self.caches
-            .iter()
-            .find(|(address, _)| address == key)
-            .map(|(_, cache)| cache.borrow())
-    }
-}
-
-type State = (Clearinghouse, CollateralRegistry, Snapshot, Clock);
-
+/// Markets, oracles and risk caches fetched through the SDK.
 async fn snapshot(w: &mut World) -> State {
-    let mut markets = Vec::new();
-    for index in [SOL_MARKET, BTC_MARKET] {
-        markets.push(RefCell::new(w.market(index).await));
-    }
-    let mut oracles = Vec::new();
-    for key in [w.sol_oracle, w.btc_oracle] {
-        let account = w.h.account(key).await.unwrap();
-        oracles.push((key, account.owner, account.data));
-    }
-    let mut caches = Vec::new();
-    for (market, key) in w.risk_caches.clone() {
-        caches.push((key, RefCell::new(w.risk_cache(market).await)));
-    }
-    (
-        w.clearinghouse().await,
-        w.registry().await,
-        Snapshot {
-            markets,
-            oracles,
-            caches,
-        },
-        w.h.clock().await,
-    )
+    Protocol::fetch(&BanksChain::new(w.h.ctx.banks_client.clone()))
+        .await
+        .unwrap()
 }
 
 /// The check's context for `account`, computed off chain.
 fn context(state: &State, account: &MarginAccount) -> RiskContext {
-    let (clearinghouse, registry, source, clock) = state;
-    let mut needs = Needs::default();
-    needs.add_account(account);
-    RiskContext::from_source(
-        clearinghouse,
-        registry,
-        source,
-        &needs,
-        OracleUse::OpenRisk,
-        clock,
-    )
-    .unwrap()
+    state
+        .context(&Protocol::needs(&[account], None), OracleUse::OpenRisk)
+        .unwrap()
 }
 
-/// Initial health of `account` after withdrawing `amount` quote, computed off chain.
-fn health_after_withdrawal(state: &State, account: &MarginAccount, amount: u64) -> i128 {
-    let mut after = *account;
-    after.collateral[0].amount -= amount as i64;
-    context(state, &after).health(&after).unwrap().init_health
-}
-
-/// The largest withdrawal the off-chain check allows (bisection), and one unit more.
+/// The largest withdrawal the SDK's off-chain check allows, and one unit more.
 fn largest_withdrawal(state: &State, account: &MarginAccount) -> (u64, u64) {
-    let (mut ok, mut too_much) = (0u64, account.quote_balance() as u64 + 1);
-    while too_much - ok > 1 {
-        let mid = ok + (too_much - ok) / 2;
-        if health_after_withdrawal(state, account, mid) >= 0 {
-            ok = mid;
-        } else {
-            too_much = mid;
-        }
-    }
-    assert!(ok > 0 && too_much < account.quote_balance() as u64);
-    (ok, too_much)
+    let ok = state.largest_withdrawal(account, QUOTE).unwrap();
+    assert!(ok > 0 && ok < account.quote_balance() as u64);
+    (ok, ok + 1)
 }
 
 /// The program refuses `too_much` and accepts `ok`, to the unit.
@@ -173,16 +93,7 @@ async fn the_program_uses_cached_option_risk_inside_its_window_only() {
     let account = w.margin_account(trader.account).await;
     assert_eq!(context(&state, &account).cached_series(), 2, "call and put");
     let cached = largest_withdrawal(&state, &account);
-    let live_state = (
-        state.0.clone(),
-        state.1,
-        Snapshot {
-            caches: Vec::new(),
-            markets: state.2.markets.clone(),
-            oracles: state.2.oracles.clone(),
-        },
-        state.3.clone(),
-    );
+    let live_state = snapshot(&mut w).await.without_risk_caches();
     assert_eq!(context(&live_state, &account).cached_series(), 0);
     let live = largest_withdrawal(&live_state, &account);
     assert!(cached.0 < live.0, "cached {cached:?} live {live:?}");

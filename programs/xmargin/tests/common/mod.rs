@@ -39,27 +39,7 @@ pub struct Harness {
     sent: u32,
 }
 
-/// ComputeBudget `RequestHeapFrame(bytes)`.
-fn request_heap_frame(bytes: u32) -> Instruction {
-    let mut data = vec![1u8];
-    data.extend_from_slice(&bytes.to_le_bytes());
-    Instruction {
-        program_id: anchor_lang::prelude::pubkey!("ComputeBudget111111111111111111111111111111"),
-        accounts: vec![],
-        data,
-    }
-}
-
-/// ComputeBudget `SetComputeUnitLimit(units)`.
-fn compute_unit_limit(units: u32) -> Instruction {
-    let mut data = vec![2u8];
-    data.extend_from_slice(&units.to_le_bytes());
-    Instruction {
-        program_id: anchor_lang::prelude::pubkey!("ComputeBudget111111111111111111111111111111"),
-        accounts: vec![],
-        data,
-    }
-}
+use xmargin_client::budget::{request_heap_frame, set_compute_unit_limit as compute_unit_limit};
 
 /// A Pyth legacy price as the test writes it.
 #[derive(Clone, Copy, Debug)]

@@ -11,7 +11,8 @@ use xmargin::state::*;
 use xmargin_risk::fx::fx_ratio;
 use xmargin_risk::Fx;
 
-use super::{anchor_ix, Harness, LegacyPrice, PullPrice};
+use super::{Harness, LegacyPrice, PullPrice};
+use xmargin_client::instructions as ix;
 
 pub const USDC: u64 = 1_000_000;
 pub const SOL_LAMPORTS: u64 = 1_000_000_000;
@@ -34,32 +35,28 @@ pub fn fx(numerator: i64, denominator: i64) -> i64 {
 }
 
 pub fn clearinghouse_address() -> Pubkey {
-    Pubkey::find_program_address(&[Clearinghouse::SEED], &xmargin::ID).0
-}
+    xmargin_client::pda::clearinghouse()
+    }
 
 pub fn registry_address() -> Pubkey {
-    Pubkey::find_program_address(&[CollateralRegistry::SEED], &xmargin::ID).0
-}
+    xmargin_client::pda::registry()
+    }
 
 pub fn market_address(index: u8) -> Pubkey {
-    Pubkey::find_program_address(&[Market::SEED, &[index]], &xmargin::ID).0
-}
+    xmargin_client::pda::market(index)
+    }
 
 pub fn vault_address(mint: Pubkey) -> Pubkey {
-    Pubkey::find_program_address(&[b"vault", mint.as_ref()], &xmargin::ID).0
-}
+    xmargin_client::pda::vault(&mint)
+    }
 
 pub fn insurance_address() -> Pubkey {
-    Pubkey::find_program_address(&[Clearinghouse::INSURANCE_SEED], &xmargin::ID).0
-}
+    xmargin_client::pda::insurance_vault()
+    }
 
 pub fn margin_address(owner: Pubkey, id: u16) -> Pubkey {
-    Pubkey::find_program_address(
-        &[MarginAccount::SEED, owner.as_ref(), &id.to_le_bytes()],
-        &xmargin::ID,
-    )
-    .0
-}
+    xmargin_client::pda::margin_account(&owner, id)
+    }
 
 pub fn strict_guard() -> OracleGuard {
     OracleGuard {
@@ -145,43 +142,20 @@ pub struct Trader {
 }
 
 pub fn vol_surface_ix(w: &World, market: u8, surface: StoredVolSurface) -> Instruction {
-    anchor_ix(
-        xmargin::accounts::UpdateVolSurface {
-            risk_authority: w.risk_authority.pubkey(),
-            clearinghouse: clearinghouse_address(),
-            market: market_address(market),
-        },
-        xmargin::instruction::UpdateVolSurface { surface },
-    )
-}
+    ix::update_vol_surface(w.risk_authority.pubkey(), market, surface)
+    }
 
 pub fn market_risk_ix(w: &World, market: u8, risk: UnderlyingRisk) -> Instruction {
-    anchor_ix(
-        xmargin::accounts::UpdateMarketRisk {
-            risk_authority: w.risk_authority.pubkey(),
-            clearinghouse: clearinghouse_address(),
-            market: market_address(market),
-        },
-        xmargin::instruction::UpdateMarketRisk { risk },
-    )
-}
+    ix::update_market_risk(w.risk_authority.pubkey(), market, risk)
+    }
 
 pub fn settle_series_ix(w: &World, market: u8, series: u8) -> Instruction {
-    anchor_ix(
-        w.market_oracle(market),
-        xmargin::instruction::SettleExpiredSeries { series },
-    )
-}
+    ix::settle_expired_series(market, w.market_oracle(market).oracle, series)
+    }
 
 pub fn settle_position_ix(market: u8, series: u8, account: Pubkey) -> Instruction {
-    anchor_ix(
-        xmargin::accounts::SettlePosition {
-            market: market_address(market),
-            margin_account: account,
-        },
-        xmargin::instruction::SettlePosition { series },
-    )
-}
+    ix::settle_position(market, account, series)
+    }
 
 pub struct World {
     pub h: Harness,
@@ -212,17 +186,7 @@ impl World {
         let mut world = Self::bare().await;
         let admin = world.admin.insecure_clone();
         let quote = world.add_collateral_ix(world.usdc_mint, None, quote_params());
-        let insurance = anchor_ix(
-            xmargin::accounts::CreateInsuranceFund {
-                admin: admin.pubkey(),
-                clearinghouse: clearinghouse_address(),
-                quote_mint: world.usdc_mint,
-                insurance_vault: insurance_address(),
-                token_program: anchor_spl::token::ID,
-                system_program: anchor_lang::system_program::ID,
-            },
-            xmargin::instruction::CreateInsuranceFund {},
-        );
+        let insurance = ix::create_insurance_fund(admin.pubkey(), world.usdc_mint);
         world.h.send(&[quote, insurance], &[&admin]).await.unwrap();
         world
     }
@@ -481,15 +445,7 @@ impl World {
     }
 
     pub fn initialize_ix(&self, params: InitializeParams) -> Instruction {
-        anchor_ix(
-            xmargin::accounts::Initialize {
-                admin: self.admin.pubkey(),
-                clearinghouse: clearinghouse_address(),
-                collateral_registry: registry_address(),
-                system_program: anchor_lang::system_program::ID,
-            },
-            xmargin::instruction::Initialize { params },
-        )
+        ix::initialize(self.admin.pubkey(), params)
     }
 
     pub fn add_collateral_ix(
@@ -498,19 +454,7 @@ impl World {
         oracle: Option<Pubkey>,
         params: AddCollateralAssetParams,
     ) -> Instruction {
-        anchor_ix(
-            xmargin::accounts::AddCollateralAsset {
-                admin: self.admin.pubkey(),
-                clearinghouse: clearinghouse_address(),
-                collateral_registry: registry_address(),
-                mint,
-                vault: vault_address(mint),
-                oracle,
-                token_program: anchor_spl::token::ID,
-                system_program: anchor_lang::system_program::ID,
-            },
-            xmargin::instruction::AddCollateralAsset { params },
-        )
+        ix::add_collateral_asset(self.admin.pubkey(), mint, oracle, params)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -524,23 +468,17 @@ impl World {
         contract_decimals: u8,
         risk: UnderlyingRisk,
     ) -> Instruction {
-        anchor_ix(
-            xmargin::accounts::AddMarket {
-                admin: self.admin.pubkey(),
-                clearinghouse: clearinghouse_address(),
-                market: market_address(index),
-                oracle,
-                system_program: anchor_lang::system_program::ID,
-            },
-            xmargin::instruction::AddMarket {
-                params: AddMarketParams {
-                    oracle_kind,
-                    feed_id,
-                    contract_size,
-                    contract_decimals,
-                    surface: flat_surface(80),
-                    risk,
-                },
+        ix::add_market(
+            self.admin.pubkey(),
+            index,
+            oracle,
+            AddMarketParams {
+                oracle_kind,
+                feed_id,
+                contract_size,
+                contract_decimals,
+                surface: flat_surface(80),
+                risk,
             },
         )
     }
@@ -564,24 +502,11 @@ impl World {
     }
 
     pub fn pause_ix(&self, pause_flags: u8) -> Instruction {
-        anchor_ix(
-            xmargin::accounts::SetPause {
-                admin: self.admin.pubkey(),
-                clearinghouse: clearinghouse_address(),
-            },
-            xmargin::instruction::SetPause { pause_flags },
-        )
+        ix::set_pause(self.admin.pubkey(), pause_flags)
     }
 
     pub fn add_series_ix(&self, market: u8, params: AddSeriesParams) -> Instruction {
-        anchor_ix(
-            xmargin::accounts::AddSeries {
-                admin: self.admin.pubkey(),
-                clearinghouse: clearinghouse_address(),
-                market: market_address(market),
-            },
-            xmargin::instruction::AddSeries { params },
-        )
+        ix::add_series(self.admin.pubkey(), market, params)
     }
 
     /// A funded trader with a margin account (`mode`, `isolated_market`) and token accounts
@@ -634,19 +559,7 @@ impl World {
     }
 
     pub fn create_account_ix(&self, owner: &Keypair, id: u16, mode: u8, market: u8) -> Instruction {
-        anchor_ix(
-            xmargin::accounts::CreateMarginAccount {
-                owner: owner.pubkey(),
-                clearinghouse: clearinghouse_address(),
-                margin_account: margin_address(owner.pubkey(), id),
-                system_program: anchor_lang::system_program::ID,
-            },
-            xmargin::instruction::CreateMarginAccount {
-                id,
-                mode,
-                isolated_market: market,
-            },
-        )
+        ix::create_margin_account(owner.pubkey(), id, mode, market)
     }
 
     pub fn mint_of(&self, asset: u8) -> Pubkey {
@@ -669,20 +582,13 @@ impl World {
         asset: u8,
         amount: u64,
     ) -> Instruction {
-        anchor_ix(
-            xmargin::accounts::Deposit {
-                depositor: depositor.pubkey(),
-                clearinghouse: clearinghouse_address(),
-                collateral_registry: registry_address(),
-                margin_account: account,
-                vault: vault_address(self.mint_of(asset)),
-                source,
-                token_program: anchor_spl::token::ID,
-            },
-            xmargin::instruction::Deposit {
-                asset_index: asset,
-                amount,
-            },
+        ix::deposit(
+            depositor.pubkey(),
+            account,
+            self.mint_of(asset),
+            source,
+            asset,
+            amount,
         )
     }
 
@@ -728,15 +634,7 @@ impl World {
             .h
             .create_account_ix(RiskCache::SPACE, xmargin::ID)
             .await;
-        let adopt = anchor_ix(
-            xmargin::accounts::CreateRiskCache {
-                admin: self.admin.pubkey(),
-                clearinghouse: clearinghouse_address(),
-                market: market_address(market),
-                risk_cache: cache.pubkey(),
-            },
-            xmargin::instruction::CreateRiskCache {},
-        );
+        let adopt = ix::create_risk_cache(self.admin.pubkey(), market, cache.pubkey());
         (cache, vec![create, adopt])
     }
 
@@ -756,13 +654,7 @@ impl World {
             .find(|(index, _)| *index == market)
             .map(|(_, cache)| *cache)
             .unwrap_or_default();
-        anchor_ix(
-            xmargin::accounts::RefreshRiskCache {
-                market_oracle: self.market_oracle(market),
-                risk_cache: cache,
-            },
-            xmargin::instruction::RefreshRiskCache { first, count },
-        )
+        ix::refresh_risk_cache(market, self.market_oracle(market).oracle, cache, first, count)
     }
 
     /// Refreshes every series of every cached market (oracles must be fresh).
@@ -807,10 +699,7 @@ impl World {
     }
 
     pub fn crank_funding_ix(&self, market: u8, series: u8) -> Instruction {
-        anchor_ix(
-            self.market_oracle(market),
-            xmargin::instruction::CrankFunding { series },
-        )
+        ix::crank_funding(market, self.market_oracle(market).oracle, series)
     }
 
     pub fn withdraw_ix(
@@ -821,23 +710,14 @@ impl World {
         asset: u8,
         amount: u64,
     ) -> Instruction {
-        let mut ix = anchor_ix(
-            xmargin::accounts::Withdraw {
-                owner: owner.pubkey(),
-                clearinghouse: clearinghouse_address(),
-                collateral_registry: registry_address(),
-                margin_account: account,
-                vault: vault_address(self.mint_of(asset)),
-                destination,
-                token_program: anchor_spl::token::ID,
-            },
-            xmargin::instruction::Withdraw {
-                asset_index: asset,
-                amount,
-            },
-        );
-        ix.accounts.extend(self.risk_accounts());
-        ix
+        ix::withdraw(
+            owner.pubkey(),
+            account,
+            self.mint_of(asset),
+            destination,
+            (asset, amount),
+            &self.risk_accounts(),
+        )
     }
 
     pub async fn withdraw(
@@ -867,30 +747,26 @@ impl World {
         size: i64,
         price: u64,
     ) -> Instruction {
-        let mut ix = anchor_ix(
-            xmargin::accounts::ClearTrade {
+        let risk: Vec<AccountMeta> = self
+            .risk_accounts()
+            .into_iter()
+            .filter(|meta| meta.pubkey != market_address(market))
+            .collect();
+        ix::clear_trade(
+            ix::TradeSides {
                 taker: taker_signer,
-                maker: maker_signer,
-                clearinghouse: clearinghouse_address(),
-                collateral_registry: registry_address(),
-                market: market_address(market),
                 taker_account,
+                maker: maker_signer,
                 maker_account,
             },
-            xmargin::instruction::ClearTrade {
-                params: ClearTradeParams {
-                    series,
-                    size,
-                    price,
-                },
+            market,
+            ClearTradeParams {
+                series,
+                size,
+                price,
             },
-        );
-        ix.accounts.extend(
-            self.risk_accounts()
-                .into_iter()
-                .filter(|meta| meta.pubkey != market_address(market)),
-        );
-        ix
+            &risk,
+        )
     }
 
     pub fn trade_ix(
@@ -927,20 +803,12 @@ impl World {
         self.h.send(&[ix], &[&taker.key, &maker.key]).await
     }
 
-    fn liquidation_accounts(
-        &self,
-        liquidator: &Trader,
-        target: Pubkey,
-    ) -> xmargin::accounts::LiquidationAccounts {
-        xmargin::accounts::LiquidationAccounts {
+    fn liquidation(&self, liquidator: &Trader, target: Pubkey) -> ix::Liquidation {
+        ix::Liquidation {
             liquidator: liquidator.key.pubkey(),
-            clearinghouse: clearinghouse_address(),
-            collateral_registry: registry_address(),
             liquidator_account: liquidator.account,
             target_account: target,
-            quote_vault: vault_address(self.usdc_mint),
-            insurance_vault: insurance_address(),
-            token_program: anchor_spl::token::ID,
+            quote_mint: self.usdc_mint,
         }
     }
 
@@ -952,24 +820,20 @@ impl World {
         series: u8,
         max_quantity: u64,
     ) -> Instruction {
-        let mut ix = anchor_ix(
-            xmargin::accounts::LiquidatePosition {
-                common: self.liquidation_accounts(liquidator, target),
-                market: market_address(market),
+        let risk: Vec<AccountMeta> = self
+            .risk_accounts()
+            .into_iter()
+            .filter(|meta| meta.pubkey != market_address(market))
+            .collect();
+        ix::liquidate_position(
+            self.liquidation(liquidator, target),
+            market,
+            LiquidatePositionParams {
+                series,
+                max_quantity,
             },
-            xmargin::instruction::LiquidatePosition {
-                params: LiquidatePositionParams {
-                    series,
-                    max_quantity,
-                },
-            },
-        );
-        ix.accounts.extend(
-            self.risk_accounts()
-                .into_iter()
-                .filter(|meta| meta.pubkey != market_address(market)),
-        );
-        ix
+            &risk,
+        )
     }
 
     pub fn liquidate_collateral_ix(
@@ -979,44 +843,19 @@ impl World {
         asset: u8,
         max_amount: u64,
     ) -> Instruction {
-        let mut ix = anchor_ix(
-            xmargin::accounts::LiquidateCollateral {
-                common: self.liquidation_accounts(liquidator, target),
-            },
-            xmargin::instruction::LiquidateCollateral {
-                params: LiquidateCollateralParams { asset, max_amount },
-            },
-        );
-        ix.accounts.extend(self.risk_accounts());
-        ix
+        ix::liquidate_collateral(
+            self.liquidation(liquidator, target),
+            LiquidateCollateralParams { asset, max_amount },
+            &self.risk_accounts(),
+        )
     }
 
     pub fn fund_insurance_ix(&self, funder: &Trader, amount: u64) -> Instruction {
-        anchor_ix(
-            xmargin::accounts::FundInsurance {
-                funder: funder.key.pubkey(),
-                clearinghouse: clearinghouse_address(),
-                insurance_vault: insurance_address(),
-                source: funder.usdc,
-                token_program: anchor_spl::token::ID,
-            },
-            xmargin::instruction::FundInsurance { amount },
-        )
+        ix::fund_insurance(funder.key.pubkey(), funder.usdc, amount)
     }
 
     pub fn resolve_bankruptcy_ix(&self, account: Pubkey, market: u8) -> Instruction {
-        anchor_ix(
-            xmargin::accounts::ResolveBankruptcy {
-                clearinghouse: clearinghouse_address(),
-                collateral_registry: registry_address(),
-                market: market_address(market),
-                bankrupt_account: account,
-                quote_vault: vault_address(self.usdc_mint),
-                insurance_vault: insurance_address(),
-                token_program: anchor_spl::token::ID,
-            },
-            xmargin::instruction::ResolveBankruptcy {},
-        )
+        ix::resolve_bankruptcy(account, market, self.usdc_mint)
     }
 
     pub async fn margin_account(&mut self, address: Pubkey) -> MarginAccount {
