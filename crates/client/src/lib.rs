@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod budget;
 pub mod chain;
 pub mod compose;
+pub mod config;
 pub mod error;
 pub mod instructions;
 pub mod pda;

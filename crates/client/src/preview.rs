@@ -176,3 +176,29 @@ pub fn oracle_use_for(account: &MarginAccount) -> OracleUse {
         OracleUse::ReduceRisk
     }
 }
+
+impl Protocol {
+    /// The engine's mark of one contract of (market, series), quote-native, rounded down
+    /// (averaged over 1,000 contracts so the rounding is a thousandth of a unit).
+    pub fn mark(&self, market: u8, series: u8) -> ClientResult<u64> {
+        const LOT: i64 = 1_000;
+        let needs = Self::needs(&[], Some((market, series)));
+        let context = self.context(&needs, OracleUse::ReduceRisk)?;
+        let mut probe: MarginAccount = bytemuck::Zeroable::zeroed();
+        probe.init_quote_slot();
+        let slot = probe.position_slot_mut(market, series)?;
+        slot.size = LOT;
+        let view = context.view(&probe)?;
+        let priced = view
+            .positions
+            .first()
+            .ok_or_else(|| ClientError::Input("no such series".into()))?;
+        let (_, notional) = context
+            .engine()
+            .notional(&priced.position, &priced.risk)
+            .map_err(|e| ClientError::Risk(format!("{e:?}")))?;
+        let value = xmargin_risk::portfolio::position_value(notional, &priced.risk)
+            .map_err(|e| ClientError::Risk(format!("{e:?}")))?;
+        Ok((value.max(0) / LOT as i128) as u64)
+    }
+}

@@ -1,0 +1,4 @@
+//! The `xmargin` command line: [`demo`] (the main job) and [`trader`] commands.
+pub mod demo;
+pub mod table;
+pub mod trader;

@@ -1,0 +1,63 @@
+//! `xmargin`: the in-process demo and trader commands.
+//!
+//! xmargin demo
+//! xmargin account create [--id N]
+//! xmargin deposit  --asset N --amount NATIVE --source TOKEN_ACCOUNT [--account ADDRESS]
+//! xmargin withdraw --asset N --amount NATIVE --destination TOKEN_ACCOUNT [--account ADDRESS]
+//! xmargin trade    --market M --series S --size N --price NATIVE --maker-keypair PATH
+//!                  [--maker-account ADDRESS] [--account ADDRESS]
+//! xmargin show     [--account ADDRESS]
+//! xmargin what-if  --market M --series S --size N --price NATIVE [--account ADDRESS]
+//! common: --url URL --keypair PATH --config PATH --output table|json
+use std::process::ExitCode;
+
+use xmargin_cli::trader::{open_wallet, Session, OPTIONS};
+use xmargin_client::config::Args;
+use xmargin_client::{ClientError, ClientResult, RpcChain};
+
+const USAGE: &str = "usage: xmargin <demo | account create | deposit | withdraw | trade | show | what-if> [options]";
+
+async fn run() -> ClientResult<String> {
+    let args = Args::parse(std::env::args().skip(1), &[])?;
+    let mut words = args.words.iter().map(String::as_str);
+    match words.next() {
+        Some("demo") => xmargin_cli::demo::run().await.map(|_| String::new()),
+        Some(command) => {
+            let command = match (command, words.next()) {
+                ("account", Some("create")) => "account",
+                ("account", _) => return Err(ClientError::Input("usage: xmargin account create [--id N]".into())),
+                (other, _) => other,
+            };
+            args.only(OPTIONS)?;
+            let json = match args.option("output") {
+                None | Some("table") => false,
+                Some("json") => true,
+                Some(other) => return Err(ClientError::Input(format!("--output: table or json, not {other}"))),
+            };
+            let (url, wallet) = open_wallet(&args)?;
+            let session = Session {
+                chain: RpcChain::new(&url),
+                wallet,
+                json,
+            };
+            session.run(command, &args).await
+        }
+        None => Err(ClientError::Input(USAGE.into())),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(output) => {
+            if !output.is_empty() {
+                println!("{output}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {}", error.to_string().lines().next().unwrap_or(""));
+            ExitCode::FAILURE
+        }
+    }
+}
