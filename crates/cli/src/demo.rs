@@ -33,12 +33,12 @@ struct Story {
     step: usize,
 }
 
-const STEPS: usize = 8;
+const STEPS: usize = 7;
 
 impl Story {
     fn progress(&mut self, what: &str) {
         self.step += 1;
-        println!(
+        crate::say!(
             "\n[{}/{STEPS}] {what}  ({:.1} s)",
             self.step,
             self.started.elapsed().as_secs_f64()
@@ -105,7 +105,7 @@ impl Story {
                 ]
             })
             .collect();
-        println!(
+        crate::say!(
             "{}",
             render(
                 &[
@@ -147,8 +147,8 @@ impl Story {
                 ]
             })
             .collect();
-        println!(" {}:", trader.name);
-        println!("{}", render(&["series", "size", "mark"], &rows));
+        crate::say!(" {}:", trader.name);
+        crate::say!("{}", render(&["series", "size", "mark"], &rows));
         Ok(())
     }
 }
@@ -163,7 +163,12 @@ async fn keeper_pass(
         chain,
         liquidator.key.insecure_clone(),
         liquidator.account,
-        Box::new(|line| println!("   {line}")),
+        Box::new(|line| {
+            // Settlements and funding are counted below; liquidations are shown one by one.
+            if !line.contains("action=settle") && !line.contains("action=crank") {
+                crate::say!("   {line}")
+            }
+        }),
     );
     keeper.counters = counters.clone();
     keeper.run_pass().await?;
@@ -172,8 +177,13 @@ async fn keeper_pass(
 }
 
 pub async fn run() -> ClientResult<DemoOutcome> {
+    if std::env::var_os("RUST_LOG").is_none() {
+        // The runtime logs every instruction at debug level unless told otherwise.
+        std::env::set_var("RUST_LOG", "error");
+    }
+    let _quiet = crate::console::Quiet::start();
     let started = Instant::now();
-    println!("xmargin demo: cross-margined perps, futures and options on the real Solana runtime (in-process)");
+    crate::say!("xmargin demo: cross-margined perps, futures and options on the real Solana runtime (in-process)");
     let mut story = Story {
         exchange: Exchange::open().await?,
         started,
@@ -195,7 +205,7 @@ pub async fn run() -> ClientResult<DemoOutcome> {
                 ]
             })
             .collect();
-        println!("{}", render(&["underlying", "price", "pyth", "series"], &rows));
+        crate::say!("{}", render(&["underlying", "price", "pyth", "series"], &rows));
     }
 
     story.progress("traders deposit collateral and trade against a market maker");
@@ -208,6 +218,7 @@ pub async fn run() -> ClientResult<DemoOutcome> {
         .await?;
     let hedger = e.trader("hedged book", &[(0, 60_000 * USDC)]).await?;
     let leveraged = e.trader("leveraged", &[(0, 4_000 * USDC)]).await?;
+    let overextended = e.trader("overextended", &[(0, 12_000 * USDC)]).await?;
     let liquidator = e.trader("keeper", &[(0, 200_000 * USDC)]).await?;
     let funder = e.trader("insurance funder", &[]).await?;
     e.sandbox.mint_to(e.assets[0].mint, funder.tokens[0], 3_000 * USDC).await?;
@@ -236,10 +247,14 @@ pub async fn run() -> ClientResult<DemoOutcome> {
     story
         .trade_at_mark((&leveraged, &maker), SOL, story.series(SOL, perp, 0), 100)
         .await?;
+    // Overextended: 250 SOL perps on $12,000.
+    story
+        .trade_at_mark((&overextended, &maker), SOL, story.series(SOL, perp, 0), 250)
+        .await?;
     story.print_positions(&hedger).await?;
-    let before = story.print_accounts(&[&hedger, &leveraged, &maker]).await?;
+    let before = story.print_accounts(&[&hedger, &leveraged, &overextended, &maker]).await?;
     let (hedged_cross, hedged_isolated) = (before[0].maintenance, before[0].isolated);
-    println!(
+    crate::say!(
         " the hedged book needs {} of maintenance margin as a portfolio; margined leg by leg it would need {}",
         usd(hedged_cross),
         usd(hedged_isolated)
@@ -251,15 +266,15 @@ pub async fn run() -> ClientResult<DemoOutcome> {
     story.exchange.set_price(SOL, 105).await?;
     story.exchange.set_price(ETH, 2_700).await?;
     story.exchange.set_price(BTC, 95_000).await?;
-    story.print_accounts(&[&hedger, &leveraged, &maker]).await?;
+    story.print_accounts(&[&hedger, &leveraged, &overextended, &maker]).await?;
 
     story.progress("the keeper scans every account and liquidates in steps");
     let mut counters = Counters::default();
     keeper_pass(&story, &liquidator, &mut counters).await?;
     story.progress("after liquidation: the insurance fund absorbed the shortfall");
-    story.print_accounts(&[&hedger, &leveraged, &liquidator]).await?;
+    story.print_accounts(&[&hedger, &leveraged, &overextended, &liquidator]).await?;
     let insurance_after = story.insurance().await?;
-    println!(
+    crate::say!(
         " insurance fund: {} -> {}; keeper: {}",
         usd(insurance_before as i64),
         usd(insurance_after as i64),
@@ -293,9 +308,9 @@ pub async fn run() -> ClientResult<DemoOutcome> {
     }
 
     story.progress("done");
-    println!(" keeper counters: {counters}");
-    println!(" open dated positions after expiry: {open_after_expiry}");
-    println!(" total {:.1} s", story.started.elapsed().as_secs_f64());
+    crate::say!(" keeper counters: {counters}");
+    crate::say!(" open dated positions after expiry: {open_after_expiry}");
+    crate::say!(" total {:.1} s", story.started.elapsed().as_secs_f64());
     Ok(DemoOutcome {
         counters,
         insurance_before,

@@ -182,12 +182,10 @@ impl Protocol {
     /// (averaged over 1,000 contracts so the rounding is a thousandth of a unit).
     pub fn mark(&self, market: u8, series: u8) -> ClientResult<u64> {
         const LOT: i64 = 1_000;
-        let needs = Self::needs(&[], Some((market, series)));
-        let context = self.context(&needs, OracleUse::ReduceRisk)?;
         let mut probe: MarginAccount = bytemuck::Zeroable::zeroed();
         probe.init_quote_slot();
-        let slot = probe.position_slot_mut(market, series)?;
-        slot.size = LOT;
+        probe.position_slot_mut(market, series)?.size = LOT;
+        let context = self.context(&Self::needs(&[&probe], None), OracleUse::ReduceRisk)?;
         let view = context.view(&probe)?;
         let priced = view
             .positions
