@@ -73,6 +73,6 @@ mod tests {
     #[test]
     fn aligns_columns() {
         let t = render(&["a", "bb"], &[vec!["xyz".into(), "1".into()]]);
-        assert_eq!(t, " a     bb\n -------\n xyz    1");
+        assert_eq!(t, " a    bb\n -------\n xyz   1");
     }
 }

@@ -1,6 +1,6 @@
 //! One interface to a cluster: a real RPC node ([`RpcChain`]) or the in-process runtime
 //! ([`BanksChain`]). Everything above it (SDK, CLI, keeper) is written once against [`Chain`].
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::Instruction;
@@ -80,18 +80,20 @@ fn signers_of<'a>(payer: &'a Keypair, signers: &[&'a Keypair]) -> Vec<&'a Keypai
 /// The bank offers no getProgramAccounts, so this chain indexes every account its own
 /// transactions touch and answers `program_accounts` from that index: complete as long as every
 /// transaction of the session goes through it (the demo's and the tests' do).
+/// Clones share the index.
+#[derive(Clone)]
 pub struct BanksChain {
     client: solana_banks_client::BanksClient,
-    touched: Mutex<Vec<Pubkey>>,
-    sent: Mutex<u32>,
+    touched: Arc<Mutex<Vec<Pubkey>>>,
+    sent: Arc<Mutex<u32>>,
 }
 
 impl BanksChain {
     pub fn new(client: solana_banks_client::BanksClient) -> Self {
         Self {
             client,
-            touched: Mutex::new(Vec::new()),
-            sent: Mutex::new(0),
+            touched: Arc::new(Mutex::new(Vec::new())),
+            sent: Arc::new(Mutex::new(0)),
         }
     }
 

@@ -160,6 +160,14 @@ impl Sandbox {
         self.send(&[ix], &[]).await.map(|_| ())
     }
 
+    /// An account's raw state (panics if absent: for tests and benchmarks).
+    pub async fn chain_account(&self, address: &Pubkey) -> Account {
+        match self.chain.account(address).await {
+            Ok(Some(account)) => account,
+            other => panic!("no account {address}: {other:?}"),
+        }
+    }
+
     /// A token account's balance.
     pub async fn token_balance(&self, account: Pubkey) -> ClientResult<u64> {
         let data = self

@@ -1,0 +1,114 @@
+//! Trader commands through the same code the binary runs, on the in-process runtime (no RPC
+//! node here), and the binary's refusals of bad input.
+use std::process::Command;
+
+use solana_signer::Signer;
+use xmargin_cli::trader::Session;
+use xmargin_client::config::Args;
+use xmargin_client::BanksChain;
+use xmargin_sandbox::exchange::{Exchange, SOL};
+use xmargin_sandbox::params::USDC;
+
+fn args(words: &[&str]) -> Args {
+    Args::parse(words.iter().map(|w| w.to_string()), &[]).unwrap()
+}
+
+fn json_number(json: &serde_json::Value, key: &str) -> i64 {
+    json[key].as_i64().unwrap_or_else(|| panic!("{key} in {json}"))
+}
+
+#[tokio::test]
+async fn show_what_if_and_withdraw_agree_with_the_program() {
+    let e = Exchange::open().await.unwrap();
+    let maker = e.trader("maker", &[(0, 1_000_000 * USDC)]).await.unwrap();
+    let trader = e.trader("trader", &[(0, 20_000 * USDC)]).await.unwrap();
+    let perp = e.underlyings[SOL].series[0].index;
+    e.trade((&trader, &maker), SOL, perp, 50, 150 * USDC).await.unwrap();
+    let session = Session {
+        chain: BanksChain::new(e.sandbox.ctx.banks_client.clone()),
+        wallet: trader.key.insecure_clone(),
+        json: true,
+    };
+
+    let shown: serde_json::Value =
+        serde_json::from_str(&session.run("show", &args(&["--output", "json"])).await.unwrap())
+            .unwrap();
+    assert_eq!(shown["account"], trader.account.to_string());
+    let maintenance = json_number(&shown, "maintenance");
+    assert!(maintenance > 0 && json_number(&shown, "initial") > maintenance);
+    assert_eq!(shown["underlyings"][0]["market"], 0);
+
+    // Buying 50 more doubles the net delta and raises the requirement.
+    let what_if = args(&["--market", "0", "--series", "0", "--size", "50", "--price", "150000000"]);
+    let after: serde_json::Value =
+        serde_json::from_str(&session.run("what-if", &what_if).await.unwrap()).unwrap();
+    assert!(json_number(&after, "maintenance") > maintenance);
+    let delta = |v: &serde_json::Value| v["underlyings"][0]["net_delta"].as_i64().unwrap();
+    assert!((delta(&after) - 2 * delta(&shown)).abs() <= 2, "{after} vs {shown}");
+
+    // Withdrawing more than the preview allows is refused before anything is sent; the most it
+    // allows goes through.
+    let protocol = e.protocol().await.unwrap();
+    let account = e.margin_account(&trader.account).await.unwrap();
+    let largest = protocol.largest_withdrawal(&account, 0).unwrap();
+    let destination = trader.tokens[0].to_string();
+    let too_much = (largest + 1).to_string();
+    let refused = session
+        .run("withdraw", &args(&["--asset", "0", "--amount", &too_much, "--destination", &destination]))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.starts_with("insufficient collateral"), "{refused}");
+    let amount = largest.to_string();
+    session
+        .run("withdraw", &args(&["--asset", "0", "--amount", &amount, "--destination", &destination]))
+        .await
+        .unwrap();
+    assert_eq!(e.sandbox.token_balance(trader.tokens[0]).await.unwrap(), largest);
+
+    // An address that holds no margin account is a one-line error.
+    let stranger = solana_keypair::Keypair::new().pubkey().to_string();
+    let missing = session
+        .run("show", &args(&["--account", &stranger]))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(missing.starts_with("account not found"), "{missing}");
+}
+
+fn xmargin(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_xmargin"))
+        .args(args)
+        .env("HOME", std::env::temp_dir())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_input_is_a_one_line_error_and_a_failure_exit() {
+    let bad_key = std::env::temp_dir().join(format!("xmargin-cli-bad-{}.json", std::process::id()));
+    std::fs::write(&bad_key, "not a keypair").unwrap();
+    let bad_key = bad_key.to_string_lossy().into_owned();
+    for (args, expected) in [
+        (vec![], "usage"),
+        (vec!["frobnicate", "--keypair", &bad_key], "cannot read keypair"),
+        (vec!["show", "--keypair", &bad_key], "cannot read keypair"),
+        (vec!["show", "--keypair", "/nonexistent/id.json"], "cannot read keypair"),
+        (vec!["show", "--bogus", "1"], "unknown option --bogus"),
+        (vec!["show", "--output", "xml"], "--output"),
+        (vec!["account"], "usage: xmargin account create"),
+        (vec!["show", "--url"], "--url needs a value"),
+    ] {
+        let (ok, stdout, stderr) = xmargin(&args);
+        assert!(!ok, "{args:?} succeeded");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: ") && stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"));
+    }
+}

@@ -1,0 +1,67 @@
+//! The keeper's shared-context scan gives every account the verdict a context of its own (what
+//! the program builds) gives, and the keeper works an unhealthy account out through the program.
+use xmargin_keeper::scan::{evaluate, evaluate_alone};
+use xmargin_keeper::Keeper;
+use xmargin_sandbox::exchange::{Exchange, BTC, ETH, SOL};
+use xmargin_sandbox::params::USDC;
+
+#[tokio::test]
+async fn shared_scan_matches_per_account_verdicts_and_the_keeper_liquidates() {
+    let mut e = Exchange::open().await.unwrap();
+    let maker = e
+        .trader("maker", &[(0, 10_000_000 * USDC), (1, 1_000 * 1_000_000_000)])
+        .await
+        .unwrap();
+    let hedged = e.trader("hedged", &[(0, 50_000 * USDC)]).await.unwrap();
+    let levered = e.trader("levered", &[(0, 12_000 * USDC)]).await.unwrap();
+    let keeper_owner = e.trader("keeper", &[(0, 500_000 * USDC)]).await.unwrap();
+    let series = |k: usize, i: usize| e.underlyings[k].series[i].index;
+    for (k, i, size, price) in [
+        (SOL, 0, 100, 150 * USDC),
+        (SOL, 4, 100, 9 * USDC),
+        (ETH, 2, -50, 25 * USDC),
+        (BTC, 0, -10, 1_000 * USDC),
+    ] {
+        e.trade((&hedged, &maker), k, series(k, i), size, price).await.unwrap();
+    }
+    e.trade((&levered, &maker), SOL, series(SOL, 0), 250, 150 * USDC).await.unwrap();
+
+    let check = |protocol: &xmargin_client::Protocol, accounts: &[(_, _)]| {
+        let shared = evaluate(protocol, accounts);
+        assert_eq!(shared.len(), accounts.len());
+        for ((address, account), verdict) in accounts.iter().zip(&shared) {
+            assert_eq!(*verdict, evaluate_alone(protocol, *address, account).unwrap());
+        }
+        shared
+    };
+    let chain = e.sandbox.chain.clone();
+    let keeper = Keeper::new(&chain, keeper_owner.key.insecure_clone(), keeper_owner.account, Box::new(|_| {}));
+    let accounts = keeper.margin_accounts().await.unwrap();
+    assert_eq!(accounts.len(), 4);
+    let verdicts = check(&e.protocol().await.unwrap(), &accounts);
+    assert!(verdicts.iter().all(|v| !v.liquidatable));
+
+    e.advance(10).await.unwrap();
+    e.set_price(SOL, 110).await.unwrap();
+    let accounts = keeper.margin_accounts().await.unwrap();
+    let verdicts = check(&e.protocol().await.unwrap(), &accounts);
+    let unhealthy: Vec<_> = verdicts.iter().filter(|v| v.liquidatable).map(|v| v.address).collect();
+    assert_eq!(unhealthy, vec![levered.account]);
+
+    let mut keeper = keeper;
+    keeper.run_pass().await.unwrap();
+    assert!(keeper.counters.position_liquidations >= 1);
+    assert_eq!(keeper.counters.refused, 0);
+    let after = evaluate_alone(
+        &e.protocol().await.unwrap(),
+        levered.account,
+        &e.margin_account(&levered.account).await.unwrap(),
+    )
+    .unwrap();
+    assert!(!after.liquidatable, "{after:?}");
+    // A second pass finds nothing to do and sends nothing.
+    let sent_before = keeper.counters.clone();
+    keeper.run_pass().await.unwrap();
+    assert_eq!(keeper.counters.position_liquidations, sent_before.position_liquidations);
+    assert_eq!(keeper.counters.refused, 0);
+}
