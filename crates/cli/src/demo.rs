@@ -189,7 +189,9 @@ pub async fn run() -> ClientResult<DemoOutcome> {
         started,
         step: 0,
     };
-    story.progress("listed USDC (quote), SOL, BTC, ETH: collateral, perps, 30-day futures, calls and puts");
+    story.progress(
+        "listed USDC (quote), SOL, BTC, ETH: collateral, perps, 30-day futures, calls and puts",
+    );
     {
         let e = &story.exchange;
         let rows: Vec<Vec<String>> = e
@@ -200,12 +202,20 @@ pub async fn run() -> ClientResult<DemoOutcome> {
                 vec![
                     u.symbol.to_string(),
                     usd(u.price / 100),
-                    if u.pull_feed.is_some() { "pull (PriceUpdateV2)" } else { "legacy" }.to_string(),
+                    if u.pull_feed.is_some() {
+                        "pull (PriceUpdateV2)"
+                    } else {
+                        "legacy"
+                    }
+                    .to_string(),
                     names.join(" "),
                 ]
             })
             .collect();
-        crate::say!("{}", render(&["underlying", "price", "pyth", "series"], &rows));
+        crate::say!(
+            "{}",
+            render(&["underlying", "price", "pyth", "series"], &rows)
+        );
     }
 
     story.progress("traders deposit collateral and trade against a market maker");
@@ -213,7 +223,11 @@ pub async fn run() -> ClientResult<DemoOutcome> {
     let maker = e
         .trader(
             "market maker",
-            &[(0, 20_000_000 * USDC), (1, 10_000 * 1_000_000_000), (2, 100 * 100_000_000)],
+            &[
+                (0, 20_000_000 * USDC),
+                (1, 10_000 * 1_000_000_000),
+                (2, 100 * 100_000_000),
+            ],
         )
         .await?;
     let hedger = e.trader("hedged book", &[(0, 60_000 * USDC)]).await?;
@@ -221,13 +235,27 @@ pub async fn run() -> ClientResult<DemoOutcome> {
     let overextended = e.trader("overextended", &[(0, 12_000 * USDC)]).await?;
     let liquidator = e.trader("keeper", &[(0, 200_000 * USDC)]).await?;
     let funder = e.trader("insurance funder", &[]).await?;
-    e.sandbox.mint_to(e.assets[0].mint, funder.tokens[0], 3_000 * USDC).await?;
     e.sandbox
-        .send(&[ix::fund_insurance(funder.key.pubkey(), funder.tokens[0], 3_000 * USDC)], &[&funder.key])
+        .mint_to(e.assets[0].mint, funder.tokens[0], 3_000 * USDC)
+        .await?;
+    e.sandbox
+        .send(
+            &[ix::fund_insurance(
+                funder.key.pubkey(),
+                funder.tokens[0],
+                3_000 * USDC,
+            )],
+            &[&funder.key],
+        )
         .await?;
 
     // The hedged book: a SOL collar, an ETH iron butterfly, a BTC/ETH pair.
-    let (perp, fut, call, put) = (SeriesKind::Perpetual, SeriesKind::Future, SeriesKind::Call, SeriesKind::Put);
+    let (perp, fut, call, put) = (
+        SeriesKind::Perpetual,
+        SeriesKind::Future,
+        SeriesKind::Call,
+        SeriesKind::Put,
+    );
     let book: [(usize, u8, i64); 10] = [
         (SOL, story.series(SOL, perp, 0), 200),
         (SOL, story.series(SOL, put, 100), 200),
@@ -241,7 +269,9 @@ pub async fn run() -> ClientResult<DemoOutcome> {
         (BTC, story.series(BTC, fut, 0), -10),
     ];
     for (k, series, size) in book {
-        story.trade_at_mark((&hedger, &maker), k, series, size).await?;
+        story
+            .trade_at_mark((&hedger, &maker), k, series, size)
+            .await?;
     }
     // The leveraged trader: 100 SOL perps on $4,000.
     story
@@ -249,10 +279,17 @@ pub async fn run() -> ClientResult<DemoOutcome> {
         .await?;
     // Overextended: 250 SOL perps on $12,000.
     story
-        .trade_at_mark((&overextended, &maker), SOL, story.series(SOL, perp, 0), 250)
+        .trade_at_mark(
+            (&overextended, &maker),
+            SOL,
+            story.series(SOL, perp, 0),
+            250,
+        )
         .await?;
     story.print_positions(&hedger).await?;
-    let before = story.print_accounts(&[&hedger, &leveraged, &overextended, &maker]).await?;
+    let before = story
+        .print_accounts(&[&hedger, &leveraged, &overextended, &maker])
+        .await?;
     let (hedged_cross, hedged_isolated) = (before[0].maintenance, before[0].isolated);
     crate::say!(
         " the hedged book needs {} of maintenance margin as a portfolio; margined leg by leg it would need {}",
@@ -266,13 +303,17 @@ pub async fn run() -> ClientResult<DemoOutcome> {
     story.exchange.set_price(SOL, 105).await?;
     story.exchange.set_price(ETH, 2_700).await?;
     story.exchange.set_price(BTC, 95_000).await?;
-    story.print_accounts(&[&hedger, &leveraged, &overextended, &maker]).await?;
+    story
+        .print_accounts(&[&hedger, &leveraged, &overextended, &maker])
+        .await?;
 
     story.progress("the keeper scans every account and liquidates in steps");
     let mut counters = Counters::default();
     keeper_pass(&story, &liquidator, &mut counters).await?;
     story.progress("after liquidation: the insurance fund absorbed the shortfall");
-    story.print_accounts(&[&hedger, &leveraged, &overextended, &liquidator]).await?;
+    story
+        .print_accounts(&[&hedger, &leveraged, &overextended, &liquidator])
+        .await?;
     let insurance_after = story.insurance().await?;
     crate::say!(
         " insurance fund: {} -> {}; keeper: {}",
@@ -290,7 +331,9 @@ pub async fn run() -> ClientResult<DemoOutcome> {
     story.progress("30 days later: futures and options expire; the keeper settles them");
     story.exchange.advance(30 * 86_400 + 60).await?;
     keeper_pass(&story, &liquidator, &mut counters).await?;
-    story.print_accounts(&[&hedger, &maker, &liquidator]).await?;
+    story
+        .print_accounts(&[&hedger, &maker, &liquidator])
+        .await?;
     let mut open_after_expiry = 0;
     for trader in [&hedger, &maker, &liquidator] {
         let account = story.exchange.margin_account(&trader.account).await?;

@@ -25,14 +25,22 @@ async fn run() -> ClientResult<String> {
         Some(command) => {
             let command = match (command, words.next()) {
                 ("account", Some("create")) => "account",
-                ("account", _) => return Err(ClientError::Input("usage: xmargin account create [--id N]".into())),
+                ("account", _) => {
+                    return Err(ClientError::Input(
+                        "usage: xmargin account create [--id N]".into(),
+                    ))
+                }
                 (other, _) => other,
             };
             args.only(OPTIONS)?;
             let json = match args.option("output") {
                 None | Some("table") => false,
                 Some("json") => true,
-                Some(other) => return Err(ClientError::Input(format!("--output: table or json, not {other}"))),
+                Some(other) => {
+                    return Err(ClientError::Input(format!(
+                        "--output: table or json, not {other}"
+                    )))
+                }
             };
             let (url, wallet) = open_wallet(&args)?;
             let session = Session {

@@ -6,7 +6,7 @@ pub fn usd(native: i64) -> String {
     let digits = whole.to_string();
     let mut grouped = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(c);
@@ -20,7 +20,12 @@ pub fn usd(native: i64) -> String {
 
 /// Basis points as a percentage with one decimal.
 pub fn percent(bps: i64) -> String {
-    format!("{}{}.{}%", if bps < 0 { "-" } else { "" }, bps.abs() / 100, bps.abs() % 100 / 10)
+    format!(
+        "{}{}.{}%",
+        if bps < 0 { "-" } else { "" },
+        bps.abs() / 100,
+        bps.abs() % 100 / 10
+    )
 }
 
 /// A table with a header row; columns after the first are right-aligned.

@@ -16,8 +16,22 @@ use xmargin_client::{compose, Chain, ClientError, ClientResult, Protocol};
 use crate::table::{percent, render, usd};
 
 pub const OPTIONS: &[&str] = &[
-    "url", "keypair", "config", "output", "account", "id", "asset", "amount", "source",
-    "destination", "market", "series", "size", "price", "maker-keypair", "maker-account",
+    "url",
+    "keypair",
+    "config",
+    "output",
+    "account",
+    "id",
+    "asset",
+    "amount",
+    "source",
+    "destination",
+    "market",
+    "series",
+    "size",
+    "price",
+    "maker-keypair",
+    "maker-account",
 ];
 
 /// What every trader command works with.
@@ -101,7 +115,14 @@ pub fn summary_table(address: &Pubkey, s: &AccountSummary) -> String {
         vec!["maintenance requirement".to_string(), usd(s.maintenance)],
         vec!["isolated (leg by leg)".to_string(), usd(s.isolated)],
         vec!["free collateral".to_string(), usd(s.free_collateral)],
-        vec!["distance to liquidation".to_string(), format!("{} ({})", usd(s.maint_health), percent(s.distance_to_liquidation_bps))],
+        vec![
+            "distance to liquidation".to_string(),
+            format!(
+                "{} ({})",
+                usd(s.maint_health),
+                percent(s.distance_to_liquidation_bps)
+            ),
+        ],
     ];
     out.push_str(&render(&["", "amount"], &rows));
     if !s.underlyings.is_empty() {
@@ -117,14 +138,21 @@ pub fn summary_table(address: &Pubkey, s: &AccountSummary) -> String {
                     format!(
                         "{} / vol {}",
                         percent(u.worst_move_bps),
-                        u.worst_vol.map_or("-".to_string(), |v| format!("{v:?}").to_lowercase())
+                        u.worst_vol
+                            .map_or("-".to_string(), |v| format!("{v:?}").to_lowercase())
                     ),
                 ]
             })
             .collect();
         out.push('\n');
         out.push_str(&render(
-            &["underlying", "positions", "net delta", "worst loss", "worst scenario"],
+            &[
+                "underlying",
+                "positions",
+                "net delta",
+                "worst loss",
+                "worst scenario",
+            ],
             &rows,
         ));
     }

@@ -14,7 +14,9 @@ fn args(words: &[&str]) -> Args {
 }
 
 fn json_number(json: &serde_json::Value, key: &str) -> i64 {
-    json[key].as_i64().unwrap_or_else(|| panic!("{key} in {json}"))
+    json[key]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{key} in {json}"))
 }
 
 #[tokio::test]
@@ -23,28 +25,46 @@ async fn show_what_if_and_withdraw_agree_with_the_program() {
     let maker = e.trader("maker", &[(0, 1_000_000 * USDC)]).await.unwrap();
     let trader = e.trader("trader", &[(0, 20_000 * USDC)]).await.unwrap();
     let perp = e.underlyings[SOL].series[0].index;
-    e.trade((&trader, &maker), SOL, perp, 50, 150 * USDC).await.unwrap();
+    e.trade((&trader, &maker), SOL, perp, 50, 150 * USDC)
+        .await
+        .unwrap();
     let session = Session {
         chain: BanksChain::new(e.sandbox.ctx.banks_client.clone()),
         wallet: trader.key.insecure_clone(),
         json: true,
     };
 
-    let shown: serde_json::Value =
-        serde_json::from_str(&session.run("show", &args(&["--output", "json"])).await.unwrap())
-            .unwrap();
+    let shown: serde_json::Value = serde_json::from_str(
+        &session
+            .run("show", &args(&["--output", "json"]))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(shown["account"], trader.account.to_string());
     let maintenance = json_number(&shown, "maintenance");
     assert!(maintenance > 0 && json_number(&shown, "initial") > maintenance);
     assert_eq!(shown["underlyings"][0]["market"], 0);
 
     // Buying 50 more doubles the net delta and raises the requirement.
-    let what_if = args(&["--market", "0", "--series", "0", "--size", "50", "--price", "150000000"]);
+    let what_if = args(&[
+        "--market",
+        "0",
+        "--series",
+        "0",
+        "--size",
+        "50",
+        "--price",
+        "150000000",
+    ]);
     let after: serde_json::Value =
         serde_json::from_str(&session.run("what-if", &what_if).await.unwrap()).unwrap();
     assert!(json_number(&after, "maintenance") > maintenance);
     let delta = |v: &serde_json::Value| v["underlyings"][0]["net_delta"].as_i64().unwrap();
-    assert!((delta(&after) - 2 * delta(&shown)).abs() <= 2, "{after} vs {shown}");
+    assert!(
+        (delta(&after) - 2 * delta(&shown)).abs() <= 2,
+        "{after} vs {shown}"
+    );
 
     // Withdrawing more than the preview allows is refused before anything is sent; the most it
     // allows goes through.
@@ -54,17 +74,40 @@ async fn show_what_if_and_withdraw_agree_with_the_program() {
     let destination = trader.tokens[0].to_string();
     let too_much = (largest + 1).to_string();
     let refused = session
-        .run("withdraw", &args(&["--asset", "0", "--amount", &too_much, "--destination", &destination]))
+        .run(
+            "withdraw",
+            &args(&[
+                "--asset",
+                "0",
+                "--amount",
+                &too_much,
+                "--destination",
+                &destination,
+            ]),
+        )
         .await
         .unwrap_err()
         .to_string();
     assert!(refused.starts_with("insufficient collateral"), "{refused}");
     let amount = largest.to_string();
     session
-        .run("withdraw", &args(&["--asset", "0", "--amount", &amount, "--destination", &destination]))
+        .run(
+            "withdraw",
+            &args(&[
+                "--asset",
+                "0",
+                "--amount",
+                &amount,
+                "--destination",
+                &destination,
+            ]),
+        )
         .await
         .unwrap();
-    assert_eq!(e.sandbox.token_balance(trader.tokens[0]).await.unwrap(), largest);
+    assert_eq!(
+        e.sandbox.token_balance(trader.tokens[0]).await.unwrap(),
+        largest
+    );
 
     // An address that holds no margin account is a one-line error.
     let stranger = solana_keypair::Keypair::new().pubkey().to_string();
@@ -96,9 +139,15 @@ fn bad_input_is_a_one_line_error_and_a_failure_exit() {
     let bad_key = bad_key.to_string_lossy().into_owned();
     for (args, expected) in [
         (vec![], "usage"),
-        (vec!["frobnicate", "--keypair", &bad_key], "cannot read keypair"),
+        (
+            vec!["frobnicate", "--keypair", &bad_key],
+            "cannot read keypair",
+        ),
         (vec!["show", "--keypair", &bad_key], "cannot read keypair"),
-        (vec!["show", "--keypair", "/nonexistent/id.json"], "cannot read keypair"),
+        (
+            vec!["show", "--keypair", "/nonexistent/id.json"],
+            "cannot read keypair",
+        ),
         (vec!["show", "--bogus", "1"], "unknown option --bogus"),
         (vec!["show", "--output", "xml"], "--output"),
         (vec!["account"], "usage: xmargin account create"),
@@ -108,7 +157,10 @@ fn bad_input_is_a_one_line_error_and_a_failure_exit() {
         assert!(!ok, "{args:?} succeeded");
         assert!(stdout.is_empty(), "{args:?}: {stdout}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.starts_with("error: ") && stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(expected),
+            "{args:?}: {stderr}"
+        );
         assert!(!stderr.contains("panicked"));
     }
 }

@@ -15,5 +15,8 @@ async fn the_demo_tells_its_story() {
     assert_eq!(outcome.leveraged_positions_left, 0);
     assert!(outcome.counters.series_settled > 0 && outcome.counters.positions_settled > 0);
     assert_eq!(outcome.open_positions_after_expiry, 0);
-    assert_eq!(outcome.counters.refused, 0, "the keeper never sent a refused transaction");
+    assert_eq!(
+        outcome.counters.refused, 0,
+        "the keeper never sent a refused transaction"
+    );
 }

@@ -19,7 +19,10 @@ where
     {
         return Err(ClientError::WrongAccount(format!(
             "{address} is not a {} of the xmargin program",
-            core::any::type_name::<T>().rsplit("::").next().unwrap_or("account")
+            core::any::type_name::<T>()
+                .rsplit("::")
+                .next()
+                .unwrap_or("account")
         )));
     }
     Ok(bytemuck::pod_read_unaligned(&account.data[8..size]))

@@ -58,7 +58,11 @@ pub struct CheckShape {
 impl CheckShape {
     /// The shape of `account`'s check; `cached(market, series)` says whether an option's
     /// bounds will come from a fresh cache.
-    pub fn of(account: &MarginAccount, cached: impl Fn(u8, u8) -> bool, is_option: impl Fn(u8, u8) -> bool) -> Self {
+    pub fn of(
+        account: &MarginAccount,
+        cached: impl Fn(u8, u8) -> bool,
+        is_option: impl Fn(u8, u8) -> bool,
+    ) -> Self {
         let mut shape = Self::default();
         let mut markets: Vec<u8> = Vec::new();
         for slot in account.open_positions() {
@@ -103,7 +107,9 @@ pub enum Work {
     SettleExpiredSeries,
     SettlePosition,
     /// Options refreshed in one `refresh_risk_cache`.
-    RefreshRiskCache { options: u32 },
+    RefreshRiskCache {
+        options: u32,
+    },
 }
 
 /// Units to request for `work`: the estimate plus a quarter for headroom, at most the maximum.
@@ -112,9 +118,7 @@ pub fn estimate_units(work: Work) -> u32 {
         Work::Deposit => 16_000,
         Work::Withdraw(shape) => shape.units(),
         Work::ClearTrade(taker, maker) => 10_000 + taker.units() + maker.units(),
-        Work::Liquidate(target, liquidator) => {
-            20_000 + 2 * target.units() + liquidator.units()
-        }
+        Work::Liquidate(target, liquidator) => 20_000 + 2 * target.units() + liquidator.units(),
         Work::CrankFunding => 9_000,
         Work::SettleExpiredSeries => 8_500,
         Work::SettlePosition => 2_500,
@@ -129,9 +133,64 @@ pub fn budget_instructions(work: Work) -> Vec<Instruction> {
     let mut ixs = vec![set_compute_unit_limit(estimate_units(work))];
     if matches!(
         work,
-        Work::Withdraw(_) | Work::ClearTrade(..) | Work::Liquidate(..) | Work::RefreshRiskCache { .. }
+        Work::Withdraw(_)
+            | Work::ClearTrade(..)
+            | Work::Liquidate(..)
+            | Work::RefreshRiskCache { .. }
     ) {
         ixs.push(request_heap_frame(xmargin::HEAP_BYTES as u32));
     }
     ixs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The CU of `label` in docs/compute-units.md (measured in the SBF VM).
+    fn measured(label: &str) -> u64 {
+        let table = include_str!("../../../docs/compute-units.md");
+        table
+            .lines()
+            .find(|line| line.starts_with(&format!("| {label} |")))
+            .and_then(|line| line.split('|').nth(2))
+            .and_then(|cell| cell.trim().parse().ok())
+            .unwrap_or_else(|| panic!("row {label:?} in docs/compute-units.md"))
+    }
+
+    /// The worst-case account: 8 underlyings, 16 perps/futures, 16 options.
+    fn worst_case(cached: bool) -> CheckShape {
+        CheckShape {
+            underlyings: 8,
+            linear: 16,
+            cached_options: if cached { 16 } else { 0 },
+            live_options: if cached { 0 } else { 16 },
+        }
+    }
+
+    #[test]
+    fn estimates_cover_every_measured_figure_without_wasting_the_budget() {
+        let cases = [
+            ("deposit (quote asset)", Work::Deposit),
+            ("withdraw, 32 positions (cached)", Work::Withdraw(worst_case(true))),
+            ("withdraw, 32 positions (live)", Work::Withdraw(worst_case(false))),
+            (
+                "liquidate_position, worst-case account (cached)",
+                Work::Liquidate(worst_case(true), CheckShape::default()),
+            ),
+            ("crank_funding (one perp)", Work::CrankFunding),
+            ("settle_expired_series", Work::SettleExpiredSeries),
+            ("settle_position", Work::SettlePosition),
+        ];
+        for (label, work) in cases {
+            let (estimate, measured) = (estimate_units(work) as u64, measured(label));
+            assert!(estimate >= measured, "{label}: estimate {estimate} < measured {measured}");
+            assert!(
+                estimate <= measured * 2 || estimate == MAX_UNITS as u64,
+                "{label}: estimate {estimate} wastes the budget (measured {measured})"
+            );
+        }
+        let live_liquidation = Work::Liquidate(worst_case(false), CheckShape::default());
+        assert_eq!(estimate_units(live_liquidation), MAX_UNITS);
+    }
 }

@@ -175,7 +175,11 @@ impl Chain for BanksChain {
         signers: &[&Keypair],
     ) -> ClientResult<Sent> {
         let instructions = self.unique(instructions);
-        let blockhash = self.client.get_latest_blockhash().await.map_err(transport)?;
+        let blockhash = self
+            .client
+            .get_latest_blockhash()
+            .await
+            .map_err(transport)?;
         let tx = Transaction::new_signed_with_payer(
             &instructions,
             Some(&payer.pubkey()),
@@ -188,10 +192,7 @@ impl Chain for BanksChain {
             .process_transaction_with_metadata(tx)
             .await
             .map_err(transport)?;
-        let logs = outcome
-            .metadata
-            .map(|m| m.log_messages)
-            .unwrap_or_default();
+        let logs = outcome.metadata.map(|m| m.log_messages).unwrap_or_default();
         match outcome.result {
             Ok(()) => {
                 self.remember(&instructions);
@@ -319,7 +320,11 @@ impl Chain for RpcChain {
         payer: &Keypair,
         signers: &[&Keypair],
     ) -> ClientResult<Sent> {
-        let blockhash = self.client.get_latest_blockhash().await.map_err(transport)?;
+        let blockhash = self
+            .client
+            .get_latest_blockhash()
+            .await
+            .map_err(transport)?;
         let tx = Transaction::new_signed_with_payer(
             instructions,
             Some(&payer.pubkey()),

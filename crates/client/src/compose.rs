@@ -5,12 +5,12 @@ use anchor_lang::solana_program::instruction::Instruction;
 use xmargin::instructions::{ClearTradeParams, LiquidateCollateralParams, LiquidatePositionParams};
 use xmargin::state::MarginAccount;
 
+use crate::accounts;
 use crate::budget::{budget_instructions, CheckShape, Work};
 use crate::chain::Chain;
 use crate::error::{ClientError, ClientResult};
 use crate::instructions::{self as ix, Liquidation, TradeSides};
 use crate::protocol::Protocol;
-use crate::accounts;
 
 /// Every account a transaction may load.
 pub const MAX_TRANSACTION_ACCOUNTS: usize = 64;

@@ -89,8 +89,9 @@ impl Args {
                         Some((n, v)) => (n.to_string(), v.to_string()),
                         None => (
                             name.to_string(),
-                            args.next()
-                                .ok_or_else(|| ClientError::Input(format!("--{name} needs a value")))?,
+                            args.next().ok_or_else(|| {
+                                ClientError::Input(format!("--{name} needs a value"))
+                            })?,
                         ),
                     };
                     out.options.push((name, value));
@@ -125,7 +126,11 @@ impl Args {
 
     /// Refuses options not in `known`.
     pub fn only(&self, known: &[&str]) -> ClientResult<()> {
-        match self.options.iter().find(|(n, _)| !known.contains(&n.as_str())) {
+        match self
+            .options
+            .iter()
+            .find(|(n, _)| !known.contains(&n.as_str()))
+        {
             Some((name, _)) => Err(ClientError::Input(format!("unknown option --{name}"))),
             None => Ok(()),
         }
@@ -151,8 +156,7 @@ mod tests {
 
     #[test]
     fn parses_options_flags_and_words() {
-        let args = ["show", "--url", "http://a", "--output=json", "--once", "x"]
-            .map(String::from);
+        let args = ["show", "--url", "http://a", "--output=json", "--once", "x"].map(String::from);
         let args = Args::parse(args, &["once"]).unwrap();
         assert_eq!(args.words, ["show", "x"]);
         assert_eq!(args.option("url"), Some("http://a"));
@@ -166,7 +170,8 @@ mod tests {
 
     #[test]
     fn a_malformed_keypair_file_is_a_one_line_error() {
-        let path = std::env::temp_dir().join(format!("xmargin-bad-key-{}.json", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("xmargin-bad-key-{}.json", std::process::id()));
         std::fs::write(&path, "[1, 2, 3]").unwrap();
         let error = read_keypair(&path).unwrap_err().to_string();
         assert!(error.starts_with("cannot read keypair"), "{error}");

@@ -75,9 +75,10 @@ impl ClientError {
 impl From<anchor_lang::error::Error> for ClientError {
     fn from(error: anchor_lang::error::Error) -> Self {
         match error {
-            anchor_lang::error::Error::AnchorError(e) => {
-                Self::Risk(format!("{} ({}): {}", e.error_name, e.error_code_number, e.error_msg))
-            }
+            anchor_lang::error::Error::AnchorError(e) => Self::Risk(format!(
+                "{} ({}): {}",
+                e.error_name, e.error_code_number, e.error_msg
+            )),
             other => Self::Risk(other.to_string()),
         }
     }

@@ -73,7 +73,12 @@ pub fn update_collateral_asset(admin: Pubkey, params: UpdateCollateralAssetParam
 }
 
 /// Lists market `index` (the next free one) priced by `oracle`.
-pub fn add_market(admin: Pubkey, index: u8, oracle: Pubkey, params: AddMarketParams) -> Instruction {
+pub fn add_market(
+    admin: Pubkey,
+    index: u8,
+    oracle: Pubkey,
+    params: AddMarketParams,
+) -> Instruction {
     build(
         xmargin::accounts::AddMarket {
             admin,

@@ -68,7 +68,7 @@ pub fn summarize(context: &RiskContext, account: &MarginAccount) -> ClientResult
                     let moves = &engine.grids[b.underlying as usize].moves;
                     let bps = moves
                         .get(s.node)
-                        .map_or(0, |m| (m.to_bits() as i128 * 10_000 >> 32) as i64);
+                        .map_or(0, |m| ((m.to_bits() as i128 * 10_000) >> 32) as i64);
                     (bps, Some(s.vol))
                 }
                 None => (0, None),
@@ -140,7 +140,9 @@ impl Protocol {
 
     /// The largest amount of collateral `asset` the program lets `account` withdraw now.
     pub fn largest_withdrawal(&self, account: &MarginAccount, asset: u8) -> ClientResult<u64> {
-        let balance = account.balance_of(asset).map_or(0, |b| b.amount.max(0) as u64);
+        let balance = account
+            .balance_of(asset)
+            .map_or(0, |b| b.amount.max(0) as u64);
         if balance == 0 {
             return Ok(0);
         }

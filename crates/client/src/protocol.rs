@@ -75,7 +75,10 @@ impl Protocol {
         let market_keys: Vec<Pubkey> = (0..clearinghouse.market_count).map(pda::market).collect();
         let mut markets = Vec::with_capacity(market_keys.len());
         for (key, account) in market_keys.iter().zip(chain.accounts(&market_keys).await?) {
-            markets.push(RefCell::new(accounts::market(key, &required(*key, account)?)?));
+            markets.push(RefCell::new(accounts::market(
+                key,
+                &required(*key, account)?,
+            )?));
         }
         let mut oracle_keys: Vec<Pubkey> = Vec::new();
         let asset_oracles = registry.assets[..registry.asset_count as usize]
@@ -83,7 +86,11 @@ impl Protocol {
             .enumerate()
             .filter(|(index, _)| *index as u8 != QUOTE_ASSET)
             .map(|(_, asset)| asset.oracle);
-        for key in markets.iter().map(|m| m.borrow().oracle).chain(asset_oracles) {
+        for key in markets
+            .iter()
+            .map(|m| m.borrow().oracle)
+            .chain(asset_oracles)
+        {
             if !oracle_keys.contains(&key) {
                 oracle_keys.push(key);
             }
@@ -166,14 +173,24 @@ impl Protocol {
         };
         let cache = cache.borrow();
         cache
-            .lookup(series, stored, m.risk_generation, spot, self.clock.unix_timestamp)
+            .lookup(
+                series,
+                stored,
+                m.risk_generation,
+                spot,
+                self.clock.unix_timestamp,
+            )
             .is_some()
     }
 
     fn spot(&self, market: &Market) -> ClientResult<u64> {
         let oracle = self.oracle(&market.oracle, market.oracle_kind()?, &market.feed_id)?;
         let quote_decimals = self.registry.asset(QUOTE_ASSET)?.decimals as i32;
-        Ok(xmargin::health::spot_per_contract(&oracle, market, quote_decimals)?)
+        Ok(xmargin::health::spot_per_contract(
+            &oracle,
+            market,
+            quote_decimals,
+        )?)
     }
 
     /// Oracle price of one contract of `market`, quote-native units.
@@ -196,7 +213,11 @@ impl Protocol {
     /// The remaining accounts of a check with `needs`, in a fixed order: markets by index
     /// (without `named_market`, which the instruction names itself), then every oracle those
     /// markets and the collateral need (first use first), then the markets' risk caches.
-    pub fn risk_accounts(&self, needs: &Needs, named_market: Option<u8>) -> ClientResult<Vec<AccountMeta>> {
+    pub fn risk_accounts(
+        &self,
+        needs: &Needs,
+        named_market: Option<u8>,
+    ) -> ClientResult<Vec<AccountMeta>> {
         let mut markets: Vec<u8> = needs.series.iter().map(|(m, _)| *m).collect();
         markets.sort_unstable();
         markets.dedup();

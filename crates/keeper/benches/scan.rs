@@ -10,12 +10,18 @@ use xmargin_sandbox::params::USDC;
 
 const ACCOUNTS: usize = 10_000;
 
-fn setup() -> (xmargin_client::Protocol, Vec<(anchor_lang::prelude::Pubkey, Account)>) {
+fn setup() -> (
+    xmargin_client::Protocol,
+    Vec<(anchor_lang::prelude::Pubkey, Account)>,
+) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let e = Exchange::open().await.unwrap();
         let maker = e.trader("maker", &[(0, 50_000_000 * USDC)]).await.unwrap();
-        let hedged = e.trader("hedged", &[(0, 80_000 * USDC), (1, 100 * 1_000_000_000)]).await.unwrap();
+        let hedged = e
+            .trader("hedged", &[(0, 80_000 * USDC), (1, 100 * 1_000_000_000)])
+            .await
+            .unwrap();
         let levered = e.trader("levered", &[(0, 20_000 * USDC)]).await.unwrap();
         let s = |k: usize, i: usize| e.underlyings[k].series[i].index;
         for (k, i, size, price) in [
@@ -30,9 +36,13 @@ fn setup() -> (xmargin_client::Protocol, Vec<(anchor_lang::prelude::Pubkey, Acco
             (ETH, 0, -100, 300 * USDC),
             (BTC, 1, -10, 1_000 * USDC),
         ] {
-            e.trade((&hedged, &maker), k, s(k, i), size, price).await.unwrap();
+            e.trade((&hedged, &maker), k, s(k, i), size, price)
+                .await
+                .unwrap();
         }
-        e.trade((&levered, &maker), SOL, s(SOL, 0), 100, 150 * USDC).await.unwrap();
+        e.trade((&levered, &maker), SOL, s(SOL, 0), 100, 150 * USDC)
+            .await
+            .unwrap();
         let protocol = e.protocol().await.unwrap();
         let mut templates = Vec::new();
         for t in [&hedged, &levered, &maker] {
@@ -52,7 +62,10 @@ fn setup() -> (xmargin_client::Protocol, Vec<(anchor_lang::prelude::Pubkey, Acco
             data[8..].copy_from_slice(bytemuck::bytes_of(&account));
             found.push((
                 anchor_lang::prelude::Pubkey::new_unique(),
-                Account { data, ..raw.clone() },
+                Account {
+                    data,
+                    ..raw.clone()
+                },
             ));
         }
         (protocol, found)

@@ -212,7 +212,10 @@ impl<'a, C: Chain> Keeper<'a, C> {
                 {
                     let settle = ix::settle_expired_series(index, market.oracle, series);
                     if self
-                        .submit(("settle_series", Pubkey::default(), index, series), &[settle])
+                        .submit(
+                            ("settle_series", Pubkey::default(), index, series),
+                            &[settle],
+                        )
                         .await?
                     {
                         self.counters.series_settled += 1;
@@ -337,7 +340,12 @@ impl<'a, C: Chain> Keeper<'a, C> {
     ) -> ClientResult<()> {
         let market = account.last_liquidated_market;
         let resolve = ix::resolve_bankruptcy(target, market, protocol.quote_mint());
-        let key = ("resolve_bankruptcy", target, market, account.last_liquidated_series);
+        let key = (
+            "resolve_bankruptcy",
+            target,
+            market,
+            account.last_liquidated_series,
+        );
         if self.submit(key, &[resolve]).await? {
             self.counters.bankruptcies_resolved += 1;
         }

@@ -13,7 +13,14 @@ use xmargin_keeper::Keeper;
 
 async fn run() -> ClientResult<()> {
     let args = Args::parse(std::env::args().skip(1), &["once"])?;
-    args.only(&["url", "keypair", "liquidator-account", "interval", "once", "config"])?;
+    args.only(&[
+        "url",
+        "keypair",
+        "liquidator-account",
+        "interval",
+        "once",
+        "config",
+    ])?;
     let config = CliConfig::load(args.option("config").map(std::path::Path::new))?;
     let chain = RpcChain::new(&config.url(args.option("url")));
     let signer = read_keypair(&config.keypair_path(args.option("keypair")))?;

@@ -32,7 +32,11 @@ pub fn margin_account_filter() -> (usize, &'static [u8]) {
 pub fn decode(found: &[(Pubkey, Account)]) -> Vec<(Pubkey, MarginAccount)> {
     found
         .iter()
-        .filter_map(|(key, account)| accounts::margin_account(key, account).ok().map(|a| (*key, a)))
+        .filter_map(|(key, account)| {
+            accounts::margin_account(key, account)
+                .ok()
+                .map(|a| (*key, a))
+        })
         .collect()
 }
 

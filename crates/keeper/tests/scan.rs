@@ -9,7 +9,10 @@ use xmargin_sandbox::params::USDC;
 async fn shared_scan_matches_per_account_verdicts_and_the_keeper_liquidates() {
     let mut e = Exchange::open().await.unwrap();
     let maker = e
-        .trader("maker", &[(0, 10_000_000 * USDC), (1, 1_000 * 1_000_000_000)])
+        .trader(
+            "maker",
+            &[(0, 10_000_000 * USDC), (1, 1_000 * 1_000_000_000)],
+        )
         .await
         .unwrap();
     let hedged = e.trader("hedged", &[(0, 50_000 * USDC)]).await.unwrap();
@@ -22,20 +25,32 @@ async fn shared_scan_matches_per_account_verdicts_and_the_keeper_liquidates() {
         (ETH, 2, -50, 25 * USDC),
         (BTC, 0, -10, 1_000 * USDC),
     ] {
-        e.trade((&hedged, &maker), k, series(k, i), size, price).await.unwrap();
+        e.trade((&hedged, &maker), k, series(k, i), size, price)
+            .await
+            .unwrap();
     }
-    e.trade((&levered, &maker), SOL, series(SOL, 0), 250, 150 * USDC).await.unwrap();
+    e.trade((&levered, &maker), SOL, series(SOL, 0), 250, 150 * USDC)
+        .await
+        .unwrap();
 
     let check = |protocol: &xmargin_client::Protocol, accounts: &[(_, _)]| {
         let shared = evaluate(protocol, accounts);
         assert_eq!(shared.len(), accounts.len());
         for ((address, account), verdict) in accounts.iter().zip(&shared) {
-            assert_eq!(*verdict, evaluate_alone(protocol, *address, account).unwrap());
+            assert_eq!(
+                *verdict,
+                evaluate_alone(protocol, *address, account).unwrap()
+            );
         }
         shared
     };
     let chain = e.sandbox.chain.clone();
-    let keeper = Keeper::new(&chain, keeper_owner.key.insecure_clone(), keeper_owner.account, Box::new(|_| {}));
+    let keeper = Keeper::new(
+        &chain,
+        keeper_owner.key.insecure_clone(),
+        keeper_owner.account,
+        Box::new(|_| {}),
+    );
     let accounts = keeper.margin_accounts().await.unwrap();
     assert_eq!(accounts.len(), 4);
     let verdicts = check(&e.protocol().await.unwrap(), &accounts);
@@ -45,7 +60,11 @@ async fn shared_scan_matches_per_account_verdicts_and_the_keeper_liquidates() {
     e.set_price(SOL, 110).await.unwrap();
     let accounts = keeper.margin_accounts().await.unwrap();
     let verdicts = check(&e.protocol().await.unwrap(), &accounts);
-    let unhealthy: Vec<_> = verdicts.iter().filter(|v| v.liquidatable).map(|v| v.address).collect();
+    let unhealthy: Vec<_> = verdicts
+        .iter()
+        .filter(|v| v.liquidatable)
+        .map(|v| v.address)
+        .collect();
     assert_eq!(unhealthy, vec![levered.account]);
 
     let mut keeper = keeper;
@@ -62,6 +81,9 @@ async fn shared_scan_matches_per_account_verdicts_and_the_keeper_liquidates() {
     // A second pass finds nothing to do and sends nothing.
     let sent_before = keeper.counters.clone();
     keeper.run_pass().await.unwrap();
-    assert_eq!(keeper.counters.position_liquidations, sent_before.position_liquidations);
+    assert_eq!(
+        keeper.counters.position_liquidations,
+        sent_before.position_liquidations
+    );
     assert_eq!(keeper.counters.refused, 0);
 }

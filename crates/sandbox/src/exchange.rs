@@ -137,12 +137,16 @@ impl Exchange {
         exchange.publish_prices().await?;
         let admin = exchange.admin.pubkey();
         let usdc = exchange.sandbox.create_mint(6).await?;
-        exchange.as_admin(&[
-            ix::initialize(admin, params::initialize_params(exchange.risk_authority.pubkey(), usdc)),
-            ix::add_collateral_asset(admin, usdc, None, params::quote_params()),
-            ix::create_insurance_fund(admin, usdc),
-        ])
-        .await?;
+        exchange
+            .as_admin(&[
+                ix::initialize(
+                    admin,
+                    params::initialize_params(exchange.risk_authority.pubkey(), usdc),
+                ),
+                ix::add_collateral_asset(admin, usdc, None, params::quote_params()),
+                ix::create_insurance_fund(admin, usdc),
+            ])
+            .await?;
         exchange.assets.push(Asset {
             symbol: "USDC",
             index: 0,
@@ -224,7 +228,10 @@ impl Exchange {
         self.as_admin(&ixs).await.map(|_| ())
     }
 
-    pub async fn as_admin(&self, ixs: &[anchor_lang::solana_program::instruction::Instruction]) -> ClientResult<Sent> {
+    pub async fn as_admin(
+        &self,
+        ixs: &[anchor_lang::solana_program::instruction::Instruction],
+    ) -> ClientResult<Sent> {
         self.sandbox.send(ixs, &[&self.admin]).await
     }
 
@@ -266,7 +273,11 @@ impl Exchange {
         self.sandbox.fund(key.pubkey(), 1_000_000_000).await?;
         let mut tokens = Vec::new();
         for asset in &self.assets {
-            tokens.push(self.sandbox.create_token_account(asset.mint, key.pubkey()).await?);
+            tokens.push(
+                self.sandbox
+                    .create_token_account(asset.mint, key.pubkey())
+                    .await?,
+            );
         }
         let create = ix::create_margin_account(key.pubkey(), 0, MODE_CROSS, 0);
         self.sandbox.send(&[create], &[&key]).await?;
@@ -287,7 +298,14 @@ impl Exchange {
         let a = &self.assets[asset as usize];
         let source = trader.tokens[asset as usize];
         self.sandbox.mint_to(a.mint, source, amount).await?;
-        let deposit = ix::deposit(trader.key.pubkey(), trader.account, a.mint, source, asset, amount);
+        let deposit = ix::deposit(
+            trader.key.pubkey(),
+            trader.account,
+            a.mint,
+            source,
+            asset,
+            amount,
+        );
         self.sandbox.send(&[deposit], &[&trader.key]).await
     }
 

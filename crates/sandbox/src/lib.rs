@@ -62,7 +62,11 @@ impl Sandbox {
     }
 
     /// Sends with the payer paying (and signing), plus `signers`.
-    pub async fn send(&self, instructions: &[Instruction], signers: &[&Keypair]) -> ClientResult<Sent> {
+    pub async fn send(
+        &self,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+    ) -> ClientResult<Sent> {
         let payer = self.payer();
         self.chain.send(instructions, &payer, signers).await
     }
@@ -92,7 +96,8 @@ impl Sandbox {
             executable: false,
             rent_epoch: 0,
         };
-        self.ctx.set_account(&address, &AccountSharedData::from(account));
+        self.ctx
+            .set_account(&address, &AccountSharedData::from(account));
     }
 
     pub async fn fund(&self, to: Pubkey, lamports: u64) -> ClientResult<()> {
@@ -106,7 +111,11 @@ impl Sandbox {
 
     /// A rent-exempt zeroed account of `space` bytes owned by `owner`: its keypair and the
     /// instruction creating it.
-    pub async fn create_account_ix(&self, space: usize, owner: Pubkey) -> ClientResult<(Keypair, Instruction)> {
+    pub async fn create_account_ix(
+        &self,
+        space: usize,
+        owner: Pubkey,
+    ) -> ClientResult<(Keypair, Instruction)> {
         let account = Keypair::new();
         let lamports = self.chain.rent_exempt(space).await?;
         let ix = anchor_lang::solana_program::system_instruction::create_account(

@@ -36,27 +36,27 @@ pub fn fx(numerator: i64, denominator: i64) -> i64 {
 
 pub fn clearinghouse_address() -> Pubkey {
     xmargin_client::pda::clearinghouse()
-    }
+}
 
 pub fn registry_address() -> Pubkey {
     xmargin_client::pda::registry()
-    }
+}
 
 pub fn market_address(index: u8) -> Pubkey {
     xmargin_client::pda::market(index)
-    }
+}
 
 pub fn vault_address(mint: Pubkey) -> Pubkey {
     xmargin_client::pda::vault(&mint)
-    }
+}
 
 pub fn insurance_address() -> Pubkey {
     xmargin_client::pda::insurance_vault()
-    }
+}
 
 pub fn margin_address(owner: Pubkey, id: u16) -> Pubkey {
     xmargin_client::pda::margin_account(&owner, id)
-    }
+}
 
 pub fn strict_guard() -> OracleGuard {
     OracleGuard {
@@ -143,19 +143,19 @@ pub struct Trader {
 
 pub fn vol_surface_ix(w: &World, market: u8, surface: StoredVolSurface) -> Instruction {
     ix::update_vol_surface(w.risk_authority.pubkey(), market, surface)
-    }
+}
 
 pub fn market_risk_ix(w: &World, market: u8, risk: UnderlyingRisk) -> Instruction {
     ix::update_market_risk(w.risk_authority.pubkey(), market, risk)
-    }
+}
 
 pub fn settle_series_ix(w: &World, market: u8, series: u8) -> Instruction {
     ix::settle_expired_series(market, w.market_oracle(market).oracle, series)
-    }
+}
 
 pub fn settle_position_ix(market: u8, series: u8, account: Pubkey) -> Instruction {
     ix::settle_position(market, account, series)
-    }
+}
 
 pub struct World {
     pub h: Harness,
@@ -654,7 +654,13 @@ impl World {
             .find(|(index, _)| *index == market)
             .map(|(_, cache)| *cache)
             .unwrap_or_default();
-        ix::refresh_risk_cache(market, self.market_oracle(market).oracle, cache, first, count)
+        ix::refresh_risk_cache(
+            market,
+            self.market_oracle(market).oracle,
+            cache,
+            first,
+            count,
+        )
     }
 
     /// Refreshes every series of every cached market (oracles must be fresh).
