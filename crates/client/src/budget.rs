@@ -172,8 +172,14 @@ mod tests {
     fn estimates_cover_every_measured_figure_without_wasting_the_budget() {
         let cases = [
             ("deposit (quote asset)", Work::Deposit),
-            ("withdraw, 32 positions (cached)", Work::Withdraw(worst_case(true))),
-            ("withdraw, 32 positions (live)", Work::Withdraw(worst_case(false))),
+            (
+                "withdraw, 32 positions (cached)",
+                Work::Withdraw(worst_case(true)),
+            ),
+            (
+                "withdraw, 32 positions (live)",
+                Work::Withdraw(worst_case(false)),
+            ),
             (
                 "liquidate_position, worst-case account (cached)",
                 Work::Liquidate(worst_case(true), CheckShape::default()),
@@ -184,7 +190,10 @@ mod tests {
         ];
         for (label, work) in cases {
             let (estimate, measured) = (estimate_units(work) as u64, measured(label));
-            assert!(estimate >= measured, "{label}: estimate {estimate} < measured {measured}");
+            assert!(
+                estimate >= measured,
+                "{label}: estimate {estimate} < measured {measured}"
+            );
             assert!(
                 estimate <= measured * 2 || estimate == MAX_UNITS as u64,
                 "{label}: estimate {estimate} wastes the budget (measured {measured})"

@@ -1,5 +1,5 @@
 //! The real Solana runtime in-process with xmargin loaded (natively, or the SBF `.so` when
-//! `BPF_OUT_DIR` points at one), SPL Token, and Pyth price accounts written into the bank; plus a
+//! `SBF_OUT_DIR` points at one), SPL Token, and Pyth price accounts written into the bank; plus a
 //! listed exchange ([`exchange`]) the demo, the keeper's tests and its benchmark share.
 pub mod exchange;
 pub mod params;
@@ -30,18 +30,10 @@ pub fn process_instruction<'a, 'b, 'c, 'd>(
     xmargin::entry(program_id, accounts, data)
 }
 
-/// The program test with xmargin: native unless `BPF_OUT_DIR` holds `xmargin.so`.
+/// The program test with xmargin: native, or the SBF build when `SBF_OUT_DIR` (or
+/// `BPF_OUT_DIR`) holds `xmargin.so` (solana-program-test then prefers it).
 pub fn program_test() -> ProgramTest {
-    let sbf = std::env::var("BPF_OUT_DIR")
-        .map(|dir| std::path::Path::new(&dir).join("xmargin.so").exists())
-        .unwrap_or(false);
-    if sbf {
-        let mut test = ProgramTest::new("xmargin", xmargin::ID, None);
-        test.prefer_bpf(true);
-        test
-    } else {
-        ProgramTest::new("xmargin", xmargin::ID, processor!(process_instruction))
-    }
+    ProgramTest::new("xmargin", xmargin::ID, processor!(process_instruction))
 }
 
 pub struct Sandbox {

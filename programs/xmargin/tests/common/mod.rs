@@ -4,33 +4,16 @@
 
 pub mod world;
 
-use anchor_lang::prelude::{AccountInfo, Pubkey};
-use anchor_lang::solana_program::entrypoint::ProgramResult;
+use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::Instruction;
-use anchor_lang::{AccountDeserialize, AccountSerialize, InstructionData, ToAccountMetas};
+use anchor_lang::{AccountDeserialize, InstructionData, ToAccountMetas};
 use anchor_spl::token::spl_token;
-use pyth_sdk_solana::state::{AccountType, PriceStatus, SolanaPriceAccount, MAGIC, VERSION_2};
-use pyth_solana_receiver_sdk::price_update::{PriceFeedMessage, PriceUpdateV2, VerificationLevel};
 use solana_account::{Account, AccountSharedData};
 use solana_clock::Clock;
 use solana_keypair::Keypair;
-use solana_program_test::{processor, BanksClientError, ProgramTest, ProgramTestContext};
+use solana_program_test::{BanksClientError, ProgramTestContext};
 use solana_signer::Signer;
 use solana_transaction::Transaction;
-
-/// `processor!` wants a function over four independent lifetimes; Anchor's `entry` ties the
-/// account slice to the `AccountInfo` lifetime. The runtime keeps both alive for the whole call.
-fn process_instruction<'a, 'b, 'c, 'd>(
-    program_id: &'a Pubkey,
-    accounts: &'b [AccountInfo<'c>],
-    data: &'d [u8],
-) -> ProgramResult {
-    // SAFETY: the runtime keeps the program id, the account slice and the data alive for the
-    // whole call; only the lifetime parameters are unified.
-    let (program_id, accounts, data): (&'c Pubkey, &'c [AccountInfo<'c>], &'c [u8]) =
-        unsafe { std::mem::transmute((program_id, accounts, data)) };
-    xmargin::entry(program_id, accounts, data)
-}
 
 pub struct Harness {
     pub ctx: ProgramTestContext,
@@ -41,50 +24,11 @@ pub struct Harness {
 
 use xmargin_client::budget::{request_heap_frame, set_compute_unit_limit as compute_unit_limit};
 
-/// A Pyth legacy price as the test writes it.
-#[derive(Clone, Copy, Debug)]
-pub struct LegacyPrice {
-    pub price: i64,
-    pub conf: u64,
-    pub expo: i32,
-    pub ema: i64,
-    pub status: PriceStatus,
-    pub publish_time: i64,
-    pub slot: u64,
-}
-
-impl LegacyPrice {
-    /// Trading at `price` (expo -8) with no confidence interval, published at `clock`.
-    pub fn fresh(price: i64, clock: &Clock) -> Self {
-        Self {
-            price,
-            conf: 0,
-            expo: -8,
-            ema: price,
-            status: PriceStatus::Trading,
-            publish_time: clock.unix_timestamp,
-            slot: clock.slot,
-        }
-    }
-}
-
-/// A pull-oracle update as the test writes it.
-#[derive(Clone, Copy, Debug)]
-pub struct PullPrice {
-    pub feed_id: [u8; 32],
-    pub price: i64,
-    pub conf: u64,
-    pub expo: i32,
-    pub ema: i64,
-    pub publish_time: i64,
-    pub slot: u64,
-    pub fully_verified: bool,
-}
+pub use xmargin_sandbox::pyth::{LegacyPrice, PullPrice};
 
 impl Harness {
     pub async fn start() -> Self {
-        let program_test =
-            ProgramTest::new("xmargin", xmargin::ID, processor!(process_instruction));
+        let program_test = xmargin_sandbox::program_test();
         Self {
             ctx: program_test.start_with_context().await,
             sent: 0,
@@ -330,44 +274,15 @@ impl Harness {
     }
 
     pub fn write_legacy_oracle_owned_by(&mut self, address: Pubkey, p: LegacyPrice, owner: Pubkey) {
-        let mut account: SolanaPriceAccount = bytemuck::Zeroable::zeroed();
-        account.magic = MAGIC;
-        account.ver = VERSION_2;
-        account.atype = AccountType::Price as u32;
-        account.size = std::mem::size_of::<SolanaPriceAccount>() as u32;
-        account.expo = p.expo;
-        account.timestamp = p.publish_time;
-        account.ema_price.val = p.ema;
-        account.agg.price = p.price;
-        account.agg.conf = p.conf;
-        account.agg.status = p.status;
-        account.agg.pub_slot = p.slot;
-        self.set_account(address, owner, bytemuck::bytes_of(&account).to_vec());
+        self.set_account(address, owner, p.account_data());
     }
 
     pub fn write_pull_oracle(&mut self, address: Pubkey, p: PullPrice) {
-        let update = PriceUpdateV2 {
-            write_authority: Pubkey::new_unique(),
-            verification_level: if p.fully_verified {
-                VerificationLevel::Full
-            } else {
-                VerificationLevel::Partial { num_signatures: 5 }
-            },
-            price_message: PriceFeedMessage {
-                feed_id: p.feed_id,
-                price: p.price,
-                conf: p.conf,
-                exponent: p.expo,
-                publish_time: p.publish_time,
-                prev_publish_time: p.publish_time - 1,
-                ema_price: p.ema,
-                ema_conf: p.conf,
-            },
-            posted_slot: p.slot,
-        };
-        let mut data = Vec::new();
-        update.try_serialize(&mut data).unwrap();
-        self.set_account(address, xmargin::oracle::PYTH_RECEIVER_PROGRAM_ID, data);
+        self.set_account(
+            address,
+            xmargin::oracle::PYTH_RECEIVER_PROGRAM_ID,
+            p.account_data(),
+        );
     }
 }
 

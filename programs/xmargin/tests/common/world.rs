@@ -14,7 +14,11 @@ use xmargin_risk::Fx;
 use super::{Harness, LegacyPrice, PullPrice};
 use xmargin_client::instructions as ix;
 
-pub const USDC: u64 = 1_000_000;
+#[allow(unused_imports)]
+pub use xmargin_sandbox::params::{
+    flat_surface, fx, initialize_params, quote_params, strict_guard, tolerant_guard,
+    underlying_risk, volatile_weights as sol_weights, USDC,
+};
 pub const SOL_LAMPORTS: u64 = 1_000_000_000;
 /// Oracle prices in Pyth units (expo -8).
 pub const SOL_PRICE: i64 = 150 * 100_000_000;
@@ -29,10 +33,6 @@ pub const BTC_PERP: u8 = 0;
 pub const QUOTE: u8 = 0;
 pub const SOL_ASSET: u8 = 1;
 pub const BTC_FEED: [u8; 32] = [7; 32];
-
-pub fn fx(numerator: i64, denominator: i64) -> i64 {
-    fx_ratio(numerator, denominator).to_bits()
-}
 
 pub fn clearinghouse_address() -> Pubkey {
     xmargin_client::pda::clearinghouse()
@@ -56,82 +56,6 @@ pub fn insurance_address() -> Pubkey {
 
 pub fn margin_address(owner: Pubkey, id: u16) -> Pubkey {
     xmargin_client::pda::margin_account(&owner, id)
-}
-
-pub fn strict_guard() -> OracleGuard {
-    OracleGuard {
-        max_age_secs: 60,
-        max_age_slots: 150,
-        max_conf_bps: 100,
-    }
-}
-
-pub fn tolerant_guard() -> OracleGuard {
-    OracleGuard {
-        max_age_secs: 600,
-        max_age_slots: 1_500,
-        max_conf_bps: 500,
-    }
-}
-
-pub fn initialize_params(risk_authority: Pubkey, quote_mint: Pubkey) -> InitializeParams {
-    InitializeParams {
-        risk_authority,
-        quote_mint,
-        taker_fee_bps: 5,
-        maker_fee_bps: 2,
-        liquidation_fee_bps: 250,
-        risk_params: StoredRiskParams {
-            initial_factor_bits: fx(5, 4),
-            concentration_factor_bits: fx(1, 10),
-            theta_horizon_secs: 86_400,
-        },
-        strict_oracle: strict_guard(),
-        tolerant_oracle: tolerant_guard(),
-        max_vol_step_bits: fx(10, 100),
-        liquidation_end_fraction_bits: fx(1, 2),
-        liquidator_fee_share_bps: 5_000,
-    }
-}
-
-pub fn flat_surface(vol_percent: i64) -> StoredVolSurface {
-    StoredVolSurface {
-        atm: fx(vol_percent, 100),
-        skew: 0,
-        smile: 0,
-        min: fx(20, 100),
-        max: fx(250, 100),
-    }
-}
-
-pub fn underlying_risk(correlation_group: u8, beta_percent: i64) -> UnderlyingRisk {
-    UnderlyingRisk {
-        grid: StoredGrid {
-            price_range: fx(15, 100),
-            vol_down: fx(20, 100),
-            vol_up: fx(30, 100),
-            extended_down: fx(50, 100),
-            extended_up: fx(100, 100),
-            extended_weight: fx(30, 100),
-        },
-        rate: 0,
-        beta: fx(beta_percent, 100),
-        short_option_minimum: fx(1, 100),
-        concentration_threshold: 1_000_000 * USDC,
-        correlation_group,
-        _padding: [0; 1],
-        cache_spot_tolerance_bps: 50,
-        cache_max_age_secs: 300,
-    }
-}
-
-pub fn sol_weights() -> AssetWeights {
-    AssetWeights {
-        init_asset: fx(80, 100),
-        maint_asset: fx(90, 100),
-        init_liab: fx(120, 100),
-        maint_liab: fx(110, 100),
-    }
 }
 
 pub struct Trader {
@@ -958,16 +882,6 @@ pub fn sol_collateral_params() -> AddCollateralAssetParams {
         weights: sol_weights(),
         liquidity_depth: 10_000_000 * USDC,
         deposit_cap: 1_000_000 * SOL_LAMPORTS,
-    }
-}
-
-pub fn quote_params() -> AddCollateralAssetParams {
-    AddCollateralAssetParams {
-        oracle_kind: OracleKind::None,
-        feed_id: [0; 32],
-        weights: AssetWeights::unit(),
-        liquidity_depth: 0,
-        deposit_cap: u64::MAX / 4,
     }
 }
 
