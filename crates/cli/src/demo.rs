@@ -48,7 +48,7 @@ impl Story {
     fn series(&self, k: usize, kind: SeriesKind, percent_of_spot: u64) -> u8 {
         let u = &self.exchange.underlyings[k];
         let strike = if matches!(kind, SeriesKind::Call | SeriesKind::Put) {
-            u.contract_value() * percent_of_spot / 100 / USDC * USDC
+            u.strike_at(percent_of_spot)
         } else {
             0
         };

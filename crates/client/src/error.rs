@@ -37,14 +37,6 @@ impl fmt::Display for ClientError {
 impl std::error::Error for ClientError {}
 
 impl ClientError {
-    /// The program's custom error code, when the program refused.
-    pub fn program_code(&self) -> Option<u32> {
-        match self {
-            Self::Program { code, .. } => *code,
-            _ => None,
-        }
-    }
-
     /// From a refusal's logs: Anchor logs "AnchorError ... Error Code: Name. Error Number: N.
     /// Error Message: text." for every `require!`.
     pub fn from_logs(code: Option<u32>, fallback: String, logs: Vec<String>) -> Self {

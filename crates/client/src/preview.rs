@@ -1,6 +1,7 @@
 //! Margin previews: an account's figures as the program computes them, and "what if" a trade or
 //! a withdrawal happened, from a [`Protocol`] snapshot.
 use xmargin::health::RiskContext;
+use xmargin::instructions::clear_trade::trade_fee;
 use xmargin::instructions::ClearTradeParams;
 use xmargin::oracle::OracleUse;
 use xmargin::state::{MarginAccount, BPS_DENOMINATOR};
@@ -106,9 +107,7 @@ pub fn summarize(context: &RiskContext, account: &MarginAccount) -> ClientResult
 impl Protocol {
     /// The account as the program sees it now (strict prices when it holds positions).
     pub fn summary(&self, account: &MarginAccount) -> ClientResult<AccountSummary> {
-        let context = self.context(&Self::needs(&[account], None), oracle_use_for(account))?;
-        let mut settled = *account;
-        context.settle_accruals(&mut settled, None)?;
+        let (context, settled) = self.settled(account)?;
         summarize(&context, &settled)
     }
 
@@ -130,8 +129,7 @@ impl Protocol {
         } else {
             (-params.size, self.clearinghouse.maker_fee_bps)
         };
-        let notional = params.size.unsigned_abs() as u128 * params.price as u128;
-        let fee = (notional * fee_bps as u128).div_ceil(BPS_DENOMINATOR as u128);
+        let fee = trade_fee(params.notional()?, fee_bps)?;
         let fee = i64::try_from(fee).map_err(|_| ClientError::Input("trade too large".into()))?;
         after.apply_fill(market, params.series, size, params.price)?;
         after.add_quote(-fee)?;
@@ -146,9 +144,7 @@ impl Protocol {
         if balance == 0 {
             return Ok(0);
         }
-        let context = self.context(&Self::needs(&[account], None), oracle_use_for(account))?;
-        let mut settled = *account;
-        context.settle_accruals(&mut settled, None)?;
+        let (context, settled) = self.settled(account)?;
         let allows = |amount: u64| -> ClientResult<bool> {
             let mut after = settled;
             after.balance_slot_mut(asset)?.amount -= amount as i64;
@@ -167,15 +163,6 @@ impl Protocol {
             }
         }
         Ok(ok)
-    }
-}
-
-/// Prices a check uses: strict with positions, tolerant for collateral only (as `withdraw`).
-pub fn oracle_use_for(account: &MarginAccount) -> OracleUse {
-    if account.has_positions() {
-        OracleUse::OpenRisk
-    } else {
-        OracleUse::ReduceRisk
     }
 }
 

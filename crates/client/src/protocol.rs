@@ -7,7 +7,7 @@ use anchor_lang::prelude::{AccountMeta, Pubkey};
 use solana_account::Account;
 use solana_clock::Clock;
 use xmargin::error::XmarginError;
-use xmargin::health::{Health, Needs, RiskContext, StateSource};
+use xmargin::health::{Needs, RiskContext, StateSource};
 use xmargin::oracle::{parse_oracle, OraclePrice, OracleUse};
 use xmargin::state::{
     Clearinghouse, CollateralRegistry, MarginAccount, Market, OracleKind, RiskCache, SeriesKind,
@@ -260,23 +260,19 @@ impl Protocol {
         )?)
     }
 
-    /// `account`'s health as the program would see it now: accruals settled first.
-    pub fn health(&self, account: &MarginAccount, oracle_use: OracleUse) -> ClientResult<Health> {
-        let context = self.context(&Self::needs(&[account], None), oracle_use)?;
+    /// The context of a check of `account` alone (the prices `withdraw` would use) and the
+    /// account with its accruals settled, as the program sees it before it evaluates.
+    pub fn settled(&self, account: &MarginAccount) -> ClientResult<(RiskContext, MarginAccount)> {
+        let needs = Self::needs(&[account], None);
+        let context = self.context(&needs, OracleUse::for_account(account))?;
         let mut settled = *account;
         context.settle_accruals(&mut settled, None)?;
-        Ok(context.health(&settled)?)
+        Ok((context, settled))
     }
 
     /// The same state with no risk cache: every option computed in the check.
     pub fn without_risk_caches(mut self) -> Self {
         self.caches.clear();
-        self
-    }
-
-    /// Replaces the clock (for previews at another time, and tests).
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
         self
     }
 }

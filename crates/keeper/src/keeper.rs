@@ -204,7 +204,7 @@ impl<'a, C: Chain> Keeper<'a, C> {
             let market = protocol.market(index)?;
             for series in 0..market.series_count {
                 let stored = market.series[series as usize];
-                let expired = stored.kind != SeriesKind::Perpetual as u8 && now >= stored.expiry;
+                let expired = stored.is_expired(now);
                 let settled = stored.status == SERIES_SETTLED;
                 if expired
                     && stored.status == SERIES_ACTIVE

@@ -6,7 +6,7 @@ use solana_account::Account;
 use xmargin::health::{Needs, RiskContext};
 use xmargin::liquidation::Before;
 use xmargin::oracle::OracleUse;
-use xmargin::state::{MarginAccount, QUOTE_ASSET};
+use xmargin::state::MarginAccount;
 use xmargin_client::{accounts, ClientResult, Protocol};
 use xmargin_risk::Fx;
 
@@ -40,16 +40,6 @@ pub fn decode(found: &[(Pubkey, Account)]) -> Vec<(Pubkey, MarginAccount)> {
         .collect()
 }
 
-pub fn is_bankrupt(account: &MarginAccount) -> bool {
-    !account.has_positions()
-        && account
-            .collateral
-            .iter()
-            .filter(|b| b.in_use != 0 && b.asset != QUOTE_ASSET)
-            .all(|b| b.amount == 0)
-        && account.quote_balance() < 0
-}
-
 fn verdict(
     context: &RiskContext,
     end_fraction: Fx,
@@ -65,7 +55,7 @@ fn verdict(
         maint_health: before.maint_health,
         end_health: before.end_health,
         liquidatable: before.is_liquidatable(account.being_liquidated != 0),
-        bankrupt: is_bankrupt(account),
+        bankrupt: account.is_bankrupt(),
     })
 }
 
@@ -82,16 +72,10 @@ pub fn evaluate(protocol: &Protocol, accounts: &[(Pubkey, MarginAccount)]) -> Ve
     accounts
         .iter()
         .filter_map(|(address, account)| {
-            let alone = || {
-                let context = protocol
-                    .context(&Protocol::needs(&[account], None), OracleUse::OpenRisk)
-                    .ok()?;
-                verdict(&context, end_fraction, *address, account).ok()
-            };
             shared
                 .as_ref()
                 .and_then(|context| verdict(context, end_fraction, *address, account).ok())
-                .or_else(alone)
+                .or_else(|| evaluate_alone(protocol, *address, account).ok())
         })
         .collect()
 }

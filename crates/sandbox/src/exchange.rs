@@ -56,6 +56,11 @@ impl Underlying {
             / 10i128.pow(self.contract_decimals as u32)) as u64
     }
 
+    /// The strike `percent` of the current contract value, rounded down to whole dollars.
+    pub fn strike_at(&self, percent: u64) -> u64 {
+        self.contract_value() * percent / 100 / USDC * USDC
+    }
+
     /// The first listed series of `kind` (with `strike` for options).
     pub fn series_of(&self, kind: SeriesKind, strike: u64) -> Option<u8> {
         self.series
@@ -197,8 +202,7 @@ impl Exchange {
                 risk: params::underlying_risk(0, if u.symbol == "BTC" { 70 } else { 85 }),
             },
         );
-        let atm = u.contract_value();
-        let otm = |percent: u64| atm * percent / 100 / USDC * USDC;
+        let otm = |percent: u64| u.strike_at(percent);
         let listed = [
             (SeriesKind::Perpetual, 0, 0),
             (SeriesKind::Future, 0, self.expiry),

@@ -36,6 +36,37 @@ pub fn program_test() -> ProgramTest {
     ProgramTest::new("xmargin", xmargin::ID, processor!(process_instruction))
 }
 
+/// Writes `data` owned by `owner` at `address` straight into the bank (rent-exempt).
+pub fn write_account(ctx: &mut ProgramTestContext, address: Pubkey, owner: Pubkey, data: Vec<u8>) {
+    let account = Account {
+        lamports: 1_000_000_000,
+        data,
+        owner,
+        executable: false,
+        rent_epoch: 0,
+    };
+    ctx.set_account(&address, &AccountSharedData::from(account));
+}
+
+/// Moves the bank's clock `secs` seconds forward (and two slots, so new blockhashes follow).
+pub async fn advance_clock(ctx: &mut ProgramTestContext, secs: i64) -> Result<(), String> {
+    let clock = |ctx: &ProgramTestContext| {
+        let client = ctx.banks_client.clone();
+        async move {
+            client
+                .get_sysvar::<Clock>()
+                .await
+                .map_err(|e| e.to_string())
+        }
+    };
+    let slot = clock(ctx).await?.slot + 2;
+    ctx.warp_to_slot(slot).map_err(|e| format!("{e:?}"))?;
+    let mut now = clock(ctx).await?;
+    now.unix_timestamp += secs;
+    ctx.set_sysvar(&now);
+    Ok(())
+}
+
 pub struct Sandbox {
     pub ctx: ProgramTestContext,
     pub chain: BanksChain,
@@ -69,27 +100,14 @@ impl Sandbox {
 
     /// Moves the bank clock forward by `secs` seconds (and a few slots).
     pub async fn advance(&mut self, secs: i64) -> ClientResult<()> {
-        let slot = self.clock().await?.slot + 2;
-        self.ctx
-            .warp_to_slot(slot)
-            .map_err(|e| xmargin_client::ClientError::Transport(format!("{e:?}")))?;
-        let mut clock = self.clock().await?;
-        clock.unix_timestamp += secs;
-        self.ctx.set_sysvar(&clock);
-        Ok(())
+        advance_clock(&mut self.ctx, secs)
+            .await
+            .map_err(xmargin_client::ClientError::Transport)
     }
 
     /// Writes an account straight into the bank (oracles).
     pub fn set_account(&mut self, address: Pubkey, owner: Pubkey, data: Vec<u8>) {
-        let account = Account {
-            lamports: 1_000_000_000,
-            data,
-            owner,
-            executable: false,
-            rent_epoch: 0,
-        };
-        self.ctx
-            .set_account(&address, &AccountSharedData::from(account));
+        write_account(&mut self.ctx, address, owner, data);
     }
 
     pub async fn fund(&self, to: Pubkey, lamports: u64) -> ClientResult<()> {

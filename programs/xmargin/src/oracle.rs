@@ -25,6 +25,18 @@ pub enum OracleUse {
     ReduceRisk,
 }
 
+impl OracleUse {
+    /// A check of `account` alone (withdrawal, health view): strict prices when it holds
+    /// positions, tolerant ones for collateral and quote debt only.
+    pub fn for_account(account: &crate::state::MarginAccount) -> Self {
+        if account.has_positions() {
+            Self::OpenRisk
+        } else {
+            Self::ReduceRisk
+        }
+    }
+}
+
 /// A price as published: `price x 10^expo` per unit of the asset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OraclePrice {

@@ -18,6 +18,17 @@ pub struct ClearTradeParams {
     pub price: u64,
 }
 
+impl ClearTradeParams {
+    /// |size| x price in quote-native units, refused beyond i64.
+    pub fn notional(&self) -> Result<u64> {
+        self.size
+            .unsigned_abs()
+            .checked_mul(self.price)
+            .filter(|n| *n <= i64::MAX as u64)
+            .ok_or_else(|| error!(XmarginError::AmountTooLarge))
+    }
+}
+
 #[derive(Accounts)]
 pub struct ClearTrade<'info> {
     /// Owner or delegate of `taker_account`.
@@ -41,8 +52,8 @@ pub struct ClearTrade<'info> {
     // remaining: the other markets and every oracle both accounts' checks need.
 }
 
-/// Fee in quote-native units, rounded up.
-fn fee(notional: u64, bps: u16) -> Result<u64> {
+/// The fee on a trade of `notional` quote-native units at `bps`, rounded up.
+pub fn trade_fee(notional: u64, bps: u16) -> Result<u64> {
     let fee = (notional as u128 * bps as u128).div_ceil(BPS_DENOMINATOR as u128);
     u64::try_from(fee).map_err(|_| error!(XmarginError::AmountTooLarge))
 }
@@ -55,12 +66,7 @@ pub fn handler<'info>(
     clearinghouse.require_not_paused(PAUSE_TRADE)?;
     require!(params.size != 0, XmarginError::ZeroAmount);
     require!(params.price > 0, XmarginError::InvalidPrice);
-    let notional = params
-        .size
-        .unsigned_abs()
-        .checked_mul(params.price)
-        .filter(|n| *n <= i64::MAX as u64)
-        .ok_or_else(|| error!(XmarginError::AmountTooLarge))?;
+    let notional = params.notional()?;
     let clock = Clock::get()?;
     let market_index = {
         let market = ctx.accounts.market.load()?;
@@ -126,8 +132,8 @@ pub fn handler<'info>(
     let taker_before = health_if(&risk, &ctx.accounts.taker_account, taker_reduces)?;
     let maker_before = health_if(&risk, &ctx.accounts.maker_account, maker_reduces)?;
 
-    let taker_fee = fee(notional, clearinghouse.taker_fee_bps)?;
-    let maker_fee = fee(notional, clearinghouse.maker_fee_bps)?;
+    let taker_fee = trade_fee(notional, clearinghouse.taker_fee_bps)?;
+    let maker_fee = trade_fee(notional, clearinghouse.maker_fee_bps)?;
     let (taker_fill, maker_fill) = {
         let mut taker = ctx.accounts.taker_account.load_mut()?;
         let mut maker = ctx.accounts.maker_account.load_mut()?;

@@ -30,16 +30,8 @@ pub struct ResolveBankruptcy<'info> {
 pub fn handler(ctx: Context<ResolveBankruptcy>) -> Result<()> {
     let (debt, market_index, series_index) = {
         let account = ctx.accounts.bankrupt_account.load()?;
-        let no_collateral = account
-            .collateral
-            .iter()
-            .skip(1)
-            .all(|slot| slot.in_use == 0 || slot.amount == 0);
-        let debt = account.quote_balance().min(0).unsigned_abs();
-        require!(
-            !account.has_positions() && no_collateral && debt > 0,
-            XmarginError::NotBankrupt
-        );
+        require!(account.is_bankrupt(), XmarginError::NotBankrupt);
+        let debt = account.quote_balance().unsigned_abs();
         (
             debt,
             account.last_liquidated_market,

@@ -86,12 +86,7 @@ fn check_initial_margin<'info>(ctx: &Context<'info, Withdraw<'info>>) -> Result<
         let account = ctx.accounts.margin_account.load()?;
         let mut needs = Needs::default();
         needs.add_account(&account);
-        let oracle_use = if account.has_positions() {
-            OracleUse::OpenRisk
-        } else {
-            OracleUse::ReduceRisk
-        };
-        (needs, oracle_use)
+        (needs, OracleUse::for_account(&account))
     };
     let registry = ctx.accounts.collateral_registry.load()?;
     let risk = RiskContext::load(

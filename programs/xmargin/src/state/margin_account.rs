@@ -171,6 +171,17 @@ impl MarginAccount {
                 .all(|slot| slot.in_use == 0 || slot.amount == 0)
     }
 
+    /// No positions, no collateral but quote, and a quote debt: what `resolve_bankruptcy`
+    /// settles.
+    pub fn is_bankrupt(&self) -> bool {
+        let no_collateral = self
+            .collateral
+            .iter()
+            .skip(1)
+            .all(|slot| slot.in_use == 0 || slot.amount == 0);
+        !self.has_positions() && no_collateral && self.quote_balance() < 0
+    }
+
     pub fn init_quote_slot(&mut self) {
         self.collateral[0] = CollateralBalance {
             amount: 0,

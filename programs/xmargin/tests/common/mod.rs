@@ -8,7 +8,7 @@ use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::Instruction;
 use anchor_lang::{AccountDeserialize, InstructionData, ToAccountMetas};
 use anchor_spl::token::spl_token;
-use solana_account::{Account, AccountSharedData};
+use solana_account::Account;
 use solana_clock::Clock;
 use solana_keypair::Keypair;
 use solana_program_test::{BanksClientError, ProgramTestContext};
@@ -106,12 +106,9 @@ impl Harness {
 
     /// Moves the bank clock forward by `secs` seconds (and a few slots).
     pub async fn advance(&mut self, secs: i64) {
-        let mut clock = self.clock().await;
-        let slot = clock.slot + 2;
-        self.ctx.warp_to_slot(slot).unwrap();
-        clock = self.clock().await;
-        clock.unix_timestamp += secs;
-        self.ctx.set_sysvar(&clock);
+        xmargin_sandbox::advance_clock(&mut self.ctx, secs)
+            .await
+            .unwrap();
     }
 
     pub async fn account(&mut self, address: Pubkey) -> Option<Account> {
@@ -170,15 +167,7 @@ impl Harness {
     }
 
     pub fn set_account(&mut self, address: Pubkey, owner: Pubkey, data: Vec<u8>) {
-        let account = Account {
-            lamports: 1_000_000_000,
-            data,
-            owner,
-            executable: false,
-            rent_epoch: 0,
-        };
-        self.ctx
-            .set_account(&address, &AccountSharedData::from(account));
+        xmargin_sandbox::write_account(&mut self.ctx, address, owner, data);
     }
 
     pub async fn fund(&mut self, to: Pubkey, lamports: u64) {
