@@ -72,38 +72,24 @@ async fn show_what_if_and_withdraw_agree_with_the_program() {
     let account = e.margin_account(&trader.account).await.unwrap();
     let largest = protocol.largest_withdrawal(&account, 0).unwrap();
     let destination = trader.tokens[0].to_string();
-    let too_much = (largest + 1).to_string();
+    let withdraw = |amount: u64| {
+        let amount = amount.to_string();
+        args(&[
+            "--asset",
+            "0",
+            "--amount",
+            &amount,
+            "--destination",
+            &destination,
+        ])
+    };
     let refused = session
-        .run(
-            "withdraw",
-            &args(&[
-                "--asset",
-                "0",
-                "--amount",
-                &too_much,
-                "--destination",
-                &destination,
-            ]),
-        )
+        .run("withdraw", &withdraw(largest + 1))
         .await
         .unwrap_err()
         .to_string();
     assert!(refused.starts_with("insufficient collateral"), "{refused}");
-    let amount = largest.to_string();
-    session
-        .run(
-            "withdraw",
-            &args(&[
-                "--asset",
-                "0",
-                "--amount",
-                &amount,
-                "--destination",
-                &destination,
-            ]),
-        )
-        .await
-        .unwrap();
+    session.run("withdraw", &withdraw(largest)).await.unwrap();
     assert_eq!(
         e.sandbox.token_balance(trader.tokens[0]).await.unwrap(),
         largest

@@ -23,8 +23,7 @@ fn setup() -> (
             .await
             .unwrap();
         let levered = e.trader("levered", &[(0, 20_000 * USDC)]).await.unwrap();
-        let s = |k: usize, i: usize| e.underlyings[k].series[i].index;
-        for (k, i, size, price) in [
+        let book = [
             (SOL, 0, 200, 150 * USDC),
             (SOL, 4, 200, 9 * USDC),
             (SOL, 3, -200, 5 * USDC),
@@ -35,12 +34,9 @@ fn setup() -> (
             (BTC, 0, 30, 1_000 * USDC),
             (ETH, 0, -100, 300 * USDC),
             (BTC, 1, -10, 1_000 * USDC),
-        ] {
-            e.trade((&hedged, &maker), k, s(k, i), size, price)
-                .await
-                .unwrap();
-        }
-        e.trade((&levered, &maker), SOL, s(SOL, 0), 100, 150 * USDC)
+        ];
+        e.trades((&hedged, &maker), &book).await.unwrap();
+        e.trades((&levered, &maker), &[(SOL, 0, 100, 150 * USDC)])
             .await
             .unwrap();
         let protocol = e.protocol().await.unwrap();

@@ -18,18 +18,14 @@ async fn shared_scan_matches_per_account_verdicts_and_the_keeper_liquidates() {
     let hedged = e.trader("hedged", &[(0, 50_000 * USDC)]).await.unwrap();
     let levered = e.trader("levered", &[(0, 12_000 * USDC)]).await.unwrap();
     let keeper_owner = e.trader("keeper", &[(0, 500_000 * USDC)]).await.unwrap();
-    let series = |k: usize, i: usize| e.underlyings[k].series[i].index;
-    for (k, i, size, price) in [
+    let book = [
         (SOL, 0, 100, 150 * USDC),
         (SOL, 4, 100, 9 * USDC),
         (ETH, 2, -50, 25 * USDC),
         (BTC, 0, -10, 1_000 * USDC),
-    ] {
-        e.trade((&hedged, &maker), k, series(k, i), size, price)
-            .await
-            .unwrap();
-    }
-    e.trade((&levered, &maker), SOL, series(SOL, 0), 250, 150 * USDC)
+    ];
+    e.trades((&hedged, &maker), &book).await.unwrap();
+    e.trades((&levered, &maker), &[(SOL, 0, 250, 150 * USDC)])
         .await
         .unwrap();
 

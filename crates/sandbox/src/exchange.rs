@@ -321,6 +321,20 @@ impl Exchange {
         compose::margin_account(&self.sandbox.chain, address).await
     }
 
+    /// Several trades between the same two sides: (underlying, listed series position, size,
+    /// price), in order.
+    pub async fn trades(
+        &self,
+        sides: (&Trader, &Trader),
+        book: &[(usize, usize, i64, u64)],
+    ) -> ClientResult<()> {
+        for (k, i, size, price) in book {
+            let series = self.underlyings[*k].series[*i].index;
+            self.trade(sides, *k, series, *size, *price).await?;
+        }
+        Ok(())
+    }
+
     /// `taker` buys `size` contracts (negative: sells) of underlying `k`'s `series` from
     /// `maker` at `price` (quote-native per contract), both signing.
     pub async fn trade(
