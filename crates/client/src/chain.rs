@@ -187,9 +187,7 @@ impl Chain for BanksChain {
             blockhash,
         );
         let signature = tx.signatures[0];
-        let outcome = self
-            .client
-            .process_transaction_with_metadata(tx)
+        let outcome = process_retrying_locks(&self.client, tx)
             .await
             .map_err(transport)?;
         let logs = outcome.metadata.map(|m| m.log_messages).unwrap_or_default();
@@ -209,6 +207,30 @@ impl Chain for BanksChain {
     async fn rent_exempt(&self, size: usize) -> ClientResult<u64> {
         let rent = self.client.get_rent().await.map_err(transport)?;
         Ok(rent.minimum_balance(size))
+    }
+}
+
+/// Processes `tx` on the in-process bank, again while it is refused with `AccountInUse`: the
+/// bank's send-transaction service re-sends earlier transactions in the background, and a
+/// re-sent one holds its account locks for a moment even though it is then dropped as already
+/// processed. A refused transaction did not execute, so sending it again is safe (validators
+/// retry such transactions too).
+pub async fn process_retrying_locks(
+    client: &solana_banks_client::BanksClient,
+    tx: Transaction,
+) -> Result<
+    solana_banks_interface::BanksTransactionResultWithMetadata,
+    solana_banks_client::BanksClientError,
+> {
+    const ATTEMPTS: u32 = 20;
+    let mut attempt = 1;
+    loop {
+        let outcome = client.process_transaction_with_metadata(tx.clone()).await?;
+        if outcome.result != Err(TransactionError::AccountInUse) || attempt == ATTEMPTS {
+            return Ok(outcome);
+        }
+        attempt += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt))).await;
     }
 }
 

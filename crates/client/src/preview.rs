@@ -2,6 +2,7 @@
 //! a withdrawal happened, from a [`Protocol`] snapshot.
 use xmargin::health::RiskContext;
 use xmargin::instructions::clear_trade::trade_fee;
+use xmargin::instructions::liquidate_position::quantity_to_liquidate;
 use xmargin::instructions::ClearTradeParams;
 use xmargin::oracle::OracleUse;
 use xmargin::state::{MarginAccount, BPS_DENOMINATOR};
@@ -167,6 +168,35 @@ impl Protocol {
 }
 
 impl Protocol {
+    /// The contracts of (market, series) one `liquidate_position` step would take from
+    /// `account` now, as the program sizes it: the fewest that bring it to the liquidation-end
+    /// level, else the whole position. A keeper passes it as the step's maximum, which the
+    /// program then confirms in two evaluations instead of a bisection.
+    pub fn liquidation_quantity(
+        &self,
+        account: &MarginAccount,
+        market: u8,
+        series: u8,
+    ) -> ClientResult<u64> {
+        let key = (market, series);
+        let context = self.context(&Self::needs(&[account], Some(key)), OracleUse::OpenRisk)?;
+        let mut settled = *account;
+        context.settle_accruals(&mut settled, None)?;
+        let evaluated = context.evaluate(&settled)?;
+        let held = settled
+            .position(market, series)
+            .map_or(0, |slot| slot.size.unsigned_abs());
+        let (quantity, _) = quantity_to_liquidate(
+            &context,
+            &evaluated,
+            &settled,
+            &self.clearinghouse,
+            key,
+            held,
+        )?;
+        Ok(quantity)
+    }
+
     /// The engine's mark of one contract of (market, series), quote-native, rounded down
     /// (averaged over 1,000 contracts so the rounding is a thousandth of a unit).
     pub fn mark(&self, market: u8, series: u8) -> ClientResult<u64> {

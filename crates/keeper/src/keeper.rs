@@ -290,9 +290,14 @@ impl<'a, C: Chain> Keeper<'a, C> {
             };
             let accepted = match largest_position(&protocol, &account) {
                 Some((market, series, size)) => {
+                    // Sized off chain so the program only confirms it; the whole position if
+                    // the sizing fails here (the program sizes it again anyway).
+                    let max_quantity = protocol
+                        .liquidation_quantity(&account, market, series)
+                        .unwrap_or(size.unsigned_abs());
                     let params = LiquidatePositionParams {
                         series,
-                        max_quantity: size.unsigned_abs(),
+                        max_quantity,
                     };
                     let ixs = protocol.liquidate_position_ixs(
                         who,

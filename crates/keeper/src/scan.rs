@@ -49,7 +49,7 @@ fn verdict(
     let mut settled = *account;
     context.settle_accruals(&mut settled, None)?;
     let health = context.health(&settled)?;
-    let before = Before::of(&health, end_fraction)?;
+    let before = Before::of(&health.report, end_fraction)?;
     Ok(Verdict {
         address,
         maint_health: before.maint_health,

@@ -292,6 +292,30 @@ pub struct NodeLosses<T> {
     pub floor: T,
 }
 
+impl<T: Copy + PartialOrd> NodeLosses<T> {
+    /// The member's worst loss at each factor level (over the nodes that level allows): all the
+    /// aggregation needs, so a member that does not change is reduced once.
+    pub fn levels(&self) -> LevelLosses<T> {
+        let mut levels = [self.floor; FACTOR_LEVELS];
+        for (level, slot) in levels.iter_mut().enumerate() {
+            *slot = masked_max(&self.worst, self.masks[level], level);
+        }
+        LevelLosses {
+            group: self.group,
+            levels,
+            floor: self.floor,
+        }
+    }
+}
+
+/// One member reduced to its worst loss per factor level (`NodeLosses::levels`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LevelLosses<T> {
+    pub group: u8,
+    pub levels: [T; FACTOR_LEVELS],
+    pub floor: T,
+}
+
 /// Outcome of the aggregation: requirement and, for the group that contributes most, the
 /// factor level that binds.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -302,9 +326,18 @@ pub struct Aggregate<T> {
 }
 
 /// Correlated requirement: the sum over groups of max(0, Σ member floors, worst factor level of
-/// the group's sum of member losses restricted to their allowed nodes). Generic so the f64 reference runs the
-/// very same rule on its full-revaluation losses.
+/// the group's sum of member losses restricted to their allowed nodes). Generic so the f64
+/// reference runs the very same rule on its full-revaluation losses.
 pub fn aggregate<T>(members: &[NodeLosses<T>]) -> Aggregate<T>
+where
+    T: Copy + PartialOrd + Add<Output = T> + Default,
+{
+    let levels: Vec<LevelLosses<T>> = members.iter().map(NodeLosses::levels).collect();
+    aggregate_levels(&levels)
+}
+
+/// `aggregate` of members already reduced to their factor levels.
+pub fn aggregate_levels<T>(members: &[LevelLosses<T>]) -> Aggregate<T>
 where
     T: Copy + PartialOrd + Add<Output = T> + Default,
 {
@@ -313,19 +346,17 @@ where
     let mut binding_group = None;
     let mut binding_level = PRICE_STEPS_PER_SIDE;
     let mut largest = zero;
-    let mut done_groups = [false; 256];
-    for member in members {
-        let done = &mut done_groups[member.group as usize];
-        if *done {
+    for (first, member) in members.iter().enumerate() {
+        // A group is summed at its first member.
+        if members[..first].iter().any(|m| m.group == member.group) {
             continue;
         }
-        *done = true;
         let mut level_sums = [zero; FACTOR_LEVELS];
         let mut floors = zero;
-        for peer in members.iter().filter(|m| m.group == member.group) {
+        for peer in members[first..].iter().filter(|m| m.group == member.group) {
             floors = floors + peer.floor;
-            for (level, sum) in level_sums.iter_mut().enumerate() {
-                *sum = *sum + masked_max(&peer.worst, peer.masks[level], level);
+            for (sum, level) in level_sums.iter_mut().zip(&peer.levels) {
+                *sum = *sum + *level;
             }
         }
         let mut group_worst = (level_sums[0], 0);

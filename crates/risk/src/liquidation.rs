@@ -9,7 +9,8 @@ use crate::fx::{money_mul_ceil, money_mul_floor, sub, Fx};
 use crate::model::{Collateral, Position};
 use crate::model::{MAX_COLLATERAL, MAX_POSITIONS};
 use crate::portfolio::{
-    finish, position_value, underlying_result, Book, MarginReport, Market, PricedPosition,
+    finish, position_terms, position_value, underlying_result, Book, MarginReport, Market,
+    PricedPosition, UnderlyingResult,
 };
 
 /// Health against the liquidation-end level (negative: still liquidatable).
@@ -19,8 +20,8 @@ pub fn health_at_end_level(report: &MarginReport, end_fraction: Fx) -> RiskResul
     Ok(report.equity_maint as i128 - required)
 }
 
-/// Smallest `amount` in `1..=max` with `health_after(amount) >= 0`, by bisection (at most 64
-/// evaluations), for a `health_after` that does not decrease with the amount. `None` when even
+/// Smallest `amount` in `1..=max` with `health_after(amount) >= 0`, by bisection (at most 65
+/// evaluations; two when `max` is the answer), for a `health_after` that does not decrease with the amount. `None` when even
 /// `max` is not enough (the caller then liquidates `max` and comes back).
 pub fn smallest_sufficient(
     max: u64,
@@ -32,7 +33,11 @@ pub fn smallest_sufficient(
     if health_after(max)? < 0 {
         return Ok(None);
     }
-    let (mut low, mut high) = (0u64, max);
+    // A caller that sized the step off chain passes the exact amount: two evaluations.
+    if max == 1 || health_after(max - 1)? < 0 {
+        return Ok(Some(max));
+    }
+    let (mut low, mut high) = (0u64, max - 1);
     // invariant: health_after(high) >= 0, and low == 0 or health_after(low) < 0
     while high - low > 1 {
         let mid = low + (high - low) / 2;
@@ -171,8 +176,7 @@ fn transfer(
 
 /// Smallest quantity of position `index` whose transfer (`after_position_transfer`) brings the
 /// account to the liquidation-end level (`health_at_end_level` >= 0); None if even the whole
-/// position does not. Each trial re-evaluates only the position's own underlying: the other
-/// underlyings' results and the rest of the book are computed once.
+/// position does not.
 #[allow(clippy::too_many_arguments)]
 pub fn position_for_end_level(
     market: &Market,
@@ -183,49 +187,84 @@ pub fn position_for_end_level(
     discount: Fx,
     end_fraction: Fx,
 ) -> RiskResult<Option<u64>> {
-    if positions.len() > MAX_POSITIONS || collateral.len() > MAX_COLLATERAL {
+    if positions.len() > MAX_POSITIONS {
         return Err(RiskError::CapacityExceeded);
     }
-    let target = *positions
+    let target = positions
         .get(index)
         .ok_or(RiskError::NoLiquidationSolution)?;
-    let own = target.position.underlying as usize;
-    let mut rest = Book::new(market.underlyings.len());
-    for (k, p) in positions.iter().enumerate() {
-        if k != index {
-            rest.add(market, p)?;
-        }
+    let mut book = Book::new(market.underlyings.len());
+    for p in positions {
+        book.add(market, p)?;
     }
-    let mut results = rest.results(market)?;
-    let own_exposure = *rest
+    let results = book.results(market)?;
+    let account = EvaluatedBook {
+        book: &book,
+        results: &results,
+        collateral,
+        quote_index,
+    };
+    let held = target.position.size.unsigned_abs();
+    quantity_for_end_level(market, &account, target, held, discount, end_fraction)
+}
+
+/// An account already margined: its book (every position included), the per-underlying
+/// results of that book, and its collateral.
+#[derive(Clone, Copy)]
+pub struct EvaluatedBook<'a> {
+    pub book: &'a Book,
+    pub results: &'a [Option<UnderlyingResult>],
+    pub collateral: &'a [Collateral],
+    /// Where realised PnL goes: the quote entry of `collateral`.
+    pub quote_index: usize,
+}
+
+/// `position_for_end_level` for `target`, one of `account`'s positions, searching at most
+/// `max_quantity` contracts (None: `max_quantity` is not enough). Each trial re-evaluates only
+/// the position's own underlying: the rest of the book and the other underlyings' results are
+/// the account's own, reused.
+pub fn quantity_for_end_level(
+    market: &Market,
+    account: &EvaluatedBook,
+    target: &PricedPosition,
+    max_quantity: u64,
+    discount: Fx,
+    end_fraction: Fx,
+) -> RiskResult<Option<u64>> {
+    if account.collateral.len() > MAX_COLLATERAL {
+        return Err(RiskError::CapacityExceeded);
+    }
+    // The book without the target: its own underlying's exposure and the unrealized PnL.
+    let (own, held_notional, held_unrealized) =
+        position_terms(market, &target.position, &target.risk)?;
+    let mut own_exposure = *account
+        .book
         .exposures
         .get(own)
         .ok_or(RiskError::UnknownUnderlying)?;
-    let quote_amount = collateral
-        .get(quote_index)
+    own_exposure.remove(held_notional, &target.risk)?;
+    let rest_unrealized = account.book.unrealized - held_unrealized;
+    let mut results = account.results.to_vec();
+    let quote_amount = account
+        .collateral
+        .get(account.quote_index)
         .ok_or(RiskError::NoLiquidationSolution)?
         .amount;
-    let mut trial_collateral = collateral.to_vec();
-    smallest_sufficient(target.position.size.unsigned_abs(), |quantity| {
-        let (remaining, realised) = transfer(market, &target, quantity, discount)?;
-        let mut book = Book {
-            exposures: Vec::new(),
-            unrealized: rest.unrealized,
-        };
+    let mut trial_collateral = account.collateral.to_vec();
+    let bound = max_quantity.min(target.position.size.unsigned_abs());
+    smallest_sufficient(bound, |quantity| {
+        let (remaining, realised) = transfer(market, target, quantity, discount)?;
         let mut exposure = own_exposure;
-        let kept = PricedPosition {
-            position: remaining,
-            ..target
-        };
-        let (_, notional) = market.notional(&kept.position, &kept.risk)?;
-        exposure.add(notional, &kept.risk)?;
-        book.unrealized = book
-            .unrealized
-            .checked_add(position_value(notional, &kept.risk)? - kept.position.cost_basis as i128)
+        let (_, notional, kept_unrealized) = position_terms(market, &remaining, &target.risk)?;
+        exposure.add(notional, &target.risk)?;
+        let unrealized = rest_unrealized
+            .checked_add(kept_unrealized)
             .ok_or(RiskError::Overflow)?;
-        results[own] = underlying_result(market, own, &exposure)?;
-        trial_collateral[quote_index].amount = crate::fx::to_i64(quote_amount as i128 + realised)?;
-        let report = finish(market, &results, book.unrealized, &trial_collateral)?;
+        *results.get_mut(own).ok_or(RiskError::UnknownUnderlying)? =
+            underlying_result(market, own, &exposure)?;
+        trial_collateral[account.quote_index].amount =
+            crate::fx::to_i64(quote_amount as i128 + realised)?;
+        let report = finish(market, &results, unrealized, &trial_collateral)?;
         health_at_end_level(&report, end_fraction)
     })
 }

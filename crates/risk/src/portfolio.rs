@@ -5,8 +5,9 @@ use crate::collateral::weighted_values;
 use crate::error::{RiskError, RiskResult};
 use crate::fx::{ceil_money, floor_money, money_mul_ceil, money_times, sub, to_i64, Fx, MoneyFrac};
 use crate::grid::{
-    aggregate, factor_masks, GridConstants, NodeLosses, Scenario, VolShock, CORE_NODES, DOWN,
-    EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, FACTOR_LEVELS, NODES, UP, VOL_SHOCK_ORDER,
+    aggregate_levels, factor_masks, GridConstants, LevelLosses, NodeLosses, Scenario, VolShock,
+    CORE_NODES, DOWN, EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, FACTOR_LEVELS, NODES, UP,
+    VOL_SHOCK_ORDER,
 };
 use crate::model::{
     Collateral, Position, RiskParams, Underlying, MAX_COLLATERAL, MAX_NOTIONAL, MAX_POSITIONS,
@@ -161,23 +162,44 @@ fn acc(slot: &mut MoneyFrac, notional: i64, f: Fx) -> RiskResult<()> {
 impl Exposure {
     /// Adds `notional` (= size x spot) of a series.
     pub fn add(&mut self, notional: i128, risk: &SeriesRisk) -> RiskResult<()> {
+        self.apply(notional, risk, false)
+    }
+
+    /// Takes out exactly what `add(notional, risk)` put in: the sums are exact, so an exposure
+    /// updated by `remove` + `add` equals one built afresh.
+    pub fn remove(&mut self, notional: i128, risk: &SeriesRisk) -> RiskResult<()> {
+        self.apply(notional, risk, true)
+    }
+
+    fn apply(&mut self, notional: i128, risk: &SeriesRisk, remove: bool) -> RiskResult<()> {
         if notional.abs() > MAX_NOTIONAL {
             return Err(RiskError::NotionalOutOfRange);
         }
         let notional = i64::try_from(notional).map_err(|_| RiskError::NotionalOutOfRange)?;
-        self.positions += 1;
-        acc(&mut self.net_delta, notional, risk.delta)?;
-        acc(&mut self.net_theta, notional, risk.theta)?;
+        // Bounds are chosen by the position's side; `scaled` only sets the direction of the sum.
+        let scaled = if remove { -notional } else { notional };
+        self.positions = if remove {
+            self.positions.checked_sub(1)
+        } else {
+            self.positions.checked_add(1)
+        }
+        .ok_or(RiskError::Overflow)?;
+        self.add_bounds(notional, scaled, risk)
+    }
+
+    fn add_bounds(&mut self, notional: i64, scaled: i64, risk: &SeriesRisk) -> RiskResult<()> {
+        acc(&mut self.net_delta, scaled, risk.delta)?;
+        acc(&mut self.net_theta, scaled, risk.theta)?;
         if risk.is_option {
-            acc(&mut self.net_gamma, notional, risk.gamma)?;
-            acc(&mut self.net_vega, notional, risk.vega)?;
+            acc(&mut self.net_gamma, scaled, risk.gamma)?;
+            acc(&mut self.net_vega, scaled, risk.vega)?;
             if notional < 0 {
-                self.short_option_notional += (notional as i128).abs();
+                self.short_option_notional -= scaled as i128;
             }
         }
         let long = notional >= 0;
         let (price, vol, extended) = if long && risk.is_option {
-            acc(&mut self.long_option_value, notional, risk.mark_high)?;
+            acc(&mut self.long_option_value, scaled, risk.mark_high)?;
             (
                 &mut self.long_option_price,
                 &mut self.long_option_vol,
@@ -196,12 +218,12 @@ impl Exposure {
             (&risk.price_high, &risk.vol_pnl_max)
         };
         for (slot, bound) in price.iter_mut().zip(price_bound) {
-            acc(slot, notional, *bound)?;
+            acc(slot, scaled, *bound)?;
         }
         if risk.is_option {
             for (slots, bounds) in vol.iter_mut().zip(vol_bound) {
                 for (slot, bound) in slots.iter_mut().zip(bounds) {
-                    acc(slot, notional, *bound)?;
+                    acc(slot, scaled, *bound)?;
                 }
             }
         }
@@ -212,7 +234,7 @@ impl Exposure {
             } else {
                 sub(risk.extended_high[side], risk.mark_low)?
             };
-            acc(slot, notional, change)?;
+            acc(slot, scaled, change)?;
         }
         Ok(())
     }
@@ -380,7 +402,7 @@ pub struct Book {
 pub struct UnderlyingResult {
     /// In i64 (bounded by `MAX_MEMBER_LOSS`): the netting compares and adds them many times,
     /// and a 64-bit operation is one SBF instruction where an i128 one is several.
-    pub member: NodeLosses<i64>,
+    pub member: LevelLosses<i64>,
     pub breakdown: UnderlyingBreakdown,
     pub theta_charge: i128,
     pub concentration_charge: i128,
@@ -396,16 +418,49 @@ impl Book {
     }
 
     pub fn add(&mut self, market: &Market, p: &PricedPosition) -> RiskResult<()> {
-        let (index, notional) = market.notional(&p.position, &p.risk)?;
+        self.add_position(market, &p.position, &p.risk).map(|_| ())
+    }
+
+    /// `add` of a position and its series risk held apart (no `PricedPosition` copy). Returns
+    /// the position's underlying index.
+    pub fn add_position(
+        &mut self,
+        market: &Market,
+        position: &Position,
+        risk: &SeriesRisk,
+    ) -> RiskResult<usize> {
+        self.apply(market, position, risk, false)
+    }
+
+    /// Takes out exactly what `add_position` put in (a liquidation step re-margins the account
+    /// by swapping the one position it changed). Returns the position's underlying index.
+    pub fn remove_position(
+        &mut self,
+        market: &Market,
+        position: &Position,
+        risk: &SeriesRisk,
+    ) -> RiskResult<usize> {
+        self.apply(market, position, risk, true)
+    }
+
+    fn apply(
+        &mut self,
+        market: &Market,
+        position: &Position,
+        risk: &SeriesRisk,
+        remove: bool,
+    ) -> RiskResult<usize> {
+        let (index, notional, unrealized) = position_terms(market, position, risk)?;
         self.exposures
             .get_mut(index)
             .ok_or(RiskError::UnknownUnderlying)?
-            .add(notional, &p.risk)?;
+            .apply(notional, risk, remove)?;
+        let unrealized = if remove { -unrealized } else { unrealized };
         self.unrealized = self
             .unrealized
-            .checked_add(position_value(notional, &p.risk)? - p.position.cost_basis as i128)
+            .checked_add(unrealized)
             .ok_or(RiskError::Overflow)?;
-        Ok(())
+        Ok(index)
     }
 
     /// Each underlying's result, by underlying index (None where nothing is held).
@@ -441,7 +496,8 @@ pub fn underlying_result(
             masks: market.masks[index],
             worst: bounded_losses(&worst)?,
             floor: bounded_loss(short_option_minimum)?,
-        },
+        }
+        .levels(),
         breakdown: UnderlyingBreakdown {
             underlying: index as u8,
             positions: exposure.positions,
@@ -487,11 +543,11 @@ pub fn finish(
     collateral: &[Collateral],
 ) -> RiskResult<MarginReport> {
     let held = results.iter().flatten();
-    let members: Vec<NodeLosses<i64>> = held.clone().map(|r| r.member).collect();
+    let members: Vec<LevelLosses<i64>> = held.clone().map(|r| r.member).collect();
     let breakdown: Vec<UnderlyingBreakdown> = held.clone().map(|r| r.breakdown).collect();
     let theta_charges: i128 = held.clone().map(|r| r.theta_charge).sum();
     let concentration: i128 = held.map(|r| r.concentration_charge).sum();
-    let aggregated = aggregate(&members);
+    let aggregated = aggregate_levels(&members);
     let maintenance = aggregated.requirement as i128 + theta_charges;
     let initial = money_mul_ceil(maintenance, market.params.initial_factor)? + concentration;
     let (collateral_maint, collateral_init) = collateral_values(collateral)?;
@@ -509,6 +565,18 @@ pub fn finish(
         binding_factor_level: aggregated.binding_level,
         breakdown,
     })
+}
+
+/// A position's underlying index, notional and unrealized PnL (value at the holder-adverse mark
+/// minus cost basis): what it brings to a `Book`.
+pub fn position_terms(
+    market: &Market,
+    position: &Position,
+    risk: &SeriesRisk,
+) -> RiskResult<(usize, i128, i128)> {
+    let (index, notional) = market.notional(position, risk)?;
+    let unrealized = position_value(notional, risk)? - position.cost_basis as i128;
+    Ok((index, notional, unrealized))
 }
 
 /// size x mark in quote-native units, rounded down (long at the low mark, short at the high).

@@ -186,5 +186,29 @@ proptest::proptest! {
             health_at_end_level(&margin_priced(&market, &c, &p)?, end_fraction)
         });
         proptest::prop_assert_eq!(fast, full);
+        // Bounded by a liquidator's maximum: the answer when it is within the bound (found in
+        // two evaluations when the bound is the answer itself), else None.
+        let held = priced[index].position.size.unsigned_abs();
+        let mut book = xmargin_risk::portfolio::Book::new(market.underlyings.len());
+        for p in &priced {
+            book.add(&market, p).unwrap();
+        }
+        let results = book.results(&market).unwrap();
+        let account = xmargin_risk::liquidation::EvaluatedBook {
+            book: &book,
+            results: &results,
+            collateral: &collateral,
+            quote_index: 0,
+        };
+        let bounded = |max: u64| xmargin_risk::liquidation::quantity_for_end_level(
+            &market, &account, &priced[index], max, discount, end_fraction,
+        );
+        if let Ok(Some(needed)) = full {
+            proptest::prop_assert_eq!(bounded(needed), Ok(Some(needed)));
+            proptest::prop_assert_eq!(bounded(held), Ok(Some(needed)));
+            if needed > 1 {
+                proptest::prop_assert_eq!(bounded(needed - 1), Ok(None));
+            }
+        }
     }
 }

@@ -86,6 +86,46 @@ proptest! {
         prop_assert_eq!(forward, backward);
     }
 
+    /// A book updated in place (one position removed, a resized copy added, another closed)
+    /// equals the book of the new positions built afresh: what lets a liquidation re-margin an
+    /// account by swapping one position.
+    #[test]
+    fn swapping_positions_in_a_book_equals_building_it_afresh(
+        (underlyings, positions) in book_strategy(),
+        pick in 0usize..10,
+        close in 0usize..10,
+        new_size in -1_000i64..1_000,
+    ) {
+        use xmargin_risk::portfolio::Book;
+        let market = market(&underlyings);
+        let priced = market.price_positions(&positions).unwrap();
+        let mut book = Book::new(underlyings.len());
+        for p in &priced {
+            book.add(&market, p).unwrap();
+        }
+        let pick = pick % priced.len();
+        let close = close % priced.len();
+        let mut after = priced.clone();
+        after[pick].position.size = new_size;
+        book.remove_position(&market, &priced[pick].position, &priced[pick].risk).unwrap();
+        book.add(&market, &after[pick]).unwrap();
+        if close != pick {
+            book.remove_position(&market, &after[close].position, &after[close].risk).unwrap();
+            after.remove(close);
+        }
+        let mut fresh = Book::new(underlyings.len());
+        for p in &after {
+            fresh.add(&market, p).unwrap();
+        }
+        prop_assert_eq!(&book.exposures, &fresh.exposures);
+        prop_assert_eq!(book.unrealized, fresh.unrealized);
+        let results = |b: &Book| {
+            let r = b.results(&market).unwrap();
+            xmargin_risk::portfolio::finish(&market, &r, b.unrealized, &[usdc(1_000_000)]).unwrap()
+        };
+        prop_assert_eq!(results(&book), results(&fresh));
+    }
+
     #[test]
     fn equity_is_rounded_against_the_holder(
         (underlyings, positions) in book_strategy(),

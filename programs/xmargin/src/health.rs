@@ -8,7 +8,9 @@
 use core::cell::Ref;
 
 use anchor_lang::prelude::*;
-use xmargin_risk::portfolio::{margin_priced, UnderlyingConstants};
+use xmargin_risk::portfolio::{
+    finish, underlying_result, Book, UnderlyingConstants, UnderlyingResult,
+};
 use xmargin_risk::price_band::initial_health_in_band;
 use xmargin_risk::series::SeriesRisk;
 use xmargin_risk::{
@@ -18,7 +20,8 @@ use xmargin_risk::{
 use crate::error::{risk_error, XmarginError};
 use crate::oracle::{read_oracle, scale_pow10_floor, scaled_fx_floor, OraclePrice, OracleUse};
 use crate::state::{
-    Clearinghouse, CollateralRegistry, MarginAccount, Market, OracleKind, RiskCache, QUOTE_ASSET,
+    Clearinghouse, CollateralRegistry, MarginAccount, Market, OracleKind, PositionSlot, RiskCache,
+    QUOTE_ASSET,
 };
 
 /// A margin account's verdict.
@@ -46,6 +49,8 @@ struct LoadedMarket {
 struct SeriesInfo {
     market: u8,
     series: u8,
+    /// The engine's index of `market`.
+    local: u8,
     instrument: Instrument,
     funding_index: i64,
     loss_index: i64,
@@ -67,6 +72,9 @@ pub struct RiskContext {
     markets: Vec<LoadedMarket>,
     /// Every series the accounts hold or trade.
     instruments: Vec<SeriesInfo>,
+    /// (market << 8 | series, index in `instruments`), sorted: positions find their series in
+    /// O(log n) (a linear scan per position made a check quadratic in its positions).
+    series_lookup: Vec<(u16, u16)>,
     assets: Vec<LoadedAsset>,
     engine: xmargin_risk::Market,
     registry_assets: Vec<(u8, crate::state::CollateralAsset)>,
@@ -120,8 +128,40 @@ pub trait StateSource {
     fn risk_cache(&self, key: &Pubkey) -> Option<Ref<'_, RiskCache>>;
 }
 
-/// The accounts passed to an instruction, in any order.
-pub struct InstructionAccounts<'a, 'info>(pub &'a [AccountInfo<'info>]);
+/// The accounts passed to an instruction, in any order, indexed once: each market by its
+/// index, every account by the first eight bytes of its key (lookups then scan a few words per
+/// account instead of comparing owners and keys account by account).
+pub struct InstructionAccounts<'a, 'info> {
+    accounts: &'a [AccountInfo<'info>],
+    /// (market index, position in `accounts`) of every `Market` passed.
+    markets: Vec<(u8, usize)>,
+    key_prefixes: Vec<u64>,
+}
+
+impl<'a, 'info> InstructionAccounts<'a, 'info> {
+    pub fn new(accounts: &'a [AccountInfo<'info>]) -> Self {
+        let markets = accounts
+            .iter()
+            .enumerate()
+            .filter_map(|(at, info)| as_zero_copy::<Market>(info).map(|m| (m.index, at)))
+            .collect();
+        let key_prefixes = accounts.iter().map(|info| key_prefix(info.key)).collect();
+        Self {
+            accounts,
+            markets,
+            key_prefixes,
+        }
+    }
+
+    fn find(&self, key: &Pubkey) -> Option<&'a AccountInfo<'info>> {
+        let prefix = key_prefix(key);
+        self.key_prefixes
+            .iter()
+            .zip(self.accounts)
+            .find(|(p, info)| **p == prefix && info.key == key)
+            .map(|(_, info)| info)
+    }
+}
 
 /// `info` as a zero-copy account `T` of this program if it is one: owned by the program, exactly
 /// `8 + size_of::<T>()` bytes, with `T`'s discriminator. Only this program writes those
@@ -143,38 +183,32 @@ where
 
 impl StateSource for InstructionAccounts<'_, '_> {
     fn market(&self, index: u8) -> Result<Ref<'_, Market>> {
-        self.0
+        self.markets
             .iter()
-            .filter_map(as_zero_copy::<Market>)
-            .find(|market| market.index == index)
+            .find(|(i, _)| *i == index)
+            .and_then(|(_, at)| as_zero_copy::<Market>(&self.accounts[*at]))
             .ok_or_else(|| error!(XmarginError::UnknownMarket))
     }
 
     fn oracle(&self, key: &Pubkey, kind: OracleKind, feed_id: &[u8; 32]) -> Result<OraclePrice> {
         let info = self
-            .0
-            .iter()
-            .find(|info| same_key(info.key, key))
+            .find(key)
             .ok_or_else(|| error!(XmarginError::MissingOracle))?;
         read_oracle(info, kind, feed_id)
     }
 
     fn risk_cache(&self, key: &Pubkey) -> Option<Ref<'_, RiskCache>> {
-        let info = self.0.iter().find(|info| same_key(info.key, key))?;
-        as_zero_copy::<RiskCache>(info)
+        as_zero_copy::<RiskCache>(self.find(key)?)
     }
 }
 
-/// `a == b`, deciding on the first eight bytes where they differ: a full 32-byte comparison is a
-/// `memcmp` syscall on SBF, and lookups scan every account of the instruction.
-fn same_key(a: &Pubkey, b: &Pubkey) -> bool {
-    let prefix = |key: &Pubkey| {
-        let bytes = key.as_ref();
-        u64::from_le_bytes([
-            bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-        ])
-    };
-    prefix(a) == prefix(b) && a == b
+/// The first eight bytes of a key: lookups compare them before the full 32 bytes (a `memcmp`
+/// syscall on SBF).
+fn key_prefix(key: &Pubkey) -> u64 {
+    let bytes = key.as_ref();
+    u64::from_le_bytes([
+        bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+    ])
 }
 
 impl RiskContext {
@@ -190,7 +224,7 @@ impl RiskContext {
         Self::from_source(
             clearinghouse,
             registry,
-            &InstructionAccounts(accounts),
+            &InstructionAccounts::new(accounts),
             needs,
             oracle_use,
             clock,
@@ -231,6 +265,7 @@ impl RiskContext {
                 push_series(
                     &mut instruments,
                     &market,
+                    markets.len() as u8 - 1,
                     *series,
                     cache.as_deref(),
                     spot,
@@ -270,15 +305,18 @@ impl RiskContext {
         )
         .map_err(risk_error)?;
         for info in instruments.iter_mut().filter(|info| !info.cached) {
-            let local = markets
-                .iter()
-                .position(|m| m.index == info.market)
-                .ok_or_else(|| error!(XmarginError::UnknownMarket))?;
-            info.risk = series_risk(&engine, local as u8, info.instrument)?;
+            info.risk = series_risk(&engine, info.local, info.instrument)?;
         }
+        let mut series_lookup: Vec<(u16, u16)> = instruments
+            .iter()
+            .enumerate()
+            .map(|(at, info)| (series_key(info.market, info.series), at as u16))
+            .collect();
+        series_lookup.sort_unstable();
         Ok(Self {
             markets,
             instruments,
+            series_lookup,
             assets,
             engine,
             registry_assets,
@@ -290,19 +328,25 @@ impl RiskContext {
         self.markets.get(local as usize).map(|m| m.index)
     }
 
-    fn local_market(&self, index: u8) -> Result<u8> {
-        self.markets
-            .iter()
-            .position(|m| m.index == index)
-            .map(|local| local as u8)
-            .ok_or_else(|| error!(XmarginError::UnknownMarket))
+    fn series_info(&self, market: u8, series: u8) -> Result<&SeriesInfo> {
+        let key = series_key(market, series);
+        self.series_lookup
+            .binary_search_by_key(&key, |(k, _)| *k)
+            .ok()
+            .and_then(|found| self.instruments.get(self.series_lookup[found].1 as usize))
+            .ok_or_else(|| error!(XmarginError::UnknownSeries))
     }
 
-    fn series_info(&self, market: u8, series: u8) -> Result<&SeriesInfo> {
-        self.instruments
-            .iter()
-            .find(|info| info.market == market && info.series == series)
-            .ok_or_else(|| error!(XmarginError::UnknownSeries))
+    /// The engine's position for an account's slot, and its series risk.
+    pub fn position_of(&self, slot: &PositionSlot) -> Result<(Position, &SeriesRisk)> {
+        let info = self.series_info(slot.market, slot.series)?;
+        let position = Position {
+            underlying: info.local,
+            instrument: info.instrument,
+            size: slot.size,
+            cost_basis: slot.cost_basis,
+        };
+        Ok((position, &info.risk))
     }
 
     /// Settles what every position owes since it was last touched (perp funding, socialized
@@ -313,28 +357,27 @@ impl RiskContext {
         account: &mut MarginAccount,
         also: Option<(u8, u8)>,
     ) -> Result<i64> {
-        let mut keys: Vec<(u8, u8)> = account
-            .open_positions()
-            .map(|slot| (slot.market, slot.series))
-            .collect();
-        if let Some(key) = also {
-            if !keys.contains(&key) {
-                keys.push(key);
-            }
+        if let Some((market, series)) = also {
+            // Opened (size 0) so it takes the current indices below.
+            account.position_slot_mut(market, series)?;
         }
         let mut paid: i64 = 0;
-        for (market, series) in keys {
-            let info = self.series_info(market, series)?;
-            let mut owed = account.settle_loss(market, series, info.loss_index)?;
+        for slot in account.positions.iter_mut().filter(|slot| slot.in_use != 0) {
+            let info = self.series_info(slot.market, slot.series)?;
+            let mut owed = slot.accrue_loss(info.loss_index)?;
             if info.instrument == Instrument::Perpetual {
                 owed = owed
-                    .checked_add(account.settle_funding(market, series, info.funding_index)?)
+                    .checked_add(slot.accrue_funding(info.funding_index)?)
                     .ok_or_else(|| error!(XmarginError::MathOverflow))?;
             }
             paid = paid
                 .checked_add(owed)
                 .ok_or_else(|| error!(XmarginError::MathOverflow))?;
         }
+        let debit = paid
+            .checked_neg()
+            .ok_or_else(|| error!(XmarginError::MathOverflow))?;
+        account.add_quote(debit)?;
         Ok(paid)
     }
 
@@ -344,24 +387,33 @@ impl RiskContext {
         let mut positions = Vec::with_capacity(account.positions.len());
         let mut keys = Vec::with_capacity(account.positions.len());
         for slot in account.open_positions() {
-            let info = self.series_info(slot.market, slot.series)?;
-            let position = Position {
-                underlying: self.local_market(slot.market)?,
-                instrument: info.instrument,
-                size: slot.size,
-                cost_basis: slot.cost_basis,
-            };
+            let (position, risk) = self.position_of(slot)?;
             positions.push(PricedPosition {
                 position,
-                risk: info.risk,
+                risk: *risk,
             });
             keys.push((slot.market, slot.series));
         }
-        let mut collateral = Vec::with_capacity(account.collateral.len());
-        let mut low_prices = Vec::with_capacity(account.collateral.len());
-        let mut assets = Vec::with_capacity(account.collateral.len());
-        for balance in account.collateral.iter().filter(|b| b.in_use != 0) {
-            assets.push(balance.asset);
+        let collateral = self.collateral_of(account)?;
+        Ok(AccountView {
+            positions,
+            keys,
+            collateral: collateral.values,
+            assets: collateral.assets,
+            low_prices: collateral.low_prices,
+        })
+    }
+
+    /// The account's collateral after haircuts, quote balance first.
+    fn collateral_of(&self, account: &MarginAccount) -> Result<CollateralView> {
+        let held = account.collateral.iter().filter(|b| b.in_use != 0);
+        let capacity = account.collateral.len();
+        let mut view = CollateralView {
+            values: Vec::with_capacity(capacity),
+            assets: Vec::with_capacity(capacity),
+            low_prices: Vec::with_capacity(capacity),
+        };
+        for balance in held {
             let loaded = self
                 .assets
                 .iter()
@@ -372,32 +424,120 @@ impl RiskContext {
                 .iter()
                 .find(|(index, _)| *index == balance.asset)
                 .ok_or_else(|| error!(XmarginError::UnknownCollateralAsset))?;
-            collateral.push(asset.weights.collateral(
+            view.values.push(asset.weights.collateral(
                 balance.amount,
                 loaded.price,
                 asset.liquidity_depth,
             ));
-            low_prices.push(loaded.low);
+            view.assets.push(balance.asset);
+            view.low_prices.push(loaded.low);
         }
-        Ok(AccountView {
-            positions,
-            keys,
+        Ok(view)
+    }
+
+    /// Margins `account`, keeping what a later re-margin of the same account can reuse.
+    pub fn evaluate(&self, account: &MarginAccount) -> Result<AccountRisk> {
+        let mut book = Book::new(self.engine.underlyings.len());
+        let mut held = Vec::with_capacity(account.positions.len());
+        for slot in account.open_positions() {
+            let (position, risk) = self.position_of(slot)?;
+            book.add_position(&self.engine, &position, risk)
+                .map_err(risk_error)?;
+            held.push(HeldPosition::of(slot));
+        }
+        let results = book.results(&self.engine).map_err(risk_error)?;
+        let collateral = self.collateral_of(account)?;
+        let report = finish(&self.engine, &results, book.unrealized, &collateral.values)
+            .map_err(risk_error)?;
+        Ok(AccountRisk {
+            book,
+            results,
             collateral,
-            assets,
-            low_prices,
+            held,
+            report,
         })
     }
 
+    /// `evaluate(account)` from an earlier evaluation of the same account: only the positions
+    /// that changed are swapped in the book and only their underlyings re-evaluated. Exact:
+    /// the book's sums are integers, so the outcome equals a fresh evaluation (tests).
+    pub fn reevaluate(&self, prior: &mut AccountRisk, account: &MarginAccount) -> Result<()> {
+        let mut dirty = [false; xmargin_risk::model::MAX_UNDERLYINGS];
+        let mut current = Vec::with_capacity(account.positions.len());
+        for slot in account.open_positions() {
+            let now = HeldPosition::of(slot);
+            let before = prior.held.iter().position(|h| h.key() == now.key());
+            let unchanged = before.is_some_and(|at| prior.held[at] == now);
+            if !unchanged {
+                let (position, risk) = self.position_of(slot)?;
+                let own = prior
+                    .book
+                    .add_position(&self.engine, &position, risk)
+                    .map_err(risk_error)?;
+                mark_dirty(&mut dirty, own)?;
+                if let Some(at) = before {
+                    self.remove_held(prior, at, &mut dirty)?;
+                }
+            } else if let Some(at) = before {
+                prior.held.swap_remove(at);
+            }
+            current.push(now);
+        }
+        // What is left was closed.
+        for at in (0..prior.held.len()).rev() {
+            self.remove_held(prior, at, &mut dirty)?;
+        }
+        prior.held = current;
+        for (own, result) in prior.results.iter_mut().enumerate() {
+            if dirty.get(own).copied().unwrap_or(false) {
+                let exposure = prior
+                    .book
+                    .exposures
+                    .get(own)
+                    .ok_or_else(|| error!(XmarginError::UnknownMarket))?;
+                *result = underlying_result(&self.engine, own, exposure).map_err(risk_error)?;
+            }
+        }
+        prior.collateral = self.collateral_of(account)?;
+        prior.report = finish(
+            &self.engine,
+            &prior.results,
+            prior.book.unrealized,
+            &prior.collateral.values,
+        )
+        .map_err(risk_error)?;
+        Ok(())
+    }
+
+    /// Takes `prior.held[at]` out of the book and the list.
+    fn remove_held(
+        &self,
+        prior: &mut AccountRisk,
+        at: usize,
+        dirty: &mut [bool; xmargin_risk::model::MAX_UNDERLYINGS],
+    ) -> Result<()> {
+        let gone = prior.held.swap_remove(at);
+        let (position, risk) = self.position_of(&gone.slot())?;
+        let own = prior
+            .book
+            .remove_position(&self.engine, &position, risk)
+            .map_err(risk_error)?;
+        mark_dirty(dirty, own)
+    }
+
     pub fn health(&self, account: &MarginAccount) -> Result<Health> {
-        let view = self.view(account)?;
-        let report =
-            margin_priced(&self.engine, &view.collateral, &view.positions).map_err(risk_error)?;
+        let evaluated = self.evaluate(account)?;
         let bands: Vec<Fx> = self.markets.iter().map(|m| m.band).collect();
-        let init_health =
-            initial_health_in_band(&report, &view.collateral, &view.low_prices, &bands)
-                .map_err(risk_error)?;
+        let collateral = &evaluated.collateral;
+        let init_health = initial_health_in_band(
+            &evaluated.report,
+            &collateral.values,
+            &collateral.low_prices,
+            &bands,
+        )
+        .map_err(risk_error)?;
         Ok(Health {
-            report,
+            report: evaluated.report,
             init_health,
         })
     }
@@ -410,6 +550,72 @@ impl RiskContext {
     pub fn cached_series(&self) -> usize {
         self.instruments.iter().filter(|info| info.cached).count()
     }
+}
+
+fn series_key(market: u8, series: u8) -> u16 {
+    (market as u16) << 8 | series as u16
+}
+
+fn mark_dirty(dirty: &mut [bool], underlying: usize) -> Result<()> {
+    *dirty
+        .get_mut(underlying)
+        .ok_or_else(|| error!(XmarginError::UnknownMarket))? = true;
+    Ok(())
+}
+
+/// A position as an evaluation saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeldPosition {
+    pub market: u8,
+    pub series: u8,
+    pub size: i64,
+    pub cost_basis: i64,
+}
+
+impl HeldPosition {
+    fn of(slot: &PositionSlot) -> Self {
+        Self {
+            market: slot.market,
+            series: slot.series,
+            size: slot.size,
+            cost_basis: slot.cost_basis,
+        }
+    }
+
+    fn key(&self) -> (u8, u8) {
+        (self.market, self.series)
+    }
+
+    fn slot(&self) -> PositionSlot {
+        PositionSlot {
+            market: self.market,
+            series: self.series,
+            size: self.size,
+            cost_basis: self.cost_basis,
+            in_use: 1,
+            ..PositionSlot::default()
+        }
+    }
+}
+
+/// Collateral entries after haircuts, with their registry index and low price.
+#[derive(Clone, Debug)]
+pub struct CollateralView {
+    pub values: Vec<Collateral>,
+    pub assets: Vec<u8>,
+    pub low_prices: Vec<Fx>,
+}
+
+/// An account margined by the engine, kept so a liquidation step can re-margin it by swapping
+/// only what the step changed (the health cache of Mango v4, by position).
+pub struct AccountRisk {
+    pub book: Book,
+    /// Per underlying (engine index), None where nothing is held.
+    pub results: Vec<Option<UnderlyingResult>>,
+    pub collateral: CollateralView,
+    /// The positions in `book`.
+    pub held: Vec<HeldPosition>,
+    pub report: MarginReport,
 }
 
 /// An account as the engine sees it; `keys[i]` is the (market, series) of `positions[i]`.
@@ -429,6 +635,7 @@ pub struct AccountView {
 fn push_series(
     instruments: &mut Vec<SeriesInfo>,
     market: &Market,
+    local: u8,
     series: u8,
     cache: Option<&RiskCache>,
     spot: u64,
@@ -440,6 +647,7 @@ fn push_series(
     instruments.push(SeriesInfo {
         market: market.index,
         series,
+        local,
         instrument: stored.instrument()?,
         funding_index: stored.funding_index,
         loss_index: stored.loss_index,

@@ -5,10 +5,10 @@ use anchor_lang::prelude::*;
 use anchor_spl::token::{Token, TokenAccount};
 use xmargin_risk::fx::fx_ratio;
 use xmargin_risk::liquidation::health_at_end_level;
-use xmargin_risk::Fx;
+use xmargin_risk::{Fx, MarginReport};
 
 use crate::error::{risk_error, XmarginError};
-use crate::health::{Health, Needs, RiskContext};
+use crate::health::{AccountRisk, Needs, RiskContext};
 use crate::oracle::OracleUse;
 use crate::state::{
     Clearinghouse, CollateralRegistry, MarginAccount, BPS_DENOMINATOR, PAUSE_LIQUIDATE, QUOTE_ASSET,
@@ -89,10 +89,10 @@ pub struct Before {
 }
 
 impl Before {
-    pub fn of(health: &Health, end_fraction: Fx) -> Result<Self> {
+    pub fn of(report: &MarginReport, end_fraction: Fx) -> Result<Self> {
         Ok(Self {
-            maint_health: health.maint_health(),
-            end_health: health_at_end_level(&health.report, end_fraction).map_err(risk_error)?,
+            maint_health: report.maint_health(),
+            end_health: health_at_end_level(report, end_fraction).map_err(risk_error)?,
         })
     }
 
@@ -106,8 +106,9 @@ impl Before {
 impl Parties<'_, '_> {
     /// Authorizes the liquidator, loads prices (strict: positions or collateral change hands),
     /// settles both accounts' funding, and checks the target is liquidatable: below
-    /// maintenance, or still flagged and below the liquidation-end level.
-    pub fn begin(&self, also: Option<(u8, u8)>) -> Result<(RiskContext, Before)> {
+    /// maintenance, or still flagged and below the liquidation-end level. Returns the prices,
+    /// the target's state and its evaluation (which `finish` updates instead of redoing).
+    pub fn begin(&self, also: Option<(u8, u8)>) -> Result<(RiskContext, Before, AccountRisk)> {
         self.clearinghouse.require_not_paused(PAUSE_LIQUIDATE)?;
         let needs = {
             let liquidator = self.liquidator.load()?;
@@ -150,13 +151,14 @@ impl Parties<'_, '_> {
             risk.settle_accruals(&mut liquidator, also)?;
         }
         let target = self.target.load()?;
-        let health = risk.health(&target)?;
-        let before = Before::of(&health, self.end_fraction())?;
+        let evaluated = risk.evaluate(&target)?;
+        let before = Before::of(&evaluated.report, self.end_fraction())?;
         require!(
             before.is_liquidatable(target.being_liquidated != 0),
             XmarginError::NotLiquidatable
         );
-        Ok((risk, before))
+        drop(target);
+        Ok((risk, before, evaluated))
     }
 
     pub fn end_fraction(&self) -> Fx {
@@ -166,15 +168,20 @@ impl Parties<'_, '_> {
     /// After the step: the target's health strictly rose, its flag follows the end level, and
     /// the liquidator still meets initial margin. Returns (maintenance health, end-level
     /// health) of the target.
-    pub fn finish(&self, risk: &RiskContext, before: &Before) -> Result<(i64, i64)> {
-        let after = risk.health(&*self.target.load()?)?;
+    pub fn finish(
+        &self,
+        risk: &RiskContext,
+        before: &Before,
+        mut target: AccountRisk,
+    ) -> Result<(i64, i64)> {
+        risk.reevaluate(&mut target, &*self.target.load()?)?;
+        let after = &target.report;
         let maint_health = after.maint_health();
         require!(
             maint_health > before.maint_health,
             XmarginError::LiquidationDidNotImproveHealth
         );
-        let end_health =
-            health_at_end_level(&after.report, self.end_fraction()).map_err(risk_error)?;
+        let end_health = health_at_end_level(after, self.end_fraction()).map_err(risk_error)?;
         self.target.load_mut()?.being_liquidated = u8::from(end_health < 0);
         let liquidator_health = risk.health(&*self.liquidator.load()?)?.init_health;
         require!(

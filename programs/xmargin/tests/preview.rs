@@ -133,3 +133,41 @@ async fn cached_option_risk_is_ignored_outside_its_spot_range_or_after_a_risk_up
     w.refresh_risk_caches().await;
     assert_eq!(cached(&snapshot(&mut w).await), 2);
 }
+
+/// A liquidation step re-margins its target by swapping only what changed (`reevaluate`):
+/// a resized position, a closed one, a new one and a new quote balance give the same report
+/// as margining the changed account afresh.
+#[tokio::test]
+async fn re_margining_what_changed_equals_margining_afresh() {
+    let mut w = World::listed().await;
+    let trader = hedged_trader(&mut w).await;
+    let state = snapshot(&mut w).await;
+    let account = w.margin_account(trader.account).await;
+    let needs = Protocol::needs(&[&account], Some((SOL_MARKET, SOL_FUTURE)));
+    let context = state.context(&needs, OracleUse::OpenRisk).unwrap();
+    let mut evaluated = context.evaluate(&account).unwrap();
+    let fresh_before = context.evaluate(&account).unwrap().report;
+    assert_eq!(evaluated.report, fresh_before);
+
+    let mut changed = account;
+    changed
+        .apply_fill(SOL_MARKET, SOL_PERP, -4, 140 * USDC)
+        .unwrap();
+    changed
+        .apply_fill(BTC_MARKET, BTC_PERP, 1, 1_010 * USDC)
+        .unwrap();
+    changed
+        .apply_fill(SOL_MARKET, SOL_FUTURE, 2, 151 * USDC)
+        .unwrap();
+    changed.add_quote(-1_234_567).unwrap();
+    assert!(changed.position(BTC_MARKET, BTC_PERP).is_none());
+    context.reevaluate(&mut evaluated, &changed).unwrap();
+    let fresh_after = context.evaluate(&changed).unwrap().report;
+    assert_ne!(fresh_after, fresh_before);
+    assert_eq!(evaluated.report, fresh_after);
+    assert_eq!(evaluated.held.len(), changed.open_positions().count());
+
+    // Nothing changed: the same report again.
+    context.reevaluate(&mut evaluated, &changed).unwrap();
+    assert_eq!(evaluated.report, fresh_after);
+}

@@ -5,7 +5,7 @@ use xmargin_risk::{Collateral, Fx};
 
 use crate::error::{risk_error, XmarginError};
 use crate::events::CollateralLiquidated;
-use crate::health::RiskContext;
+use crate::health::CollateralView;
 use crate::liquidation::*;
 use crate::state::{Clearinghouse, MarginAccount, QUOTE_ASSET};
 
@@ -43,9 +43,9 @@ pub fn handler<'info>(
     require!(params.asset != QUOTE_ASSET, XmarginError::InvalidParameter);
     let common = &ctx.accounts.common;
     let parties = common.parties(ctx.remaining_accounts)?;
-    let (risk, before) = parties.begin(None)?;
+    let (risk, before, evaluated) = parties.begin(None)?;
     let step = plan_step(
-        &risk,
+        &evaluated.collateral,
         &*common.target_account.load()?,
         &common.clearinghouse,
         &params,
@@ -70,7 +70,7 @@ pub fn handler<'info>(
         liquidator.add_quote(-((step.paid + step.insurance_fee) as i64))?;
     }
     common.pay_insurance(step.insurance_fee)?;
-    let (maint_health_after, end_health_after) = parties.finish(&risk, &before)?;
+    let (maint_health_after, end_health_after) = parties.finish(&risk, &before, evaluated)?;
     crate::emit_event!(CollateralLiquidated {
         target: common.target_account.key(),
         liquidator: common.liquidator_account.key(),
@@ -89,7 +89,7 @@ pub fn handler<'info>(
 /// The smallest amount that brings the target to the liquidation-end level (closed form, then
 /// bounded search in the engine), capped by what repays its debt and by the caller's maximum.
 fn plan_step(
-    risk: &RiskContext,
+    collateral: &CollateralView,
     target: &MarginAccount,
     clearinghouse: &Clearinghouse,
     params: &LiquidateCollateralParams,
@@ -97,13 +97,12 @@ fn plan_step(
 ) -> Result<Step> {
     let debt = target.quote_balance().min(0).unsigned_abs();
     require!(debt > 0, XmarginError::NoQuoteDebt);
-    let view = risk.view(target)?;
-    let position = view
+    let position = collateral
         .assets
         .iter()
         .position(|asset| *asset == params.asset)
         .ok_or_else(|| error!(XmarginError::InsufficientBalance))?;
-    let asset: Collateral = view.collateral[position];
+    let asset: Collateral = collateral.values[position];
     let held =
         u64::try_from(asset.amount).map_err(|_| error!(XmarginError::InsufficientBalance))?;
     require!(held > 0, XmarginError::InsufficientBalance);

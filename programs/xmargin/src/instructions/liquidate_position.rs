@@ -1,12 +1,12 @@
 use anchor_lang::prelude::*;
 use xmargin_risk::fx::money_mul_ceil;
-use xmargin_risk::liquidation::position_for_end_level;
-use xmargin_risk::portfolio::position_value;
+use xmargin_risk::liquidation::{quantity_for_end_level, EvaluatedBook};
+use xmargin_risk::portfolio::{position_value, PricedPosition};
 use xmargin_risk::Fx;
 
 use crate::error::{risk_error, XmarginError};
 use crate::events::PositionLiquidated;
-use crate::health::RiskContext;
+use crate::health::{AccountRisk, RiskContext};
 use crate::liquidation::*;
 use crate::state::{Clearinghouse, MarginAccount, Market};
 
@@ -52,9 +52,10 @@ pub fn handler<'info>(
     let common = &ctx.accounts.common;
     let parties = common.parties(&accounts)?;
     let key = (market_index, params.series);
-    let (risk, before) = parties.begin(Some(key))?;
+    let (risk, before, evaluated) = parties.begin(Some(key))?;
     let step = plan_step(
         &risk,
+        &evaluated,
         &*common.target_account.load()?,
         &common.clearinghouse,
         key,
@@ -79,7 +80,7 @@ pub fn handler<'info>(
         series.check_open_interest()?;
     }
     common.pay_insurance(step.insurance_fee)?;
-    let (maint_health_after, end_health_after) = parties.finish(&risk, &before)?;
+    let (maint_health_after, end_health_after) = parties.finish(&risk, &before, evaluated)?;
     crate::emit_event!(PositionLiquidated {
         target: common.target_account.key(),
         liquidator: common.liquidator_account.key(),
@@ -97,36 +98,58 @@ pub fn handler<'info>(
     Ok(())
 }
 
+/// Contracts of `key` a step with `max_quantity` takes from `target` (settled and evaluated as
+/// `evaluated` with `risk`'s prices): the fewest that reach the liquidation-end level, else all
+/// the liquidator allows. With the position's priced form. Keepers call it to size their steps.
+pub fn quantity_to_liquidate(
+    risk: &RiskContext,
+    evaluated: &AccountRisk,
+    target: &MarginAccount,
+    clearinghouse: &Clearinghouse,
+    key: (u8, u8),
+    max_quantity: u64,
+) -> Result<(u64, PricedPosition)> {
+    let slot = target
+        .position(key.0, key.1)
+        .filter(|slot| slot.size != 0)
+        .ok_or_else(|| error!(XmarginError::NoPosition))?;
+    let (position, risk_of_series) = risk.position_of(slot)?;
+    let priced = PricedPosition {
+        position,
+        risk: *risk_of_series,
+    };
+    let held = priced.position.size.unsigned_abs();
+    let book = EvaluatedBook {
+        book: &evaluated.book,
+        results: &evaluated.results,
+        collateral: &evaluated.collateral.values,
+        quote_index: 0,
+    };
+    let needed = quantity_for_end_level(
+        risk.engine(),
+        &book,
+        &priced,
+        max_quantity,
+        discount(clearinghouse),
+        Fx::from_bits(clearinghouse.liquidation_end_fraction_bits),
+    )
+    .map_err(risk_error)?;
+    Ok((needed.unwrap_or(held).min(max_quantity), priced))
+}
+
 /// Sizes the step: the contracts that bring the target to the liquidation-end level (engine
-/// bisection), capped by the liquidator's maximum.
+/// bisection over at most the liquidator's maximum), capped by that maximum.
 fn plan_step(
     risk: &RiskContext,
+    evaluated: &AccountRisk,
     target: &MarginAccount,
     clearinghouse: &Clearinghouse,
     key: (u8, u8),
     max_quantity: u64,
 ) -> Result<Step> {
+    let (quantity, priced) =
+        quantity_to_liquidate(risk, evaluated, target, clearinghouse, key, max_quantity)?;
     let discount = discount(clearinghouse);
-    let end_fraction = Fx::from_bits(clearinghouse.liquidation_end_fraction_bits);
-    let view = risk.view(target)?;
-    let index = view
-        .keys
-        .iter()
-        .position(|k| *k == key)
-        .ok_or_else(|| error!(XmarginError::NoPosition))?;
-    let priced = &view.positions[index];
-    let held = priced.position.size.unsigned_abs();
-    let needed = position_for_end_level(
-        risk.engine(),
-        &view.collateral,
-        &view.positions,
-        0,
-        index,
-        discount,
-        end_fraction,
-    )
-    .map_err(risk_error)?;
-    let quantity = needed.unwrap_or(held).min(max_quantity);
     let moved = i64::try_from(quantity).map_err(|_| error!(XmarginError::MathOverflow))?;
     let moved = if priced.position.size > 0 {
         moved

@@ -43,6 +43,38 @@ pub struct PositionSlot {
     pub _padding: [u8; 5],
 }
 
+impl PositionSlot {
+    /// Funding owed since the snapshot (longs pay a rising index); moves the snapshot to
+    /// `index`. The caller debits it.
+    pub fn accrue_funding(&mut self, index: i64) -> Result<i64> {
+        let owed = if self.size == 0 {
+            0
+        } else {
+            let change = index
+                .checked_sub(self.funding_snapshot)
+                .ok_or_else(|| error!(XmarginError::MathOverflow))?;
+            self.size
+                .checked_mul(change)
+                .ok_or_else(|| error!(XmarginError::MathOverflow))?
+        };
+        self.funding_snapshot = index;
+        Ok(owed)
+    }
+
+    /// Socialized loss owed since the snapshot (|size| x index change); moves the snapshot to
+    /// `index`. The caller debits it.
+    pub fn accrue_loss(&mut self, index: i64) -> Result<i64> {
+        let change = index
+            .checked_sub(self.loss_snapshot)
+            .ok_or_else(|| error!(XmarginError::MathOverflow))?;
+        let owed = (self.size.unsigned_abs() as i64)
+            .checked_mul(change)
+            .ok_or_else(|| error!(XmarginError::MathOverflow))?;
+        self.loss_snapshot = index;
+        Ok(owed)
+    }
+}
+
 /// A trader's margin account, PDA `["margin", owner, id]`.
 #[account(zero_copy)]
 #[derive(Debug)]
@@ -284,18 +316,9 @@ impl MarginAccount {
     /// Pays the funding a perp position owes since its snapshot (longs pay a rising index) and
     /// moves the snapshot to `index`. A new slot starts at `index` and owes nothing.
     pub fn settle_funding(&mut self, market: u8, series: u8, index: i64) -> Result<i64> {
-        let slot = self.position_slot_mut(market, series)?;
-        let owed = if slot.size == 0 {
-            0
-        } else {
-            let change = index
-                .checked_sub(slot.funding_snapshot)
-                .ok_or_else(|| error!(XmarginError::MathOverflow))?;
-            slot.size
-                .checked_mul(change)
-                .ok_or_else(|| error!(XmarginError::MathOverflow))?
-        };
-        slot.funding_snapshot = index;
+        let owed = self
+            .position_slot_mut(market, series)?
+            .accrue_funding(index)?;
         self.add_quote(-owed)?;
         Ok(owed)
     }
@@ -303,14 +326,7 @@ impl MarginAccount {
     /// Pays the socialized loss a position owes since its snapshot (|size| x index change) and
     /// moves the snapshot to `index`. A new slot starts at `index` and owes nothing.
     pub fn settle_loss(&mut self, market: u8, series: u8, index: i64) -> Result<i64> {
-        let slot = self.position_slot_mut(market, series)?;
-        let change = index
-            .checked_sub(slot.loss_snapshot)
-            .ok_or_else(|| error!(XmarginError::MathOverflow))?;
-        let owed = (slot.size.unsigned_abs() as i64)
-            .checked_mul(change)
-            .ok_or_else(|| error!(XmarginError::MathOverflow))?;
-        slot.loss_snapshot = index;
+        let owed = self.position_slot_mut(market, series)?.accrue_loss(index)?;
         self.add_quote(-owed)?;
         Ok(owed)
     }

@@ -44,8 +44,7 @@ impl Harness {
         instructions: &[Instruction],
         signers: &[&Keypair],
     ) -> Result<(), BanksClientError> {
-        let tx = self.transaction(instructions, signers).await?;
-        self.ctx.banks_client.process_transaction(tx).await
+        self.send_for_logs(instructions, signers).await.map(|_| ())
     }
 
     /// Signed by the payer and `signers`, made unique by its compute-unit limit.
@@ -79,11 +78,8 @@ impl Harness {
         signers: &[&Keypair],
     ) -> Result<Vec<String>, BanksClientError> {
         let tx = self.transaction(instructions, signers).await?;
-        let outcome = self
-            .ctx
-            .banks_client
-            .process_transaction_with_metadata(tx)
-            .await?;
+        let outcome =
+            xmargin_client::chain::process_retrying_locks(&self.ctx.banks_client, tx).await?;
         outcome
             .result
             .clone()
