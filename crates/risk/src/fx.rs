@@ -26,9 +26,14 @@ pub const fn fx_ratio(num: i64, den: i64) -> Fx {
 /// times this.
 #[inline]
 fn widening_magnitude(a: u64, b: u64) -> (u64, u64) {
-    const LOW: u64 = 0xffff_ffff;
-    let (a_lo, a_hi) = (a & LOW, a >> 32);
-    let (b_lo, b_hi) = (b & LOW, b >> 32);
+    widening_limbs((a & LOW, a >> 32), (b & LOW, b >> 32))
+}
+
+const LOW: u64 = 0xffff_ffff;
+
+/// (low, high) 32-bit limbs of two magnitudes -> their product as (high, low) 64-bit halves.
+#[inline]
+fn widening_limbs((a_lo, a_hi): (u64, u64), (b_lo, b_hi): (u64, u64)) -> (u64, u64) {
     let p0 = a_lo * b_lo;
     let p1 = a_lo * b_hi;
     let p2 = a_hi * b_lo;
@@ -37,6 +42,56 @@ fn widening_magnitude(a: u64, b: u64) -> (u64, u64) {
     let low = (p0 & LOW) | (middle << 32);
     let high = p3 + (p1 >> 32) + (p2 >> 32) + (middle >> 32);
     (high, low)
+}
+
+/// One factor of many exact products, split once: an exposure multiplies a position's notional
+/// by some 34 bounds, and on SBF each product is built from 32-bit limbs.
+#[derive(Clone, Copy, Debug)]
+pub struct Multiplicand {
+    value: i64,
+    limbs: (u64, u64),
+}
+
+impl Multiplicand {
+    pub fn new(value: i64) -> Self {
+        let magnitude = value.unsigned_abs();
+        Self {
+            value,
+            limbs: (magnitude & LOW, magnitude >> 32),
+        }
+    }
+
+    pub fn value(&self) -> i64 {
+        self.value
+    }
+
+    /// `slot += value x f`, exactly; `Overflow` if the sum leaves i128.
+    #[inline]
+    pub fn accumulate(&self, slot: &mut MoneyFrac, f: Fx) -> RiskResult<()> {
+        op_count::mul128();
+        #[cfg(target_os = "solana")]
+        let sum = self.limb_sum(*slot, f);
+        #[cfg(not(target_os = "solana"))]
+        let sum = slot.checked_add(self.value as i128 * f.to_bits() as i128);
+        *slot = sum.ok_or(RiskError::Overflow)?;
+        Ok(())
+    }
+
+    /// `slot + value x f` from the 32-bit limbs (what SBF runs; bit-identical to the native
+    /// product, tests).
+    #[inline]
+    pub fn limb_sum(&self, slot: MoneyFrac, f: Fx) -> Option<MoneyFrac> {
+        let b = f.to_bits();
+        let magnitude_b = b.unsigned_abs();
+        let (high, low) = widening_limbs(self.limbs, (magnitude_b & LOW, magnitude_b >> 32));
+        // Below 2^126: exact in i128.
+        let magnitude = ((high as u128) << 64 | low as u128) as i128;
+        if (self.value < 0) != (b < 0) {
+            slot.checked_sub(magnitude)
+        } else {
+            slot.checked_add(magnitude)
+        }
+    }
 }
 
 /// a x b exactly, as i128, from 32-bit limbs.
@@ -263,6 +318,16 @@ mod tests {
         for a in edges {
             for b in edges {
                 assert_eq!(limb_mul_wide(a, b), a as i128 * b as i128, "{a} x {b}");
+                for slot in [
+                    0i128,
+                    -(1 << 100),
+                    i128::MAX - (1 << 126),
+                    i128::MIN + (1 << 126),
+                ] {
+                    let native = slot.checked_add(a as i128 * b as i128);
+                    let limbs = Multiplicand::new(a).limb_sum(slot, Fx::from_bits(b));
+                    assert_eq!(limbs, native, "{slot} + {a} x {b}");
+                }
                 let (x, y) = (Fx::from_bits(a), Fx::from_bits(b));
                 assert_eq!(limb_mul(x, y), x.checked_mul(y), "{a} x {b}");
             }
@@ -273,6 +338,11 @@ mod tests {
         #[test]
         fn the_limb_product_matches_i128_and_fixed(a in any::<i64>(), b in any::<i64>()) {
             prop_assert_eq!(limb_mul_wide(a, b), a as i128 * b as i128);
+            let slot = (a as i128) << 60;
+            prop_assert_eq!(
+                Multiplicand::new(a).limb_sum(slot, Fx::from_bits(b)),
+                slot.checked_add(a as i128 * b as i128)
+            );
             let (x, y) = (Fx::from_bits(a), Fx::from_bits(b));
             prop_assert_eq!(limb_mul(x, y), x.checked_mul(y));
         }

@@ -54,7 +54,7 @@ pub struct Scenario {
 }
 
 /// Everything the bounds need about a grid, computed once per underlying.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GridConstants {
     /// Relative price move of each node (core then extended).
     pub moves: [Fx; NODES],
@@ -98,10 +98,18 @@ impl Words<'_> {
         usize::try_from(self.word()?).map_err(|_| RiskError::InvalidParameter)
     }
 
+    /// The next `out.len()` words, with one bounds check for the run (margin checks decode a
+    /// market's constants and every cached series' bounds this way).
     pub(crate) fn fill(&mut self, out: &mut [Fx]) -> RiskResult<()> {
-        for slot in out.iter_mut() {
-            *slot = self.fx()?;
+        let end = self.at + out.len();
+        let run = self
+            .words
+            .get(self.at..end)
+            .ok_or(RiskError::InvalidParameter)?;
+        for (slot, word) in out.iter_mut().zip(run) {
+            *slot = Fx::from_bits(*word);
         }
+        self.at = end;
         Ok(())
     }
 }
@@ -141,20 +149,23 @@ impl GridConstants {
 
     /// The inverse of `to_words`; segment bounds outside the ladder are an error.
     pub fn from_words(words: &[i64; GRID_WORDS]) -> RiskResult<Self> {
+        let mut constants = Self::default();
+        constants.read_words(words)?;
+        Ok(constants)
+    }
+
+    /// `from_words` into `self`, in place: a margin check decodes each market's constants
+    /// straight into the engine's vector (the struct is ~1 KB; every copy costs on SBF).
+    pub fn read_words(&mut self, words: &[i64; GRID_WORDS]) -> RiskResult<()> {
         let mut reader = Words { words, at: 0 };
-        let mut moves = [Fx::ZERO; NODES];
-        reader.fill(&mut moves)?;
-        let price_range = reader.fx()?;
-        let mut ln_moves = [Fx::ZERO; CORE_NODES];
-        reader.fill(&mut ln_moves)?;
-        let mut inv_moves = [Fx::ZERO; CORE_NODES];
-        reader.fill(&mut inv_moves)?;
-        let mut segment_weights = [[Fx::ZERO; SEGMENTS]; CORE_NODES];
-        for row in segment_weights.iter_mut() {
+        reader.fill(&mut self.moves)?;
+        self.price_range = reader.fx()?;
+        reader.fill(&mut self.ln_moves)?;
+        reader.fill(&mut self.inv_moves)?;
+        for row in self.segment_weights.iter_mut() {
             reader.fill(row)?;
         }
-        let mut segment_range = [(0usize, 0usize); CORE_NODES];
-        for range in segment_range.iter_mut() {
+        for range in self.segment_range.iter_mut() {
             let start = reader.index()?;
             let end = reader.index()?;
             if start > end || end > SEGMENTS {
@@ -162,20 +173,11 @@ impl GridConstants {
             }
             *range = (start, end);
         }
-        let mut ln_extended = [Fx::ZERO; 2];
-        reader.fill(&mut ln_extended)?;
-        Ok(Self {
-            moves,
-            price_range,
-            ln_moves,
-            inv_moves,
-            segment_weights,
-            segment_range,
-            ln_extended,
-            vol_down: reader.fx()?,
-            vol_up: reader.fx()?,
-            extended_weight: reader.fx()?,
-        })
+        reader.fill(&mut self.ln_extended)?;
+        self.vol_down = reader.fx()?;
+        self.vol_up = reader.fx()?;
+        self.extended_weight = reader.fx()?;
+        Ok(())
     }
 
     pub fn new(grid: &ScenarioGrid) -> RiskResult<Self> {

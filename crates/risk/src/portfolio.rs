@@ -3,7 +3,9 @@
 //! correlation, and value the collateral. Output is the account's `MarginReport`.
 use crate::collateral::weighted_values;
 use crate::error::{RiskError, RiskResult};
-use crate::fx::{ceil_money, floor_money, money_mul_ceil, money_times, sub, to_i64, Fx, MoneyFrac};
+use crate::fx::{
+    ceil_money, floor_money, money_mul_ceil, money_times, sub, to_i64, Fx, MoneyFrac, Multiplicand,
+};
 use crate::grid::{
     aggregate_levels, factor_masks, GridConstants, LevelLosses, NodeLosses, Scenario, VolShock,
     CORE_NODES, DOWN, EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, FACTOR_LEVELS, NODES, UP,
@@ -59,20 +61,38 @@ impl Market {
         params: RiskParams,
         now: i64,
     ) -> RiskResult<Self> {
+        Self::from_parts(
+            underlyings.to_vec(),
+            constants.iter().map(|c| c.grid).collect(),
+            constants.iter().map(|c| c.masks).collect(),
+            params,
+            now,
+        )
+    }
+
+    /// From vectors built in place (`grids[i]` and `masks[i]` derived from `underlyings[i]`):
+    /// how the program assembles a snapshot without copying ~1 KB per underlying around.
+    pub fn from_parts(
+        underlyings: Vec<Underlying>,
+        grids: Vec<GridConstants>,
+        masks: Vec<[u16; FACTOR_LEVELS]>,
+        params: RiskParams,
+        now: i64,
+    ) -> RiskResult<Self> {
         if underlyings.len() > MAX_UNDERLYINGS {
             return Err(RiskError::CapacityExceeded);
         }
-        if constants.len() != underlyings.len() {
+        if grids.len() != underlyings.len() || masks.len() != underlyings.len() {
             return Err(RiskError::InvalidParameter);
         }
         params.validate()?;
-        for u in underlyings {
+        for u in &underlyings {
             u.validate()?;
         }
         Ok(Self {
-            underlyings: underlyings.to_vec(),
-            grids: constants.iter().map(|c| c.grid).collect(),
-            masks: constants.iter().map(|c| c.masks).collect(),
+            underlyings,
+            grids,
+            masks,
             params,
             now,
         })
@@ -149,16 +169,6 @@ pub struct Exposure {
     pub positions: u32,
 }
 
-/// slot += notional x f, exactly: an i64 x i64 product is a single widening multiply.
-#[inline]
-fn acc(slot: &mut MoneyFrac, notional: i64, f: Fx) -> RiskResult<()> {
-    crate::fx::op_count::mul128();
-    *slot = slot
-        .checked_add(crate::fx::mul_wide(notional, f.to_bits()))
-        .ok_or(RiskError::Overflow)?;
-    Ok(())
-}
-
 impl Exposure {
     /// Adds `notional` (= size x spot) of a series.
     pub fn add(&mut self, notional: i128, risk: &SeriesRisk) -> RiskResult<()> {
@@ -188,18 +198,20 @@ impl Exposure {
     }
 
     fn add_bounds(&mut self, notional: i64, scaled: i64, risk: &SeriesRisk) -> RiskResult<()> {
-        acc(&mut self.net_delta, scaled, risk.delta)?;
-        acc(&mut self.net_theta, scaled, risk.theta)?;
+        let scaled = Multiplicand::new(scaled);
+        let acc = |slot: &mut MoneyFrac, f: Fx| scaled.accumulate(slot, f);
+        acc(&mut self.net_delta, risk.delta)?;
+        acc(&mut self.net_theta, risk.theta)?;
         if risk.is_option {
-            acc(&mut self.net_gamma, scaled, risk.gamma)?;
-            acc(&mut self.net_vega, scaled, risk.vega)?;
+            acc(&mut self.net_gamma, risk.gamma)?;
+            acc(&mut self.net_vega, risk.vega)?;
             if notional < 0 {
-                self.short_option_notional -= scaled as i128;
+                self.short_option_notional -= scaled.value() as i128;
             }
         }
         let long = notional >= 0;
         let (price, vol, extended) = if long && risk.is_option {
-            acc(&mut self.long_option_value, scaled, risk.mark_high)?;
+            acc(&mut self.long_option_value, risk.mark_high)?;
             (
                 &mut self.long_option_price,
                 &mut self.long_option_vol,
@@ -218,12 +230,12 @@ impl Exposure {
             (&risk.price_high, &risk.vol_pnl_max)
         };
         for (slot, bound) in price.iter_mut().zip(price_bound) {
-            acc(slot, scaled, *bound)?;
+            acc(slot, *bound)?;
         }
         if risk.is_option {
             for (slots, bounds) in vol.iter_mut().zip(vol_bound) {
                 for (slot, bound) in slots.iter_mut().zip(bounds) {
-                    acc(slot, scaled, *bound)?;
+                    acc(slot, *bound)?;
                 }
             }
         }
@@ -234,37 +246,39 @@ impl Exposure {
             } else {
                 sub(risk.extended_high[side], risk.mark_low)?
             };
-            acc(slot, scaled, change)?;
+            acc(slot, change)?;
         }
         Ok(())
     }
 
     /// Worst loss at each node and the scenario of the overall worst. Every term is already a
-    /// bound in MoneyFrac: the scenarios only floor and add.
-    pub fn node_losses(&self, grid: &GridConstants) -> RiskResult<([i128; NODES], Scenario)> {
-        let long_floor = -ceil_money(self.long_option_value);
-        let mut worst = [i128::MIN; NODES];
+    /// bound in MoneyFrac: the scenarios only floor and add. Floored terms and losses beyond
+    /// `MAX_MEMBER_LOSS` are refused (`Overflow`), so the 27 scenarios run in 64-bit arithmetic
+    /// (one SBF instruction per operation where 128-bit takes several).
+    pub fn node_losses(&self, grid: &GridConstants) -> RiskResult<([i64; NODES], Scenario)> {
+        let long_floor = bounded_loss(-ceil_money(self.long_option_value))?;
+        let mut worst = [i64::MIN; NODES];
         let mut worst_scenario = Scenario {
             node: CORE_NODES / 2,
             vol: VolShock::Flat,
         };
-        let mut worst_loss = i128::MIN;
+        let mut worst_loss = i64::MIN;
         for (node, slot) in worst.iter_mut().enumerate().take(CORE_NODES) {
-            let long_price = floor_money(self.long_option_price[node]);
-            let other_price = floor_money(self.other_price[node]);
+            let long_price = floored(self.long_option_price[node])?;
+            let other_price = floored(self.other_price[node])?;
             for vol in VOL_SHOCK_ORDER {
                 let (long_vol, other_vol) = match vol {
                     VolShock::Flat => (0, 0),
                     VolShock::Down => (
-                        floor_money(self.long_option_vol[node][DOWN]),
-                        floor_money(self.other_vol[node][DOWN]),
+                        floored(self.long_option_vol[node][DOWN])?,
+                        floored(self.other_vol[node][DOWN])?,
                     ),
                     VolShock::Up => (
-                        floor_money(self.long_option_vol[node][UP]),
-                        floor_money(self.other_vol[node][UP]),
+                        floored(self.long_option_vol[node][UP])?,
+                        floored(self.other_vol[node][UP])?,
                     ),
                 };
-                // Each term is below 2^95 (MoneyFrac >> 32): the sums cannot overflow.
+                // Each term is within 2^59: the sums cannot overflow.
                 let pnl = other_price + other_vol + (long_price + long_vol).max(long_floor);
                 let loss = -pnl;
                 if loss > *slot {
@@ -276,10 +290,13 @@ impl Exposure {
                 }
             }
         }
+        for slot in worst.iter_mut().take(CORE_NODES) {
+            *slot = bounded_loss(*slot as i128)?;
+        }
         for (side, node) in [(DOWN, EXTENDED_DOWN_NODE), (UP, EXTENDED_UP_NODE)] {
             let pnl = floor_money(self.long_option_extended[side])
                 + floor_money(self.other_extended[side]);
-            let loss = money_mul_ceil(-pnl, grid.extended_weight)?;
+            let loss = bounded_loss(money_mul_ceil(-pnl, grid.extended_weight)?)?;
             worst[node] = loss;
             if loss > worst_loss {
                 worst_loss = loss;
@@ -494,7 +511,7 @@ pub fn underlying_result(
         member: NodeLosses {
             group: underlying.correlation_group,
             masks: market.masks[index],
-            worst: bounded_losses(&worst)?,
+            worst,
             floor: bounded_loss(short_option_minimum)?,
         }
         .levels(),
@@ -505,7 +522,7 @@ pub fn underlying_result(
             net_gamma: to_i64(floor_money(exposure.net_gamma))?,
             net_vega: to_i64(floor_money(exposure.net_vega))?,
             net_theta: to_i64(floor_money(exposure.net_theta))?,
-            worst_loss: to_i64(worst.iter().copied().max().unwrap_or(0))?,
+            worst_loss: worst.iter().copied().max().unwrap_or(0),
             worst_scenario: Some(scenario),
             theta_charge: to_i64(theta_charge)?,
             concentration_charge: to_i64(concentration_charge)?,
@@ -526,12 +543,18 @@ fn bounded_loss(loss: i128) -> RiskResult<i64> {
     Ok(loss as i64)
 }
 
-fn bounded_losses(losses: &[i128; NODES]) -> RiskResult<[i64; NODES]> {
-    let mut out = [0i64; NODES];
-    for (slot, loss) in out.iter_mut().zip(losses) {
-        *slot = bounded_loss(*loss)?;
+/// A floored MoneyFrac term of a scenario, in [-2^59, 2^59) (else `Overflow`): read from the
+/// two 64-bit halves, one add and one compare where a 128-bit bound check takes several.
+#[inline]
+fn floored(value: MoneyFrac) -> RiskResult<i64> {
+    let high = (value >> 64) as i64;
+    // floor(value / 2^32) = high x 2^32 + (low >> 32); within the bound iff high is in
+    // [-2^27, 2^27).
+    const HALF_RANGE: i64 = 1 << 27;
+    if (high.wrapping_add(HALF_RANGE) as u64) >= 2 * HALF_RANGE as u64 {
+        return Err(RiskError::Overflow);
     }
-    Ok(out)
+    Ok((high << 32) | ((value as u64) >> 32) as i64)
 }
 
 /// The report from per-underlying results (in underlying order), the book's unrealized PnL and
@@ -623,7 +646,9 @@ pub fn isolated_requirement(market: &Market, positions: &[Position]) -> RiskResu
         exposure.add(notional, &risk)?;
         let (worst, _) = exposure.node_losses(&market.grids[index])?;
         let minimum = exposure.short_option_minimum(&market.underlyings[index])?;
-        let worst = worst.iter().copied().max().unwrap_or(0).max(minimum).max(0);
+        let worst = (worst.iter().copied().max().unwrap_or(0) as i128)
+            .max(minimum)
+            .max(0);
         total += worst + exposure.theta_charge(market.params.theta_horizon_secs)?;
     }
     to_i64(total)
@@ -638,8 +663,24 @@ mod tests {
         assert_eq!(bounded_loss(MAX_MEMBER_LOSS), Ok(MAX_MEMBER_LOSS as i64));
         assert_eq!(bounded_loss(-MAX_MEMBER_LOSS), Ok(-MAX_MEMBER_LOSS as i64));
         assert_eq!(bounded_loss(MAX_MEMBER_LOSS + 1), Err(RiskError::Overflow));
-        let mut losses = [0i128; NODES];
-        losses[NODES - 1] = -MAX_MEMBER_LOSS - 1;
-        assert_eq!(bounded_losses(&losses), Err(RiskError::Overflow));
+        assert_eq!(
+            floored(-(MAX_MEMBER_LOSS + 1) << 32),
+            Err(RiskError::Overflow)
+        );
+        assert_eq!(floored(MAX_MEMBER_LOSS << 32), Err(RiskError::Overflow));
+        assert_eq!(floored(-MAX_MEMBER_LOSS << 32), Ok(-MAX_MEMBER_LOSS as i64));
+        for value in [
+            0i128,
+            1,
+            -1,
+            (1 << 32) - 1,
+            -(1 << 32) - 1,
+            ((MAX_MEMBER_LOSS - 1) << 32) + 12345,
+            (-MAX_MEMBER_LOSS << 32) + 1,
+            123_456_789_012_345_678_901,
+            -987_654_321_098_765_432_109,
+        ] {
+            assert_eq!(floored(value), Ok(floor_money(value) as i64), "{value}");
+        }
     }
 }

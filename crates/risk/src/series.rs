@@ -92,36 +92,43 @@ impl SeriesRisk {
 
     /// The inverse of `to_words`; a flag other than 0/1 or a spot beyond i64 is an error.
     pub fn from_words(words: &[i64; SERIES_RISK_WORDS]) -> RiskResult<Self> {
+        let mut risk = Self::default();
+        risk.read_words(words)?;
+        Ok(risk)
+    }
+
+    /// `from_words` into `self`, in place (a margin check decodes cached bounds straight into
+    /// its series table; the struct is ~540 bytes and every copy costs on SBF).
+    pub fn read_words(&mut self, words: &[i64; SERIES_RISK_WORDS]) -> RiskResult<()> {
         let mut reader = Words { words, at: 0 };
-        let is_option = match reader.word()? {
+        self.is_option = match reader.word()? {
             0 => false,
             1 => true,
             _ => return Err(RiskError::InvalidParameter),
         };
-        let spot = u64::try_from(reader.word()?).map_err(|_| RiskError::InvalidParameter)?;
-        let mut risk = SeriesRisk {
-            is_option,
-            spot,
-            mark: reader.fx()?,
-            mark_low: reader.fx()?,
-            mark_high: reader.fx()?,
-            delta: reader.fx()?,
-            gamma: reader.fx()?,
-            vega: reader.fx()?,
-            theta: reader.fx()?,
-            ..SeriesRisk::default()
-        };
-        reader.fill(&mut risk.price_low)?;
-        reader.fill(&mut risk.price_high)?;
-        for row in risk.vol_pnl_min.iter_mut() {
+        self.spot = u64::try_from(reader.word()?).map_err(|_| RiskError::InvalidParameter)?;
+        let mut marks = [Fx::ZERO; 7];
+        reader.fill(&mut marks)?;
+        [
+            self.mark,
+            self.mark_low,
+            self.mark_high,
+            self.delta,
+            self.gamma,
+            self.vega,
+            self.theta,
+        ] = marks;
+        reader.fill(&mut self.price_low)?;
+        reader.fill(&mut self.price_high)?;
+        for row in self.vol_pnl_min.iter_mut() {
             reader.fill(row)?;
         }
-        for row in risk.vol_pnl_max.iter_mut() {
+        for row in self.vol_pnl_max.iter_mut() {
             reader.fill(row)?;
         }
-        reader.fill(&mut risk.extended_low)?;
-        reader.fill(&mut risk.extended_high)?;
-        Ok(risk)
+        reader.fill(&mut self.extended_low)?;
+        reader.fill(&mut self.extended_high)?;
+        Ok(())
     }
 }
 

@@ -8,9 +8,8 @@
 use core::cell::Ref;
 
 use anchor_lang::prelude::*;
-use xmargin_risk::portfolio::{
-    finish, underlying_result, Book, UnderlyingConstants, UnderlyingResult,
-};
+use xmargin_risk::grid::{GridConstants, FACTOR_LEVELS};
+use xmargin_risk::portfolio::{finish, underlying_result, Book, UnderlyingResult};
 use xmargin_risk::price_band::initial_health_in_band;
 use xmargin_risk::series::SeriesRisk;
 use xmargin_risk::{
@@ -38,11 +37,38 @@ impl Health {
     }
 }
 
-struct LoadedMarket {
-    index: u8,
-    underlying: Underlying,
-    constants: UnderlyingConstants,
-    band: Fx,
+/// The markets of a check, by engine index, built in place: what becomes the engine's
+/// snapshot, plus each market's index and price band.
+struct LoadedMarkets {
+    indices: Vec<u8>,
+    bands: Vec<Fx>,
+    underlyings: Vec<Underlying>,
+    grids: Vec<GridConstants>,
+    masks: Vec<[u16; FACTOR_LEVELS]>,
+}
+
+impl LoadedMarkets {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            indices: Vec::with_capacity(capacity),
+            bands: Vec::with_capacity(capacity),
+            underlyings: Vec::with_capacity(capacity),
+            grids: Vec::with_capacity(capacity),
+            masks: Vec::with_capacity(capacity),
+        }
+    }
+
+    fn push(&mut self, index: u8, market: &Market, oracle: &OraclePrice, spot: u64) -> Result<()> {
+        self.grids.push(GridConstants::default());
+        if let Some(grid) = self.grids.last_mut() {
+            market.read_grid_constants(grid)?;
+        }
+        self.masks.push(market.factor_masks);
+        self.underlyings.push(market.underlying(spot));
+        self.bands.push(oracle.band()?);
+        self.indices.push(index);
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -69,7 +95,10 @@ struct LoadedAsset {
 
 /// Prices and parameters of everything the accounts under check refer to, read once.
 pub struct RiskContext {
-    markets: Vec<LoadedMarket>,
+    /// Market index of each engine underlying.
+    markets: Vec<u8>,
+    /// Price band of each engine underlying (`OraclePrice::band`).
+    bands: Vec<Fx>,
     /// Every series the accounts hold or trade.
     instruments: Vec<SeriesInfo>,
     /// (market << 8 | series, index in `instruments`), sorted: positions find their series in
@@ -245,7 +274,7 @@ impl RiskContext {
             OracleUse::ReduceRisk => &clearinghouse.tolerant_oracle,
         };
         let quote_decimals = registry.asset(QUOTE_ASSET)?.decimals as i32;
-        let mut markets = Vec::new();
+        let mut markets = LoadedMarkets::with_capacity(needs.series.len());
         let mut instruments = Vec::with_capacity(needs.series.len());
         for index in needs.markets() {
             let market = source.market(index)?;
@@ -255,17 +284,12 @@ impl RiskContext {
             let cache = (market.risk_cache != Pubkey::default())
                 .then(|| source.risk_cache(&market.risk_cache))
                 .flatten();
-            markets.push(LoadedMarket {
-                index,
-                underlying: market.underlying(spot),
-                constants: market.constants()?,
-                band: oracle.band()?,
-            });
+            markets.push(index, &market, &oracle, spot)?;
             for (_, series) in needs.series.iter().filter(|(m, _)| *m == index) {
                 push_series(
                     &mut instruments,
                     &market,
-                    markets.len() as u8 - 1,
+                    markets.indices.len() as u8 - 1,
                     *series,
                     cache.as_deref(),
                     spot,
@@ -295,11 +319,10 @@ impl RiskContext {
                 low: scaled_fx_floor(oracle.low(), exponent)?,
             });
         }
-        let underlyings: Vec<Underlying> = markets.iter().map(|m| m.underlying).collect();
-        let constants: Vec<UnderlyingConstants> = markets.iter().map(|m| m.constants).collect();
-        let engine = xmargin_risk::Market::with_constants(
-            &underlyings,
-            &constants,
+        let engine = xmargin_risk::Market::from_parts(
+            markets.underlyings,
+            markets.grids,
+            markets.masks,
             clearinghouse.risk_params.to_risk(),
             clock.unix_timestamp,
         )
@@ -314,7 +337,8 @@ impl RiskContext {
             .collect();
         series_lookup.sort_unstable();
         Ok(Self {
-            markets,
+            markets: markets.indices,
+            bands: markets.bands,
             instruments,
             series_lookup,
             assets,
@@ -325,7 +349,7 @@ impl RiskContext {
 
     /// The market index of the engine's underlying `local` (breakdowns are by local index).
     pub fn market_of(&self, local: u8) -> Option<u8> {
-        self.markets.get(local as usize).map(|m| m.index)
+        self.markets.get(local as usize).copied()
     }
 
     fn series_info(&self, market: u8, series: u8) -> Result<&SeriesInfo> {
@@ -527,13 +551,12 @@ impl RiskContext {
 
     pub fn health(&self, account: &MarginAccount) -> Result<Health> {
         let evaluated = self.evaluate(account)?;
-        let bands: Vec<Fx> = self.markets.iter().map(|m| m.band).collect();
         let collateral = &evaluated.collateral;
         let init_health = initial_health_in_band(
             &evaluated.report,
             &collateral.values,
             &collateral.low_prices,
-            &bands,
+            &self.bands,
         )
         .map_err(risk_error)?;
         Ok(Health {
@@ -642,8 +665,6 @@ fn push_series(
     now: i64,
 ) -> Result<()> {
     let stored = market.series(series)?;
-    let cached =
-        cache.and_then(|cache| cache.lookup(series, stored, market.risk_generation, spot, now));
     instruments.push(SeriesInfo {
         market: market.index,
         series,
@@ -651,9 +672,20 @@ fn push_series(
         instrument: stored.instrument()?,
         funding_index: stored.funding_index,
         loss_index: stored.loss_index,
-        cached: cached.is_some(),
-        risk: cached.unwrap_or_default(),
+        cached: false,
+        risk: SeriesRisk::default(),
     });
+    if let (Some(cache), Some(info)) = (cache, instruments.last_mut()) {
+        // Decoded straight into the table; an entry that does not apply is recomputed live.
+        info.cached = cache.lookup_into(
+            series,
+            stored,
+            market.risk_generation,
+            spot,
+            now,
+            &mut info.risk,
+        );
+    }
     Ok(())
 }
 

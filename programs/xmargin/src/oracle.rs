@@ -153,9 +153,15 @@ impl OraclePrice {
     /// Relative width of the band the initial check must survive:
     /// max(conf, |price - ema|) / price, rounded up.
     pub fn band(&self) -> Result<Fx> {
-        let gap = self.price.abs_diff(self.ema_price).max(self.conf) as u128;
-        let price = self.price as u128;
-        let bits = (gap << 32).div_ceil(price);
+        let gap = self.price.abs_diff(self.ema_price).max(self.conf);
+        let price = self.price.max(1) as u64;
+        // A 64-bit division when the shifted gap fits (always, in practice): a 128-bit one is
+        // a long library routine on SBF.
+        let bits = if gap < 1 << 31 {
+            ((gap << 32).div_ceil(price)) as u128
+        } else {
+            ((gap as u128) << 32).div_ceil(price as u128)
+        };
         let bits = i64::try_from(bits).map_err(|_| error!(XmarginError::MathOverflow))?;
         Ok(Fx::from_bits(bits))
     }
@@ -171,14 +177,94 @@ pub fn scaled_fx_floor(mantissa: i64, exponent: i32) -> Result<Fx> {
 
 /// `value x 10^exponent`, rounded down.
 pub fn scale_pow10_floor(value: i128, exponent: i32) -> Result<i128> {
-    let power = 10i128
-        .checked_pow(exponent.unsigned_abs())
-        .ok_or_else(|| error!(XmarginError::MathOverflow))?;
+    let power = pow10(exponent.unsigned_abs())?;
     if exponent >= 0 {
-        value
+        return value
             .checked_mul(power)
-            .ok_or_else(|| error!(XmarginError::MathOverflow))
-    } else {
-        Ok(value.div_euclid(power))
+            .ok_or_else(|| error!(XmarginError::MathOverflow));
+    }
+    // Non-negative and within 64 bits (prices, in practice): a native division, where the
+    // signed 128-bit one is a long library routine on SBF. Floor equals truncation here.
+    match (u64::try_from(value), u64::try_from(power)) {
+        (Ok(value), Ok(power)) => Ok((value / power) as i128),
+        _ => Ok(value.div_euclid(power)),
+    }
+}
+
+/// 10^k, from a table where it fits 64 bits (no 128-bit multiplies on the hot path).
+fn pow10(k: u32) -> Result<i128> {
+    const POW10: [u64; 20] = {
+        let mut table = [1u64; 20];
+        let mut k = 1;
+        while k < 20 {
+            table[k] = table[k - 1] * 10;
+            k += 1;
+        }
+        table
+    };
+    match POW10.get(k as usize) {
+        Some(power) => Ok(*power as i128),
+        None => 10i128
+            .checked_pow(k)
+            .ok_or_else(|| error!(XmarginError::MathOverflow)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaling_by_powers_of_ten_rounds_down_on_every_path() {
+        for (value, exponent) in [
+            (0i128, 0i32),
+            (1_234_567_891i128, -3),
+            (-1_234_567_891, -3),
+            (i64::MAX as i128 * 8, -7),
+            (u64::MAX as i128 + 5, -1),
+            (-(1i128 << 100), -30),
+            (987, 0),
+            (-987, 4),
+            (5, -25),
+        ] {
+            let power = 10i128.pow(exponent.unsigned_abs());
+            let expected = if exponent >= 0 {
+                value * power
+            } else {
+                value.div_euclid(power)
+            };
+            assert_eq!(
+                scale_pow10_floor(value, exponent).unwrap(),
+                expected,
+                "{value} {exponent}"
+            );
+        }
+        assert!(scale_pow10_floor(1, 39).is_err());
+        assert!(scale_pow10_floor(i128::MAX / 2, 1).is_err());
+    }
+
+    #[test]
+    fn the_band_is_rounded_up_for_narrow_and_wide_gaps() {
+        for (price, ema, conf) in [
+            (15_000_000_000i64, 14_900_000_000i64, 5_000_000u64),
+            (3, 1, 0),
+            (i64::MAX, 0, 1),
+            (1_000, 1_000, 0),
+        ] {
+            let oracle = OraclePrice {
+                price,
+                conf,
+                expo: -8,
+                ema_price: ema,
+                publish_time: 0,
+                slot: 0,
+            };
+            let gap = price.abs_diff(ema).max(conf) as u128;
+            let expected = (gap << 32).div_ceil(price as u128);
+            assert_eq!(
+                oracle.band().ok().map(|b| b.to_bits() as u128),
+                i64::try_from(expected).ok().map(|b| b as u128)
+            );
+        }
     }
 }

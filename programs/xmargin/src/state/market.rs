@@ -407,11 +407,18 @@ impl Market {
     }
 
     pub fn constants(&self) -> Result<UnderlyingConstants> {
+        let mut grid = GridConstants::default();
+        self.read_grid_constants(&mut grid)?;
         Ok(UnderlyingConstants {
-            grid: GridConstants::from_words(&self.grid_constants)
-                .map_err(|_| error!(XmarginError::InvalidParameter))?,
+            grid,
             masks: self.factor_masks,
         })
+    }
+
+    /// The stored grid constants decoded into `grid`, in place.
+    pub fn read_grid_constants(&self, grid: &mut GridConstants) -> Result<()> {
+        grid.read_words(&self.grid_constants)
+            .map_err(|_| error!(XmarginError::InvalidParameter))
     }
 }
 

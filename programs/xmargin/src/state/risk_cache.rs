@@ -60,16 +60,31 @@ impl RiskCache {
         spot: u64,
         now: i64,
     ) -> Option<SeriesRisk> {
-        let entry = self.entries.get(index as usize)?;
+        let mut risk = SeriesRisk::default();
+        self.lookup_into(index, series, generation, spot, now, &mut risk)
+            .then_some(risk)
+    }
+
+    /// `lookup` decoded straight into `out`; false (and `out` unusable) when there is no valid
+    /// entry.
+    pub fn lookup_into(
+        &self,
+        index: u8,
+        series: &Series,
+        generation: u64,
+        spot: u64,
+        now: i64,
+        out: &mut SeriesRisk,
+    ) -> bool {
+        let Some(entry) = self.entries.get(index as usize) else {
+            return false;
+        };
         let same_series = entry.filled == 1
             && entry.strike == series.strike
             && entry.expiry == series.expiry
             && entry.kind == series.kind
             && entry.generation == generation;
-        if !same_series || !entry.window().contains(spot, now) {
-            return None;
-        }
-        SeriesRisk::from_words(&entry.risk).ok()
+        same_series && entry.window().contains(spot, now) && out.read_words(&entry.risk).is_ok()
     }
 }
 
