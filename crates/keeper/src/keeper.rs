@@ -10,6 +10,7 @@ use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::Instruction;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
+use xmargin::instructions::refresh_risk_cache::is_refreshed;
 use xmargin::instructions::{LiquidateCollateralParams, LiquidatePositionParams};
 use xmargin::state::{
     MarginAccount, SeriesKind, QUOTE_ASSET, SERIES_ACTIVE, SERIES_SETTLED, SETTLEMENT_WINDOW_SECS,
@@ -32,6 +33,7 @@ pub struct Counters {
     pub series_settled: u64,
     pub positions_settled: u64,
     pub funding_cranks: u64,
+    pub cache_refreshes: u64,
     pub refused: u64,
     pub retries: u64,
 }
@@ -42,7 +44,7 @@ impl fmt::Display for Counters {
             f,
             "passes={} accounts_evaluated={} liquidatable_seen={} position_liquidations={} \
              collateral_liquidations={} bankruptcies_resolved={} series_settled={} \
-             positions_settled={} funding_cranks={} refused={} retries={}",
+             positions_settled={} funding_cranks={} cache_refreshes={} refused={} retries={}",
             self.passes,
             self.accounts_evaluated,
             self.liquidatable_seen,
@@ -52,6 +54,7 @@ impl fmt::Display for Counters {
             self.series_settled,
             self.positions_settled,
             self.funding_cranks,
+            self.cache_refreshes,
             self.refused,
             self.retries
         )
@@ -173,6 +176,7 @@ impl<'a, C: Chain> Keeper<'a, C> {
         let accounts = self.margin_accounts().await?;
         self.settle_expiries(&protocol, &accounts).await?;
         self.crank_funding(&protocol).await?;
+        self.refresh_risk_caches(&protocol).await?;
         let protocol = Protocol::fetch(self.chain).await?;
         let accounts = self.margin_accounts().await?;
         let verdicts = scan::evaluate(&protocol, &accounts);
@@ -192,6 +196,49 @@ impl<'a, C: Chain> Keeper<'a, C> {
             self.work_out(verdict.address).await?;
         }
         Ok(verdicts)
+    }
+
+    /// Refreshes every run of active, cacheable options whose cached bounds no longer hold
+    /// (empty, outdated generation, or spot or time outside the window): without them a
+    /// margin check computes each option itself, ~43,000 CU apiece, and deep option books no
+    /// longer fit a transaction.
+    async fn refresh_risk_caches(&mut self, protocol: &Protocol) -> ClientResult<()> {
+        for index in 0..protocol.market_count() {
+            let market = protocol.market(index)?;
+            if market.risk_cache == Pubkey::default() {
+                continue;
+            }
+            let stale: Vec<u8> = (0..market.series_count)
+                .filter(|series| {
+                    market
+                        .series(*series)
+                        .is_ok_and(|stored| is_refreshed(&market, stored))
+                        && !protocol.is_cached(index, *series)
+                })
+                .collect();
+            for (first, count) in refresh_runs(&stale) {
+                let mut ixs = budget_instructions(Work::RefreshRiskCache {
+                    options: u32::from(count),
+                });
+                ixs.push(ix::refresh_risk_cache(
+                    index,
+                    market.oracle,
+                    market.risk_cache,
+                    first,
+                    count,
+                ));
+                if self
+                    .submit(
+                        ("refresh_risk_cache", Pubkey::default(), index, first),
+                        &ixs,
+                    )
+                    .await?
+                {
+                    self.counters.cache_refreshes += 1;
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn settle_expiries(
@@ -369,4 +416,38 @@ fn largest_position(protocol: &Protocol, account: &MarginAccount) -> Option<(u8,
             slot.size.unsigned_abs() as u128 * spot
         })
         .map(|slot| (slot.market, slot.series, slot.size))
+}
+
+/// Options a single `refresh_risk_cache` covers at most (~140,000 CU each).
+pub const OPTIONS_PER_REFRESH: u8 = 6;
+
+/// `stale` (ascending series indices) as (first, count) runs of consecutive series, each at
+/// most `OPTIONS_PER_REFRESH` long: a refresh recomputes every option in its range.
+pub fn refresh_runs(stale: &[u8]) -> Vec<(u8, u8)> {
+    let mut runs: Vec<(u8, u8)> = Vec::new();
+    for series in stale {
+        match runs.last_mut() {
+            Some((first, count))
+                if *first as u16 + *count as u16 == *series as u16
+                    && *count < OPTIONS_PER_REFRESH =>
+            {
+                *count += 1
+            }
+            _ => runs.push((*series, 1)),
+        }
+    }
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_series_are_refreshed_in_short_consecutive_runs() {
+        assert_eq!(refresh_runs(&[]), vec![]);
+        assert_eq!(refresh_runs(&[2, 3, 5]), vec![(2, 2), (5, 1)]);
+        let many: Vec<u8> = (0..14).collect();
+        assert_eq!(refresh_runs(&many), vec![(0, 6), (6, 6), (12, 2)]);
+    }
 }

@@ -83,3 +83,55 @@ async fn shared_scan_matches_per_account_verdicts_and_the_keeper_liquidates() {
     );
     assert_eq!(keeper.counters.refused, 0);
 }
+
+/// A pass refreshes every option whose cached bounds do not hold (never filled, then expired
+/// with time), in runs the program accepts, and leaves fresh entries alone.
+#[tokio::test]
+async fn the_keeper_refreshes_stale_option_risk_caches() {
+    let mut e = Exchange::open().await.unwrap();
+    let market = e.underlyings[SOL].market;
+    let options: Vec<u8> = e.underlyings[SOL]
+        .series
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.kind,
+                xmargin::state::SeriesKind::Call | xmargin::state::SeriesKind::Put
+            )
+        })
+        .map(|s| s.index)
+        .collect();
+    assert!(!options.is_empty());
+    e.enable_risk_cache(market).await.unwrap();
+    let keeper_owner = e.trader("keeper", &[(0, 1_000 * USDC)]).await.unwrap();
+    let chain = e.sandbox.chain.clone();
+    let mut keeper = Keeper::new(
+        &chain,
+        keeper_owner.key.insecure_clone(),
+        keeper_owner.account,
+        Box::new(|_| {}),
+    );
+    let cached = |protocol: &xmargin_client::Protocol| {
+        options
+            .iter()
+            .filter(|s| protocol.is_cached(market, **s))
+            .count()
+    };
+    assert_eq!(cached(&e.protocol().await.unwrap()), 0);
+
+    keeper.run_pass().await.unwrap();
+    assert_eq!(cached(&e.protocol().await.unwrap()), options.len());
+    let refreshes = keeper.counters.cache_refreshes;
+    assert!(refreshes >= 1);
+
+    // Fresh entries: nothing to do.
+    keeper.run_pass().await.unwrap();
+    assert_eq!(keeper.counters.cache_refreshes, refreshes);
+
+    // Past the window's age every entry is stale again, and refreshed again.
+    e.advance(600).await.unwrap();
+    assert_eq!(cached(&e.protocol().await.unwrap()), 0);
+    keeper.run_pass().await.unwrap();
+    assert_eq!(cached(&e.protocol().await.unwrap()), options.len());
+    assert!(keeper.counters.cache_refreshes > refreshes);
+}

@@ -5,7 +5,7 @@ use anchor_lang::prelude::Pubkey;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use xmargin::instructions::{AddMarketParams, AddSeriesParams, ClearTradeParams};
-use xmargin::state::{MarginAccount, OracleKind, SeriesKind, MODE_CROSS};
+use xmargin::state::{MarginAccount, OracleKind, RiskCache, SeriesKind, MODE_CROSS};
 use xmargin_client::instructions::{self as ix, TradeSides};
 use xmargin_client::{compose, ClientResult, Protocol, Sent};
 
@@ -311,6 +311,20 @@ impl Exchange {
             amount,
         );
         self.sandbox.send(&[deposit], &[&trader.key]).await
+    }
+
+    /// Gives `market` an option risk cache (empty until `refresh_risk_cache` runs, a keeper
+    /// duty); margin checks composed by the SDK pass it from then on.
+    pub async fn enable_risk_cache(&self, market: u8) -> ClientResult<Pubkey> {
+        let (cache, create) = self
+            .sandbox
+            .create_account_ix(RiskCache::SPACE, xmargin::ID)
+            .await?;
+        let adopt = ix::create_risk_cache(self.admin.pubkey(), market, cache.pubkey());
+        self.sandbox
+            .send(&[create, adopt], &[&self.admin, &cache])
+            .await?;
+        Ok(cache.pubkey())
     }
 
     pub async fn protocol(&self) -> ClientResult<Protocol> {

@@ -62,6 +62,15 @@ pub fn handler(ctx: Context<RefreshRiskCache>, first: u8, count: u8) -> Result<(
     Ok(())
 }
 
+/// Whether `refresh_risk_cache` caches `series` of `market`: an active option whose value is
+/// monotone in time at the market's rate (`xmargin_risk::window::cacheable`). Keepers refresh
+/// exactly these.
+pub fn is_refreshed(market: &Market, series: &Series) -> bool {
+    let rate = xmargin_risk::Fx::from_bits(market.risk.rate);
+    series.status == SERIES_ACTIVE
+        && matches!(series.instrument(), Ok(Instrument::Option { kind, .. }) if cacheable(kind, rate))
+}
+
 /// One series' entry; false when the series is not a cacheable active option. Out of line: the
 /// bounds' locals would otherwise share the handler's 4 KB SBF frame.
 #[inline(never)]
@@ -72,14 +81,10 @@ fn refresh_one(
     window: &RiskWindow,
     entry: &mut crate::state::CachedSeries,
 ) -> Result<bool> {
-    let instrument = series.instrument()?;
-    let Instrument::Option { kind, .. } = instrument else {
-        return Ok(false);
-    };
-    let rate = xmargin_risk::Fx::from_bits(market.risk.rate);
-    if series.status != SERIES_ACTIVE || !cacheable(kind, rate) {
+    if !is_refreshed(market, series) {
         return Ok(false);
     }
+    let instrument = series.instrument()?;
     let underlying = market.underlying(spot);
     let constants = market.constants()?;
     let risk = windowed_series_risk(&underlying, &constants.grid, &instrument, window)
