@@ -274,9 +274,12 @@ impl RiskContext {
             OracleUse::ReduceRisk => &clearinghouse.tolerant_oracle,
         };
         let quote_decimals = registry.asset(QUOTE_ASSET)?.decimals as i32;
-        let mut markets = LoadedMarkets::with_capacity(needs.series.len());
+        let market_indices = needs.markets();
+        // Sized by markets, not series: a grid's constants are ~1 KB of a bump heap that
+        // never frees.
+        let mut markets = LoadedMarkets::with_capacity(market_indices.len());
         let mut instruments = Vec::with_capacity(needs.series.len());
-        for index in needs.markets() {
+        for index in market_indices {
             let market = source.market(index)?;
             let oracle = source.oracle(&market.oracle, market.oracle_kind()?, &market.feed_id)?;
             oracle.check(guard, clock)?;
