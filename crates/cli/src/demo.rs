@@ -1,13 +1,15 @@
 //! `xmargin demo`: the real Solana runtime in-process with the program loaded, a listed
 //! exchange, a story with several traders, a price shock worked out by the keeper (the same code
 //! as `xmargin-keeper`), the insurance fund, and expiry settlement.
+use std::path::Path;
 use std::time::Instant;
 
 use solana_signer::Signer;
 use xmargin::state::SeriesKind;
 use xmargin_client::instructions as ix;
 use xmargin_client::preview::AccountSummary;
-use xmargin_client::{ClientResult, Protocol};
+use xmargin_client::snapshot::{example_json, Snapshot};
+use xmargin_client::{ClientError, ClientResult, Protocol};
 use xmargin_keeper::{Counters, Keeper};
 use xmargin_sandbox::exchange::{Exchange, Trader, BTC, ETH, SOL};
 use xmargin_sandbox::params::USDC;
@@ -177,6 +179,13 @@ async fn keeper_pass(
 }
 
 pub async fn run() -> ClientResult<DemoOutcome> {
+    run_exporting(None).await
+}
+
+/// The demo; with `example`, also writes the hedged book after its trades as a snapshot file
+/// (every account its margin check reads, and the figures computed from them): the dashboard's
+/// bundled example.
+pub async fn run_exporting(example: Option<&Path>) -> ClientResult<DemoOutcome> {
     if std::env::var_os("RUST_LOG").is_none() {
         // The runtime logs every instruction at debug level unless told otherwise.
         std::env::set_var("RUST_LOG", "error");
@@ -291,6 +300,27 @@ pub async fn run() -> ClientResult<DemoOutcome> {
         .print_accounts(&[&hedger, &leveraged, &overextended, &maker])
         .await?;
     let (hedged_cross, hedged_isolated) = (before[0].maintenance, before[0].isolated);
+    if let Some(path) = example {
+        let e = &story.exchange;
+        let mut snapshot = Snapshot::take(&e.sandbox.chain, &hedger.account).await?;
+        let mut markets: Vec<(u8, String)> = e
+            .underlyings
+            .iter()
+            .map(|u| (u.market, u.symbol.to_string()))
+            .collect();
+        markets.sort();
+        snapshot.labels.markets = markets.into_iter().map(|(_, symbol)| symbol).collect();
+        let mut assets: Vec<(u8, String)> = e
+            .assets
+            .iter()
+            .map(|a| (a.index, a.symbol.to_string()))
+            .collect();
+        assets.sort();
+        snapshot.labels.assets = assets.into_iter().map(|(_, symbol)| symbol).collect();
+        std::fs::write(path, example_json(&snapshot)?)
+            .map_err(|e| ClientError::Input(format!("writing {}: {e}", path.display())))?;
+        crate::say!(" wrote the hedged book's snapshot to {}", path.display());
+    }
     crate::say!(
         " the hedged book needs {} of maintenance margin as a portfolio; margined leg by leg it would need {}",
         usd(hedged_cross),

@@ -1,6 +1,6 @@
 //! `xmargin`: the in-process demo and trader commands.
 //!
-//! xmargin demo
+//! xmargin demo [--export-example PATH]
 //! xmargin account create [--id N]
 //! xmargin deposit  --asset N --amount NATIVE --source TOKEN_ACCOUNT [--account ADDRESS]
 //! xmargin withdraw --asset N --amount NATIVE --destination TOKEN_ACCOUNT [--account ADDRESS]
@@ -21,7 +21,13 @@ async fn run() -> ClientResult<String> {
     let args = Args::parse(std::env::args().skip(1), &[])?;
     let mut words = args.words.iter().map(String::as_str);
     match words.next() {
-        Some("demo") => xmargin_cli::demo::run().await.map(|_| String::new()),
+        Some("demo") => {
+            args.only(&["export-example"])?;
+            let example = args.option("export-example").map(std::path::Path::new);
+            xmargin_cli::demo::run_exporting(example)
+                .await
+                .map(|_| String::new())
+        }
         Some(command) => {
             let command = match (command, words.next()) {
                 ("account", Some("create")) => "account",

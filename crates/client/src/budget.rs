@@ -32,10 +32,12 @@ pub fn set_compute_unit_limit(units: u32) -> Instruction {
     }
 }
 
+#[cfg(feature = "chain")]
 pub(crate) fn is_unit_limit(ix: &Instruction) -> bool {
     ix.program_id == COMPUTE_BUDGET_PROGRAM && ix.data.first() == Some(&2)
 }
 
+#[cfg(feature = "chain")]
 pub(crate) fn unit_limit_of(ix: &Instruction) -> u32 {
     ix.data
         .get(1..5)

@@ -5,8 +5,10 @@ use anchor_lang::solana_program::instruction::Instruction;
 use xmargin::instructions::{ClearTradeParams, LiquidateCollateralParams, LiquidatePositionParams};
 use xmargin::state::MarginAccount;
 
+#[cfg(feature = "chain")]
 use crate::accounts;
 use crate::budget::{budget_instructions, CheckShape, Work};
+#[cfg(feature = "chain")]
 use crate::chain::Chain;
 use crate::error::{ClientError, ClientResult};
 use crate::instructions::{self as ix, Liquidation, TradeSides};
@@ -16,6 +18,7 @@ use crate::protocol::Protocol;
 pub const MAX_TRANSACTION_ACCOUNTS: usize = 64;
 
 /// A margin account fetched and decoded.
+#[cfg(feature = "chain")]
 pub async fn margin_account(chain: &impl Chain, address: &Pubkey) -> ClientResult<MarginAccount> {
     let account = chain
         .account(address)

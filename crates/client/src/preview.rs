@@ -13,7 +13,7 @@ use crate::error::{ClientError, ClientResult};
 use crate::protocol::Protocol;
 
 /// One underlying's line of an account summary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct UnderlyingLine {
     pub market: u8,
     pub positions: u32,
@@ -23,11 +23,12 @@ pub struct UnderlyingLine {
     /// spot) and the volatility shock.
     pub worst_loss: i64,
     pub worst_move_bps: i64,
+    #[serde(serialize_with = "crate::snapshot::serialize_vol")]
     pub worst_vol: Option<VolShock>,
 }
 
 /// What a trader wants to know about an account; all amounts quote-native.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct AccountSummary {
     pub collateral: i64,
     pub unrealized_pnl: i64,

@@ -14,6 +14,7 @@ use xmargin::state::{
     QUOTE_ASSET,
 };
 
+#[cfg(feature = "chain")]
 use crate::chain::Chain;
 use crate::error::{ClientError, ClientResult};
 use crate::{accounts, pda};
@@ -63,24 +64,59 @@ fn required(address: Pubkey, account: Option<Account>) -> ClientResult<Account> 
     account.ok_or_else(|| ClientError::AccountNotFound(address.to_string()))
 }
 
-impl Protocol {
-    /// Reads the whole protocol state (a handful of RPC calls).
-    pub async fn fetch(chain: &impl Chain) -> ClientResult<Self> {
-        let (clearinghouse_key, registry_key) = (pda::clearinghouse(), pda::registry());
-        let mut fetched = chain.accounts(&[clearinghouse_key, registry_key]).await?;
+/// The two accounts everything else is found from.
+struct Roots {
+    clearinghouse: Clearinghouse,
+    registry: CollateralRegistry,
+}
+
+impl Roots {
+    fn keys() -> [Pubkey; 2] {
+        [pda::clearinghouse(), pda::registry()]
+    }
+
+    fn decode(mut fetched: Vec<Option<Account>>) -> ClientResult<Self> {
+        let [clearinghouse_key, registry_key] = Self::keys();
         let registry_account = required(registry_key, fetched.pop().flatten())?;
         let clearinghouse_account = required(clearinghouse_key, fetched.pop().flatten())?;
-        let clearinghouse = accounts::clearinghouse(&clearinghouse_key, &clearinghouse_account)?;
-        let registry = accounts::registry(&registry_key, &registry_account)?;
-        let market_keys: Vec<Pubkey> = (0..clearinghouse.market_count).map(pda::market).collect();
-        let mut markets = Vec::with_capacity(market_keys.len());
-        for (key, account) in market_keys.iter().zip(chain.accounts(&market_keys).await?) {
-            markets.push(RefCell::new(accounts::market(
-                key,
-                &required(*key, account)?,
-            )?));
-        }
-        let mut oracle_keys: Vec<Pubkey> = Vec::new();
+        Ok(Self {
+            clearinghouse: accounts::clearinghouse(&clearinghouse_key, &clearinghouse_account)?,
+            registry: accounts::registry(&registry_key, &registry_account)?,
+        })
+    }
+
+    fn market_keys(&self) -> Vec<Pubkey> {
+        (0..self.clearinghouse.market_count)
+            .map(pda::market)
+            .collect()
+    }
+
+    fn decode_markets(
+        &self,
+        keys: &[Pubkey],
+        fetched: Vec<Option<Account>>,
+    ) -> ClientResult<Vec<RefCell<Market>>> {
+        keys.iter()
+            .zip(fetched)
+            .map(|(key, account)| {
+                Ok(RefCell::new(accounts::market(
+                    key,
+                    &required(*key, account)?,
+                )?))
+            })
+            .collect()
+    }
+}
+
+/// The oracles and risk caches the markets and the collateral read.
+struct Dependents {
+    oracles: Vec<Pubkey>,
+    caches: Vec<Pubkey>,
+}
+
+impl Dependents {
+    fn of(registry: &CollateralRegistry, markets: &[RefCell<Market>]) -> Self {
+        let mut oracles: Vec<Pubkey> = Vec::new();
         let asset_oracles = registry.assets[..registry.asset_count as usize]
             .iter()
             .enumerate()
@@ -91,38 +127,104 @@ impl Protocol {
             .map(|m| m.borrow().oracle)
             .chain(asset_oracles)
         {
-            if !oracle_keys.contains(&key) {
-                oracle_keys.push(key);
+            if !oracles.contains(&key) {
+                oracles.push(key);
             }
         }
-        let cache_keys: Vec<Pubkey> = markets
+        let caches = markets
             .iter()
             .map(|m| m.borrow().risk_cache)
             .filter(|key| *key != Pubkey::default())
             .collect();
-        let mut wanted = oracle_keys.clone();
-        wanted.extend(&cache_keys);
-        let found = chain.accounts(&wanted).await?;
-        let (oracle_accounts, cache_accounts) = found.split_at(oracle_keys.len());
-        let oracles = oracle_keys
+        Self { oracles, caches }
+    }
+
+    fn keys(&self) -> Vec<Pubkey> {
+        let mut keys = self.oracles.clone();
+        keys.extend(&self.caches);
+        keys
+    }
+
+    fn assemble(
+        self,
+        roots: Roots,
+        markets: Vec<RefCell<Market>>,
+        found: Vec<Option<Account>>,
+        clock: Clock,
+    ) -> ClientResult<Protocol> {
+        let (oracle_accounts, cache_accounts) = found.split_at(self.oracles.len().min(found.len()));
+        let oracles = self
+            .oracles
             .into_iter()
             .zip(oracle_accounts.iter().cloned())
             .filter_map(|(key, account)| account.map(|a| (key, a)))
             .collect();
         let mut caches = Vec::new();
-        for (key, account) in cache_keys.into_iter().zip(cache_accounts.iter()) {
+        for (key, account) in self.caches.into_iter().zip(cache_accounts.iter()) {
             if let Some(account) = account {
                 caches.push((key, RefCell::new(accounts::risk_cache(&key, account)?)));
             }
         }
-        Ok(Self {
-            clearinghouse,
-            registry,
+        Ok(Protocol {
+            clearinghouse: roots.clearinghouse,
+            registry: roots.registry,
             markets,
             oracles,
             caches,
-            clock: chain.clock().await?,
+            clock,
         })
+    }
+}
+
+impl Protocol {
+    /// Reads the whole protocol state (a handful of RPC calls).
+    #[cfg(feature = "chain")]
+    pub async fn fetch(chain: &impl Chain) -> ClientResult<Self> {
+        Ok(Self::fetch_recorded(chain).await?.0)
+    }
+
+    /// `fetch`, also returning every account it read (what a snapshot file holds).
+    #[cfg(feature = "chain")]
+    pub async fn fetch_recorded(
+        chain: &impl Chain,
+    ) -> ClientResult<(Self, Vec<(Pubkey, Account)>)> {
+        let mut read = Vec::new();
+        let mut record = |keys: &[Pubkey], found: &[Option<Account>]| {
+            for (key, account) in keys.iter().zip(found) {
+                if let Some(account) = account {
+                    read.push((*key, account.clone()));
+                }
+            }
+        };
+        let root_keys = Roots::keys();
+        let roots = chain.accounts(&root_keys).await?;
+        record(&root_keys, &roots);
+        let roots = Roots::decode(roots)?;
+        let market_keys = roots.market_keys();
+        let found = chain.accounts(&market_keys).await?;
+        record(&market_keys, &found);
+        let markets = roots.decode_markets(&market_keys, found)?;
+        let wanted = Dependents::of(&roots.registry, &markets);
+        let keys = wanted.keys();
+        let found = chain.accounts(&keys).await?;
+        record(&keys, &found);
+        let protocol = wanted.assemble(roots, markets, found, chain.clock().await?)?;
+        Ok((protocol, read))
+    }
+
+    /// The same state from accounts already at hand (a file, a test's dump, a browser):
+    /// `account` answers for an address, `None` when there is no account there.
+    pub fn from_accounts(
+        account: impl Fn(&Pubkey) -> Option<Account>,
+        clock: Clock,
+    ) -> ClientResult<Self> {
+        let lookup = |keys: &[Pubkey]| keys.iter().map(&account).collect::<Vec<_>>();
+        let roots = Roots::decode(lookup(&Roots::keys()))?;
+        let market_keys = roots.market_keys();
+        let markets = roots.decode_markets(&market_keys, lookup(&market_keys))?;
+        let wanted = Dependents::of(&roots.registry, &markets);
+        let found = lookup(&wanted.keys());
+        wanted.assemble(roots, markets, found, clock)
     }
 
     pub fn market_count(&self) -> u8 {

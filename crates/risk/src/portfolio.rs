@@ -8,7 +8,7 @@ use crate::fx::{
 };
 use crate::grid::{
     aggregate_levels, factor_masks, GridConstants, LevelLosses, NodeLosses, Scenario, VolShock,
-    CORE_NODES, DOWN, EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, FACTOR_LEVELS, NODES, UP,
+    CORE_NODES, DOWN, EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, FACTOR_LEVELS, NODES, UP, VOL_SHOCKS,
     VOL_SHOCK_ORDER,
 };
 use crate::model::{
@@ -256,7 +256,7 @@ impl Exposure {
     /// `MAX_MEMBER_LOSS` are refused (`Overflow`), so the 27 scenarios run in 64-bit arithmetic
     /// (one SBF instruction per operation where 128-bit takes several).
     pub fn node_losses(&self, grid: &GridConstants) -> RiskResult<([i64; NODES], Scenario)> {
-        let long_floor = bounded_loss(-ceil_money(self.long_option_value))?;
+        let long_floor = self.long_floor()?;
         let mut worst = [i64::MIN; NODES];
         let mut worst_scenario = Scenario {
             node: CORE_NODES / 2,
@@ -264,23 +264,8 @@ impl Exposure {
         };
         let mut worst_loss = i64::MIN;
         for (node, slot) in worst.iter_mut().enumerate().take(CORE_NODES) {
-            let long_price = floored(self.long_option_price[node])?;
-            let other_price = floored(self.other_price[node])?;
             for vol in VOL_SHOCK_ORDER {
-                let (long_vol, other_vol) = match vol {
-                    VolShock::Flat => (0, 0),
-                    VolShock::Down => (
-                        floored(self.long_option_vol[node][DOWN])?,
-                        floored(self.other_vol[node][DOWN])?,
-                    ),
-                    VolShock::Up => (
-                        floored(self.long_option_vol[node][UP])?,
-                        floored(self.other_vol[node][UP])?,
-                    ),
-                };
-                // Each term is within 2^59: the sums cannot overflow.
-                let pnl = other_price + other_vol + (long_price + long_vol).max(long_floor);
-                let loss = -pnl;
+                let loss = self.core_loss(node, vol, long_floor)?;
                 if loss > *slot {
                     *slot = loss;
                 }
@@ -294,9 +279,7 @@ impl Exposure {
             *slot = bounded_loss(*slot as i128)?;
         }
         for (side, node) in [(DOWN, EXTENDED_DOWN_NODE), (UP, EXTENDED_UP_NODE)] {
-            let pnl = floor_money(self.long_option_extended[side])
-                + floor_money(self.other_extended[side]);
-            let loss = bounded_loss(money_mul_ceil(-pnl, grid.extended_weight)?)?;
+            let loss = self.extended_loss(side, grid)?;
             worst[node] = loss;
             if loss > worst_loss {
                 worst_loss = loss;
@@ -307,6 +290,62 @@ impl Exposure {
             }
         }
         Ok((worst, worst_scenario))
+    }
+
+    /// Every scenario's loss, for display (a frontend's heat map): each core node under each
+    /// volatility shock (`VOL_SHOCK_ORDER`), then the extended down and up moves at their weight.
+    /// The same terms `node_losses` takes the worst of.
+    pub fn scenario_losses(
+        &self,
+        grid: &GridConstants,
+    ) -> RiskResult<([[i64; VOL_SHOCKS]; CORE_NODES], [i64; 2])> {
+        let long_floor = self.long_floor()?;
+        let mut core = [[0; VOL_SHOCKS]; CORE_NODES];
+        for (node, row) in core.iter_mut().enumerate() {
+            for (slot, vol) in row.iter_mut().zip(VOL_SHOCK_ORDER) {
+                *slot = bounded_loss(self.core_loss(node, vol, long_floor)? as i128)?;
+            }
+        }
+        Ok((
+            core,
+            [
+                self.extended_loss(DOWN, grid)?,
+                self.extended_loss(UP, grid)?,
+            ],
+        ))
+    }
+
+    /// Long options together lose at most what they are worth.
+    fn long_floor(&self) -> RiskResult<i64> {
+        bounded_loss(-ceil_money(self.long_option_value))
+    }
+
+    /// Loss at core `node` under volatility shock `vol`.
+    #[inline(always)]
+    fn core_loss(&self, node: usize, vol: VolShock, long_floor: i64) -> RiskResult<i64> {
+        let long_price = floored(self.long_option_price[node])?;
+        let other_price = floored(self.other_price[node])?;
+        let (long_vol, other_vol) = match vol {
+            VolShock::Flat => (0, 0),
+            VolShock::Down => (
+                floored(self.long_option_vol[node][DOWN])?,
+                floored(self.other_vol[node][DOWN])?,
+            ),
+            VolShock::Up => (
+                floored(self.long_option_vol[node][UP])?,
+                floored(self.other_vol[node][UP])?,
+            ),
+        };
+        // Each term is within 2^59: the sums cannot overflow.
+        let pnl = other_price + other_vol + (long_price + long_vol).max(long_floor);
+        Ok(-pnl)
+    }
+
+    /// Loss at the extended move `side` (DOWN / UP), counted at the grid's extended weight.
+    fn extended_loss(&self, side: usize, grid: &GridConstants) -> RiskResult<i64> {
+        let pnl =
+            floor_money(self.long_option_extended[side]) + floor_money(self.other_extended[side]);
+        bounded_loss(money_mul_ceil(-pnl, grid.extended_weight)?)
     }
 
     /// The short-option minimum of these positions: a fraction of the short options' notional.

@@ -126,6 +126,38 @@ proptest! {
         prop_assert_eq!(results(&book), results(&fresh));
     }
 
+    /// The heat map a frontend draws (every scenario's loss) has, at each node, the worst loss
+    /// the requirement uses, and the worst cell is the worst scenario.
+    #[test]
+    fn scenario_losses_are_the_terms_node_losses_takes_the_worst_of(
+        (underlyings, positions) in book_strategy(),
+    ) {
+        use xmargin_risk::grid::{CORE_NODES, EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, VOL_SHOCK_ORDER};
+        use xmargin_risk::portfolio::Book;
+        let market = market(&underlyings);
+        let mut book = Book::new(underlyings.len());
+        for p in &market.price_positions(&positions).unwrap() {
+            book.add(&market, p).unwrap();
+        }
+        for (u, exposure) in book.exposures.iter().enumerate() {
+            let grid = &market.grids[u];
+            let (worst, scenario) = exposure.node_losses(grid).unwrap();
+            let (core, extended) = exposure.scenario_losses(grid).unwrap();
+            for node in 0..CORE_NODES {
+                prop_assert_eq!(worst[node], *core[node].iter().max().unwrap());
+            }
+            prop_assert_eq!(worst[EXTENDED_DOWN_NODE], extended[0]);
+            prop_assert_eq!(worst[EXTENDED_UP_NODE], extended[1]);
+            let shock = VOL_SHOCK_ORDER.iter().position(|v| *v == scenario.vol).unwrap();
+            let at_worst = if scenario.node < CORE_NODES {
+                core[scenario.node][shock]
+            } else {
+                extended[scenario.node - CORE_NODES]
+            };
+            prop_assert_eq!(at_worst, *worst.iter().max().unwrap());
+        }
+    }
+
     #[test]
     fn equity_is_rounded_against_the_holder(
         (underlyings, positions) in book_strategy(),

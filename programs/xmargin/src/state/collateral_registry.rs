@@ -11,7 +11,10 @@ pub const QUOTE_ASSET: u8 = 0;
 
 /// Haircuts of one asset as stored (I32F32 bits).
 #[zero_copy]
-#[derive(Debug, PartialEq, Eq, AnchorSerialize, AnchorDeserialize)]
+#[derive(Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
+// Plain borsh: `AnchorSerialize` would add a second IDL description under `idl-build`
+// (`zero_copy` already gives one).
+#[borsh(crate = "anchor_lang::prelude::borsh")]
 pub struct AssetWeights {
     pub init_asset: i64,
     pub maint_asset: i64,

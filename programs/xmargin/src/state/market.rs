@@ -234,7 +234,10 @@ impl Series {
 
 /// Volatility smile as stored (I32F32 bits).
 #[zero_copy]
-#[derive(Debug, PartialEq, Eq, AnchorSerialize, AnchorDeserialize)]
+#[derive(Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
+// Plain borsh: `AnchorSerialize` would add a second IDL description under `idl-build`
+// (`zero_copy` already gives one).
+#[borsh(crate = "anchor_lang::prelude::borsh")]
 pub struct StoredVolSurface {
     pub atm: i64,
     pub skew: i64,
@@ -271,7 +274,10 @@ impl StoredVolSurface {
 
 /// Scenario grid as stored (I32F32 bits).
 #[zero_copy]
-#[derive(Debug, PartialEq, Eq, AnchorSerialize, AnchorDeserialize)]
+#[derive(Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
+// Plain borsh: `AnchorSerialize` would add a second IDL description under `idl-build`
+// (`zero_copy` already gives one).
+#[borsh(crate = "anchor_lang::prelude::borsh")]
 pub struct StoredGrid {
     pub price_range: i64,
     pub vol_down: i64,
@@ -296,7 +302,10 @@ impl StoredGrid {
 
 /// Risk parameters of one underlying other than its surface.
 #[zero_copy]
-#[derive(Debug, PartialEq, Eq, AnchorSerialize, AnchorDeserialize)]
+#[derive(Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
+// Plain borsh: `AnchorSerialize` would add a second IDL description under `idl-build`
+// (`zero_copy` already gives one).
+#[borsh(crate = "anchor_lang::prelude::borsh")]
 pub struct UnderlyingRisk {
     pub grid: StoredGrid,
     pub rate: i64,

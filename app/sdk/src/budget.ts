@@ -1,0 +1,95 @@
+// Compute budget of a transaction, the Rust SDK's model (crates/client/src/budget.rs, fitted to
+// the SBF measurements in docs/compute-units.md; a golden test keeps the two equal).
+import { type Address, address, type Instruction } from "@solana/kit";
+import type { MarginAccount, Market } from "./generated.js";
+
+export const COMPUTE_BUDGET_PROGRAM: Address = address("ComputeBudget111111111111111111111111111111");
+export const MAX_UNITS = 1_400_000;
+/** The heap the program's margin checks use (`xmargin::HEAP_BYTES`). */
+export const HEAP_BYTES = 256 * 1024;
+
+function u32le(tag: number, value: number): Uint8Array {
+  const data = new Uint8Array(5);
+  data[0] = tag;
+  new DataView(data.buffer).setUint32(1, value, true);
+  return data;
+}
+
+export const requestHeapFrame = (bytes: number): Instruction => ({
+  programAddress: COMPUTE_BUDGET_PROGRAM,
+  accounts: [],
+  data: u32le(1, bytes),
+});
+
+export const setComputeUnitLimit = (units: number): Instruction => ({
+  programAddress: COMPUTE_BUDGET_PROGRAM,
+  accounts: [],
+  data: u32le(2, units),
+});
+
+/** What one margin-checked account costs to evaluate. */
+export interface CheckShape {
+  underlyings: number;
+  linear: number;
+  cachedOptions: number;
+  liveOptions: number;
+}
+
+const CALL = 2;
+const PUT = 3;
+
+/**
+ * The shape of `account`'s check. Without a way to tell a fresh risk-cache entry (`cached`),
+ * every option counts as computed in the check: the estimate is then an upper bound.
+ */
+export function checkShape(
+  account: MarginAccount,
+  markets: Market[],
+  cached: (market: number, series: number) => boolean = () => false,
+): CheckShape {
+  const shape: CheckShape = { underlyings: 0, linear: 0, cachedOptions: 0, liveOptions: 0 };
+  const seen = new Set<number>();
+  for (const slot of account.positions) {
+    if (slot.inUse === 0) continue;
+    seen.add(slot.market);
+    const kind = markets[slot.market]?.series[slot.series]?.kind;
+    if (kind !== CALL && kind !== PUT) shape.linear += 1;
+    else if (cached(slot.market, slot.series)) shape.cachedOptions += 1;
+    else shape.liveOptions += 1;
+  }
+  shape.underlyings = seen.size;
+  return shape;
+}
+
+function checkUnits(s: CheckShape): number {
+  return 46_000 + 6_500 * s.underlyings + 2_600 * s.linear + 3_500 * s.cachedOptions + 43_500 * s.liveOptions;
+}
+
+export type Work =
+  | { kind: "deposit" }
+  | { kind: "withdraw"; account: CheckShape }
+  | { kind: "clearTrade"; taker: CheckShape; maker: CheckShape };
+
+/** Units to request: the estimate plus a quarter for headroom, at most the maximum. */
+export function estimateUnits(work: Work): number {
+  let units: number;
+  switch (work.kind) {
+    case "deposit":
+      units = 16_000;
+      break;
+    case "withdraw":
+      units = checkUnits(work.account);
+      break;
+    case "clearTrade":
+      units = 10_000 + checkUnits(work.taker) + checkUnits(work.maker);
+      break;
+  }
+  return Math.min(units + Math.floor(units / 4), MAX_UNITS);
+}
+
+/** Unit limit, and the heap frame for instructions that margin-check. */
+export function budgetInstructions(work: Work): Instruction[] {
+  const ixs = [setComputeUnitLimit(estimateUnits(work))];
+  if (work.kind !== "deposit") ixs.push(requestHeapFrame(HEAP_BYTES));
+  return ixs;
+}

@@ -1,0 +1,19 @@
+// The parts of @solana/kit an SDK user needs alongside it (scripts such as migrations/ import
+// everything from the SDK).
+export {
+  AccountRole,
+  address,
+  appendTransactionMessageInstructions,
+  compileTransaction,
+  createKeyPairSignerFromBytes,
+  createTransactionMessage,
+  generateKeyPairSigner,
+  getAddressEncoder,
+  getBase64EncodedWireTransaction,
+  getSignatureFromTransaction,
+  pipe,
+  setTransactionMessageFeePayer,
+  setTransactionMessageLifetimeUsingBlockhash,
+  signTransaction,
+} from "@solana/kit";
+export type { Address, Blockhash, KeyPairSigner } from "@solana/kit";
