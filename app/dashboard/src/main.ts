@@ -16,6 +16,7 @@ import {
   decodeMarginAccount,
   decodeMarket,
   depositIxs,
+  describeInstruction,
   marketAddress,
   registryAddress,
   takeSnapshot,
@@ -264,14 +265,7 @@ async function loadFromRpc(url: string, account: string): Promise<void> {
 }
 
 function describe(ixs: Instruction[]): string {
-  const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-  return ixs
-    .map(
-      (ix, i) =>
-        `#${i} ${ix.programAddress}\n  data ${hex(ix.data ?? new Uint8Array())}\n` +
-        (ix.accounts ?? []).map((a) => `  ${a.address} role=${a.role}`).join("\n"),
-    )
-    .join("\n");
+  return ixs.map((ix, i) => `#${i}\n${describeInstruction(ix)}`).join("\n");
 }
 
 async function compose(form: FormData): Promise<Instruction[]> {

@@ -77,6 +77,18 @@ try {
       assert.deepEqual(sort(cells), sort(want)),
     );
   }
+  // The forms compose a transaction for the example account (no wallet: shown, not sent).
+  await page.fill('input[name="token"]', example.margin_account);
+  await page.selectOption('select[name="action"]', "withdraw");
+  await page.click('#tx-form button[type="submit"]');
+  await page.waitForFunction(() => document.getElementById("composed").textContent.length > 0);
+  const composed = await page.textContent("#composed");
+  check("withdraw form composes budget + withdraw with the check's accounts", () => {
+    assert.match(composed, /withdraw \{"assetIndex":0,"amount":"1000000"\}/);
+    assert.ok(composed.includes(`margin_account: ${example.margin_account}`));
+    assert.match(composed, /ComputeBudget111111111111111111111111111111/);
+    assert.match(composed, /remaining: /);
+  });
   check("no errors in the page", () => assert.deepEqual(errors, []));
   const shot = process.env.SCREENSHOT ?? `${root}/../../docs/dashboard.png`;
   await page.screenshot({ path: shot, fullPage: true });

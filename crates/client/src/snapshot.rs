@@ -225,8 +225,9 @@ fn narrow(value: i128) -> ClientResult<i64> {
     i64::try_from(value).map_err(|_| ClientError::Risk("value out of range".into()))
 }
 
+/// A relative move in basis points, to the nearest (display only).
 fn bps(move_fraction: xmargin_risk::fx::Fx) -> i64 {
-    ((move_fraction.to_bits() as i128 * 10_000) >> 32) as i64
+    ((move_fraction.to_bits() as i128 * 10_000 + (1 << 31)) >> 32) as i64
 }
 
 impl Protocol {
