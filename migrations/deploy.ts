@@ -32,12 +32,13 @@ import {
   insuranceVaultAddress,
   marketAddress,
   registryAddress,
+  rpcCall,
   sizeOfAccount,
   vaultAddress,
   OracleKind,
   SeriesKind,
 } from "../app/sdk/src/index.ts";
-import { rpcCall, sendInstructions } from "./send.ts";
+import { sendInstructions } from "./send.ts";
 
 const SYSTEM_PROGRAM = address("11111111111111111111111111111111");
 const TOKEN_PROGRAM = address("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA");

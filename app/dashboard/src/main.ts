@@ -19,6 +19,7 @@ import {
   describeInstruction,
   marketAddress,
   registryAddress,
+  rpcCall,
   takeSnapshot,
   withdrawIxs,
 } from "@xmargin/sdk";
@@ -228,17 +229,6 @@ function fail(error: unknown): void {
 }
 
 // ---- RPC and wallet -----------------------------------------------------------------------------
-
-async function rpcCall<T>(url: string, method: string, params: unknown[]): Promise<T> {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
-  });
-  const body = await response.json();
-  if (body.error) throw new Error(`${method}: ${body.error.message}`);
-  return body.result as T;
-}
 
 async function loadFromRpc(url: string, account: string): Promise<void> {
   type Info = { owner: string; lamports: number; data: [string, string] } | null;

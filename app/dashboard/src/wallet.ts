@@ -4,17 +4,13 @@ import {
   type Address,
   type Instruction,
   address,
-  appendTransactionMessageInstructions,
-  compileTransaction,
-  createTransactionMessage,
+  compileInstructions,
   getBase64EncodedWireTransaction,
   getTransactionDecoder,
   getTransactionEncoder,
-  pipe,
-  setTransactionMessageFeePayer,
-  setTransactionMessageLifetimeUsingBlockhash,
-  type Blockhash,
-} from "@solana/kit";
+  latestBlockhash,
+  rpcCall,
+} from "@xmargin/sdk";
 import { getWallets } from "@wallet-standard/app";
 import type { Wallet as StandardWallet, WalletAccount } from "@wallet-standard/base";
 
@@ -45,33 +41,11 @@ export async function connectWallet(standard: StandardWallet | undefined): Promi
   return { name: standard.name, address: address(account.address), account, standard };
 }
 
-async function rpc<T>(url: string, method: string, params: unknown[]): Promise<T> {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
-  });
-  const body = await response.json();
-  if (body.error) throw new Error(`${method}: ${body.error.message}`);
-  return body.result as T;
-}
-
 /** Compiles `ixs` with the wallet as fee payer, has the wallet sign, sends; returns the signature. */
 export async function sendWithWallet(wallet: Wallet, url: string, ixs: Instruction[]): Promise<string> {
-  const { value } = await rpc<{ value: { blockhash: string; lastValidBlockHeight: number } }>(url, "getLatestBlockhash", []);
-  const message = pipe(
-    createTransactionMessage({ version: 0 }),
-    (m) => setTransactionMessageFeePayer(wallet.address, m),
-    (m) =>
-      setTransactionMessageLifetimeUsingBlockhash(
-        { blockhash: value.blockhash as Blockhash, lastValidBlockHeight: BigInt(value.lastValidBlockHeight) },
-        m,
-      ),
-    (m) => appendTransactionMessageInstructions(ixs, m),
-  );
-  const unsigned = getTransactionEncoder().encode(compileTransaction(message));
+  const unsigned = getTransactionEncoder().encode(compileInstructions(wallet.address, await latestBlockhash(url), ixs));
   const sign = wallet.standard.features["solana:signTransaction"] as SignFeature;
   const [signed] = await sign.signTransaction({ account: wallet.account, transaction: Uint8Array.from(unsigned) });
   const transaction = getTransactionDecoder().decode(signed.signedTransaction);
-  return rpc<string>(url, "sendTransaction", [getBase64EncodedWireTransaction(transaction), { encoding: "base64" }]);
+  return rpcCall<string>(url, "sendTransaction", [getBase64EncodedWireTransaction(transaction), { encoding: "base64" }]);
 }

@@ -9,3 +9,4 @@ export * from "./compose.js";
 export * from "./preview.js";
 export * from "./kit.js";
 export * from "./describe.js";
+export * from "./rpc.js";

@@ -178,6 +178,16 @@ async fn keeper_pass(
     Ok(())
 }
 
+/// Names ordered by their index.
+fn by_index<'a>(named: impl Iterator<Item = (u8, &'a str)>) -> Vec<String> {
+    let mut named: Vec<(u8, &str)> = named.collect();
+    named.sort();
+    named
+        .into_iter()
+        .map(|(_, name)| name.to_string())
+        .collect()
+}
+
 pub async fn run() -> ClientResult<DemoOutcome> {
     run_exporting(None).await
 }
@@ -303,20 +313,8 @@ pub async fn run_exporting(example: Option<&Path>) -> ClientResult<DemoOutcome> 
     if let Some(path) = example {
         let e = &story.exchange;
         let mut snapshot = Snapshot::take(&e.sandbox.chain, &hedger.account).await?;
-        let mut markets: Vec<(u8, String)> = e
-            .underlyings
-            .iter()
-            .map(|u| (u.market, u.symbol.to_string()))
-            .collect();
-        markets.sort();
-        snapshot.labels.markets = markets.into_iter().map(|(_, symbol)| symbol).collect();
-        let mut assets: Vec<(u8, String)> = e
-            .assets
-            .iter()
-            .map(|a| (a.index, a.symbol.to_string()))
-            .collect();
-        assets.sort();
-        snapshot.labels.assets = assets.into_iter().map(|(_, symbol)| symbol).collect();
+        snapshot.labels.markets = by_index(e.underlyings.iter().map(|u| (u.market, u.symbol)));
+        snapshot.labels.assets = by_index(e.assets.iter().map(|a| (a.index, a.symbol)));
         std::fs::write(path, example_json(&snapshot)?)
             .map_err(|e| ClientError::Input(format!("writing {}: {e}", path.display())))?;
         crate::say!(" wrote the hedged book's snapshot to {}", path.display());
