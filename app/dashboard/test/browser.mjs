@@ -30,6 +30,29 @@ const check = (name, fn) => {
 };
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1500 } });
+  // A wallet-standard wallet the page discovers like a browser extension's: it connects and
+  // hands back what it is asked to sign (no keys here; nothing is sent without an RPC node).
+  const walletAddress = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM";
+  await page.addInitScript((address) => {
+    const account = { address, publicKey: new Uint8Array(32), chains: ["solana:localnet"], features: [] };
+    const wallet = {
+      version: "1.0.0",
+      name: "Test Wallet",
+      icon: "data:image/svg+xml;base64,PHN2Zy8+",
+      chains: ["solana:localnet"],
+      accounts: [],
+      features: {
+        "standard:connect": { version: "1.0.0", connect: async () => ({ accounts: [account] }) },
+        "standard:events": { version: "1.0.0", on: () => () => {} },
+        "solana:signTransaction": {
+          version: "1.0.0",
+          supportedTransactionVersions: [0],
+          signTransaction: async (...inputs) => inputs.map((i) => ({ signedTransaction: i.transaction })),
+        },
+      },
+    };
+    window.addEventListener("wallet-standard:app-ready", (event) => event.detail.register(wallet));
+  }, walletAddress);
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
   await page.goto(url);
@@ -77,11 +100,24 @@ try {
       assert.deepEqual(sort(cells), sort(want)),
     );
   }
-  // The forms compose a transaction for the example account (no wallet: shown, not sent).
+  // The page found the wallet; connecting makes it the signer of what the forms compose.
+  const walletNames = await page.$$eval("#wallets option", (options) => options.map((o) => o.textContent));
+  check("the wallet standard's wallet is listed", () => assert.deepEqual(walletNames, ["Test Wallet"]));
+  await page.click("#connect-wallet");
+  await page.waitForFunction(() => document.getElementById("connect-wallet").textContent.startsWith("connected"));
+  await page.selectOption('select[name="action"]', "deposit");
+  await page.fill('input[name="token"]', walletAddress);
+  await page.click('#tx-form button[type="submit"]');
+  await page.waitForFunction(() => document.getElementById("composed").textContent.includes("deposit"));
+  const deposit = await page.textContent("#composed");
+  check("a connected wallet is the deposit's signer", () =>
+    assert.ok(deposit.includes(`depositor: ${walletAddress} (signer)`), deposit),
+  );
+  // The forms compose a transaction for the example account (no RPC: shown, not sent).
   await page.fill('input[name="token"]', example.margin_account);
   await page.selectOption('select[name="action"]', "withdraw");
   await page.click('#tx-form button[type="submit"]');
-  await page.waitForFunction(() => document.getElementById("composed").textContent.length > 0);
+  await page.waitForFunction(() => document.getElementById("composed").textContent.includes("withdraw"));
   const composed = await page.textContent("#composed");
   check("withdraw form composes budget + withdraw with the check's accounts", () => {
     assert.match(composed, /withdraw \{"assetIndex":0,"amount":"1000000"\}/);
