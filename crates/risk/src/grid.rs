@@ -298,9 +298,30 @@ impl<T: Copy + PartialOrd> NodeLosses<T> {
     /// The member's worst loss at each factor level (over the nodes that level allows): all the
     /// aggregation needs, so a member that does not change is reduced once.
     pub fn levels(&self) -> LevelLosses<T> {
-        let mut levels = [self.floor; FACTOR_LEVELS];
-        for (level, slot) in levels.iter_mut().enumerate() {
-            *slot = masked_max(&self.worst, self.masks[level], level);
+        let w = &self.worst;
+        let ordered = [
+            w[EXTENDED_DOWN_NODE],
+            w[0],
+            w[1],
+            w[2],
+            w[3],
+            w[4],
+            w[5],
+            w[6],
+            w[7],
+            w[8],
+            w[EXTENDED_UP_NODE],
+        ];
+        let mut levels = *w;
+        for (slot, mask) in levels.iter_mut().zip(self.masks) {
+            let Some((first, last)) = span(mask) else {
+                continue;
+            };
+            for value in ordered.get(first..=last).unwrap_or_default() {
+                if *value > *slot {
+                    *slot = *value;
+                }
+            }
         }
         LevelLosses {
             group: self.group,
@@ -387,14 +408,49 @@ where
     }
 }
 
-/// Largest value among the nodes in `mask`; `own` is a node every such mask contains.
-/// (A plain scan of the bits: SBPF v0 has no count-trailing-zeros instruction.)
-fn masked_max<T: Copy + PartialOrd>(values: &[T; NODES], mask: u16, own: usize) -> T {
-    let mut best = values[own];
-    for (node, value) in values.iter().enumerate() {
-        if mask & (1 << node) != 0 && *value > best {
-            best = *value;
-        }
+/// Nodes in increasing order of their move: the extended down move, the core nodes, the
+/// extended up move (`ScenarioGrid::validate` keeps the extended moves beyond the core range).
+pub const POSITION_ORDER: [usize; NODES] = [
+    EXTENDED_DOWN_NODE,
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    EXTENDED_UP_NODE,
+];
+
+/// The first and last `POSITION_ORDER` index of the nodes in `mask`, None when it is empty. A
+/// level allows the nodes within a distance of its centre, a run in position order, so the
+/// span is exactly the mask; were it not, the span would hold more nodes and the level's
+/// worst loss could only be larger (never less safe). Bit tricks instead of a scan of the
+/// eleven bits per level: SBPF v0 has no count-trailing-zeros instruction.
+pub fn span(mask: u16) -> Option<(usize, usize)> {
+    // In u64: SBF has no 16-bit arithmetic, so narrow types cost a masking per operation.
+    let mask = mask as u64;
+    const CORE: u64 = (1 << CORE_NODES) - 1;
+    let ordered = ((mask & CORE) << 1)
+        | ((mask >> EXTENDED_DOWN_NODE) & 1)
+        | (((mask >> EXTENDED_UP_NODE) & 1) << (NODES - 1));
+    if ordered == 0 {
+        return None;
     }
-    best
+    let lowest = ordered & ordered.wrapping_neg();
+    let mut smeared = ordered;
+    smeared |= smeared >> 1;
+    smeared |= smeared >> 2;
+    smeared |= smeared >> 4;
+    smeared |= smeared >> 8;
+    let highest = (smeared >> 1) + 1;
+    Some((bit_index(lowest), bit_index(highest)))
+}
+
+/// k for 2^k, k < 12: 2 generates the units modulo 13, so 2^k mod 13 differs for each k.
+fn bit_index(power: u64) -> usize {
+    const BY_RESIDUE: [usize; 13] = [0, 0, 1, 4, 2, 9, 5, 11, 3, 8, 10, 7, 6];
+    BY_RESIDUE[(power % 13) as usize]
 }

@@ -4,7 +4,8 @@
 use crate::collateral::weighted_values;
 use crate::error::{RiskError, RiskResult};
 use crate::fx::{
-    ceil_money, floor_money, money_mul_ceil, money_times, sub, to_i64, Fx, MoneyFrac, Multiplicand,
+    ceil_money, floor_money, money_mul_ceil, money_times, mul_wide, sub, to_i64, Fx, MoneyFrac,
+    Multiplicand,
 };
 use crate::grid::{
     aggregate_levels, factor_masks, GridConstants, LevelLosses, NodeLosses, Scenario, VolShock,
@@ -148,7 +149,8 @@ impl Market {
 /// Exact (MoneyFrac) sums of notional x bound over one underlying's positions: each position adds
 /// the lower bound of its PnL (a long adds notional x the lower bound of its series' value change,
 /// a short notional x the upper bound). Long options keep their own sums because together they
-/// can lose at most their premium; every other position (shorts, perps, futures) is uncapped.
+/// can lose at most their premium; short options are uncapped. Perps and futures are linear in
+/// spot: two sums of notional x slope stand for all their scenarios (`linear_pnl`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Exposure {
     pub long_option_price: [MoneyFrac; CORE_NODES],
@@ -158,6 +160,14 @@ pub struct Exposure {
     pub other_price: [MoneyFrac; CORE_NODES],
     pub other_vol: [[MoneyFrac; 2]; CORE_NODES],
     pub other_extended: [MoneyFrac; 2],
+    /// Σ notional x the holder-adverse slope of each linear position for an up move (a long's
+    /// low mark, a short's high mark) and for a down move (the reverse). A linear series' value
+    /// per contract lies in [mark_low, mark_high] x S, so at a move x >= 0 its PnL is at least
+    /// `linear_up` x x, at x < 0 at least `linear_down` x x, and at an extended move (value
+    /// from the adverse slope at the moved spot, minus the other end of the mark band)
+    /// `linear_up` x x + (`linear_up` - `linear_down`).
+    pub linear_up: MoneyFrac,
+    pub linear_down: MoneyFrac,
     /// Reported Greeks in quote-native units: delta per 100 % move, gamma x S^2, vega per vol
     /// point x 100, theta per year.
     pub net_delta: MoneyFrac,
@@ -167,6 +177,10 @@ pub struct Exposure {
     /// Σ |notional| of short options, for the short-option minimum.
     pub short_option_notional: i128,
     pub positions: u32,
+    /// Option and linear positions among `positions`: a book without options has no
+    /// volatility terms, one without perps or futures no linear ones.
+    pub options: u32,
+    pub linears: u32,
 }
 
 impl Exposure {
@@ -188,29 +202,44 @@ impl Exposure {
         let notional = i64::try_from(notional).map_err(|_| RiskError::NotionalOutOfRange)?;
         // Bounds are chosen by the position's side; `scaled` only sets the direction of the sum.
         let scaled = if remove { -notional } else { notional };
-        self.positions = if remove {
-            self.positions.checked_sub(1)
+        let count = |n: u32| {
+            if remove {
+                n.checked_sub(1)
+            } else {
+                n.checked_add(1)
+            }
+        };
+        self.positions = count(self.positions).ok_or(RiskError::Overflow)?;
+        if risk.is_option {
+            self.options = count(self.options).ok_or(RiskError::Overflow)?;
+            self.add_option(notional, scaled, risk)
         } else {
-            self.positions.checked_add(1)
+            self.linears = count(self.linears).ok_or(RiskError::Overflow)?;
+            self.add_linear(notional, scaled, risk)
         }
-        .ok_or(RiskError::Overflow)?;
-        self.add_bounds(notional, scaled, risk)
     }
 
-    fn add_bounds(&mut self, notional: i64, scaled: i64, risk: &SeriesRisk) -> RiskResult<()> {
+    fn add_linear(&mut self, notional: i64, scaled: i64, risk: &SeriesRisk) -> RiskResult<()> {
+        let scaled = Multiplicand::new(scaled);
+        let (up, down) = if notional >= 0 {
+            (risk.mark_low, risk.mark_high)
+        } else {
+            (risk.mark_high, risk.mark_low)
+        };
+        scaled.accumulate(&mut self.net_delta, risk.delta)?;
+        scaled.accumulate(&mut self.linear_up, up)?;
+        scaled.accumulate(&mut self.linear_down, down)
+    }
+
+    fn add_option(&mut self, notional: i64, scaled: i64, risk: &SeriesRisk) -> RiskResult<()> {
         let scaled = Multiplicand::new(scaled);
         let acc = |slot: &mut MoneyFrac, f: Fx| scaled.accumulate(slot, f);
         acc(&mut self.net_delta, risk.delta)?;
         acc(&mut self.net_theta, risk.theta)?;
-        if risk.is_option {
-            acc(&mut self.net_gamma, risk.gamma)?;
-            acc(&mut self.net_vega, risk.vega)?;
-            if notional < 0 {
-                self.short_option_notional -= scaled.value() as i128;
-            }
-        }
+        acc(&mut self.net_gamma, risk.gamma)?;
+        acc(&mut self.net_vega, risk.vega)?;
         let long = notional >= 0;
-        let (price, vol, extended) = if long && risk.is_option {
+        let (price, vol, extended) = if long {
             acc(&mut self.long_option_value, risk.mark_high)?;
             (
                 &mut self.long_option_price,
@@ -218,6 +247,7 @@ impl Exposure {
                 &mut self.long_option_extended,
             )
         } else {
+            self.short_option_notional -= scaled.value() as i128;
             (
                 &mut self.other_price,
                 &mut self.other_vol,
@@ -232,11 +262,9 @@ impl Exposure {
         for (slot, bound) in price.iter_mut().zip(price_bound) {
             acc(slot, *bound)?;
         }
-        if risk.is_option {
-            for (slots, bounds) in vol.iter_mut().zip(vol_bound) {
-                for (slot, bound) in slots.iter_mut().zip(bounds) {
-                    acc(slot, *bound)?;
-                }
+        for (slots, bounds) in vol.iter_mut().zip(vol_bound) {
+            for (slot, bound) in slots.iter_mut().zip(bounds) {
+                acc(slot, *bound)?;
             }
         }
         for (side, slot) in extended.iter_mut().enumerate() {
@@ -251,12 +279,68 @@ impl Exposure {
         Ok(())
     }
 
+    /// The linear slopes in whole quote-native units, rounded so that slope x move stays a
+    /// lower bound: `linear_up` down (it multiplies moves >= 0 and 1 + x > 0), `linear_down` up
+    /// (it multiplies moves < 0). None without perps or futures.
+    fn linear_slopes(&self) -> RiskResult<Option<(i64, i64)>> {
+        if self.linears == 0 {
+            return Ok(None);
+        }
+        Ok(Some((
+            to_i64(floor_money(self.linear_up))?,
+            to_i64(ceil_money(self.linear_down))?,
+        )))
+    }
+
+    /// `slope` x `x` rounded down, within `MAX_MEMBER_LOSS` (else `Overflow`).
+    fn linear_term(slope: i64, x: Fx) -> RiskResult<i64> {
+        floored(mul_wide(slope, x.to_bits()))
+    }
+
+    /// Every core node's PnL under each volatility shock (`VOL_SHOCK_ORDER`): the floored sum
+    /// of the other positions' bounds and the long options' bounds capped at their value.
+    #[inline(always)]
+    fn core_pnls(
+        &self,
+        grid: &GridConstants,
+        node: usize,
+        long_floor: i64,
+        slopes: Option<(i64, i64)>,
+    ) -> RiskResult<[i64; VOL_SHOCKS]> {
+        // Each term is within 2^59 (`floored`, `linear_term`) and a PnL sums at most four, so
+        // the wrapping adds below never wrap (they skip the overflow checks of the SBF build).
+        let mut other = floored(self.other_price[node])?;
+        if let Some((up, down)) = slopes {
+            let x = grid.moves[node];
+            other = other.wrapping_add(Self::linear_term(if x >= 0 { up } else { down }, x)?);
+        }
+        if self.options == 0 {
+            // No volatility terms, and long options worth nothing cap nothing.
+            return Ok([other; VOL_SHOCKS]);
+        }
+        let long = floored(self.long_option_price[node])?;
+        let vol = &self.long_option_vol[node];
+        let other_vol = &self.other_vol[node];
+        let shocked = |side: usize| -> RiskResult<i64> {
+            let long = long.wrapping_add(floored(vol[side])?).max(long_floor);
+            Ok(other
+                .wrapping_add(floored(other_vol[side])?)
+                .wrapping_add(long))
+        };
+        Ok([
+            shocked(DOWN)?,
+            other.wrapping_add(long.max(long_floor)),
+            shocked(UP)?,
+        ])
+    }
+
     /// Worst loss at each node and the scenario of the overall worst. Every term is already a
     /// bound in MoneyFrac: the scenarios only floor and add. Floored terms and losses beyond
     /// `MAX_MEMBER_LOSS` are refused (`Overflow`), so the 27 scenarios run in 64-bit arithmetic
     /// (one SBF instruction per operation where 128-bit takes several).
     pub fn node_losses(&self, grid: &GridConstants) -> RiskResult<([i64; NODES], Scenario)> {
         let long_floor = self.long_floor()?;
+        let slopes = self.linear_slopes()?;
         let mut worst = [i64::MIN; NODES];
         let mut worst_scenario = Scenario {
             node: CORE_NODES / 2,
@@ -264,8 +348,10 @@ impl Exposure {
         };
         let mut worst_loss = i64::MIN;
         for (node, slot) in worst.iter_mut().enumerate().take(CORE_NODES) {
-            for vol in VOL_SHOCK_ORDER {
-                let loss = self.core_loss(node, vol, long_floor)?;
+            let pnls = self.core_pnls(grid, node, long_floor, slopes)?;
+            for (pnl, vol) in pnls.into_iter().zip(VOL_SHOCK_ORDER) {
+                // |pnl| < 2^62: the negation cannot wrap.
+                let loss = pnl.wrapping_neg();
                 if loss > *slot {
                     *slot = loss;
                 }
@@ -274,12 +360,10 @@ impl Exposure {
                     worst_scenario = Scenario { node, vol };
                 }
             }
-        }
-        for slot in worst.iter_mut().take(CORE_NODES) {
             *slot = bounded_loss(*slot as i128)?;
         }
         for (side, node) in [(DOWN, EXTENDED_DOWN_NODE), (UP, EXTENDED_UP_NODE)] {
-            let loss = self.extended_loss(side, grid)?;
+            let loss = self.extended_loss(side, grid, slopes)?;
             worst[node] = loss;
             if loss > worst_loss {
                 worst_loss = loss;
@@ -300,17 +384,21 @@ impl Exposure {
         grid: &GridConstants,
     ) -> RiskResult<([[i64; VOL_SHOCKS]; CORE_NODES], [i64; 2])> {
         let long_floor = self.long_floor()?;
+        let slopes = self.linear_slopes()?;
         let mut core = [[0; VOL_SHOCKS]; CORE_NODES];
         for (node, row) in core.iter_mut().enumerate() {
-            for (slot, vol) in row.iter_mut().zip(VOL_SHOCK_ORDER) {
-                *slot = bounded_loss(self.core_loss(node, vol, long_floor)? as i128)?;
+            for (slot, pnl) in row
+                .iter_mut()
+                .zip(self.core_pnls(grid, node, long_floor, slopes)?)
+            {
+                *slot = bounded_loss(-(pnl as i128))?;
             }
         }
         Ok((
             core,
             [
-                self.extended_loss(DOWN, grid)?,
-                self.extended_loss(UP, grid)?,
+                self.extended_loss(DOWN, grid, slopes)?,
+                self.extended_loss(UP, grid, slopes)?,
             ],
         ))
     }
@@ -320,31 +408,22 @@ impl Exposure {
         bounded_loss(-ceil_money(self.long_option_value))
     }
 
-    /// Loss at core `node` under volatility shock `vol`.
-    #[inline(always)]
-    fn core_loss(&self, node: usize, vol: VolShock, long_floor: i64) -> RiskResult<i64> {
-        let long_price = floored(self.long_option_price[node])?;
-        let other_price = floored(self.other_price[node])?;
-        let (long_vol, other_vol) = match vol {
-            VolShock::Flat => (0, 0),
-            VolShock::Down => (
-                floored(self.long_option_vol[node][DOWN])?,
-                floored(self.other_vol[node][DOWN])?,
-            ),
-            VolShock::Up => (
-                floored(self.long_option_vol[node][UP])?,
-                floored(self.other_vol[node][UP])?,
-            ),
-        };
-        // Each term is within 2^59: the sums cannot overflow.
-        let pnl = other_price + other_vol + (long_price + long_vol).max(long_floor);
-        Ok(-pnl)
-    }
-
     /// Loss at the extended move `side` (DOWN / UP), counted at the grid's extended weight.
-    fn extended_loss(&self, side: usize, grid: &GridConstants) -> RiskResult<i64> {
-        let pnl =
+    fn extended_loss(
+        &self,
+        side: usize,
+        grid: &GridConstants,
+        slopes: Option<(i64, i64)>,
+    ) -> RiskResult<i64> {
+        let mut pnl =
             floor_money(self.long_option_extended[side]) + floor_money(self.other_extended[side]);
+        if let Some((up, down)) = slopes {
+            // Linear: value at the adverse slope at the moved spot minus the other end of the
+            // mark band, up x (1 + x) - down.
+            let node = [EXTENDED_DOWN_NODE, EXTENDED_UP_NODE][side];
+            let spot_ratio = Fx::ONE + grid.moves[node];
+            pnl += Self::linear_term(up, spot_ratio)? as i128 - down as i128;
+        }
         bounded_loss(money_mul_ceil(-pnl, grid.extended_weight)?)
     }
 
@@ -546,14 +625,15 @@ pub fn underlying_result(
     let short_option_minimum = exposure.short_option_minimum(underlying)?;
     let theta_charge = exposure.theta_charge(market.params.theta_horizon_secs)?;
     let concentration_charge = concentration_charge(exposure, underlying, &market.params)?;
+    let member = NodeLosses {
+        group: underlying.correlation_group,
+        masks: market.masks[index],
+        worst,
+        floor: bounded_loss(short_option_minimum)?,
+    }
+    .levels();
     Ok(Some(UnderlyingResult {
-        member: NodeLosses {
-            group: underlying.correlation_group,
-            masks: market.masks[index],
-            worst,
-            floor: bounded_loss(short_option_minimum)?,
-        }
-        .levels(),
+        member,
         breakdown: UnderlyingBreakdown {
             underlying: index as u8,
             positions: exposure.positions,
@@ -696,6 +776,42 @@ pub fn isolated_requirement(market: &Market, positions: &[Position]) -> RiskResu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fx::FRAC_BITS;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_linear_term_is_the_floored_exact_product(
+            slope in -(1i64 << 50)..(1i64 << 50),
+            x in -(1i64 << 42)..(1i64 << 42),
+        ) {
+            let exact = (slope as i128 * x as i128) >> FRAC_BITS;
+            let expected = if (-MAX_MEMBER_LOSS..MAX_MEMBER_LOSS).contains(&exact) {
+                Ok(exact as i64)
+            } else {
+                Err(RiskError::Overflow)
+            };
+            prop_assert_eq!(Exposure::linear_term(slope, Fx::from_bits(x)), expected);
+        }
+    }
+
+    #[test]
+    fn linear_slopes_round_against_the_holder() {
+        let exposure = Exposure {
+            linears: 1,
+            linear_up: (7 << 32) + 1,
+            linear_down: (-7 << 32) + 1,
+            ..Exposure::default()
+        };
+        assert_eq!(exposure.linear_slopes(), Ok(Some((7, -6))));
+        assert_eq!(Exposure::default().linear_slopes(), Ok(None));
+        let too_wide = Exposure {
+            linears: 1,
+            linear_up: 1 << 100,
+            ..Exposure::default()
+        };
+        assert_eq!(too_wide.linear_slopes(), Err(RiskError::Overflow));
+    }
 
     #[test]
     fn member_losses_beyond_the_netting_bound_are_refused() {

@@ -42,7 +42,8 @@ pub struct SeriesRisk {
     pub gamma: Fx,
     pub vega: Fx,
     pub theta: Fx,
-    /// Bounds on the per-contract value change from the price move alone at each core node:
+    /// Options only (zero for perps and futures, whose bounds follow from the marks): bounds on
+    /// the per-contract value change from the price move alone at each core node:
     /// price_low <= (V(S_k, sigma) - V(S, sigma)) / S <= price_high.
     pub price_low: [Fx; CORE_NODES],
     pub price_high: [Fx; CORE_NODES],
@@ -153,14 +154,14 @@ pub fn series_risk(
     now: i64,
 ) -> RiskResult<SeriesRisk> {
     match *instrument {
-        Instrument::Perpetual => linear(grid, Fx::ONE, Fx::ZERO),
+        Instrument::Perpetual => linear(Fx::ONE, Fx::ZERO),
         Instrument::Future { expiry } => {
             let years = years_from_secs(seconds_left(expiry, now))?;
             if underlying.rate == 0 {
-                return linear(grid, Fx::ONE, Fx::ZERO);
+                return linear(Fx::ONE, Fx::ZERO);
             }
             // e^{rT} carries the exponential's rounding: widen the marks like an option's.
-            linear(grid, exp(mul(underlying.rate, years)?)?, MARK_ERROR)
+            linear(exp(mul(underlying.rate, years)?)?, MARK_ERROR)
         }
         Instrument::Option {
             kind,
@@ -175,45 +176,18 @@ fn seconds_left(expiry: i64, now: i64) -> u64 {
 }
 
 /// A future or perp: value per contract is `delta` x S, linear in spot; `error` bounds how far
-/// the computed `delta` may be from the exact one.
-fn linear(grid: &GridConstants, delta: Fx, error: Fx) -> RiskResult<SeriesRisk> {
-    let mut risk = SeriesRisk {
+/// the computed `delta` may be from the exact one. Only the marks are set: the value per
+/// contract lies in [mark_low, mark_high] x S at every spot, so `Exposure` bounds every
+/// scenario of a linear position from its marks and the move (no per-node bounds to store).
+fn linear(delta: Fx, error: Fx) -> RiskResult<SeriesRisk> {
+    Ok(SeriesRisk {
         is_option: false,
         mark: delta,
         mark_low: sub(delta, error)?,
         mark_high: add(delta, error)?,
         delta,
         ..SeriesRisk::default()
-    };
-    if delta == Fx::ONE && error == Fx::ZERO {
-        // A perp (or a future at rate 0) moves one for one: its bounds are the moves, exactly.
-        risk.price_low.copy_from_slice(&grid.moves[..CORE_NODES]);
-        risk.price_high.copy_from_slice(&grid.moves[..CORE_NODES]);
-        for (side, node) in [(DOWN, EXTENDED_DOWN_NODE), (UP, EXTENDED_UP_NODE)] {
-            let spot_ratio = add(Fx::ONE, grid.moves[node])?;
-            risk.extended_low[side] = spot_ratio;
-            risk.extended_high[side] = spot_ratio;
-        }
-        return Ok(risk);
-    }
-    let slope_low = sub(delta, error)?;
-    let slope_high = add(delta, error)?;
-    for node in 0..CORE_NODES {
-        let x = grid.moves[node];
-        let (low, high) = if x >= 0 {
-            (slope_low, slope_high)
-        } else {
-            (slope_high, slope_low)
-        };
-        risk.price_low[node] = mul(low, x)?;
-        risk.price_high[node] = mul_up(high, x)?;
-    }
-    for (side, node) in [(DOWN, EXTENDED_DOWN_NODE), (UP, EXTENDED_UP_NODE)] {
-        let spot_ratio = add(Fx::ONE, grid.moves[node])?;
-        risk.extended_low[side] = mul(slope_low, spot_ratio)?;
-        risk.extended_high[side] = mul_up(slope_high, spot_ratio)?;
-    }
-    Ok(risk)
+    })
 }
 
 /// a x b rounded up: the truncated product plus one unit in the last place.

@@ -7,7 +7,8 @@ use proptest::prelude::*;
 use xmargin_risk::bs::{greeks, log_moneyness, OptionInputs, OptionKind, SECONDS_PER_YEAR};
 use xmargin_risk::collateral::{weighted_value, Level};
 use xmargin_risk::grid::{
-    factor_masks, GridConstants, CORE_NODES, EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, NODES, SEGMENTS,
+    factor_masks, span, GridConstants, NodeLosses, CORE_NODES, EXTENDED_DOWN_NODE,
+    EXTENDED_UP_NODE, NODES, POSITION_ORDER, SEGMENTS,
 };
 use xmargin_risk::series::{effective_vol_shocks, option_vol};
 use xmargin_risk::{
@@ -169,6 +170,50 @@ proptest! {
         let tighter = factor_masks(fx((beta + 0.1).min(1.0)), &grid).unwrap();
         for (wide, narrow) in masks.iter().zip(tighter) {
             prop_assert_eq!(narrow & !wide, 0);
+        }
+    }
+}
+
+#[test]
+fn a_span_is_the_first_and_last_node_of_a_mask_in_position_order() {
+    assert_eq!(span(0), None);
+    for mask in 1u16..(1 << NODES) {
+        let held: Vec<usize> = (0..NODES)
+            .filter(|at| mask & (1 << POSITION_ORDER[*at]) != 0)
+            .collect();
+        assert_eq!(
+            span(mask),
+            Some((held[0], held[held.len() - 1])),
+            "{mask:b}"
+        );
+    }
+}
+
+proptest! {
+    /// A level's nodes are a run in position order, so the member's level loss over the span
+    /// is its worst loss over exactly the level's nodes.
+    #[test]
+    fn factor_levels_are_runs_and_level_losses_are_their_worst(
+        beta in 0.0f64..=1.0,
+        range in 0.01f64..0.5,
+        down in 0.0f64..1.0,
+        up in 0.0f64..1.0,
+        worst in prop::array::uniform11(-1_000i64..1_000),
+    ) {
+        let mut grid = standard_grid();
+        grid.price_range = fx(range);
+        grid.extended_down = fx(range + (0.95 - range) * down);
+        grid.extended_up = fx(range + (10.0 - range) * up);
+        let constants = GridConstants::new(&grid).unwrap();
+        let masks = factor_masks(fx(beta), &constants).unwrap();
+        let member = NodeLosses { group: 0, masks, worst, floor: 0 };
+        let levels = member.levels().levels;
+        for (level, mask) in masks.iter().enumerate() {
+            let (first, last) = span(*mask).unwrap();
+            let run: u16 = POSITION_ORDER[first..=last].iter().map(|node| 1 << node).sum();
+            prop_assert_eq!(run, *mask, "level {}", level);
+            let masked = (0..NODES).filter(|n| mask & (1 << n) != 0).map(|n| worst[n]).max();
+            prop_assert_eq!(Some(levels[level]), masked);
         }
     }
 }
