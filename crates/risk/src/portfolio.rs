@@ -177,9 +177,7 @@ pub struct Exposure {
     /// Σ |notional| of short options, for the short-option minimum.
     pub short_option_notional: i128,
     pub positions: u32,
-    /// Option and linear positions among `positions`: a book without options has no
-    /// volatility terms, one without perps or futures no linear ones.
-    pub options: u32,
+    /// Perps and futures among `positions`: a book without them has no linear terms.
     pub linears: u32,
 }
 
@@ -211,7 +209,6 @@ impl Exposure {
         };
         self.positions = count(self.positions).ok_or(RiskError::Overflow)?;
         if risk.is_option {
-            self.options = count(self.options).ok_or(RiskError::Overflow)?;
             self.add_option(notional, scaled, risk)
         } else {
             self.linears = count(self.linears).ok_or(RiskError::Overflow)?;
@@ -314,15 +311,13 @@ impl Exposure {
             let x = grid.moves[node];
             other = other.wrapping_add(Self::linear_term(if x >= 0 { up } else { down }, x)?);
         }
-        if self.options == 0 {
-            // No volatility terms, and long options worth nothing cap nothing.
-            return Ok([other; VOL_SHOCKS]);
-        }
+        // Volatility terms are evaluated even where no option feeds them (zero sums): the
+        // first option on a held underlying then costs no more than the next.
         let long = floored(self.long_option_price[node])?;
-        let vol = &self.long_option_vol[node];
+        let long_vol = &self.long_option_vol[node];
         let other_vol = &self.other_vol[node];
         let shocked = |side: usize| -> RiskResult<i64> {
-            let long = long.wrapping_add(floored(vol[side])?).max(long_floor);
+            let long = long.wrapping_add(floored(long_vol[side])?).max(long_floor);
             Ok(other
                 .wrapping_add(floored(other_vol[side])?)
                 .wrapping_add(long))

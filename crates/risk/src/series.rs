@@ -179,7 +179,7 @@ fn seconds_left(expiry: i64, now: i64) -> u64 {
 /// the computed `delta` may be from the exact one. Only the marks are set: the value per
 /// contract lies in [mark_low, mark_high] x S at every spot, so `Exposure` bounds every
 /// scenario of a linear position from its marks and the move (no per-node bounds to store).
-fn linear(delta: Fx, error: Fx) -> RiskResult<SeriesRisk> {
+pub fn linear(delta: Fx, error: Fx) -> RiskResult<SeriesRisk> {
     Ok(SeriesRisk {
         is_option: false,
         mark: delta,

@@ -6,12 +6,13 @@
 //! price feed (markets and non-quote collateral). Order does not matter; accounts are found by
 //! address and verified by owner, discriminator and registered key.
 use core::cell::Ref;
+use std::borrow::Cow;
 
 use anchor_lang::prelude::*;
 use xmargin_risk::grid::{GridConstants, FACTOR_LEVELS};
 use xmargin_risk::portfolio::{finish, underlying_result, Book, UnderlyingResult};
 use xmargin_risk::price_band::initial_health_in_band;
-use xmargin_risk::series::SeriesRisk;
+use xmargin_risk::series::{linear, SeriesRisk};
 use xmargin_risk::{
     Collateral, Fx, Instrument, MarginReport, Position, PricedPosition, Underlying,
 };
@@ -71,7 +72,6 @@ impl LoadedMarkets {
     }
 }
 
-#[derive(Clone, Copy)]
 struct SeriesInfo {
     market: u8,
     series: u8,
@@ -80,17 +80,41 @@ struct SeriesInfo {
     instrument: Instrument,
     funding_index: i64,
     loss_index: i64,
-    /// Whether `risk` came from the market's `RiskCache`.
+    /// Whether the option's bounds came from the market's `RiskCache`.
     cached: bool,
     /// Computed (or read from the cache) once per instruction and shared by every account and
     /// evaluation using it.
-    risk: SeriesRisk,
+    terms: SeriesTerms,
+}
+
+/// A series' risk as a check keeps it. The heap allocator never frees, so an option's
+/// ~600 bytes of bounds get an allocation of their own and perps and futures none.
+enum SeriesTerms {
+    /// `xmargin_risk::series::linear(delta, error)`, rebuilt where used.
+    Linear {
+        delta: Fx,
+        error: Fx,
+    },
+    Option(Box<SeriesRisk>),
+}
+
+impl SeriesInfo {
+    fn risk(&self) -> Result<Cow<'_, SeriesRisk>> {
+        match &self.terms {
+            SeriesTerms::Linear { delta, error } => {
+                linear(*delta, *error).map(Cow::Owned).map_err(risk_error)
+            }
+            SeriesTerms::Option(risk) => Ok(Cow::Borrowed(risk)),
+        }
+    }
 }
 
 struct LoadedAsset {
     index: u8,
     price: Fx,
     low: Fx,
+    weights: crate::state::AssetWeights,
+    liquidity_depth: u64,
 }
 
 /// Prices and parameters of everything the accounts under check refer to, read once.
@@ -106,7 +130,6 @@ pub struct RiskContext {
     series_lookup: Vec<(u16, u16)>,
     assets: Vec<LoadedAsset>,
     engine: xmargin_risk::Market,
-    registry_assets: Vec<(u8, crate::state::CollateralAsset)>,
 }
 
 /// What a check needs: markets and series from positions, assets from balances.
@@ -301,15 +324,15 @@ impl RiskContext {
             }
         }
         let mut assets = Vec::with_capacity(needs.assets.len());
-        let mut registry_assets = Vec::with_capacity(needs.assets.len());
         for index in &needs.assets {
             let asset = registry.asset(*index)?;
-            registry_assets.push((*index, *asset));
             if *index == QUOTE_ASSET {
                 assets.push(LoadedAsset {
                     index: *index,
                     price: Fx::ONE,
                     low: Fx::ONE,
+                    weights: asset.weights,
+                    liquidity_depth: asset.liquidity_depth,
                 });
                 continue;
             }
@@ -320,6 +343,8 @@ impl RiskContext {
                 index: *index,
                 price: scaled_fx_floor(oracle.price, exponent)?,
                 low: scaled_fx_floor(oracle.low(), exponent)?,
+                weights: asset.weights,
+                liquidity_depth: asset.liquidity_depth,
             });
         }
         let engine = xmargin_risk::Market::from_parts(
@@ -331,7 +356,14 @@ impl RiskContext {
         )
         .map_err(risk_error)?;
         for info in instruments.iter_mut().filter(|info| !info.cached) {
-            info.risk = series_risk(&engine, info.local, info.instrument)?;
+            let risk = series_risk(&engine, info.local, info.instrument)?;
+            match &mut info.terms {
+                SeriesTerms::Linear { delta, error } => {
+                    *delta = risk.delta;
+                    *error = risk.mark_high - risk.delta;
+                }
+                SeriesTerms::Option(slot) => **slot = risk,
+            }
         }
         let mut series_lookup: Vec<(u16, u16)> = instruments
             .iter()
@@ -346,7 +378,6 @@ impl RiskContext {
             series_lookup,
             assets,
             engine,
-            registry_assets,
         })
     }
 
@@ -365,7 +396,7 @@ impl RiskContext {
     }
 
     /// The engine's position for an account's slot, and its series risk.
-    pub fn position_of(&self, slot: &PositionSlot) -> Result<(Position, &SeriesRisk)> {
+    pub fn position_of(&self, slot: &PositionSlot) -> Result<(Position, Cow<'_, SeriesRisk>)> {
         let info = self.series_info(slot.market, slot.series)?;
         let position = Position {
             underlying: info.local,
@@ -373,7 +404,7 @@ impl RiskContext {
             size: slot.size,
             cost_basis: slot.cost_basis,
         };
-        Ok((position, &info.risk))
+        Ok((position, info.risk()?))
     }
 
     /// Settles what every position owes since it was last touched (perp funding, socialized
@@ -410,6 +441,8 @@ impl RiskContext {
 
     /// The engine's view of `account`: positions with their series risk, collateral (the
     /// quote balance first) and the collateral's low prices.
+    // Out of line: a perp's or future's rebuilt `SeriesRisk` (~600 bytes) lives in this frame.
+    #[inline(never)]
     pub fn view(&self, account: &MarginAccount) -> Result<AccountView> {
         let mut positions = Vec::with_capacity(account.positions.len());
         let mut keys = Vec::with_capacity(account.positions.len());
@@ -417,7 +450,7 @@ impl RiskContext {
             let (position, risk) = self.position_of(slot)?;
             positions.push(PricedPosition {
                 position,
-                risk: *risk,
+                risk: risk.into_owned(),
             });
             keys.push((slot.market, slot.series));
         }
@@ -446,15 +479,10 @@ impl RiskContext {
                 .iter()
                 .find(|a| a.index == balance.asset)
                 .ok_or_else(|| error!(XmarginError::MissingOracle))?;
-            let (_, asset) = self
-                .registry_assets
-                .iter()
-                .find(|(index, _)| *index == balance.asset)
-                .ok_or_else(|| error!(XmarginError::UnknownCollateralAsset))?;
-            view.values.push(asset.weights.collateral(
+            view.values.push(loaded.weights.collateral(
                 balance.amount,
                 loaded.price,
-                asset.liquidity_depth,
+                loaded.liquidity_depth,
             ));
             view.assets.push(balance.asset);
             view.low_prices.push(loaded.low);
@@ -463,12 +491,14 @@ impl RiskContext {
     }
 
     /// Margins `account`, keeping what a later re-margin of the same account can reuse.
+    // Out of line: a perp's or future's rebuilt `SeriesRisk` (~600 bytes) lives in this frame.
+    #[inline(never)]
     pub fn evaluate(&self, account: &MarginAccount) -> Result<AccountRisk> {
         let mut book = Book::new(self.engine.underlyings.len());
         let mut held = Vec::with_capacity(account.positions.len());
         for slot in account.open_positions() {
             let (position, risk) = self.position_of(slot)?;
-            book.add_position(&self.engine, &position, risk)
+            book.add_position(&self.engine, &position, &risk)
                 .map_err(risk_error)?;
             held.push(HeldPosition::of(slot));
         }
@@ -488,6 +518,8 @@ impl RiskContext {
     /// `evaluate(account)` from an earlier evaluation of the same account: only the positions
     /// that changed are swapped in the book and only their underlyings re-evaluated. Exact:
     /// the book's sums are integers, so the outcome equals a fresh evaluation (tests).
+    // Out of line: a perp's or future's rebuilt `SeriesRisk` (~600 bytes) lives in this frame.
+    #[inline(never)]
     pub fn reevaluate(&self, prior: &mut AccountRisk, account: &MarginAccount) -> Result<()> {
         let mut dirty = [false; xmargin_risk::model::MAX_UNDERLYINGS];
         let mut current = Vec::with_capacity(account.positions.len());
@@ -499,7 +531,7 @@ impl RiskContext {
                 let (position, risk) = self.position_of(slot)?;
                 let own = prior
                     .book
-                    .add_position(&self.engine, &position, risk)
+                    .add_position(&self.engine, &position, &risk)
                     .map_err(risk_error)?;
                 mark_dirty(&mut dirty, own)?;
                 if let Some(at) = before {
@@ -537,6 +569,8 @@ impl RiskContext {
     }
 
     /// Takes `prior.held[at]` out of the book and the list.
+    // Out of line: a perp's or future's rebuilt `SeriesRisk` (~600 bytes) lives in this frame.
+    #[inline(never)]
     fn remove_held(
         &self,
         prior: &mut AccountRisk,
@@ -547,7 +581,7 @@ impl RiskContext {
         let (position, risk) = self.position_of(&gone.slot())?;
         let own = prior
             .book
-            .remove_position(&self.engine, &position, risk)
+            .remove_position(&self.engine, &position, &risk)
             .map_err(risk_error)?;
         mark_dirty(dirty, own)
     }
@@ -668,27 +702,30 @@ fn push_series(
     now: i64,
 ) -> Result<()> {
     let stored = market.series(series)?;
-    instruments.push(SeriesInfo {
+    let instrument = stored.instrument()?;
+    let mut info = SeriesInfo {
         market: market.index,
         series,
         local,
-        instrument: stored.instrument()?,
+        instrument,
         funding_index: stored.funding_index,
         loss_index: stored.loss_index,
         cached: false,
-        risk: SeriesRisk::default(),
-    });
-    if let (Some(cache), Some(info)) = (cache, instruments.last_mut()) {
-        // Decoded straight into the table; an entry that does not apply is recomputed live.
-        info.cached = cache.lookup_into(
-            series,
-            stored,
-            market.risk_generation,
-            spot,
-            now,
-            &mut info.risk,
-        );
+        terms: SeriesTerms::Linear {
+            delta: Fx::ZERO,
+            error: Fx::ZERO,
+        },
+    };
+    if matches!(instrument, Instrument::Option { .. }) {
+        let mut risk = Box::<SeriesRisk>::default();
+        if let Some(cache) = cache {
+            // Decoded straight into place; an entry that does not apply is recomputed live.
+            info.cached =
+                cache.lookup_into(series, stored, market.risk_generation, spot, now, &mut risk);
+        }
+        info.terms = SeriesTerms::Option(risk);
     }
+    instruments.push(info);
     Ok(())
 }
 

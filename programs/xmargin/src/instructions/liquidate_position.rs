@@ -101,6 +101,8 @@ pub fn handler<'info>(
 /// Contracts of `key` a step with `max_quantity` takes from `target` (settled and evaluated as
 /// `evaluated` with `risk`'s prices): the fewest that reach the liquidation-end level, else all
 /// the liquidator allows. With the position's priced form. Keepers call it to size their steps.
+// Out of line: the priced position (~600 bytes) must not join the handler's 4 KB frame.
+#[inline(never)]
 pub fn quantity_to_liquidate(
     risk: &RiskContext,
     evaluated: &AccountRisk,
@@ -139,6 +141,8 @@ pub fn quantity_to_liquidate(
 
 /// Sizes the step: the contracts that bring the target to the liquidation-end level (engine
 /// bisection over at most the liquidator's maximum), capped by that maximum.
+// Out of line: the priced position (~600 bytes) must not join the handler's 4 KB frame.
+#[inline(never)]
 fn plan_step(
     risk: &RiskContext,
     evaluated: &AccountRisk,
