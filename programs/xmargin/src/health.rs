@@ -5,7 +5,7 @@
 //! accounts): one `Market` per underlying the margin accounts touch and one oracle per distinct
 //! price feed (markets and non-quote collateral). Order does not matter; accounts are found by
 //! address and verified by owner, discriminator and registered key.
-use core::cell::Ref;
+use core::cell::{Cell, Ref};
 use std::borrow::Cow;
 
 use anchor_lang::prelude::*;
@@ -141,8 +141,15 @@ pub struct Needs {
 
 impl Needs {
     pub fn add_account(&mut self, account: &MarginAccount) {
+        // An account holds each series in one slot: the first account's need no duplicate
+        // check (a scan per position made this quadratic in the positions).
+        let first = self.series.is_empty();
         for slot in account.open_positions() {
-            self.add_series(slot.market, slot.series);
+            if first {
+                self.series.push((slot.market, slot.series));
+            } else {
+                self.add_series(slot.market, slot.series);
+            }
         }
         for balance in account.collateral.iter().filter(|b| b.in_use != 0) {
             if !self.assets.contains(&balance.asset) {
@@ -164,6 +171,8 @@ impl Needs {
                 markets.push(*market);
             }
         }
+        // By index: the order clients pass them in (`InstructionAccounts` hints).
+        markets.sort_unstable();
         markets
     }
 }
@@ -188,6 +197,11 @@ pub struct InstructionAccounts<'a, 'info> {
     /// (market index, position in `accounts`) of every `Market` passed.
     markets: Vec<(u8, usize)>,
     key_prefixes: Vec<u64>,
+    /// Where the next oracle and the next risk cache are looked for first: clients pass them
+    /// in the order a check reads them (markets by index, then their oracles, the collateral
+    /// oracles, the caches), so each lookup is a step or two instead of a scan from the start.
+    oracle_hint: Cell<usize>,
+    cache_hint: Cell<usize>,
 }
 
 impl<'a, 'info> InstructionAccounts<'a, 'info> {
@@ -202,16 +216,22 @@ impl<'a, 'info> InstructionAccounts<'a, 'info> {
             accounts,
             markets,
             key_prefixes,
+            oracle_hint: Cell::new(0),
+            cache_hint: Cell::new(0),
         }
     }
 
-    fn find(&self, key: &Pubkey) -> Option<&'a AccountInfo<'info>> {
+    /// The account with `key`, searched from `hint` on and then from the start; `hint` moves
+    /// past it.
+    fn find(&self, key: &Pubkey, hint: &Cell<usize>) -> Option<&'a AccountInfo<'info>> {
         let prefix = key_prefix(key);
-        self.key_prefixes
-            .iter()
-            .zip(self.accounts)
-            .find(|(p, info)| **p == prefix && info.key == key)
-            .map(|(_, info)| info)
+        let start = hint.get().min(self.accounts.len());
+        let at = (start..self.accounts.len()).chain(0..start).find(|at| {
+            self.key_prefixes.get(*at) == Some(&prefix)
+                && self.accounts.get(*at).is_some_and(|info| info.key == key)
+        })?;
+        hint.set(at + 1);
+        self.accounts.get(at)
     }
 }
 
@@ -244,13 +264,13 @@ impl StateSource for InstructionAccounts<'_, '_> {
 
     fn oracle(&self, key: &Pubkey, kind: OracleKind, feed_id: &[u8; 32]) -> Result<OraclePrice> {
         let info = self
-            .find(key)
+            .find(key, &self.oracle_hint)
             .ok_or_else(|| error!(XmarginError::MissingOracle))?;
         read_oracle(info, kind, feed_id)
     }
 
     fn risk_cache(&self, key: &Pubkey) -> Option<Ref<'_, RiskCache>> {
-        as_zero_copy::<RiskCache>(self.find(key)?)
+        as_zero_copy::<RiskCache>(self.find(key, &self.cache_hint)?)
     }
 }
 
