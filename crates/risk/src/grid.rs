@@ -63,12 +63,6 @@ pub struct GridConstants {
     /// ln(1 + x) and 1 / (1 + x) of each core node.
     pub ln_moves: [Fx; CORE_NODES],
     pub inv_moves: [Fx; CORE_NODES],
-    /// Gamma-ladder weights: f(x_k) / S = delta x_k + Σ_j weight[k][j] gamma_j, where gamma_j is
-    /// gamma x S on segment j (between nodes j and j+1); weight[k][j] = ∫ over the part of segment j
-    /// between the centre and node k of |x_k - u| du.
-    pub segment_weights: [[Fx; SEGMENTS]; CORE_NODES],
-    /// The segments with a non-zero weight at each node (start, end exclusive).
-    pub segment_range: [(usize, usize); CORE_NODES],
     /// ln(1 + x) of the extended down / up moves.
     pub ln_extended: [Fx; 2],
     pub vol_down: Fx,
@@ -94,8 +88,13 @@ impl Words<'_> {
         self.word().map(Fx::from_bits)
     }
 
-    fn index(&mut self) -> RiskResult<usize> {
-        usize::try_from(self.word()?).map_err(|_| RiskError::InvalidParameter)
+    fn skip(&mut self, words: usize) -> RiskResult<()> {
+        let end = self.at + words;
+        if end > self.words.len() {
+            return Err(RiskError::InvalidParameter);
+        }
+        self.at = end;
+        Ok(())
     }
 
     /// The next `out.len()` words, with one bounds check for the run (margin checks decode a
@@ -114,9 +113,13 @@ impl Words<'_> {
     }
 }
 
-/// Length of `GridConstants::to_words`: the constants as plain words an account can store.
+/// Length of `GridConstants::to_words`: the constants as plain words an account can store
+/// (with the ladder weights and segment ranges, which `read_words` skips: they follow from the
+/// moves, and only an option priced live needs them).
 pub const GRID_WORDS: usize =
     NODES + 1 + 2 * CORE_NODES + CORE_NODES * SEGMENTS + 2 * CORE_NODES + 2 + 3;
+/// Words of the ladder weights and segment ranges in `to_words`.
+const LADDER_WORDS: usize = CORE_NODES * SEGMENTS + 2 * CORE_NODES;
 
 impl GridConstants {
     /// The constants as words (I32F32 bits, segment bounds as integers), in field order.
@@ -132,11 +135,15 @@ impl GridConstants {
         put(self.price_range.to_bits());
         self.ln_moves.iter().for_each(|v| put(v.to_bits()));
         self.inv_moves.iter().for_each(|v| put(v.to_bits()));
-        self.segment_weights
-            .iter()
-            .flatten()
-            .for_each(|v| put(v.to_bits()));
-        for (start, end) in self.segment_range {
+        for node in 0..CORE_NODES {
+            for segment in 0..SEGMENTS {
+                // A weight is a product of validated moves: it cannot fail for a grid `new`
+                // accepted.
+                put(self.segment_weight(node, segment).map_or(0, Fx::to_bits));
+            }
+        }
+        for node in 0..CORE_NODES {
+            let (start, end) = segment_range(node);
             put(start as i64);
             put(end as i64);
         }
@@ -162,17 +169,7 @@ impl GridConstants {
         self.price_range = reader.fx()?;
         reader.fill(&mut self.ln_moves)?;
         reader.fill(&mut self.inv_moves)?;
-        for row in self.segment_weights.iter_mut() {
-            reader.fill(row)?;
-        }
-        for range in self.segment_range.iter_mut() {
-            let start = reader.index()?;
-            let end = reader.index()?;
-            if start > end || end > SEGMENTS {
-                return Err(RiskError::InvalidParameter);
-            }
-            *range = (start, end);
-        }
+        reader.skip(LADDER_WORDS)?;
         reader.fill(&mut self.ln_extended)?;
         self.vol_down = reader.fx()?;
         self.vol_up = reader.fx()?;
@@ -194,38 +191,13 @@ impl GridConstants {
             ln_moves[node] = ln(Fx::ONE + moves[node])?;
             inv_moves[node] = div(Fx::ONE, Fx::ONE + moves[node])?;
         }
-        let step = div_int(grid.price_range, PRICE_STEPS_PER_SIDE as u32);
-        let mut segment_weights = [[Fx::ZERO; SEGMENTS]; CORE_NODES];
-        for (node, weights) in segment_weights.iter_mut().enumerate() {
-            for (segment, weight) in weights.iter_mut().enumerate() {
-                let covered = if node > PRICE_STEPS_PER_SIDE {
-                    segment >= PRICE_STEPS_PER_SIDE && segment < node
-                } else {
-                    segment >= node && segment < PRICE_STEPS_PER_SIDE
-                };
-                if covered {
-                    let middle = half(moves[segment] + moves[segment + 1]);
-                    *weight = mul(step, sub(moves[node], middle)?.abs())?;
-                }
-            }
-        }
         moves[EXTENDED_DOWN_NODE] = -grid.extended_down;
         moves[EXTENDED_UP_NODE] = grid.extended_up;
-        let mut segment_range = [(0, 0); CORE_NODES];
-        for (node, range) in segment_range.iter_mut().enumerate() {
-            *range = if node > PRICE_STEPS_PER_SIDE {
-                (PRICE_STEPS_PER_SIDE, node)
-            } else {
-                (node, PRICE_STEPS_PER_SIDE)
-            };
-        }
         Ok(Self {
             moves,
-            segment_range,
             price_range: grid.price_range,
             ln_moves,
             inv_moves,
-            segment_weights,
             ln_extended: [
                 ln(sub(Fx::ONE, grid.extended_down)?)?,
                 ln(Fx::ONE + grid.extended_up)?,
@@ -234,6 +206,29 @@ impl GridConstants {
             vol_up: grid.vol_up,
             extended_weight: grid.extended_weight,
         })
+    }
+
+    /// Gamma-ladder weight: f(x_k) / S = delta x_k + Σ_j weight(k, j) gamma_j, where gamma_j is
+    /// gamma x S on segment j (between nodes j and j+1); weight(k, j) = ∫ over the part of
+    /// segment j between the centre and node k of |x_k - u| du (0 outside `segment_range(k)`).
+    pub fn segment_weight(&self, node: usize, segment: usize) -> RiskResult<Fx> {
+        let (start, end) = segment_range(node);
+        if !(start..end).contains(&segment) || segment + 1 >= CORE_NODES {
+            return Ok(Fx::ZERO);
+        }
+        let step = div_int(self.price_range, PRICE_STEPS_PER_SIDE as u32);
+        let middle = half(self.moves[segment] + self.moves[segment + 1]);
+        mul(step, sub(self.moves[node], middle)?.abs())
+    }
+}
+
+/// The segments with a non-zero ladder weight at core node `node` (start, end exclusive): those
+/// between the centre and the node.
+pub const fn segment_range(node: usize) -> (usize, usize) {
+    if node > PRICE_STEPS_PER_SIDE {
+        (PRICE_STEPS_PER_SIDE, node)
+    } else {
+        (node, PRICE_STEPS_PER_SIDE)
     }
 }
 

@@ -15,8 +15,8 @@ use crate::bs::{self, log_moneyness, years_from_secs, OptionInputs, OptionKind, 
 use crate::error::{RiskError, RiskResult};
 use crate::fx::{add, fx_ratio, half, mul, mul_int, sub, Fx};
 use crate::grid::{
-    direction_of, GridConstants, Words, CORE_NODES, DOWN, EXTENDED_DOWN_NODE, EXTENDED_UP_NODE,
-    SEGMENTS, UP,
+    direction_of, segment_range, GridConstants, Words, CORE_NODES, DOWN, EXTENDED_DOWN_NODE,
+    EXTENDED_UP_NODE, SEGMENTS, UP,
 };
 use crate::math::{exp, normal_cdf, normal_pdf, sqrt};
 use crate::model::{Instrument, Underlying};
@@ -263,14 +263,14 @@ fn price_bounds(
 ) -> RiskResult<()> {
     for node in 0..CORE_NODES {
         let x = grid.moves[node];
-        let (start, end) = grid.segment_range[node];
-        let weights = &grid.segment_weights[node];
+        let (start, end) = segment_range(node);
         let mut low = mul(risk.delta, x)?;
         let mut taylor_high = mul_up(risk.delta, x)?;
         for segment in start..end {
-            low = add(low, mul(weights[segment], gamma_min[segment])?)?;
+            let weight = grid.segment_weight(node, segment)?;
+            low = add(low, mul(weight, gamma_min[segment])?)?;
             if let Some(gamma_max) = gamma_max {
-                taylor_high = add(taylor_high, mul_up(weights[segment], gamma_max[segment])?)?;
+                taylor_high = add(taylor_high, mul_up(weight, gamma_max[segment])?)?;
             }
         }
         let chord = mul_up(delta_edge[direction_of(node)], x)?;

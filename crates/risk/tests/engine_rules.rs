@@ -224,7 +224,7 @@ fn ladder_weights_integrate_a_constant_gamma_exactly() {
     for node in 0..CORE_NODES {
         let x = grid.moves[node].to_num::<f64>();
         let total: f64 = (0..SEGMENTS)
-            .map(|j| grid.segment_weights[node][j].to_num::<f64>())
+            .map(|j| grid.segment_weight(node, j).unwrap().to_num::<f64>())
             .sum();
         assert!(
             (total - x * x / 2.0).abs() < 1e-8,
@@ -540,14 +540,22 @@ fn grid_constants_round_trip_through_words_and_rebuild_the_same_market() {
     let direct = Market::new(&[u], params, 0).unwrap();
     let cached = Market::with_constants(&[u], &[constants], params, 0).unwrap();
     assert_eq!((direct.grids, direct.masks), (cached.grids, cached.masks));
-    // A segment bound outside the ladder is refused, never trusted.
+    // The stored ladder (weights, segment bounds) is never trusted: it is derived from the
+    // moves, so corrupting it changes nothing, while a corrupted move does.
     let mut corrupt = words;
     let first_range = GRID_WORDS - 5 - 2 * CORE_NODES;
     corrupt[first_range + 1] = SEGMENTS as i64 + 1;
-    assert_eq!(
-        GridConstants::from_words(&corrupt),
-        Err(RiskError::InvalidParameter)
-    );
+    corrupt[first_range - 1] = i64::MIN;
+    assert_eq!(GridConstants::from_words(&corrupt).unwrap(), constants.grid);
+    corrupt[0] += 1;
+    assert_ne!(GridConstants::from_words(&corrupt).unwrap(), constants.grid);
+    for node in 0..CORE_NODES {
+        let (start, end) = xmargin_risk::grid::segment_range(node);
+        for segment in 0..SEGMENTS {
+            let weight = constants.grid.segment_weight(node, segment).unwrap();
+            assert_eq!(weight != Fx::ZERO, (start..end).contains(&segment), "{node} {segment}");
+        }
+    }
     assert_eq!(
         Market::with_constants(&[u], &[], params, 0).map(|_| ()),
         Err(RiskError::InvalidParameter)
