@@ -553,7 +553,11 @@ fn grid_constants_round_trip_through_words_and_rebuild_the_same_market() {
         let (start, end) = xmargin_risk::grid::segment_range(node);
         for segment in 0..SEGMENTS {
             let weight = constants.grid.segment_weight(node, segment).unwrap();
-            assert_eq!(weight != Fx::ZERO, (start..end).contains(&segment), "{node} {segment}");
+            assert_eq!(
+                weight != Fx::ZERO,
+                (start..end).contains(&segment),
+                "{node} {segment}"
+            );
         }
     }
     assert_eq!(

@@ -183,12 +183,46 @@ pub fn scale_pow10_floor(value: i128, exponent: i32) -> Result<i128> {
             .checked_mul(power)
             .ok_or_else(|| error!(XmarginError::MathOverflow));
     }
-    // Non-negative and within 64 bits (prices, in practice): a native division, where the
-    // signed 128-bit one is a long library routine on SBF. Floor equals truncation here.
-    match (u64::try_from(value), u64::try_from(power)) {
-        (Ok(value), Ok(power)) => Ok((value / power) as i128),
+    // Non-negative (prices, in practice): 64-bit divisions, where the signed 128-bit one is a
+    // long library routine on SBF. Floor equals truncation here.
+    match (u128::try_from(value), u64::try_from(power)) {
+        (Ok(value), Ok(power)) => match divide_by_u64(value, power) {
+            Some(quotient) => Ok(quotient as i128),
+            None => Ok(value as i128 / power as i128),
+        },
         _ => Ok(value.div_euclid(power)),
     }
+}
+
+/// `value / divisor` rounded down, by long division in 64-bit steps: each step brings in as
+/// many bits of `value` as fit beside a remainder (below `divisor`). None when `divisor`
+/// leaves fewer than 8 bits per step (above 2^56) or is 0.
+fn divide_by_u64(value: u128, divisor: u64) -> Option<u128> {
+    if divisor == 0 {
+        return None;
+    }
+    let low = value as u64;
+    let high = (value >> 64) as u64;
+    if high == 0 {
+        return Some((low / divisor) as u128);
+    }
+    // Bits a remainder (< divisor) can be shifted by without leaving 64 bits.
+    let room = divisor.leading_zeros();
+    if room < 8 {
+        return None;
+    }
+    let mut remainder = high % divisor;
+    let mut quotient_low: u64 = 0;
+    let mut left = 64u32;
+    while left > 0 {
+        let take = room.min(left);
+        left -= take;
+        let chunk = (low >> left) & ((1u64 << take) - 1);
+        let current = (remainder << take) | chunk;
+        quotient_low = (quotient_low << take) | (current / divisor);
+        remainder = current % divisor;
+    }
+    Some(((high / divisor) as u128) << 64 | quotient_low as u128)
 }
 
 /// 10^k, from a table where it fits 64 bits (no 128-bit multiplies on the hot path).
@@ -213,6 +247,46 @@ fn pow10(k: u32) -> Result<i128> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_division_matches_the_128_bit_division() {
+        // xorshift: 20,000 values and divisors of every width.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let value = (next() as u128) << 64 | next() as u128;
+            let value = value >> (next() % 128);
+            let divisor = (next() >> (next() % 64)).max(1);
+            let expected = if divisor.leading_zeros() >= 8 || value >> 64 == 0 {
+                Some(value / divisor as u128)
+            } else {
+                None
+            };
+            assert_eq!(
+                divide_by_u64(value, divisor),
+                expected,
+                "{value} / {divisor}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_division_edges() {
+        assert_eq!(divide_by_u64(u128::MAX, 1), Some(u128::MAX));
+        assert_eq!(divide_by_u64(u128::MAX, 1 << 55), Some(u128::MAX >> 55));
+        assert_eq!(divide_by_u64(u128::MAX, 1 << 56), None);
+        assert_eq!(divide_by_u64(5, 0), None);
+        let price = (15_000_000_000i128) << 32;
+        assert_eq!(
+            scale_pow10_floor(price, -11).unwrap(),
+            price / 100_000_000_000
+        );
+    }
 
     #[test]
     fn scaling_by_powers_of_ten_rounds_down_on_every_path() {
