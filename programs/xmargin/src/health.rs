@@ -141,8 +141,8 @@ pub struct Needs {
 
 impl Needs {
     pub fn add_account(&mut self, account: &MarginAccount) {
-        // An account holds each series in one slot: the first account's need no duplicate
-        // check (a scan per position made this quadratic in the positions).
+        // An account holds each series in one slot: the first account's series need no
+        // duplicate check (a scan per position made this quadratic in the positions).
         let first = self.series.is_empty();
         for slot in account.open_positions() {
             if first {
