@@ -2,29 +2,17 @@
 //! the program builds) gives, and the keeper works an unhealthy account out through the program.
 use xmargin_keeper::scan::{evaluate, evaluate_alone};
 use xmargin_keeper::Keeper;
-use xmargin_sandbox::exchange::{Exchange, BTC, ETH, SOL};
+use xmargin_sandbox::exchange::{Exchange, HEDGED_BOOK, SOL};
 use xmargin_sandbox::params::USDC;
 
 #[tokio::test]
 async fn shared_scan_matches_per_account_verdicts_and_the_keeper_liquidates() {
     let mut e = Exchange::open().await.unwrap();
-    let maker = e
-        .trader(
-            "maker",
-            &[(0, 10_000_000 * USDC), (1, 1_000 * 1_000_000_000)],
-        )
-        .await
-        .unwrap();
+    let maker = e.market_maker().await.unwrap();
     let hedged = e.trader("hedged", &[(0, 50_000 * USDC)]).await.unwrap();
     let levered = e.trader("levered", &[(0, 12_000 * USDC)]).await.unwrap();
     let keeper_owner = e.trader("keeper", &[(0, 500_000 * USDC)]).await.unwrap();
-    let book = [
-        (SOL, 0, 100, 150 * USDC),
-        (SOL, 4, 100, 9 * USDC),
-        (ETH, 2, -50, 25 * USDC),
-        (BTC, 0, -10, 1_000 * USDC),
-    ];
-    e.trades((&hedged, &maker), &book).await.unwrap();
+    e.trades((&hedged, &maker), &HEDGED_BOOK).await.unwrap();
     e.trades((&levered, &maker), &[(SOL, 0, 250, 150 * USDC)])
         .await
         .unwrap();

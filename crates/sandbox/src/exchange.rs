@@ -106,6 +106,15 @@ pub const SOL: usize = 0;
 pub const BTC: usize = 1;
 pub const ETH: usize = 2;
 
+/// A hedged multi-underlying book (underlying, series, size, price): long SOL perp and a SOL
+/// option, short an ETH option and the BTC perp. Tests trade it against `market_maker`.
+pub const HEDGED_BOOK: [(usize, usize, i64, u64); 4] = [
+    (SOL, 0, 100, 150 * USDC),
+    (SOL, 4, 100, 9 * USDC),
+    (ETH, 2, -50, 25 * USDC),
+    (BTC, 0, -10, 1_000 * USDC),
+];
+
 impl Exchange {
     /// Starts the runtime and lists everything.
     pub async fn open() -> ClientResult<Self> {
@@ -268,6 +277,15 @@ impl Exchange {
     pub async fn advance(&mut self, secs: i64) -> ClientResult<()> {
         self.sandbox.advance(secs).await?;
         self.publish_prices().await
+    }
+
+    /// A counterparty deep enough for any test book: 10M USDC and 1,000 SOL deposited.
+    pub async fn market_maker(&self) -> ClientResult<Trader> {
+        self.trader(
+            "maker",
+            &[(0, 10_000_000 * USDC), (1, 1_000 * 1_000_000_000)],
+        )
+        .await
     }
 
     /// A wallet funded with SOL for fees, a token account per asset, a cross-margin account,

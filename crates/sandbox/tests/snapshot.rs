@@ -3,30 +3,18 @@
 //! refused with the SDK's errors.
 use xmargin_client::snapshot::{example_json, Snapshot};
 use xmargin_client::{ClientError, Protocol};
-use xmargin_sandbox::exchange::{Exchange, BTC, ETH, SOL};
+use xmargin_sandbox::exchange::{Exchange, HEDGED_BOOK};
 use xmargin_sandbox::params::USDC;
 
 #[tokio::test]
 async fn a_snapshot_opens_to_what_a_fetch_reads() {
     let e = Exchange::open().await.unwrap();
-    let maker = e
-        .trader(
-            "maker",
-            &[(0, 10_000_000 * USDC), (1, 1_000 * 1_000_000_000)],
-        )
-        .await
-        .unwrap();
+    let maker = e.market_maker().await.unwrap();
     let trader = e
         .trader("trader", &[(0, 50_000 * USDC), (1, 20 * 1_000_000_000)])
         .await
         .unwrap();
-    let book = [
-        (SOL, 0, 100, 150 * USDC),
-        (SOL, 4, 100, 9 * USDC),
-        (ETH, 2, -50, 25 * USDC),
-        (BTC, 0, -10, 1_000 * USDC),
-    ];
-    e.trades((&trader, &maker), &book).await.unwrap();
+    e.trades((&trader, &maker), &HEDGED_BOOK).await.unwrap();
 
     let snapshot = Snapshot::take(&e.sandbox.chain, &trader.account)
         .await
@@ -43,7 +31,7 @@ async fn a_snapshot_opens_to_what_a_fetch_reads() {
     );
     let picture = from_file.picture(&account).unwrap();
     assert_eq!(picture.summary, fetched.summary(&on_chain).unwrap());
-    assert_eq!(picture.positions.len(), book.len());
+    assert_eq!(picture.positions.len(), HEDGED_BOOK.len());
     assert_eq!(picture.grids.len(), 3);
     assert_eq!(picture.collateral.len(), 2);
     assert!(example_json(&snapshot).unwrap().contains("\"expected\""));
