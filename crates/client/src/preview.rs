@@ -53,7 +53,10 @@ fn clamp(value: i128) -> i64 {
 }
 
 /// `account` (accruals already settled) summarized with `context`.
-pub fn summarize(context: &RiskContext, account: &MarginAccount) -> ClientResult<AccountSummary> {
+pub fn summarize(
+    context: &RiskContext<'_>,
+    account: &MarginAccount,
+) -> ClientResult<AccountSummary> {
     let health = context.health(account)?;
     let view = context.view(account)?;
     let report = &health.report;
@@ -61,9 +64,11 @@ pub fn summarize(context: &RiskContext, account: &MarginAccount) -> ClientResult
     let isolated = isolated_requirement(context.engine(), &positions)
         .map_err(|e| ClientError::Risk(format!("{e:?}")))?;
     let engine = context.engine();
-    let underlyings = report
-        .breakdown
+    let underlyings = health
+        .results
         .iter()
+        .flatten()
+        .map(|r| &r.breakdown)
         .filter(|b| b.positions > 0)
         .map(|b| {
             let (move_bps, vol) = match b.worst_scenario {

@@ -29,7 +29,7 @@ pub struct Protocol {
     pub clock: Clock,
 }
 
-impl StateSource for Protocol {
+impl<'p> StateSource<'p> for &'p Protocol {
     fn market(&self, index: u8) -> anchor_lang::Result<Ref<'_, Market>> {
         self.markets
             .iter()
@@ -52,8 +52,10 @@ impl StateSource for Protocol {
         parse_oracle(&account.owner, &account.data, kind, feed_id)
     }
 
-    fn risk_cache(&self, key: &Pubkey) -> Option<Ref<'_, RiskCache>> {
-        self.caches
+    fn risk_cache(&self, key: &Pubkey) -> Option<Ref<'p, RiskCache>> {
+        let protocol: &'p Protocol = self;
+        protocol
+            .caches
             .iter()
             .find(|(address, _)| address == key)
             .map(|(_, cache)| cache.borrow())
@@ -351,11 +353,11 @@ impl Protocol {
     }
 
     /// The program's risk context for `needs`, computed here.
-    pub fn context(&self, needs: &Needs, oracle_use: OracleUse) -> ClientResult<RiskContext> {
+    pub fn context(&self, needs: &Needs, oracle_use: OracleUse) -> ClientResult<RiskContext<'_>> {
         Ok(RiskContext::from_source(
             &self.clearinghouse,
             &self.registry,
-            self,
+            &self,
             needs,
             oracle_use,
             &self.clock,
@@ -364,7 +366,10 @@ impl Protocol {
 
     /// The context of a check of `account` alone (the prices `withdraw` would use) and the
     /// account with its accruals settled, as the program sees it before it evaluates.
-    pub fn settled(&self, account: &MarginAccount) -> ClientResult<(RiskContext, MarginAccount)> {
+    pub fn settled(
+        &self,
+        account: &MarginAccount,
+    ) -> ClientResult<(RiskContext<'_>, MarginAccount)> {
         let needs = Self::needs(&[account], None);
         let context = self.context(&needs, OracleUse::for_account(account))?;
         let mut settled = *account;

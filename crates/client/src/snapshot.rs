@@ -288,7 +288,7 @@ impl Protocol {
             .collect::<ClientResult<_>>()?;
         let evaluated = context.evaluate(&settled)?;
         let mut grids = Vec::new();
-        for (underlying, exposure) in evaluated.book.exposures.iter().enumerate() {
+        for (underlying, exposure) in evaluated.book.exposures() {
             if exposure.positions == 0 {
                 continue;
             }

@@ -41,7 +41,7 @@ pub fn decode(found: &[(Pubkey, Account)]) -> Vec<(Pubkey, MarginAccount)> {
 }
 
 fn verdict(
-    context: &RiskContext,
+    context: &RiskContext<'_>,
     end_fraction: Fx,
     address: Pubkey,
     account: &MarginAccount,

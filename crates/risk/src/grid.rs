@@ -327,7 +327,7 @@ impl<T: Copy + PartialOrd> NodeLosses<T> {
 }
 
 /// One member reduced to its worst loss per factor level (`NodeLosses::levels`).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct LevelLosses<T> {
     pub group: u8,
     pub levels: [T; FACTOR_LEVELS],

@@ -9,7 +9,7 @@ use crate::fx::{money_mul_ceil, money_mul_floor, sub, Fx};
 use crate::model::{Collateral, Position};
 use crate::model::{MAX_COLLATERAL, MAX_POSITIONS};
 use crate::portfolio::{
-    finish, position_terms, position_value, underlying_result, Book, MarginReport, Market,
+    margin_totals, position_terms, position_value, underlying_result, Book, MarginReport, Market,
     PricedPosition, UnderlyingResult,
 };
 
@@ -239,12 +239,13 @@ pub fn quantity_for_end_level(
         position_terms(market, &target.position, &target.risk)?;
     let mut own_exposure = *account
         .book
-        .exposures
-        .get(own)
+        .exposure(own)
         .ok_or(RiskError::UnknownUnderlying)?;
     own_exposure.remove(held_notional, &target.risk)?;
     let rest_unrealized = account.book.unrealized - held_unrealized;
-    let mut results = account.results.to_vec();
+    if own >= account.results.len() {
+        return Err(RiskError::UnknownUnderlying);
+    }
     let quote_amount = account
         .collateral
         .get(account.quote_index)
@@ -260,11 +261,21 @@ pub fn quantity_for_end_level(
         let unrealized = rest_unrealized
             .checked_add(kept_unrealized)
             .ok_or(RiskError::Overflow)?;
-        *results.get_mut(own).ok_or(RiskError::UnknownUnderlying)? =
-            underlying_result(market, own, &exposure)?;
+        let trial = underlying_result(market, own, &exposure)?;
+        let results = account
+            .results
+            .iter()
+            .enumerate()
+            .filter_map(|(at, result)| {
+                if at == own {
+                    trial.as_ref()
+                } else {
+                    result.as_ref()
+                }
+            });
         trial_collateral[account.quote_index].amount =
             crate::fx::to_i64(quote_amount as i128 + realised)?;
-        let report = finish(market, &results, unrealized, &trial_collateral)?;
+        let report = margin_totals(market, results, unrealized, &trial_collateral)?;
         health_at_end_level(&report, end_fraction)
     })
 }

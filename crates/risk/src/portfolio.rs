@@ -523,12 +523,14 @@ pub fn margin_priced(
 /// Positions summed per underlying, and their unrealized PnL: what a report is made from.
 #[derive(Clone, Debug)]
 pub struct Book {
-    pub exposures: Vec<Exposure>,
+    /// By underlying index; allocated when a position on it is first added: an account holds
+    /// few of the listed underlyings, an exposure is ~1 KB, and the program's heap is 32 KB.
+    exposures: Vec<Option<Box<Exposure>>>,
     pub unrealized: i128,
 }
 
 /// One underlying's scenario losses and breakdown, ready for the correlation netting.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct UnderlyingResult {
     /// In i64 (bounded by `MAX_MEMBER_LOSS`): the netting compares and adds them many times,
     /// and a 64-bit operation is one SBF instruction where an i128 one is several.
@@ -540,11 +542,23 @@ pub struct UnderlyingResult {
 
 impl Book {
     pub fn new(underlyings: usize) -> Self {
-        // Exposures are ~1 KB each: keep them off the (4 KB per frame on SBF) stack.
         Self {
-            exposures: vec![Exposure::default(); underlyings],
+            exposures: vec![None; underlyings],
             unrealized: 0,
         }
+    }
+
+    /// The exposure of underlying `index`; None if no position on it was ever added.
+    pub fn exposure(&self, index: usize) -> Option<&Exposure> {
+        self.exposures.get(index)?.as_deref()
+    }
+
+    /// (underlying index, exposure) of every underlying a position was added on, in index order.
+    pub fn exposures(&self) -> impl Iterator<Item = (usize, &Exposure)> {
+        self.exposures
+            .iter()
+            .enumerate()
+            .filter_map(|(index, exposure)| Some((index, exposure.as_deref()?)))
     }
 
     pub fn add(&mut self, market: &Market, p: &PricedPosition) -> RiskResult<()> {
@@ -584,6 +598,8 @@ impl Book {
         self.exposures
             .get_mut(index)
             .ok_or(RiskError::UnknownUnderlying)?
+            // Off the stack: 4 KB per frame on SBF.
+            .get_or_insert_with(Box::default)
             .apply(notional, risk, remove)?;
         let unrealized = if remove { -unrealized } else { unrealized };
         self.unrealized = self
@@ -598,7 +614,10 @@ impl Book {
         self.exposures
             .iter()
             .enumerate()
-            .map(|(index, exposure)| underlying_result(market, index, exposure))
+            .map(|(index, exposure)| match exposure {
+                Some(exposure) => underlying_result(market, index, exposure),
+                None => Ok(None),
+            })
             .collect()
     }
 }
@@ -672,19 +691,42 @@ fn floored(value: MoneyFrac) -> RiskResult<i64> {
 }
 
 /// The report from per-underlying results (in underlying order), the book's unrealized PnL and
-/// the collateral.
+/// the collateral, with each held underlying's breakdown.
 pub fn finish(
     market: &Market,
     results: &[Option<UnderlyingResult>],
     unrealized: i128,
     collateral: &[Collateral],
 ) -> RiskResult<MarginReport> {
-    let held = results.iter().flatten();
-    let members: Vec<LevelLosses<i64>> = held.clone().map(|r| r.member).collect();
-    let breakdown: Vec<UnderlyingBreakdown> = held.clone().map(|r| r.breakdown).collect();
-    let theta_charges: i128 = held.clone().map(|r| r.theta_charge).sum();
-    let concentration: i128 = held.map(|r| r.concentration_charge).sum();
-    let aggregated = aggregate_levels(&members);
+    let mut report = margin_totals(market, results.iter().flatten(), unrealized, collateral)?;
+    report.breakdown = results.iter().flatten().map(|r| r.breakdown).collect();
+    Ok(report)
+}
+
+/// `finish` from the held underlyings' results, without the breakdown (left empty): no heap
+/// allocation. The program margins with it (its bump allocator never frees), and a
+/// liquidation's sizing search per trial, with the trial's own result in place of the account's.
+pub fn margin_totals<'r>(
+    market: &Market,
+    results: impl IntoIterator<Item = &'r UnderlyingResult>,
+    unrealized: i128,
+    collateral: &[Collateral],
+) -> RiskResult<MarginReport> {
+    let mut members = [LevelLosses::<i64>::default(); MAX_UNDERLYINGS];
+    let mut held = 0;
+    let mut theta_charges: i128 = 0;
+    let mut concentration: i128 = 0;
+    for result in results {
+        *members.get_mut(held).ok_or(RiskError::CapacityExceeded)? = result.member;
+        held += 1;
+        theta_charges = theta_charges
+            .checked_add(result.theta_charge)
+            .ok_or(RiskError::Overflow)?;
+        concentration = concentration
+            .checked_add(result.concentration_charge)
+            .ok_or(RiskError::Overflow)?;
+    }
+    let aggregated = aggregate_levels(&members[..held]);
     let maintenance = aggregated.requirement as i128 + theta_charges;
     let initial = money_mul_ceil(maintenance, market.params.initial_factor)? + concentration;
     let (collateral_maint, collateral_init) = collateral_values(collateral)?;
@@ -700,7 +742,7 @@ pub fn finish(
         scenario_requirement: aggregated.requirement,
         binding_group: aggregated.binding_group,
         binding_factor_level: aggregated.binding_level,
-        breakdown,
+        breakdown: Vec::new(),
     })
 }
 

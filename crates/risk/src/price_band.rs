@@ -5,15 +5,18 @@ use crate::collateral::{weighted_value, Level};
 use crate::error::{RiskError, RiskResult};
 use crate::fx::{money_mul_ceil, Fx};
 use crate::model::Collateral;
-use crate::portfolio::MarginReport;
+use crate::portfolio::{MarginReport, UnderlyingBreakdown};
 
-/// Initial health (equity_init - initial) after the price-band adjustments.
+/// Initial health (equity_init - initial) after the price-band adjustments, with `breakdown`
+/// the report's per-underlying lines (`MarginReport::breakdown` or the results'
+/// `margin_totals` was given).
 ///
 /// `low_prices[i]` is the low end for `collateral[i]` (used for assets; only the quote asset,
 /// priced exactly, may be negative). `bands[u]` is the relative band width of underlying `u`
 /// (index as in the report's breakdown), charged on |net delta|.
-pub fn initial_health_in_band(
+pub fn initial_health_in_band<'a>(
     report: &MarginReport,
+    breakdown: impl IntoIterator<Item = &'a UnderlyingBreakdown>,
     collateral: &[Collateral],
     low_prices: &[Fx],
     bands: &[Fx],
@@ -30,7 +33,7 @@ pub fn initial_health_in_band(
         }
     }
     let mut band_charge: i128 = 0;
-    for entry in &report.breakdown {
+    for entry in breakdown {
         let band = *bands
             .get(entry.underlying as usize)
             .ok_or(RiskError::UnknownUnderlying)?;

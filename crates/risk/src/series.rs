@@ -98,8 +98,14 @@ impl SeriesRisk {
         Ok(risk)
     }
 
-    /// `from_words` into `self`, in place (a margin check decodes cached bounds straight into
-    /// its series table; the struct is ~540 bytes and every copy costs on SBF).
+    /// Whether `from_words` accepts `words` and they describe an option (a cache holds only
+    /// option risk), checked without decoding them.
+    pub fn words_describe_option(words: &[i64; SERIES_RISK_WORDS]) -> bool {
+        words[0] == 1 && words[1] >= 0
+    }
+
+    /// `from_words` into `self`, in place (the struct is ~540 bytes and every copy costs on
+    /// SBF).
     pub fn read_words(&mut self, words: &[i64; SERIES_RISK_WORDS]) -> RiskResult<()> {
         let mut reader = Words { words, at: 0 };
         self.is_option = match reader.word()? {

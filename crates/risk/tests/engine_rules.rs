@@ -485,7 +485,14 @@ fn initial_health_in_band_values_collateral_low_and_charges_delta_for_the_band()
     let plain = report.init_health() as i128;
     // No band, low price = price: the engine's own initial health.
     assert_eq!(
-        initial_health_in_band(&report, &[sol], &[sol.price], &[Fx::ZERO]).unwrap(),
+        initial_health_in_band(
+            &report,
+            &report.breakdown,
+            &[sol],
+            &[sol.price],
+            &[Fx::ZERO]
+        )
+        .unwrap(),
         plain
     );
     // A 1 % band on 1,500 USDC of delta costs 15 USDC (+1 unit of rounding cover, rounded up).
@@ -494,7 +501,7 @@ fn initial_health_in_band_values_collateral_low_and_charges_delta_for_the_band()
         ((report.breakdown[0].net_delta as i128 + 1) * band.to_bits() as i128 + (1 << 32) - 1)
             >> 32;
     assert_eq!(
-        initial_health_in_band(&report, &[sol], &[sol.price], &[band]).unwrap(),
+        initial_health_in_band(&report, &report.breakdown, &[sol], &[sol.price], &[band]).unwrap(),
         plain - expected_charge
     );
     // Collateral at a 10 % lower price loses 10 % of its initial weighted value.
@@ -504,26 +511,39 @@ fn initial_health_in_band_values_collateral_low_and_charges_delta_for_the_band()
         - weighted_value(&at_low, Level::Initial).unwrap();
     assert!(loss > 0);
     assert_eq!(
-        initial_health_in_band(&report, &[sol], &[low], &[Fx::ZERO]).unwrap(),
+        initial_health_in_band(&report, &report.breakdown, &[sol], &[low], &[Fx::ZERO]).unwrap(),
         plain - loss
     );
     // Wider bands never raise health.
     let mut previous = i128::MAX;
     for percent in [0.0, 0.001, 0.01, 0.05, 0.2] {
-        let health = initial_health_in_band(&report, &[sol], &[sol.price], &[fx(percent)]).unwrap();
+        let health = initial_health_in_band(
+            &report,
+            &report.breakdown,
+            &[sol],
+            &[sol.price],
+            &[fx(percent)],
+        )
+        .unwrap();
         assert!(health <= previous);
         previous = health;
     }
     assert_eq!(
-        initial_health_in_band(&report, &[sol], &[], &[band]),
+        initial_health_in_band(&report, &report.breakdown, &[sol], &[], &[band]),
         Err(RiskError::InvalidParameter)
     );
     assert_eq!(
-        initial_health_in_band(&report, &[sol], &[sol.price], &[fx(-0.01)]),
+        initial_health_in_band(
+            &report,
+            &report.breakdown,
+            &[sol],
+            &[sol.price],
+            &[fx(-0.01)]
+        ),
         Err(RiskError::InvalidParameter)
     );
     assert_eq!(
-        initial_health_in_band(&report, &[sol], &[sol.price], &[]),
+        initial_health_in_band(&report, &report.breakdown, &[sol], &[sol.price], &[]),
         Err(RiskError::UnknownUnderlying)
     );
 }

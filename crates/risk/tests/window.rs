@@ -229,16 +229,23 @@ fn series_risk_words_round_trip() {
         expiry: NOW + 3 * DAY,
     };
     let w = RiskWindow::around(u.spot, 30, NOW, 120).unwrap();
-    for risk in [
-        windowed_series_risk(&u, &grid, &i, &w).unwrap(),
-        series_risk(&u, &grid, &Instrument::Perpetual, NOW).unwrap(),
-    ] {
+    let option = windowed_series_risk(&u, &grid, &i, &w).unwrap();
+    let perp = series_risk(&u, &grid, &Instrument::Perpetual, NOW).unwrap();
+    for risk in [option, perp] {
         assert_eq!(SeriesRisk::from_words(&risk.to_words()).unwrap(), risk);
     }
+    // The check a margin check makes before decoding a cache entry where it uses it.
+    assert!(SeriesRisk::words_describe_option(&option.to_words()));
+    assert!(!SeriesRisk::words_describe_option(&perp.to_words()));
     let mut words = [0i64; SERIES_RISK_WORDS];
     words[0] = 2;
     assert!(SeriesRisk::from_words(&words).is_err());
+    assert!(!SeriesRisk::words_describe_option(&words));
     words[0] = 1;
     words[1] = -1;
     assert!(SeriesRisk::from_words(&words).is_err());
+    assert!(!SeriesRisk::words_describe_option(&words));
+    words[1] = 0;
+    assert!(SeriesRisk::from_words(&words).is_ok());
+    assert!(SeriesRisk::words_describe_option(&words));
 }

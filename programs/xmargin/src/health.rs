@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use anchor_lang::prelude::*;
 use xmargin_risk::grid::{GridConstants, FACTOR_LEVELS};
-use xmargin_risk::portfolio::{finish, underlying_result, Book, UnderlyingResult};
+use xmargin_risk::portfolio::{margin_totals, underlying_result, Book, UnderlyingResult};
 use xmargin_risk::price_band::initial_health_in_band;
 use xmargin_risk::series::{linear, SeriesRisk};
 use xmargin_risk::{
@@ -27,7 +27,10 @@ use crate::state::{
 /// A margin account's verdict.
 #[derive(Clone, Debug)]
 pub struct Health {
+    /// Totals only (`margin_totals`): the per-underlying breakdown is in `results`.
     pub report: MarginReport,
+    /// Each underlying's result, by engine index (None where nothing is held).
+    pub results: Vec<Option<UnderlyingResult>>,
     /// Initial health at conservative prices (`price_band`).
     pub init_health: i128,
 }
@@ -80,33 +83,20 @@ struct SeriesInfo {
     instrument: Instrument,
     funding_index: i64,
     loss_index: i64,
-    /// Whether the option's bounds came from the market's `RiskCache`.
-    cached: bool,
-    /// Computed (or read from the cache) once per instruction and shared by every account and
-    /// evaluation using it.
+    /// Computed once per instruction (or read from the cache where used) and shared by every
+    /// account and evaluation using it.
     terms: SeriesTerms,
 }
 
-/// A series' risk as a check keeps it. The heap allocator never frees, so an option's
-/// ~600 bytes of bounds get an allocation of their own and perps and futures none.
+/// A series' risk as a check keeps it. The heap allocator never frees and the heap is 32 KB:
+/// only an option computed in the check gets an allocation for its ~540 bytes of bounds.
 enum SeriesTerms {
     /// `xmargin_risk::series::linear(delta, error)`, rebuilt where used.
-    Linear {
-        delta: Fx,
-        error: Fx,
-    },
-    Option(Box<SeriesRisk>),
-}
-
-impl SeriesInfo {
-    fn risk(&self) -> Result<Cow<'_, SeriesRisk>> {
-        match &self.terms {
-            SeriesTerms::Linear { delta, error } => {
-                linear(*delta, *error).map(Cow::Owned).map_err(risk_error)
-            }
-            SeriesTerms::Option(risk) => Ok(Cow::Borrowed(risk)),
-        }
-    }
+    Linear { delta: Fx, error: Fx },
+    /// In the market's risk cache (slot = series index), decoded where used.
+    Cached,
+    /// Computed in the check.
+    Live(Box<SeriesRisk>),
 }
 
 struct LoadedAsset {
@@ -117,8 +107,9 @@ struct LoadedAsset {
     liquidity_depth: u64,
 }
 
-/// Prices and parameters of everything the accounts under check refer to, read once.
-pub struct RiskContext {
+/// Prices and parameters of everything the accounts under check refer to, read once; `'s` is
+/// the source's (the instruction's accounts'), whose risk caches it reads in place.
+pub struct RiskContext<'s> {
     /// Market index of each engine underlying.
     markets: Vec<u8>,
     /// Price band of each engine underlying (`OraclePrice::band`).
@@ -129,6 +120,8 @@ pub struct RiskContext {
     /// O(log n) (a linear scan per position made a check quadratic in its positions).
     series_lookup: Vec<(u16, u16)>,
     assets: Vec<LoadedAsset>,
+    /// Each engine underlying's risk cache, when one was passed and holds any series in use.
+    caches: Vec<Option<Ref<'s, RiskCache>>>,
     engine: xmargin_risk::Market,
 }
 
@@ -179,14 +172,15 @@ impl Needs {
 
 /// Where a check finds markets and oracle prices: the instruction's accounts on chain
 /// (`InstructionAccounts`); decoded snapshots in the SDK, keeper and tests.
-pub trait StateSource {
+pub trait StateSource<'s> {
     /// The `Market` of `index`, or `UnknownMarket`.
     fn market(&self, index: u8) -> Result<Ref<'_, Market>>;
     /// The unchecked price of the oracle at `key`, or `MissingOracle`.
     fn oracle(&self, key: &Pubkey, kind: OracleKind, feed_id: &[u8; 32]) -> Result<OraclePrice>;
     /// The `RiskCache` at `key` if it was passed (it is optional: without it the check computes
-    /// every option's bounds itself).
-    fn risk_cache(&self, key: &Pubkey) -> Option<Ref<'_, RiskCache>>;
+    /// every option's bounds itself). Borrowed for as long as the source (`'s`): the check
+    /// reads cached bounds where it uses them.
+    fn risk_cache(&self, key: &Pubkey) -> Option<Ref<'s, RiskCache>>;
 }
 
 /// The accounts passed to an instruction, in any order, indexed once: each market by its
@@ -253,7 +247,7 @@ where
     Ref::filter_map(data, |d| bytemuck::try_from_bytes::<T>(&d[8..]).ok()).ok()
 }
 
-impl StateSource for InstructionAccounts<'_, '_> {
+impl<'a> StateSource<'a> for InstructionAccounts<'a, '_> {
     fn market(&self, index: u8) -> Result<Ref<'_, Market>> {
         self.markets
             .iter()
@@ -269,7 +263,7 @@ impl StateSource for InstructionAccounts<'_, '_> {
         read_oracle(info, kind, feed_id)
     }
 
-    fn risk_cache(&self, key: &Pubkey) -> Option<Ref<'_, RiskCache>> {
+    fn risk_cache(&self, key: &Pubkey) -> Option<Ref<'a, RiskCache>> {
         as_zero_copy::<RiskCache>(self.find(key, &self.cache_hint)?)
     }
 }
@@ -283,12 +277,12 @@ fn key_prefix(key: &Pubkey) -> u64 {
     ])
 }
 
-impl RiskContext {
+impl<'s> RiskContext<'s> {
     /// From the instruction's accounts.
     pub fn load(
         clearinghouse: &Clearinghouse,
         registry: &CollateralRegistry,
-        accounts: &[AccountInfo],
+        accounts: &'s [AccountInfo],
         needs: &Needs,
         oracle_use: OracleUse,
         clock: &Clock,
@@ -307,7 +301,7 @@ impl RiskContext {
     pub fn from_source(
         clearinghouse: &Clearinghouse,
         registry: &CollateralRegistry,
-        source: &impl StateSource,
+        source: &impl StateSource<'s>,
         needs: &Needs,
         oracle_use: OracleUse,
         clock: &Clock,
@@ -322,6 +316,7 @@ impl RiskContext {
         // never frees.
         let mut markets = LoadedMarkets::with_capacity(market_indices.len());
         let mut instruments = Vec::with_capacity(needs.series.len());
+        let mut caches = Vec::with_capacity(market_indices.len());
         for index in market_indices {
             let market = source.market(index)?;
             let oracle = source.oracle(&market.oracle, market.oracle_kind()?, &market.feed_id)?;
@@ -331,8 +326,9 @@ impl RiskContext {
                 .then(|| source.risk_cache(&market.risk_cache))
                 .flatten();
             markets.push(index, &market, &oracle, spot)?;
+            let mut cache_used = false;
             for (_, series) in needs.series.iter().filter(|(m, _)| *m == index) {
-                push_series(
+                cache_used |= push_series(
                     &mut instruments,
                     &market,
                     markets.indices.len() as u8 - 1,
@@ -342,6 +338,7 @@ impl RiskContext {
                     clock.unix_timestamp,
                 )?;
             }
+            caches.push(cache.filter(|_| cache_used));
         }
         let mut assets = Vec::with_capacity(needs.assets.len());
         for index in &needs.assets {
@@ -375,14 +372,17 @@ impl RiskContext {
             clock.unix_timestamp,
         )
         .map_err(risk_error)?;
-        for info in instruments.iter_mut().filter(|info| !info.cached) {
-            let risk = series_risk(&engine, info.local, info.instrument)?;
+        for info in instruments.iter_mut() {
             match &mut info.terms {
                 SeriesTerms::Linear { delta, error } => {
+                    let risk = series_risk(&engine, info.local, info.instrument)?;
                     *delta = risk.delta;
                     *error = risk.mark_high - risk.delta;
                 }
-                SeriesTerms::Option(slot) => **slot = risk,
+                SeriesTerms::Live(slot) => {
+                    **slot = series_risk(&engine, info.local, info.instrument)?
+                }
+                SeriesTerms::Cached => {}
             }
         }
         let mut series_lookup: Vec<(u16, u16)> = instruments
@@ -397,6 +397,7 @@ impl RiskContext {
             instruments,
             series_lookup,
             assets,
+            caches,
             engine,
         })
     }
@@ -424,7 +425,23 @@ impl RiskContext {
             size: slot.size,
             cost_basis: slot.cost_basis,
         };
-        Ok((position, info.risk()?))
+        Ok((position, self.risk_of(info)?))
+    }
+
+    fn risk_of<'c>(&'c self, info: &'c SeriesInfo) -> Result<Cow<'c, SeriesRisk>> {
+        match &info.terms {
+            SeriesTerms::Linear { delta, error } => {
+                linear(*delta, *error).map(Cow::Owned).map_err(risk_error)
+            }
+            SeriesTerms::Cached => self
+                .caches
+                .get(info.local as usize)
+                .and_then(Option::as_deref)
+                .ok_or_else(|| error!(XmarginError::WrongRiskCache))?
+                .risk(info.series)
+                .map(Cow::Owned),
+            SeriesTerms::Live(risk) => Ok(Cow::Borrowed(risk)),
+        }
     }
 
     /// Settles what every position owes since it was last touched (perp funding, socialized
@@ -487,7 +504,8 @@ impl RiskContext {
     /// The account's collateral after haircuts, quote balance first.
     fn collateral_of(&self, account: &MarginAccount) -> Result<CollateralView> {
         let held = account.collateral.iter().filter(|b| b.in_use != 0);
-        let capacity = account.collateral.len();
+        // Exact: the heap never frees.
+        let capacity = held.clone().count();
         let mut view = CollateralView {
             values: Vec::with_capacity(capacity),
             assets: Vec::with_capacity(capacity),
@@ -515,7 +533,8 @@ impl RiskContext {
     #[inline(never)]
     pub fn evaluate(&self, account: &MarginAccount) -> Result<AccountRisk> {
         let mut book = Book::new(self.engine.underlyings.len());
-        let mut held = Vec::with_capacity(account.positions.len());
+        // Exact: the heap never frees.
+        let mut held = Vec::with_capacity(account.open_positions().count());
         for slot in account.open_positions() {
             let (position, risk) = self.position_of(slot)?;
             book.add_position(&self.engine, &position, &risk)
@@ -524,8 +543,13 @@ impl RiskContext {
         }
         let results = book.results(&self.engine).map_err(risk_error)?;
         let collateral = self.collateral_of(account)?;
-        let report = finish(&self.engine, &results, book.unrealized, &collateral.values)
-            .map_err(risk_error)?;
+        let report = margin_totals(
+            &self.engine,
+            results.iter().flatten(),
+            book.unrealized,
+            &collateral.values,
+        )
+        .map_err(risk_error)?;
         Ok(AccountRisk {
             book,
             results,
@@ -542,7 +566,7 @@ impl RiskContext {
     #[inline(never)]
     pub fn reevaluate(&self, prior: &mut AccountRisk, account: &MarginAccount) -> Result<()> {
         let mut dirty = [false; xmargin_risk::model::MAX_UNDERLYINGS];
-        let mut current = Vec::with_capacity(account.positions.len());
+        let mut current = Vec::with_capacity(account.open_positions().count());
         for slot in account.open_positions() {
             let now = HeldPosition::of(slot);
             let before = prior.held.iter().position(|h| h.key() == now.key());
@@ -571,16 +595,15 @@ impl RiskContext {
             if dirty.get(own).copied().unwrap_or(false) {
                 let exposure = prior
                     .book
-                    .exposures
-                    .get(own)
+                    .exposure(own)
                     .ok_or_else(|| error!(XmarginError::UnknownMarket))?;
                 *result = underlying_result(&self.engine, own, exposure).map_err(risk_error)?;
             }
         }
         prior.collateral = self.collateral_of(account)?;
-        prior.report = finish(
+        prior.report = margin_totals(
             &self.engine,
-            &prior.results,
+            prior.results.iter().flatten(),
             prior.book.unrealized,
             &prior.collateral.values,
         )
@@ -611,6 +634,7 @@ impl RiskContext {
         let collateral = &evaluated.collateral;
         let init_health = initial_health_in_band(
             &evaluated.report,
+            evaluated.results.iter().flatten().map(|r| &r.breakdown),
             &collateral.values,
             &collateral.low_prices,
             &self.bands,
@@ -618,6 +642,7 @@ impl RiskContext {
         .map_err(risk_error)?;
         Ok(Health {
             report: evaluated.report,
+            results: evaluated.results,
             init_health,
         })
     }
@@ -628,7 +653,10 @@ impl RiskContext {
 
     /// How many of the series under check use cached risk.
     pub fn cached_series(&self) -> usize {
-        self.instruments.iter().filter(|info| info.cached).count()
+        self.instruments
+            .iter()
+            .filter(|info| matches!(info.terms, SeriesTerms::Cached))
+            .count()
     }
 }
 
@@ -708,9 +736,8 @@ pub struct AccountView {
     pub low_prices: Vec<Fx>,
 }
 
-/// Records one series of `market` for the check, with its cached risk when `cache` holds a
-/// fresh entry for it. Out of line: a `SeriesRisk` and its copies would push the caller's SBF
-/// frame past 4 KB.
+/// Records one series of `market` for the check, as cached when `cache` holds a fresh entry
+/// for it (then true). Out of line: its locals would push the caller's SBF frame past 4 KB.
 #[inline(never)]
 fn push_series(
     instruments: &mut Vec<SeriesInfo>,
@@ -720,33 +747,33 @@ fn push_series(
     cache: Option<&RiskCache>,
     spot: u64,
     now: i64,
-) -> Result<()> {
+) -> Result<bool> {
     let stored = market.series(series)?;
     let instrument = stored.instrument()?;
-    let mut info = SeriesInfo {
+    let terms = if !matches!(instrument, Instrument::Option { .. }) {
+        SeriesTerms::Linear {
+            delta: Fx::ZERO,
+            error: Fx::ZERO,
+        }
+    } else if cache
+        .is_some_and(|cache| cache.holds(series, stored, market.risk_generation, spot, now))
+    {
+        SeriesTerms::Cached
+    } else {
+        // An entry that does not apply is recomputed live.
+        SeriesTerms::Live(Box::default())
+    };
+    let cached = matches!(terms, SeriesTerms::Cached);
+    instruments.push(SeriesInfo {
         market: market.index,
         series,
         local,
         instrument,
         funding_index: stored.funding_index,
         loss_index: stored.loss_index,
-        cached: false,
-        terms: SeriesTerms::Linear {
-            delta: Fx::ZERO,
-            error: Fx::ZERO,
-        },
-    };
-    if matches!(instrument, Instrument::Option { .. }) {
-        let mut risk = Box::<SeriesRisk>::default();
-        if let Some(cache) = cache {
-            // Decoded straight into place; an entry that does not apply is recomputed live.
-            info.cached =
-                cache.lookup_into(series, stored, market.risk_generation, spot, now, &mut risk);
-        }
-        info.terms = SeriesTerms::Option(risk);
-    }
-    instruments.push(info);
-    Ok(())
+        terms,
+    });
+    Ok(cached)
 }
 
 /// One series' risk. Kept out of line: on SBF its locals would push the caller's frame past the

@@ -103,12 +103,12 @@ impl Before {
     }
 }
 
-impl Parties<'_, '_> {
+impl<'a> Parties<'a, '_> {
     /// Authorizes the liquidator, loads prices (strict: positions or collateral change hands),
     /// settles both accounts' funding, and checks the target is liquidatable: below
     /// maintenance, or still flagged and below the liquidation-end level. Returns the prices,
     /// the target's state and its evaluation (which `finish` updates instead of redoing).
-    pub fn begin(&self, also: Option<(u8, u8)>) -> Result<(RiskContext, Before, AccountRisk)> {
+    pub fn begin(&self, also: Option<(u8, u8)>) -> Result<(RiskContext<'a>, Before, AccountRisk)> {
         self.clearinghouse.require_not_paused(PAUSE_LIQUIDATE)?;
         let needs = {
             let liquidator = self.liquidator.load()?;
@@ -170,7 +170,7 @@ impl Parties<'_, '_> {
     /// health) of the target.
     pub fn finish(
         &self,
-        risk: &RiskContext,
+        risk: &RiskContext<'_>,
         before: &Before,
         mut target: AccountRisk,
     ) -> Result<(i64, i64)> {

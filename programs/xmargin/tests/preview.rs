@@ -21,7 +21,7 @@ async fn snapshot(w: &mut World) -> State {
 }
 
 /// The check's context for `account`, computed off chain.
-fn context(state: &State, account: &MarginAccount) -> RiskContext {
+fn context<'s>(state: &'s State, account: &MarginAccount) -> RiskContext<'s> {
     state
         .context(&Protocol::needs(&[account], None), OracleUse::OpenRisk)
         .unwrap()
@@ -162,9 +162,12 @@ async fn re_margining_what_changed_equals_margining_afresh() {
     changed.add_quote(-1_234_567).unwrap();
     assert!(changed.position(BTC_MARKET, BTC_PERP).is_none());
     context.reevaluate(&mut evaluated, &changed).unwrap();
-    let fresh_after = context.evaluate(&changed).unwrap().report;
+    let fresh = context.evaluate(&changed).unwrap();
+    let fresh_after = fresh.report;
     assert_ne!(fresh_after, fresh_before);
     assert_eq!(evaluated.report, fresh_after);
+    // The per-underlying results too (BTC, now flat, has none either way).
+    assert_eq!(evaluated.results, fresh.results);
     assert_eq!(evaluated.held.len(), changed.open_positions().count());
 
     // Nothing changed: the same report again.

@@ -194,7 +194,7 @@ pub fn handler<'info>(
 
 /// The account's initial health now, when `wanted`.
 fn health_if(
-    risk: &RiskContext,
+    risk: &RiskContext<'_>,
     account: &AccountLoader<MarginAccount>,
     wanted: bool,
 ) -> Result<Option<i128>> {

@@ -104,7 +104,7 @@ pub fn handler<'info>(
 // Out of line: the priced position (~600 bytes) must not join the handler's 4 KB frame.
 #[inline(never)]
 pub fn quantity_to_liquidate(
-    risk: &RiskContext,
+    risk: &RiskContext<'_>,
     evaluated: &AccountRisk,
     target: &MarginAccount,
     clearinghouse: &Clearinghouse,
@@ -144,7 +144,7 @@ pub fn quantity_to_liquidate(
 // Out of line: the priced position (~600 bytes) must not join the handler's 4 KB frame.
 #[inline(never)]
 fn plan_step(
-    risk: &RiskContext,
+    risk: &RiskContext<'_>,
     evaluated: &AccountRisk,
     target: &MarginAccount,
     clearinghouse: &Clearinghouse,

@@ -60,31 +60,35 @@ impl RiskCache {
         spot: u64,
         now: i64,
     ) -> Option<SeriesRisk> {
-        let mut risk = SeriesRisk::default();
-        self.lookup_into(index, series, generation, spot, now, &mut risk)
-            .then_some(risk)
+        if !self.holds(index, series, generation, spot, now) {
+            return None;
+        }
+        self.risk(index).ok()
     }
 
-    /// `lookup` decoded straight into `out`; false (and `out` unusable) when there is no valid
-    /// entry.
-    pub fn lookup_into(
-        &self,
-        index: u8,
-        series: &Series,
-        generation: u64,
-        spot: u64,
-        now: i64,
-        out: &mut SeriesRisk,
-    ) -> bool {
+    /// Whether slot `index` holds `series`' option risk for this market generation, valid at
+    /// `spot` and `now`. Checks are made without decoding the bounds: a margin check decodes
+    /// them where it uses them (`risk`), so they never sit on its heap.
+    pub fn holds(&self, index: u8, series: &Series, generation: u64, spot: u64, now: i64) -> bool {
         let Some(entry) = self.entries.get(index as usize) else {
             return false;
         };
-        let same_series = entry.filled == 1
+        entry.filled == 1
             && entry.strike == series.strike
             && entry.expiry == series.expiry
             && entry.kind == series.kind
-            && entry.generation == generation;
-        same_series && entry.window().contains(spot, now) && out.read_words(&entry.risk).is_ok()
+            && entry.generation == generation
+            && entry.window().contains(spot, now)
+            && SeriesRisk::words_describe_option(&entry.risk)
+    }
+
+    /// The risk stored in slot `index`.
+    pub fn risk(&self, index: u8) -> Result<SeriesRisk> {
+        let entry = self
+            .entries
+            .get(index as usize)
+            .ok_or_else(|| error!(XmarginError::UnknownSeries))?;
+        SeriesRisk::from_words(&entry.risk).map_err(crate::error::risk_error)
     }
 }
 
