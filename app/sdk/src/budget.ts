@@ -5,21 +5,12 @@ import type { MarginAccount, Market } from "./generated.js";
 
 export const COMPUTE_BUDGET_PROGRAM: Address = address("ComputeBudget111111111111111111111111111111");
 export const MAX_UNITS = 1_400_000;
-/** The heap the program's margin checks use (`xmargin::HEAP_BYTES`). */
-export const HEAP_BYTES = 256 * 1024;
-
 function u32le(tag: number, value: number): Uint8Array {
   const data = new Uint8Array(5);
   data[0] = tag;
   new DataView(data.buffer).setUint32(1, value, true);
   return data;
 }
-
-export const requestHeapFrame = (bytes: number): Instruction => ({
-  programAddress: COMPUTE_BUDGET_PROGRAM,
-  accounts: [],
-  data: u32le(1, bytes),
-});
 
 export const setComputeUnitLimit = (units: number): Instruction => ({
   programAddress: COMPUTE_BUDGET_PROGRAM,
@@ -65,10 +56,23 @@ function checkUnits(s: CheckShape): number {
   return 46_000 + 6_500 * s.underlyings + 2_600 * s.linear + 3_500 * s.cachedOptions + 43_500 * s.liveOptions;
 }
 
+/** A side whose fill only reduces its position is checked before the fill too; the second check
+ * prices no option again (live bounds are kept from the first). */
+function sideUnits(s: CheckShape, reduces = false): number {
+  const again = { ...s, cachedOptions: s.cachedOptions + s.liveOptions, liveOptions: 0 };
+  return checkUnits(s) + (reduces ? checkUnits(again) : 0);
+}
+
 export type Work =
   | { kind: "deposit" }
   | { kind: "withdraw"; account: CheckShape }
-  | { kind: "clearTrade"; taker: CheckShape; maker: CheckShape };
+  | {
+      kind: "clearTrade";
+      taker: CheckShape;
+      maker: CheckShape;
+      takerReduces?: boolean;
+      makerReduces?: boolean;
+    };
 
 /** Units to request: the estimate plus a quarter for headroom, at most the maximum. */
 export function estimateUnits(work: Work): number {
@@ -81,15 +85,22 @@ export function estimateUnits(work: Work): number {
       units = checkUnits(work.account);
       break;
     case "clearTrade":
-      units = 10_000 + checkUnits(work.taker) + checkUnits(work.maker);
+      units = 10_000 + sideUnits(work.taker, work.takerReduces) + sideUnits(work.maker, work.makerReduces);
       break;
   }
   return Math.min(units + Math.floor(units / 4), MAX_UNITS);
 }
 
-/** Unit limit, and the heap frame for instructions that margin-check. */
+/** The unit limit (every instruction runs in the default 32 KB heap: no heap frame). */
 export function budgetInstructions(work: Work): Instruction[] {
-  const ixs = [setComputeUnitLimit(estimateUnits(work))];
-  if (work.kind !== "deposit") ixs.push(requestHeapFrame(HEAP_BYTES));
-  return ixs;
+  return [setComputeUnitLimit(estimateUnits(work))];
+}
+
+/** Whether a fill of `size` contracts (positive buys) only reduces `account`'s position in the
+ * series (`MarginAccount::fill_only_reduces`). */
+export function fillOnlyReduces(account: MarginAccount, market: number, series: number, size: bigint): boolean {
+  const slot = account.positions.find((p) => p.inUse !== 0 && p.market === market && p.series === series);
+  const before = slot?.size ?? 0n;
+  const magnitude = (v: bigint) => (v < 0n ? -v : v);
+  return before !== 0n && before > 0n === size < 0n && magnitude(size) <= magnitude(before);
 }

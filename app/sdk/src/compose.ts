@@ -2,7 +2,7 @@
 // then the program instruction with exactly the remaining accounts its margin check reads
 // (the Rust SDK's crates/client/src/compose.rs).
 import { type Address, address, type Instruction } from "@solana/kit";
-import { budgetInstructions, checkShape } from "./budget.js";
+import { budgetInstructions, checkShape, fillOnlyReduces } from "./budget.js";
 import {
   type ClearTradeParams,
   type MarginAccount,
@@ -117,6 +117,8 @@ export async function clearTradeIxs(
     kind: "clearTrade",
     taker: checkShape(taker, state.markets),
     maker: checkShape(maker, state.markets),
+    takerReduces: fillOnlyReduces(taker, market, params.series, params.size),
+    makerReduces: fillOnlyReduces(maker, market, params.series, -params.size),
   } as const;
   return checkedSize([...budgetInstructions(work), ix]);
 }

@@ -221,6 +221,8 @@ describe("compute budget", () => {
       expect(estimateUnits({ kind: "deposit" })).toBe(b.deposit);
       expect(estimateUnits({ kind: "withdraw", account: shape })).toBe(b.withdraw);
       expect(estimateUnits({ kind: "clearTrade", taker: shape, maker: none })).toBe(b.clear_trade);
+      const bothReduce = { kind: "clearTrade", taker: shape, maker: shape, takerReduces: true, makerReduces: true } as const;
+      expect(estimateUnits(bothReduce)).toBe(b.clear_trade_both_reducing);
     }
   });
 });

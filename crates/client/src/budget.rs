@@ -10,17 +10,6 @@ pub const COMPUTE_BUDGET_PROGRAM: Pubkey =
 /// The most units one transaction may use.
 pub const MAX_UNITS: u32 = 1_400_000;
 
-/// ComputeBudget `RequestHeapFrame(bytes)`.
-pub fn request_heap_frame(bytes: u32) -> Instruction {
-    let mut data = vec![1u8];
-    data.extend_from_slice(&bytes.to_le_bytes());
-    Instruction {
-        program_id: COMPUTE_BUDGET_PROGRAM,
-        accounts: vec![],
-        data,
-    }
-}
-
 /// ComputeBudget `SetComputeUnitLimit(units)`.
 pub fn set_compute_unit_limit(units: u32) -> Instruction {
     let mut data = vec![2u8];
@@ -96,13 +85,46 @@ impl CheckShape {
     }
 }
 
+/// One side of a trade: the account's shape, and whether the fill only reduces its position
+/// (then the program also checks it before the fill).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TradeSide {
+    pub shape: CheckShape,
+    pub reduces: bool,
+}
+
+impl From<CheckShape> for TradeSide {
+    fn from(shape: CheckShape) -> Self {
+        Self {
+            shape,
+            reduces: false,
+        }
+    }
+}
+
+impl TradeSide {
+    fn units(&self) -> u64 {
+        let after = self.shape.units();
+        if !self.reduces {
+            return after;
+        }
+        // The second check prices no option again: live bounds are kept from the first.
+        let again = CheckShape {
+            cached_options: self.shape.cached_options + self.shape.live_options,
+            live_options: 0,
+            ..self.shape
+        };
+        after + again.units()
+    }
+}
+
 /// The instructions whose units depend on the accounts they check.
 #[derive(Clone, Copy, Debug)]
 pub enum Work {
     Deposit,
     Withdraw(CheckShape),
-    /// Both sides' checks, after the trade.
-    ClearTrade(CheckShape, CheckShape),
+    /// Both sides' checks after the trade, and before it for a side that only reduces.
+    ClearTrade(TradeSide, TradeSide),
     /// Target then liquidator: the target is evaluated once, then re-margined for the one
     /// position the step changes (sizing and the check after).
     Liquidate(CheckShape, CheckShape),
@@ -131,19 +153,10 @@ pub fn estimate_units(work: Work) -> u32 {
     padded.min(MAX_UNITS as u64) as u32
 }
 
-/// Heap frame and unit limit for a transaction doing `work`.
+/// The unit limit for a transaction doing `work` (every instruction runs in the default heap
+/// frame: none is requested).
 pub fn budget_instructions(work: Work) -> Vec<Instruction> {
-    let mut ixs = vec![set_compute_unit_limit(estimate_units(work))];
-    if matches!(
-        work,
-        Work::Withdraw(_)
-            | Work::ClearTrade(..)
-            | Work::Liquidate(..)
-            | Work::RefreshRiskCache { .. }
-    ) {
-        ixs.push(request_heap_frame(xmargin::HEAP_BYTES as u32));
-    }
-    ixs
+    vec![set_compute_unit_limit(estimate_units(work))]
 }
 
 #[cfg(test)]
@@ -171,6 +184,13 @@ mod tests {
         }
     }
 
+    fn reducing(shape: CheckShape) -> TradeSide {
+        TradeSide {
+            shape,
+            reduces: true,
+        }
+    }
+
     #[test]
     fn estimates_cover_every_measured_figure_without_wasting_the_budget() {
         let cases = [
@@ -182,6 +202,14 @@ mod tests {
             (
                 "withdraw, 32 positions (live)",
                 Work::Withdraw(worst_case(false)),
+            ),
+            (
+                "clear_trade, both sides holding 32 positions and reducing (cached)",
+                Work::ClearTrade(reducing(worst_case(true)), reducing(worst_case(true))),
+            ),
+            (
+                "clear_trade, both sides holding 32 positions and reducing (live)",
+                Work::ClearTrade(reducing(worst_case(false)), reducing(worst_case(false))),
             ),
             (
                 "liquidate_position, worst-case account (cached)",

@@ -7,7 +7,7 @@ use xmargin::state::MarginAccount;
 
 #[cfg(feature = "chain")]
 use crate::accounts;
-use crate::budget::{budget_instructions, CheckShape, Work};
+use crate::budget::{budget_instructions, CheckShape, TradeSide, Work};
 #[cfg(feature = "chain")]
 use crate::chain::Chain;
 use crate::error::{ClientError, ClientResult};
@@ -83,7 +83,14 @@ impl Protocol {
     ) -> ClientResult<Vec<Instruction>> {
         let needs = Self::needs(&[taker, maker], Some((market, params.series)));
         let risk = self.risk_accounts(&needs, Some(market))?;
-        let mut ixs = budget_instructions(Work::ClearTrade(self.shape(taker), self.shape(maker)));
+        let side = |account: &MarginAccount, size: i64| TradeSide {
+            shape: self.shape(account),
+            reduces: account.fill_only_reduces(market, params.series, size),
+        };
+        let mut ixs = budget_instructions(Work::ClearTrade(
+            side(taker, params.size),
+            side(maker, -params.size),
+        ));
         ixs.push(ix::clear_trade(sides, market, params, &risk));
         checked_size(ixs)
     }

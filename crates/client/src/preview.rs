@@ -64,7 +64,8 @@ pub fn summarize(
     let isolated = isolated_requirement(context.engine(), &positions)
         .map_err(|e| ClientError::Risk(format!("{e:?}")))?;
     let engine = context.engine();
-    let underlyings = health
+    let evaluated = context.evaluate(account)?;
+    let underlyings = evaluated
         .results
         .iter()
         .flatten()

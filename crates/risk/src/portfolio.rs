@@ -548,6 +548,15 @@ impl Book {
         }
     }
 
+    /// Empties the book and keeps its exposures' allocations: a program margining accounts one
+    /// after the other (its heap never frees) reuses them.
+    pub fn clear(&mut self) {
+        for exposure in self.exposures.iter_mut().flatten() {
+            **exposure = Exposure::default();
+        }
+        self.unrealized = 0;
+    }
+
     /// The exposure of underlying `index`; None if no position on it was ever added.
     pub fn exposure(&self, index: usize) -> Option<&Exposure> {
         self.exposures.get(index)?.as_deref()
@@ -609,16 +618,34 @@ impl Book {
         Ok(index)
     }
 
-    /// Each underlying's result, by underlying index (None where nothing is held).
+    /// Each underlying's result, by underlying index up to the last one a position was added
+    /// on (None where nothing is held).
     pub fn results(&self, market: &Market) -> RiskResult<Vec<Option<UnderlyingResult>>> {
-        self.exposures
+        let mut results = Vec::new();
+        self.results_into(market, &mut results)?;
+        Ok(results)
+    }
+
+    /// `results` written into `out`, reusing its allocation.
+    pub fn results_into(
+        &self,
+        market: &Market,
+        out: &mut Vec<Option<UnderlyingResult>>,
+    ) -> RiskResult<()> {
+        let used = self
+            .exposures
             .iter()
-            .enumerate()
-            .map(|(index, exposure)| match exposure {
-                Some(exposure) => underlying_result(market, index, exposure),
-                None => Ok(None),
-            })
-            .collect()
+            .rposition(Option::is_some)
+            .map_or(0, |last| last + 1);
+        out.clear();
+        out.reserve_exact(used);
+        for (index, exposure) in self.exposures[..used].iter().enumerate() {
+            out.push(match exposure {
+                Some(exposure) => underlying_result(market, index, exposure)?,
+                None => None,
+            });
+        }
+        Ok(())
     }
 }
 

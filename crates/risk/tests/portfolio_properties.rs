@@ -126,12 +126,24 @@ proptest! {
         for p in &after {
             fresh.add(&market, p).unwrap();
         }
+        // An underlying whose positions were all removed keeps an all-zero exposure.
+        let of = |b: &Book, u: usize| b.exposure(u).copied().unwrap_or_default();
         for u in 0..underlyings.len() {
-            // An underlying whose positions were all removed keeps an all-zero exposure.
-            let of = |b: &Book| b.exposure(u).copied().unwrap_or_default();
-            prop_assert_eq!(of(&book), of(&fresh));
+            prop_assert_eq!(of(&book, u), of(&fresh, u));
         }
         prop_assert_eq!(book.unrealized, fresh.unrealized);
+        // Cleared and refilled (what the program does to reuse a book's memory): the same.
+        let mut reused = book.clone();
+        reused.clear();
+        prop_assert_eq!(reused.unrealized, 0);
+        prop_assert!(reused.results(&market).unwrap().iter().all(Option::is_none));
+        for p in &after {
+            reused.add(&market, p).unwrap();
+        }
+        for u in 0..underlyings.len() {
+            prop_assert_eq!(of(&reused, u), of(&fresh, u));
+        }
+        prop_assert_eq!(reused.unrealized, fresh.unrealized);
         let results = |b: &Book| {
             let r = b.results(&market).unwrap();
             xmargin_risk::portfolio::finish(&market, &r, b.unrealized, &[usdc(1_000_000)]).unwrap()

@@ -14,7 +14,7 @@ use xmargin::instructions::{
     AddMarketParams, ClearTradeParams, LiquidateCollateralParams, LiquidatePositionParams,
 };
 use xmargin::state::{MarginAccount, OracleKind, QUOTE_ASSET};
-use xmargin_client::budget::{estimate_units, CheckShape, Work};
+use xmargin_client::budget::{estimate_units, CheckShape, TradeSide, Work};
 use xmargin_client::instructions::{self as ix, Liquidation, TradeSides};
 use xmargin_client::pda;
 use xmargin_client::snapshot::Snapshot;
@@ -23,6 +23,13 @@ use xmargin_sandbox::params;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn reducing(shape: CheckShape) -> TradeSide {
+    TradeSide {
+        shape,
+        reduces: true,
+    }
 }
 
 fn key(seed: u8) -> Pubkey {
@@ -249,7 +256,8 @@ fn vectors() -> Value {
             "shape": { "underlyings": s.underlyings, "linear": s.linear, "cached_options": s.cached_options, "live_options": s.live_options },
             "deposit": estimate_units(Work::Deposit),
             "withdraw": estimate_units(Work::Withdraw(*s)),
-            "clear_trade": estimate_units(Work::ClearTrade(*s, CheckShape::default())),
+            "clear_trade": estimate_units(Work::ClearTrade((*s).into(), CheckShape::default().into())),
+            "clear_trade_both_reducing": estimate_units(Work::ClearTrade(reducing(*s), reducing(*s))),
         }))
         .collect();
 

@@ -5,7 +5,7 @@
 //! accounts): one `Market` per underlying the margin accounts touch and one oracle per distinct
 //! price feed (markets and non-quote collateral). Order does not matter; accounts are found by
 //! address and verified by owner, discriminator and registered key.
-use core::cell::{Cell, Ref};
+use core::cell::{Cell, Ref, RefCell};
 use std::borrow::Cow;
 
 use anchor_lang::prelude::*;
@@ -21,16 +21,14 @@ use crate::error::{risk_error, XmarginError};
 use crate::oracle::{read_oracle, scale_pow10_floor, scaled_fx_floor, OraclePrice, OracleUse};
 use crate::state::{
     Clearinghouse, CollateralRegistry, MarginAccount, Market, OracleKind, PositionSlot, RiskCache,
-    QUOTE_ASSET,
+    MAX_ACCOUNT_POSITIONS, QUOTE_ASSET,
 };
 
 /// A margin account's verdict.
 #[derive(Clone, Debug)]
 pub struct Health {
-    /// Totals only (`margin_totals`): the per-underlying breakdown is in `results`.
+    /// Totals only (`margin_totals`): `evaluate` has the per-underlying results.
     pub report: MarginReport,
-    /// Each underlying's result, by engine index (None where nothing is held).
-    pub results: Vec<Option<UnderlyingResult>>,
     /// Initial health at conservative prices (`price_band`).
     pub init_health: i128,
 }
@@ -95,8 +93,10 @@ enum SeriesTerms {
     Linear { delta: Fx, error: Fx },
     /// In the market's risk cache (slot = series index), decoded where used.
     Cached,
-    /// Computed in the check.
+    /// Computed at load, for a series several evaluations use (`Needs::reused`).
     Live(Box<SeriesRisk>),
+    /// Computed where used: one evaluation uses it.
+    Deferred,
 }
 
 struct LoadedAsset {
@@ -123,12 +123,18 @@ pub struct RiskContext<'s> {
     /// Each engine underlying's risk cache, when one was passed and holds any series in use.
     caches: Vec<Option<Ref<'s, RiskCache>>>,
     engine: xmargin_risk::Market,
+    /// What `health` evaluates into.
+    scratch: RefCell<Option<AccountRisk>>,
 }
 
 /// What a check needs: markets and series from positions, assets from balances.
 #[derive(Default)]
 pub struct Needs {
     pub series: Vec<(u8, u8)>,
+    /// Series more than one evaluation uses: the one traded or liquidated, those two accounts
+    /// share, those of an account checked before and after. A live option among them is
+    /// priced once and kept; any other is priced where used, and the heap keeps no bounds.
+    pub reused: Vec<(u8, u8)>,
     pub assets: Vec<u8>,
 }
 
@@ -138,10 +144,11 @@ impl Needs {
         // duplicate check (a scan per position made this quadratic in the positions).
         let first = self.series.is_empty();
         for slot in account.open_positions() {
-            if first {
-                self.series.push((slot.market, slot.series));
+            let key = (slot.market, slot.series);
+            if first || !self.series.contains(&key) {
+                self.series.push(key);
             } else {
-                self.add_series(slot.market, slot.series);
+                self.reuse(key);
             }
         }
         for balance in account.collateral.iter().filter(|b| b.in_use != 0) {
@@ -151,9 +158,24 @@ impl Needs {
         }
     }
 
+    /// A series about to be traded or liquidated: evaluated with both accounts.
     pub fn add_series(&mut self, market: u8, series: u8) {
         if !self.series.contains(&(market, series)) {
             self.series.push((market, series));
+        }
+        self.reuse((market, series));
+    }
+
+    /// `account` (already added) is evaluated twice: before and after a trade.
+    pub fn reuse_account(&mut self, account: &MarginAccount) {
+        for slot in account.open_positions() {
+            self.reuse((slot.market, slot.series));
+        }
+    }
+
+    fn reuse(&mut self, key: (u8, u8)) {
+        if !self.reused.contains(&key) {
+            self.reused.push(key);
         }
     }
 
@@ -187,6 +209,9 @@ pub trait StateSource<'s> {
 /// index, every account by the first eight bytes of its key (lookups then scan a few words per
 /// account instead of comparing owners and keys account by account).
 pub struct InstructionAccounts<'a, 'info> {
+    /// The market the instruction names (clear_trade, liquidate_position), as if it came
+    /// first in `accounts` (joining them in a new list would cost ~50 heap bytes an account).
+    named: Option<&'a AccountInfo<'info>>,
     accounts: &'a [AccountInfo<'info>],
     /// (market index, position in `accounts`) of every `Market` passed.
     markets: Vec<(u8, usize)>,
@@ -199,14 +224,16 @@ pub struct InstructionAccounts<'a, 'info> {
 }
 
 impl<'a, 'info> InstructionAccounts<'a, 'info> {
-    pub fn new(accounts: &'a [AccountInfo<'info>]) -> Self {
-        let markets = accounts
-            .iter()
+    pub fn new(named: Option<&'a AccountInfo<'info>>, accounts: &'a [AccountInfo<'info>]) -> Self {
+        let all = named.into_iter().chain(accounts);
+        let markets = all
+            .clone()
             .enumerate()
             .filter_map(|(at, info)| as_zero_copy::<Market>(info).map(|m| (m.index, at)))
             .collect();
-        let key_prefixes = accounts.iter().map(|info| key_prefix(info.key)).collect();
+        let key_prefixes = all.map(|info| key_prefix(info.key)).collect();
         Self {
+            named,
             accounts,
             markets,
             key_prefixes,
@@ -219,13 +246,23 @@ impl<'a, 'info> InstructionAccounts<'a, 'info> {
     /// past it.
     fn find(&self, key: &Pubkey, hint: &Cell<usize>) -> Option<&'a AccountInfo<'info>> {
         let prefix = key_prefix(key);
-        let start = hint.get().min(self.accounts.len());
-        let at = (start..self.accounts.len()).chain(0..start).find(|at| {
+        let len = self.key_prefixes.len();
+        let start = hint.get().min(len);
+        let at = (start..len).chain(0..start).find(|at| {
             self.key_prefixes.get(*at) == Some(&prefix)
-                && self.accounts.get(*at).is_some_and(|info| info.key == key)
+                && self.get(*at).is_some_and(|info| info.key == key)
         })?;
         hint.set(at + 1);
-        self.accounts.get(at)
+        self.get(at)
+    }
+
+    /// The account at `at`, counting `named` first.
+    fn get(&self, at: usize) -> Option<&'a AccountInfo<'info>> {
+        match (self.named, at) {
+            (Some(named), 0) => Some(named),
+            (Some(_), at) => self.accounts.get(at - 1),
+            (None, at) => self.accounts.get(at),
+        }
     }
 }
 
@@ -252,7 +289,7 @@ impl<'a> StateSource<'a> for InstructionAccounts<'a, '_> {
         self.markets
             .iter()
             .find(|(i, _)| *i == index)
-            .and_then(|(_, at)| as_zero_copy::<Market>(&self.accounts[*at]))
+            .and_then(|(_, at)| as_zero_copy::<Market>(self.get(*at)?))
             .ok_or_else(|| error!(XmarginError::UnknownMarket))
     }
 
@@ -278,11 +315,12 @@ fn key_prefix(key: &Pubkey) -> u64 {
 }
 
 impl<'s> RiskContext<'s> {
-    /// From the instruction's accounts.
-    pub fn load(
+    /// From the instruction's accounts: the market it names, if any, and the others.
+    pub fn load<'info>(
         clearinghouse: &Clearinghouse,
         registry: &CollateralRegistry,
-        accounts: &'s [AccountInfo],
+        named_market: Option<&'s AccountInfo<'info>>,
+        accounts: &'s [AccountInfo<'info>],
         needs: &Needs,
         oracle_use: OracleUse,
         clock: &Clock,
@@ -290,7 +328,7 @@ impl<'s> RiskContext<'s> {
         Self::from_source(
             clearinghouse,
             registry,
-            &InstructionAccounts::new(accounts),
+            &InstructionAccounts::new(named_market, accounts),
             needs,
             oracle_use,
             clock,
@@ -334,6 +372,7 @@ impl<'s> RiskContext<'s> {
                     markets.indices.len() as u8 - 1,
                     *series,
                     cache.as_deref(),
+                    needs.reused.contains(&(index, *series)),
                     spot,
                     clock.unix_timestamp,
                 )?;
@@ -382,7 +421,7 @@ impl<'s> RiskContext<'s> {
                 SeriesTerms::Live(slot) => {
                     **slot = series_risk(&engine, info.local, info.instrument)?
                 }
-                SeriesTerms::Cached => {}
+                SeriesTerms::Cached | SeriesTerms::Deferred => {}
             }
         }
         let mut series_lookup: Vec<(u16, u16)> = instruments
@@ -399,6 +438,7 @@ impl<'s> RiskContext<'s> {
             assets,
             caches,
             engine,
+            scratch: RefCell::new(None),
         })
     }
 
@@ -441,6 +481,9 @@ impl<'s> RiskContext<'s> {
                 .risk(info.series)
                 .map(Cow::Owned),
             SeriesTerms::Live(risk) => Ok(Cow::Borrowed(risk)),
+            SeriesTerms::Deferred => {
+                series_risk(&self.engine, info.local, info.instrument).map(Cow::Owned)
+            }
         }
     }
 
@@ -503,14 +546,19 @@ impl<'s> RiskContext<'s> {
 
     /// The account's collateral after haircuts, quote balance first.
     fn collateral_of(&self, account: &MarginAccount) -> Result<CollateralView> {
+        let mut view = CollateralView::default();
+        self.collateral_into(account, &mut view)?;
+        Ok(view)
+    }
+
+    /// `collateral_of` written into `view`, reusing its allocations.
+    fn collateral_into(&self, account: &MarginAccount, view: &mut CollateralView) -> Result<()> {
         let held = account.collateral.iter().filter(|b| b.in_use != 0);
         // Exact: the heap never frees.
-        let capacity = held.clone().count();
-        let mut view = CollateralView {
-            values: Vec::with_capacity(capacity),
-            assets: Vec::with_capacity(capacity),
-            low_prices: Vec::with_capacity(capacity),
-        };
+        let count = held.clone().count();
+        reserve_for(&mut view.values, count);
+        reserve_for(&mut view.assets, count);
+        reserve_for(&mut view.low_prices, count);
         for balance in held {
             let loaded = self
                 .assets
@@ -525,38 +573,47 @@ impl<'s> RiskContext<'s> {
             view.assets.push(balance.asset);
             view.low_prices.push(loaded.low);
         }
-        Ok(view)
+        Ok(())
     }
 
     /// Margins `account`, keeping what a later re-margin of the same account can reuse.
+    pub fn evaluate(&self, account: &MarginAccount) -> Result<AccountRisk> {
+        let mut evaluated = AccountRisk::empty(self.engine.underlyings.len());
+        self.evaluate_into(&mut evaluated, account)?;
+        Ok(evaluated)
+    }
+
+    /// `evaluate` written into `into`, reusing its allocations (`health` margins one account
+    /// after another in the same memory: the heap never frees).
     // Out of line: a perp's or future's rebuilt `SeriesRisk` (~600 bytes) lives in this frame.
     #[inline(never)]
-    pub fn evaluate(&self, account: &MarginAccount) -> Result<AccountRisk> {
-        let mut book = Book::new(self.engine.underlyings.len());
-        // Exact: the heap never frees.
-        let mut held = Vec::with_capacity(account.open_positions().count());
+    fn evaluate_into(&self, into: &mut AccountRisk, account: &MarginAccount) -> Result<()> {
+        into.book.clear();
+        reserve_for(&mut into.held, account.open_positions().count());
         for slot in account.open_positions() {
             let (position, risk) = self.position_of(slot)?;
-            book.add_position(&self.engine, &position, &risk)
+            into.book
+                .add_position(&self.engine, &position, &risk)
                 .map_err(risk_error)?;
-            held.push(HeldPosition::of(slot));
+            into.held.push(HeldPosition::of(slot));
         }
-        let results = book.results(&self.engine).map_err(risk_error)?;
-        let collateral = self.collateral_of(account)?;
-        let report = margin_totals(
+        into.book
+            .results_into(&self.engine, &mut into.results)
+            .map_err(risk_error)?;
+        self.total_into(into, account)
+    }
+
+    /// The collateral of `account` and the report of `into`'s results with it.
+    fn total_into(&self, into: &mut AccountRisk, account: &MarginAccount) -> Result<()> {
+        self.collateral_into(account, &mut into.collateral)?;
+        into.report = margin_totals(
             &self.engine,
-            results.iter().flatten(),
-            book.unrealized,
-            &collateral.values,
+            into.results.iter().flatten(),
+            into.book.unrealized,
+            &into.collateral.values,
         )
         .map_err(risk_error)?;
-        Ok(AccountRisk {
-            book,
-            results,
-            collateral,
-            held,
-            report,
-        })
+        Ok(())
     }
 
     /// `evaluate(account)` from an earlier evaluation of the same account: only the positions
@@ -566,31 +623,50 @@ impl<'s> RiskContext<'s> {
     #[inline(never)]
     pub fn reevaluate(&self, prior: &mut AccountRisk, account: &MarginAccount) -> Result<()> {
         let mut dirty = [false; xmargin_risk::model::MAX_UNDERLYINGS];
-        let mut current = Vec::with_capacity(account.open_positions().count());
+        // Which of the positions held before the account still holds; `prior.held` is updated
+        // in place (the heap never frees).
+        let mut kept = [false; MAX_ACCOUNT_POSITIONS];
+        let held_before = prior.held.len();
         for slot in account.open_positions() {
             let now = HeldPosition::of(slot);
-            let before = prior.held.iter().position(|h| h.key() == now.key());
-            let unchanged = before.is_some_and(|at| prior.held[at] == now);
-            if !unchanged {
-                let (position, risk) = self.position_of(slot)?;
-                let own = prior
-                    .book
-                    .add_position(&self.engine, &position, &risk)
-                    .map_err(risk_error)?;
-                mark_dirty(&mut dirty, own)?;
-                if let Some(at) = before {
-                    self.remove_held(prior, at, &mut dirty)?;
+            let before = prior.held[..held_before]
+                .iter()
+                .position(|h| h.key() == now.key());
+            if let Some(at) = before {
+                *kept
+                    .get_mut(at)
+                    .ok_or_else(|| error!(XmarginError::TooManyPositions))? = true;
+                if prior.held[at] == now {
+                    continue;
                 }
-            } else if let Some(at) = before {
-                prior.held.swap_remove(at);
             }
-            current.push(now);
+            let (position, risk) = self.position_of(slot)?;
+            let own = prior
+                .book
+                .add_position(&self.engine, &position, &risk)
+                .map_err(risk_error)?;
+            mark_dirty(&mut dirty, own)?;
+            match before {
+                Some(at) => {
+                    let gone = core::mem::replace(&mut prior.held[at], now);
+                    self.remove_from_book(&mut prior.book, &gone, &mut dirty)?;
+                }
+                None => prior.held.push(now),
+            }
         }
-        // What is left was closed.
-        for at in (0..prior.held.len()).rev() {
-            self.remove_held(prior, at, &mut dirty)?;
+        // What was not kept was closed. From the end: `swap_remove` only moves positions
+        // already looked at.
+        for at in (0..held_before).rev() {
+            if !kept[at] {
+                let gone = prior.held.swap_remove(at);
+                self.remove_from_book(&mut prior.book, &gone, &mut dirty)?;
+            }
         }
-        prior.held = current;
+        if let Some(last) = dirty.iter().rposition(|d| *d) {
+            if prior.results.len() <= last {
+                prior.results.resize(last + 1, None);
+            }
+        }
         for (own, result) in prior.results.iter_mut().enumerate() {
             if dirty.get(own).copied().unwrap_or(false) {
                 let exposure = prior
@@ -600,37 +676,37 @@ impl<'s> RiskContext<'s> {
                 *result = underlying_result(&self.engine, own, exposure).map_err(risk_error)?;
             }
         }
-        prior.collateral = self.collateral_of(account)?;
-        prior.report = margin_totals(
-            &self.engine,
-            prior.results.iter().flatten(),
-            prior.book.unrealized,
-            &prior.collateral.values,
-        )
-        .map_err(risk_error)?;
-        Ok(())
+        self.total_into(prior, account)
     }
 
-    /// Takes `prior.held[at]` out of the book and the list.
+    /// Takes `gone` out of `book`.
     // Out of line: a perp's or future's rebuilt `SeriesRisk` (~600 bytes) lives in this frame.
     #[inline(never)]
-    fn remove_held(
+    fn remove_from_book(
         &self,
-        prior: &mut AccountRisk,
-        at: usize,
+        book: &mut Book,
+        gone: &HeldPosition,
         dirty: &mut [bool; xmargin_risk::model::MAX_UNDERLYINGS],
     ) -> Result<()> {
-        let gone = prior.held.swap_remove(at);
         let (position, risk) = self.position_of(&gone.slot())?;
-        let own = prior
-            .book
+        let own = book
             .remove_position(&self.engine, &position, &risk)
             .map_err(risk_error)?;
         mark_dirty(dirty, own)
     }
 
+    /// Initial health at conservative prices and the report of `account`. Evaluated in the
+    /// context's scratch evaluation: the accounts an instruction checks one after the other
+    /// share its memory.
     pub fn health(&self, account: &MarginAccount) -> Result<Health> {
-        let evaluated = self.evaluate(account)?;
+        let mut scratch = self
+            .scratch
+            .try_borrow_mut()
+            // Not reentrant: nothing margins inside a margin check.
+            .map_err(|_| error!(XmarginError::RiskEngine))?;
+        let evaluated =
+            scratch.get_or_insert_with(|| AccountRisk::empty(self.engine.underlyings.len()));
+        self.evaluate_into(evaluated, account)?;
         let collateral = &evaluated.collateral;
         let init_health = initial_health_in_band(
             &evaluated.report,
@@ -641,8 +717,7 @@ impl<'s> RiskContext<'s> {
         )
         .map_err(risk_error)?;
         Ok(Health {
-            report: evaluated.report,
-            results: evaluated.results,
+            report: evaluated.report.clone(),
             init_health,
         })
     }
@@ -707,7 +782,7 @@ impl HeldPosition {
 }
 
 /// Collateral entries after haircuts, with their registry index and low price.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct CollateralView {
     pub values: Vec<Collateral>,
     pub assets: Vec<u8>,
@@ -726,6 +801,26 @@ pub struct AccountRisk {
     pub report: MarginReport,
 }
 
+impl AccountRisk {
+    /// Nothing evaluated yet, nothing allocated.
+    fn empty(underlyings: usize) -> Self {
+        Self {
+            book: Book::new(underlyings),
+            results: Vec::new(),
+            collateral: CollateralView::default(),
+            held: Vec::new(),
+            report: MarginReport::default(),
+        }
+    }
+}
+
+/// Empties `list` and makes room for exactly `count` items (the heap never frees: growing by
+/// doubling would leave the smaller buffers behind).
+fn reserve_for<T>(list: &mut Vec<T>, count: usize) {
+    list.clear();
+    list.reserve_exact(count);
+}
+
 /// An account as the engine sees it; `keys[i]` is the (market, series) of `positions[i]`.
 pub struct AccountView {
     pub positions: Vec<PricedPosition>,
@@ -737,14 +832,17 @@ pub struct AccountView {
 }
 
 /// Records one series of `market` for the check, as cached when `cache` holds a fresh entry
-/// for it (then true). Out of line: its locals would push the caller's SBF frame past 4 KB.
+/// for it (then true), else an option is priced at load if `reused`, where used if not.
+/// Out of line: its locals would push the caller's SBF frame past 4 KB.
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 fn push_series(
     instruments: &mut Vec<SeriesInfo>,
     market: &Market,
     local: u8,
     series: u8,
     cache: Option<&RiskCache>,
+    reused: bool,
     spot: u64,
     now: i64,
 ) -> Result<bool> {
@@ -759,9 +857,11 @@ fn push_series(
         .is_some_and(|cache| cache.holds(series, stored, market.risk_generation, spot, now))
     {
         SeriesTerms::Cached
-    } else {
+    } else if reused {
         // An entry that does not apply is recomputed live.
         SeriesTerms::Live(Box::default())
+    } else {
+        SeriesTerms::Deferred
     };
     let cached = matches!(terms, SeriesTerms::Cached);
     instruments.push(SeriesInfo {

@@ -7,6 +7,7 @@ use anchor_lang::prelude::*;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod heap;
 pub mod instructions;
 pub mod liquidation;
 pub mod market_oracle;
@@ -20,69 +21,56 @@ use state::{StoredVolSurface, UnderlyingRisk};
 
 declare_id!("CRNc2G47w4AqXa8ay95P97eH3sFQruNMypCsjkGTmjzQ");
 
-/// Heap a transaction must request (ComputeBudget `RequestHeapFrame`) for instructions that
-/// margin-check accounts; the allocator never frees, and one check allocates a few tens of KB.
-pub const HEAP_BYTES: usize = 256 * 1024;
-
-#[cfg(all(feature = "custom-heap", target_os = "solana"))]
-#[global_allocator]
-static ALLOCATOR: anchor_lang::solana_program::entrypoint::BumpAllocator = unsafe {
-    anchor_lang::solana_program::entrypoint::BumpAllocator::with_fixed_address_range(
-        anchor_lang::solana_program::entrypoint::HEAP_START_ADDRESS as usize,
-        HEAP_BYTES,
-    )
-};
-
 #[program]
 pub mod xmargin {
     use super::*;
 
     pub fn initialize(ctx: Context<Initialize>, params: InitializeParams) -> Result<()> {
-        instructions::initialize::handler(ctx, params)
+        heap::reported(instructions::initialize::handler(ctx, params))
     }
 
     pub fn add_collateral_asset(
         ctx: Context<AddCollateralAsset>,
         params: AddCollateralAssetParams,
     ) -> Result<()> {
-        instructions::add_collateral_asset::handler(ctx, params)
+        heap::reported(instructions::add_collateral_asset::handler(ctx, params))
     }
 
     pub fn update_collateral_asset(
         ctx: Context<UpdateCollateralAsset>,
         params: UpdateCollateralAssetParams,
     ) -> Result<()> {
-        instructions::update_collateral_asset::handler(ctx, params)
+        heap::reported(instructions::update_collateral_asset::handler(ctx, params))
     }
 
     pub fn add_market(ctx: Context<AddMarket>, params: AddMarketParams) -> Result<()> {
-        instructions::add_market::handler(ctx, params)
+        heap::reported(instructions::add_market::handler(ctx, params))
     }
 
     pub fn add_series(ctx: Context<AddSeries>, params: AddSeriesParams) -> Result<()> {
-        instructions::add_series::handler(ctx, params)
+        heap::reported(instructions::add_series::handler(ctx, params))
     }
 
     pub fn update_vol_surface(
         ctx: Context<UpdateVolSurface>,
         surface: StoredVolSurface,
     ) -> Result<()> {
-        instructions::update_vol_surface::handler(ctx, surface)
+        heap::reported(instructions::update_vol_surface::handler(ctx, surface))
     }
 
     pub fn update_market_risk(ctx: Context<UpdateMarketRisk>, risk: UnderlyingRisk) -> Result<()> {
-        instructions::update_market_risk::handler(ctx, risk)
+        heap::reported(instructions::update_market_risk::handler(ctx, risk))
     }
 
     pub fn update_risk_params(
         ctx: Context<UpdateRiskParams>,
         params: UpdateRiskParamsParams,
     ) -> Result<()> {
-        instructions::update_risk_params::handler(ctx, params)
+        heap::reported(instructions::update_risk_params::handler(ctx, params))
     }
 
     pub fn set_pause(ctx: Context<SetPause>, pause_flags: u8) -> Result<()> {
-        instructions::set_pause::handler(ctx, pause_flags)
+        heap::reported(instructions::set_pause::handler(ctx, pause_flags))
     }
 
     pub fn create_margin_account(
@@ -91,19 +79,24 @@ pub mod xmargin {
         mode: u8,
         isolated_market: u8,
     ) -> Result<()> {
-        instructions::create_margin_account::handler(ctx, id, mode, isolated_market)
+        heap::reported(instructions::create_margin_account::handler(
+            ctx,
+            id,
+            mode,
+            isolated_market,
+        ))
     }
 
     pub fn close_margin_account(ctx: Context<CloseMarginAccount>) -> Result<()> {
-        instructions::close_margin_account::handler(ctx)
+        heap::reported(instructions::close_margin_account::handler(ctx))
     }
 
     pub fn set_delegate(ctx: Context<SetDelegate>, delegate: Pubkey) -> Result<()> {
-        instructions::set_delegate::handler(ctx, delegate)
+        heap::reported(instructions::set_delegate::handler(ctx, delegate))
     }
 
     pub fn deposit(ctx: Context<Deposit>, asset_index: u8, amount: u64) -> Result<()> {
-        instructions::deposit::handler(ctx, asset_index, amount)
+        heap::reported(instructions::deposit::handler(ctx, asset_index, amount))
     }
 
     pub fn withdraw<'info>(
@@ -111,63 +104,63 @@ pub mod xmargin {
         asset_index: u8,
         amount: u64,
     ) -> Result<()> {
-        instructions::withdraw::handler(ctx, asset_index, amount)
+        heap::reported(instructions::withdraw::handler(ctx, asset_index, amount))
     }
 
     pub fn create_insurance_fund(ctx: Context<CreateInsuranceFund>) -> Result<()> {
-        instructions::create_insurance_fund::handler(ctx)
+        heap::reported(instructions::create_insurance_fund::handler(ctx))
     }
 
     pub fn fund_insurance(ctx: Context<FundInsurance>, amount: u64) -> Result<()> {
-        instructions::fund_insurance::handler(ctx, amount)
+        heap::reported(instructions::fund_insurance::handler(ctx, amount))
     }
 
     pub fn withdraw_insurance(ctx: Context<WithdrawInsurance>, amount: u64) -> Result<()> {
-        instructions::withdraw_insurance::handler(ctx, amount)
+        heap::reported(instructions::withdraw_insurance::handler(ctx, amount))
     }
 
     pub fn liquidate_position<'info>(
         ctx: Context<'info, LiquidatePosition<'info>>,
         params: LiquidatePositionParams,
     ) -> Result<()> {
-        instructions::liquidate_position::handler(ctx, params)
+        heap::reported(instructions::liquidate_position::handler(ctx, params))
     }
 
     pub fn settle_expired_series(ctx: Context<MarketOracle>, series: u8) -> Result<()> {
-        instructions::settle_expired_series::handler(ctx, series)
+        heap::reported(instructions::settle_expired_series::handler(ctx, series))
     }
 
     pub fn settle_position(ctx: Context<SettlePosition>, series: u8) -> Result<()> {
-        instructions::settle_position::handler(ctx, series)
+        heap::reported(instructions::settle_position::handler(ctx, series))
     }
 
     pub fn crank_funding(ctx: Context<MarketOracle>, series: u8) -> Result<()> {
-        instructions::crank_funding::handler(ctx, series)
+        heap::reported(instructions::crank_funding::handler(ctx, series))
     }
 
     pub fn create_risk_cache(ctx: Context<CreateRiskCache>) -> Result<()> {
-        instructions::create_risk_cache::handler(ctx)
+        heap::reported(instructions::create_risk_cache::handler(ctx))
     }
 
     pub fn refresh_risk_cache(ctx: Context<RefreshRiskCache>, first: u8, count: u8) -> Result<()> {
-        instructions::refresh_risk_cache::handler(ctx, first, count)
+        heap::reported(instructions::refresh_risk_cache::handler(ctx, first, count))
     }
 
     pub fn liquidate_collateral<'info>(
         ctx: Context<'info, LiquidateCollateral<'info>>,
         params: LiquidateCollateralParams,
     ) -> Result<()> {
-        instructions::liquidate_collateral::handler(ctx, params)
+        heap::reported(instructions::liquidate_collateral::handler(ctx, params))
     }
 
     pub fn resolve_bankruptcy(ctx: Context<ResolveBankruptcy>) -> Result<()> {
-        instructions::resolve_bankruptcy::handler(ctx)
+        heap::reported(instructions::resolve_bankruptcy::handler(ctx))
     }
 
     pub fn clear_trade<'info>(
         ctx: Context<'info, ClearTrade<'info>>,
         params: ClearTradeParams,
     ) -> Result<()> {
-        instructions::clear_trade::handler(ctx, params)
+        heap::reported(instructions::clear_trade::handler(ctx, params))
     }
 }

@@ -39,8 +39,13 @@ pub struct LiquidationAccounts<'info> {
 }
 
 impl<'info> LiquidationAccounts<'info> {
-    /// The step's parties, with `accounts` holding the markets and oracles of both checks.
-    pub fn parties<'a>(&'a self, accounts: &'a [AccountInfo<'info>]) -> Result<Parties<'a, 'info>> {
+    /// The step's parties, with `named_market` (the instruction's own market, if any) and
+    /// `accounts` holding the markets and oracles of both checks.
+    pub fn parties<'a>(
+        &'a self,
+        named_market: Option<&'a AccountInfo<'info>>,
+        accounts: &'a [AccountInfo<'info>],
+    ) -> Result<Parties<'a, 'info>> {
         self.collateral_registry
             .load()?
             .require_quote_vault(&self.quote_vault.key())?;
@@ -50,6 +55,7 @@ impl<'info> LiquidationAccounts<'info> {
             liquidator_signer: self.liquidator.key,
             liquidator: &self.liquidator_account,
             target: &self.target_account,
+            named_market,
             accounts,
         })
     }
@@ -77,6 +83,8 @@ pub struct Parties<'a, 'info> {
     pub liquidator_signer: &'a Pubkey,
     pub liquidator: &'a AccountLoader<'info, MarginAccount>,
     pub target: &'a AccountLoader<'info, MarginAccount>,
+    /// The instruction's own market, if it names one.
+    pub named_market: Option<&'a AccountInfo<'info>>,
     /// Markets and oracles both accounts' checks need.
     pub accounts: &'a [AccountInfo<'info>],
 }
@@ -139,6 +147,7 @@ impl<'a> Parties<'a, '_> {
         let risk = RiskContext::load(
             self.clearinghouse,
             &*self.registry.load()?,
+            self.named_market,
             self.accounts,
             &needs,
             OracleUse::OpenRisk,

@@ -4,7 +4,9 @@
 //! Natively the runtime does not meter the program: the scenario still runs end to end and every
 //! step must succeed, but figures and budgets apply in SBF mode only (`SBF_OUT_DIR` holding
 //! `xmargin.so`, see scripts/cu-table.sh). With `XMARGIN_CU_TABLE=<path>` the table is written
-//! there as Markdown (docs/compute-units.md).
+//! there as Markdown (docs/compute-units.md). Run on a `heap-report` build, it asserts the heap
+//! budget instead and writes each row's heap to `XMARGIN_HEAP_FIGURES`, from where the CU run
+//! takes the table's heap column.
 mod common;
 
 use std::fmt::Write as _;
@@ -27,6 +29,14 @@ const LIQUIDATION_BUDGET: u64 = 250_000;
 const HELD_UNDERLYING_POSITION_BUDGET: u64 = 4_000;
 const NEW_UNDERLYING_POSITION_BUDGET: u64 = 9_900;
 const AVERAGE_POSITION_BUDGET: u64 = 4_450;
+/// Heap an instruction may use (a `heap-report` build, see scripts/cu-table.sh), inside the
+/// runtime's default 32 KB frame, which no transaction enlarges: 28 KB with the option risk
+/// caches passed. Without them a check keeps the bounds of every option series two of its
+/// evaluations share (536 bytes each: the worst-case trade, both sides holding the same 16
+/// option series and both reducing, takes 31.2 KB), so live rows are held to the frame less
+/// half a KB.
+const HEAP_BUDGET: u64 = 28 * 1024;
+const LIVE_HEAP_BUDGET: u64 = 32 * 1024 - 512;
 /// Margin checks at these position counts go into the table.
 const REPORTED_COUNTS: [usize; 5] = [1, 4, 8, 16, 32];
 
@@ -47,9 +57,38 @@ fn program_units(logs: &[String]) -> u64 {
         .sum()
 }
 
+/// The heap the program reported (`heap used: N`, builds with the `heap-report` feature), the
+/// largest over its invocations.
+fn reported_heap(logs: &[String]) -> Option<u64> {
+    let prefix = format!("Program log: {}", xmargin::heap::REPORT_PREFIX);
+    logs.iter()
+        .filter_map(|line| line.strip_prefix(&prefix)?.trim().parse::<u64>().ok())
+        .max()
+}
+
+/// Figures from a `heap-report` run (`XMARGIN_HEAP_FIGURES`, written by such a run): label,
+/// tab, bytes, one row per line.
+fn heap_figures(path: &std::ffi::OsStr) -> Vec<(String, u64)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{path:?}: {e}"))
+        .lines()
+        .filter_map(|line| {
+            let (label, bytes) = line.split_once('\t')?;
+            Some((label.to_string(), bytes.parse().ok()?))
+        })
+        .collect()
+}
+
+struct Row {
+    label: String,
+    units: u64,
+    accounts: usize,
+    heap: Option<u64>,
+}
+
 #[derive(Default)]
 struct Table {
-    rows: Vec<(String, u64, usize)>,
+    rows: Vec<Row>,
 }
 
 impl Table {
@@ -66,8 +105,28 @@ impl Table {
         let units = program_units(&logs);
         let accounts = loaded_accounts(ixs, w.h.payer().pubkey());
         assert!(accounts <= 64, "{label}: {accounts} accounts");
-        self.rows.push((label.to_string(), units, accounts));
+        self.rows.push(Row {
+            label: label.to_string(),
+            units,
+            accounts,
+            heap: reported_heap(&logs),
+        });
         units
+    }
+
+    /// Whether the program reported its heap use (a `heap-report` build).
+    fn reports_heap(&self) -> bool {
+        self.rows.iter().any(|row| row.heap.is_some())
+    }
+
+    /// The heap column from a `heap-report` run of the same scenario.
+    fn take_heap(&mut self, figures: &[(String, u64)]) {
+        for row in &mut self.rows {
+            row.heap = figures
+                .iter()
+                .find(|(label, _)| *label == row.label)
+                .map(|(_, bytes)| *bytes);
+        }
     }
 
     fn markdown(&self, per_position: &[(usize, u64, u64)]) -> String {
@@ -81,11 +140,23 @@ impl Table {
              figures are indicative of, not identical to, a platform-tools build.\n\n\
              \"cached\": the markets' option risk caches are fresh (refresh_risk_cache ran within the \
              window) and passed; \"live\": no cache passed, every option's bounds are computed in \
-             the check.\n"
+             the check.\n\n\
+             Heap: bytes the instruction allocated (the default bump allocator never frees: its \
+             peak), from a second build with the `heap-report` feature running the same \
+             scenario; every instruction runs in the runtime's default 32 KB heap frame, no \
+             transaction requests a larger one.\n"
         );
-        let _ = writeln!(out, "| operation | CU | accounts |\n|---|---:|---:|");
-        for (label, units, accounts) in &self.rows {
-            let _ = writeln!(out, "| {label} | {units} | {accounts} |");
+        let _ = writeln!(
+            out,
+            "| operation | CU | accounts | heap |\n|---|---:|---:|---:|"
+        );
+        for row in &self.rows {
+            let heap = row.heap.map_or("-".to_string(), |bytes| bytes.to_string());
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {heap} |",
+                row.label, row.units, row.accounts
+            );
         }
         let _ = writeln!(
             out,
@@ -214,6 +285,33 @@ async fn compute_units_of_every_instruction_class() {
         }
     }
 
+    // The worst-case trade: both sides hold the 32 positions (the maker the opposite of each)
+    // and both reduce, so each is margined before and after the fill: four checks.
+    let (sol_perp, sol_perp_price) = (series[0], 150 * USDC);
+    let maker_key = maker.key.insecure_clone();
+    for (label, cached) in [
+        (
+            "clear_trade, both sides holding 32 positions and reducing (cached)",
+            true,
+        ),
+        (
+            "clear_trade, both sides holding 32 positions and reducing (live)",
+            false,
+        ),
+    ] {
+        let trade = w.trade_ix(&taker, &maker, sol_perp.0, sol_perp.1, -1, sol_perp_price);
+        let trade = if cached {
+            trade
+        } else {
+            without_caches(&w, trade)
+        };
+        table
+            .measure(&mut w, label, &[trade], &[&key, &maker_key])
+            .await;
+    }
+    let restore = w.trade_ix(&taker, &maker, sol_perp.0, sol_perp.1, 2, sol_perp_price);
+    w.h.send(&[restore], &[&key, &maker_key]).await.unwrap();
+
     // Eight positions on eight underlyings (one call each) against the 8 on two above.
     let spread = w.funded_trader(100_000 * USDC).await;
     let spread_key = spread.key.insecure_clone();
@@ -324,6 +422,33 @@ async fn compute_units_of_every_instruction_class() {
         .map(|(pair, keys)| (pair[1].1.saturating_sub(pair[0].1), keys[1].0 != keys[0].0))
         .collect();
     let average = (worst_cached - per_position[0].1) / 31;
+    let heap_path = std::env::var_os("XMARGIN_HEAP_FIGURES");
+    if table.reports_heap() {
+        // A `heap-report` build: its CU include the report's logging, its heap is the figure.
+        let mut figures = String::new();
+        let mut over = Vec::new();
+        for row in &table.rows {
+            let heap = row.heap.unwrap_or(0);
+            println!("{}: heap {heap} (CU {})", row.label, row.units);
+            let _ = writeln!(figures, "{}\t{heap}", row.label);
+            let budget = if row.label.contains("(live)") {
+                LIVE_HEAP_BUDGET
+            } else {
+                HEAP_BUDGET
+            };
+            if heap > budget {
+                over.push(format!("{}: {heap} > {budget}", row.label));
+            }
+        }
+        if let Some(path) = heap_path {
+            std::fs::write(path, figures).unwrap();
+        }
+        assert!(over.is_empty(), "heap over budget: {over:?}");
+        return;
+    }
+    if let Some(path) = heap_path {
+        table.take_heap(&heap_figures(&path));
+    }
     let markdown = table.markdown(&per_position);
     println!("{markdown}");
     println!("average increment per position (cached): {average}");

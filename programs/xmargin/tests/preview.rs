@@ -6,10 +6,11 @@ mod common;
 use common::program_error;
 use common::world::*;
 use xmargin::error::XmarginError;
-use xmargin::health::RiskContext;
+use xmargin::health::{AccountRisk, RiskContext};
 use xmargin::oracle::OracleUse;
 use xmargin::state::MarginAccount;
 use xmargin_client::{BanksChain, Protocol};
+use xmargin_risk::portfolio::UnderlyingResult;
 
 type State = Protocol;
 
@@ -137,6 +138,11 @@ async fn cached_option_risk_is_ignored_outside_its_spot_range_or_after_a_risk_up
 /// A liquidation step re-margins its target by swapping only what changed (`reevaluate`):
 /// a resized position, a closed one, a new one and a new quote balance give the same report
 /// as margining the changed account afresh.
+/// The results of the underlyings held (each names its underlying).
+fn held_results(evaluated: &AccountRisk) -> Vec<UnderlyingResult> {
+    evaluated.results.iter().flatten().copied().collect()
+}
+
 #[tokio::test]
 async fn re_margining_what_changed_equals_margining_afresh() {
     let mut w = World::listed().await;
@@ -163,14 +169,22 @@ async fn re_margining_what_changed_equals_margining_afresh() {
     assert!(changed.position(BTC_MARKET, BTC_PERP).is_none());
     context.reevaluate(&mut evaluated, &changed).unwrap();
     let fresh = context.evaluate(&changed).unwrap();
-    let fresh_after = fresh.report;
+    let fresh_after = fresh.report.clone();
     assert_ne!(fresh_after, fresh_before);
     assert_eq!(evaluated.report, fresh_after);
     // The per-underlying results too (BTC, now flat, has none either way).
-    assert_eq!(evaluated.results, fresh.results);
+    assert_eq!(held_results(&evaluated), held_results(&fresh));
     assert_eq!(evaluated.held.len(), changed.open_positions().count());
 
     // Nothing changed: the same report again.
     context.reevaluate(&mut evaluated, &changed).unwrap();
     assert_eq!(evaluated.report, fresh_after);
+
+    // And back: BTC reopens past the last underlying the evaluation held (its results grow).
+    let mut back = context.evaluate(&changed).unwrap();
+    context.reevaluate(&mut back, &account).unwrap();
+    let fresh = context.evaluate(&account).unwrap();
+    assert_eq!(back.report, fresh.report);
+    assert_eq!(held_results(&back), held_results(&fresh));
+    assert_eq!(back.held.len(), account.open_positions().count());
 }

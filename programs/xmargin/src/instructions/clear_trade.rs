@@ -93,30 +93,33 @@ pub fn handler<'info>(
             taker.allows_market(market_index) && maker.allows_market(market_index),
             XmarginError::MarketNotAllowedInIsolatedMode
         );
+        let taker_reduces = taker.fill_only_reduces(market_index, params.series, params.size);
+        let maker_reduces = maker.fill_only_reduces(market_index, params.series, -params.size);
         let mut needs = Needs::default();
         needs.add_account(&taker);
         needs.add_account(&maker);
         needs.add_series(market_index, params.series);
-        (
-            taker.fill_only_reduces(market_index, params.series, params.size),
-            maker.fill_only_reduces(market_index, params.series, -params.size),
-            needs,
-        )
+        // A reducing side is checked before the fill too.
+        if taker_reduces {
+            needs.reuse_account(&taker);
+        }
+        if maker_reduces {
+            needs.reuse_account(&maker);
+        }
+        (taker_reduces, maker_reduces, needs)
     };
     let oracle_use = if taker_reduces && maker_reduces {
         OracleUse::ReduceRisk
     } else {
         OracleUse::OpenRisk
     };
-    let mut accounts = Vec::with_capacity(ctx.remaining_accounts.len() + 1);
-    accounts.push(ctx.accounts.market.to_account_info());
-    accounts.extend(ctx.remaining_accounts.iter().cloned());
     let risk = {
         let registry = ctx.accounts.collateral_registry.load()?;
         RiskContext::load(
             clearinghouse,
             &registry,
-            &accounts,
+            Some(ctx.accounts.market.as_ref()),
+            ctx.remaining_accounts,
             &needs,
             oracle_use,
             &clock,

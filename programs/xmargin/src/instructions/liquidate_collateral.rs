@@ -42,7 +42,7 @@ pub fn handler<'info>(
     require!(params.max_amount > 0, XmarginError::ZeroAmount);
     require!(params.asset != QUOTE_ASSET, XmarginError::InvalidParameter);
     let common = &ctx.accounts.common;
-    let parties = common.parties(ctx.remaining_accounts)?;
+    let parties = common.parties(None, ctx.remaining_accounts)?;
     let (risk, before, evaluated) = parties.begin(None)?;
     let step = plan_step(
         &evaluated.collateral,

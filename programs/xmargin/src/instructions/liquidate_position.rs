@@ -46,11 +46,8 @@ pub fn handler<'info>(
         market.series(params.series)?;
         market.index
     };
-    let mut accounts = Vec::with_capacity(ctx.remaining_accounts.len() + 1);
-    accounts.push(ctx.accounts.market.to_account_info());
-    accounts.extend(ctx.remaining_accounts.iter().cloned());
     let common = &ctx.accounts.common;
-    let parties = common.parties(&accounts)?;
+    let parties = common.parties(Some(ctx.accounts.market.as_ref()), ctx.remaining_accounts)?;
     let key = (market_index, params.series);
     let (risk, before, evaluated) = parties.begin(Some(key))?;
     let step = plan_step(

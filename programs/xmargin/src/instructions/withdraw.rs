@@ -92,6 +92,7 @@ fn check_initial_margin<'info>(ctx: &Context<'info, Withdraw<'info>>) -> Result<
     let risk = RiskContext::load(
         &ctx.accounts.clearinghouse,
         &registry,
+        None,
         ctx.remaining_accounts,
         &needs,
         oracle_use,

@@ -22,7 +22,7 @@ pub struct Harness {
     sent: u32,
 }
 
-use xmargin_client::budget::{request_heap_frame, set_compute_unit_limit as compute_unit_limit};
+use xmargin_client::budget::set_compute_unit_limit as compute_unit_limit;
 
 pub use xmargin_sandbox::pyth::{LegacyPrice, PullPrice};
 
@@ -55,10 +55,8 @@ impl Harness {
     ) -> Result<Transaction, BanksClientError> {
         let blockhash = self.ctx.banks_client.get_latest_blockhash().await?;
         self.sent += 1;
-        let mut all_instructions = vec![
-            compute_unit_limit(1_400_000 - self.sent),
-            request_heap_frame(xmargin::HEAP_BYTES as u32),
-        ];
+        // No heap frame: the program runs in the default 32 KB.
+        let mut all_instructions = vec![compute_unit_limit(1_400_000 - self.sent)];
         all_instructions.extend_from_slice(instructions);
         let payer = self.payer();
         let mut all_signers: Vec<&Keypair> = vec![&payer];
