@@ -5,9 +5,6 @@
 //! docs/compute-units.md. Without the feature `reported` is the identity.
 use anchor_lang::prelude::*;
 
-/// Bytes of the heap frame.
-pub const HEAP_BYTES: usize = 32 * 1024;
-
 /// The log line prefix of the report.
 pub const REPORT_PREFIX: &str = "heap used: ";
 
@@ -23,7 +20,7 @@ pub fn reported<T>(result: Result<T>) -> Result<T> {
 /// the end of the frame; 0 before the first allocation) in the frame's first word.
 #[cfg(all(feature = "heap-report", target_os = "solana"))]
 fn used() -> usize {
-    use anchor_lang::solana_program::entrypoint::HEAP_START_ADDRESS;
+    use anchor_lang::solana_program::entrypoint::{HEAP_LENGTH, HEAP_START_ADDRESS};
     let start = HEAP_START_ADDRESS as usize;
     // SAFETY: the runtime maps the heap frame at HEAP_START_ADDRESS for every instruction, and
     // the default allocator keeps its position there.
@@ -31,6 +28,6 @@ fn used() -> usize {
     if position == 0 {
         0
     } else {
-        (start + HEAP_BYTES).saturating_sub(position)
+        (start + HEAP_LENGTH).saturating_sub(position)
     }
 }
