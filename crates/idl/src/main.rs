@@ -9,9 +9,14 @@ use anchor_lang_idl::build::IdlBuilder;
 
 const IDL_PATH: &str = "app/sdk/src/idl/xmargin.json";
 
+/// The workspace the tool runs in (`scripts/idl.sh` runs it from the root), not the one it was
+/// compiled in: clones sharing a cargo target dir share the uplifted `target/debug/xmargin-idl`,
+/// so a path fixed at compile time may name another clone.
 fn workspace_root() -> PathBuf {
-    // crates/idl -> workspace root
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    cwd.ancestors()
+        .find(|dir| dir.join("programs/xmargin/Cargo.toml").is_file())
+        .map_or(cwd.clone(), Path::to_path_buf)
 }
 
 fn generate(root: &Path) -> Result<String, String> {

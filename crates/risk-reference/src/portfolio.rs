@@ -94,13 +94,14 @@ pub fn requirement(market: &Market, positions: &[Position]) -> f64 {
         .filter(|u| positions.iter().any(|p| p.underlying as usize == *u))
         .map(|u| NodeLosses {
             group: market.underlyings[u].correlation_group,
-            masks: market.masks[u],
+            spans: market.spans[u],
             worst: node_losses(market, u, positions),
             // Pure repricing: the engine's short-option minimum is an add-on above it.
             floor: 0.0,
         })
         .collect();
-    aggregate(&members).requirement
+    // At most MAX_UNDERLYINGS groups (a `Market` holds no more underlyings).
+    aggregate(&members).map_or(f64::INFINITY, |a| a.requirement)
 }
 
 /// Sum over legs of each leg's own worst loss (no netting at all).

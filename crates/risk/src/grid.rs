@@ -18,7 +18,7 @@ use core::ops::Add;
 use crate::error::{RiskError, RiskResult};
 use crate::fx::{div, div_int, fx_ratio, half, mul, mul_int, sub, Fx};
 use crate::math::{ln, sqrt};
-use crate::model::ScenarioGrid;
+use crate::model::{ScenarioGrid, MAX_UNDERLYINGS};
 
 pub const PRICE_STEPS_PER_SIDE: usize = 4;
 pub const CORE_NODES: usize = 2 * PRICE_STEPS_PER_SIDE + 1;
@@ -282,7 +282,8 @@ pub fn factor_masks(beta: Fx, grid: &GridConstants) -> RiskResult<[u16; FACTOR_L
 #[derive(Clone, Copy, Debug)]
 pub struct NodeLosses<T> {
     pub group: u8,
-    pub masks: [u16; FACTOR_LEVELS],
+    /// Each factor level's allowed nodes (`level_spans` of the underlying's factor masks).
+    pub spans: [LevelSpan; FACTOR_LEVELS],
     /// Worst loss at each node (core: over the volatility shocks; extended: weighted).
     pub worst: [T; NODES],
     /// Minimum charge: the group's requirement is at least the sum of its members' floors.
@@ -293,30 +294,35 @@ impl<T: Copy + PartialOrd> NodeLosses<T> {
     /// The member's worst loss at each factor level (over the nodes that level allows): all the
     /// aggregation needs, so a member that does not change is reduced once.
     pub fn levels(&self) -> LevelLosses<T> {
-        let w = &self.worst;
-        let ordered = [
-            w[EXTENDED_DOWN_NODE],
-            w[0],
-            w[1],
-            w[2],
-            w[3],
-            w[4],
-            w[5],
-            w[6],
-            w[7],
-            w[8],
-            w[EXTENDED_UP_NODE],
-        ];
-        let mut levels = *w;
-        for (slot, mask) in levels.iter_mut().zip(self.masks) {
-            let Some((first, last)) = span(mask) else {
+        let max = |a: T, b: T| if b > a { b } else { a };
+        // Worst losses in position order, then the worst of each run of 2, 4 and 8 nodes
+        // starting at each position: a level's span is covered by two runs of the largest
+        // power of two within its length (a handful of operations per level where a scan
+        // costs up to eleven compares).
+        let ordered = POSITION_ORDER.map(|node| self.worst[node]);
+        let mut pairs = [ordered[0]; NODES - 1];
+        for (start, slot) in pairs.iter_mut().enumerate() {
+            *slot = max(ordered[start], ordered[start + 1]);
+        }
+        let mut fours = [ordered[0]; NODES - 3];
+        for (start, slot) in fours.iter_mut().enumerate() {
+            *slot = max(pairs[start], pairs[start + 2]);
+        }
+        let mut eights = [ordered[0]; NODES - 7];
+        for (start, slot) in eights.iter_mut().enumerate() {
+            *slot = max(fours[start], fours[start + 4]);
+        }
+        let runs: [&[T]; 4] = [&ordered, &pairs, &fours, &eights];
+        let mut levels = self.worst;
+        for (slot, span) in levels.iter_mut().zip(&self.spans) {
+            let (width, head, tail) = span.parts();
+            let Some(run) = runs.get(width) else {
                 continue;
             };
-            for value in ordered.get(first..=last).unwrap_or_default() {
-                if *value > *slot {
-                    *slot = *value;
-                }
-            }
+            let (Some(&head), Some(&tail)) = (run.get(head), run.get(tail)) else {
+                continue;
+            };
+            *slot = max(*slot, max(head, tail));
         }
         LevelLosses {
             group: self.group,
@@ -324,6 +330,58 @@ impl<T: Copy + PartialOrd> NodeLosses<T> {
             floor: self.floor,
         }
     }
+}
+
+/// A factor level's allowed nodes, a run of positions (`POSITION_ORDER`), as `levels` reads it:
+/// the run is covered by the two runs of 2^width positions starting at `head` and `tail` (the
+/// same run when its length is a power of two). Packed in 16 bits (width: 2, head: 4, tail: 4)
+/// so an account stores the spans in place of the masks and a check reads them as they are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LevelSpan(u16);
+
+impl LevelSpan {
+    /// The span of `mask` at `level`. An empty mask allows the level's own node, which
+    /// `factor_masks` allows at every level.
+    pub fn new(level: usize, mask: u16) -> Self {
+        // The inverse of `POSITION_ORDER`.
+        let own = match level {
+            EXTENDED_DOWN_NODE => 0,
+            EXTENDED_UP_NODE => NODES - 1,
+            core => core + 1,
+        };
+        let (first, last) = span(mask).unwrap_or((own, own));
+        let length = last + 1 - first;
+        // floor(log2(length)) for a length in 1..=NODES.
+        let width = usize::from(length >= 2) + usize::from(length >= 4) + usize::from(length >= 8);
+        let tail = last + 1 - (1 << width);
+        Self((width | first << 2 | tail << 6) as u16)
+    }
+
+    /// As stored. Any 16 bits are a span `levels` reads without fault; only those of `new`
+    /// mean a run of allowed nodes.
+    pub const fn from_bits(bits: u16) -> Self {
+        Self(bits)
+    }
+
+    pub const fn to_bits(self) -> u16 {
+        self.0
+    }
+
+    /// (width, head, tail).
+    #[inline]
+    fn parts(self) -> (usize, usize, usize) {
+        let bits = self.0 as usize;
+        (bits & 3, (bits >> 2) & 15, (bits >> 6) & 15)
+    }
+}
+
+/// Each level's span of an underlying's factor masks (`factor_masks`).
+pub fn level_spans(masks: &[u16; FACTOR_LEVELS]) -> [LevelSpan; FACTOR_LEVELS] {
+    let mut spans = [LevelSpan::default(); FACTOR_LEVELS];
+    for (level, (slot, mask)) in spans.iter_mut().zip(masks).enumerate() {
+        *slot = LevelSpan::new(level, *mask);
+    }
+    spans
 }
 
 /// One member reduced to its worst loss per factor level (`NodeLosses::levels`).
@@ -345,61 +403,119 @@ pub struct Aggregate<T> {
 
 /// Correlated requirement: the sum over groups of max(0, Σ member floors, worst factor level of
 /// the group's sum of member losses restricted to their allowed nodes). Generic so the f64
-/// reference runs the very same rule on its full-revaluation losses.
-pub fn aggregate<T>(members: &[NodeLosses<T>]) -> Aggregate<T>
+/// reference runs the very same rule on its full-revaluation losses. `CapacityExceeded` beyond
+/// `MAX_UNDERLYINGS` groups.
+pub fn aggregate<T>(members: &[NodeLosses<T>]) -> RiskResult<Aggregate<T>>
 where
     T: Copy + PartialOrd + Add<Output = T> + Default,
 {
-    let levels: Vec<LevelLosses<T>> = members.iter().map(NodeLosses::levels).collect();
-    aggregate_levels(&levels)
+    let mut sums = GroupSums::new();
+    for member in members {
+        sums.add(&member.levels())?;
+    }
+    Ok(sums.aggregate())
 }
 
 /// `aggregate` of members already reduced to their factor levels.
-pub fn aggregate_levels<T>(members: &[LevelLosses<T>]) -> Aggregate<T>
+pub fn aggregate_levels<T>(members: &[LevelLosses<T>]) -> RiskResult<Aggregate<T>>
 where
     T: Copy + PartialOrd + Add<Output = T> + Default,
 {
-    let zero = T::default();
-    let mut total = zero;
-    let mut binding_group = None;
-    let mut binding_level = PRICE_STEPS_PER_SIDE;
-    let mut largest = zero;
-    for (first, member) in members.iter().enumerate() {
-        // A group is summed at its first member.
-        if members[..first].iter().any(|m| m.group == member.group) {
-            continue;
-        }
-        let mut level_sums = [zero; FACTOR_LEVELS];
-        let mut floors = zero;
-        for peer in members[first..].iter().filter(|m| m.group == member.group) {
-            floors = floors + peer.floor;
-            for (sum, level) in level_sums.iter_mut().zip(&peer.levels) {
-                *sum = *sum + *level;
-            }
-        }
-        let mut group_worst = (level_sums[0], 0);
-        for (level, sum) in level_sums.iter().enumerate().skip(1) {
-            if *sum > group_worst.0 {
-                group_worst = (*sum, level);
-            }
-        }
-        let (mut worst, level) = group_worst;
-        if floors > worst {
-            worst = floors;
-        }
-        if worst > zero {
-            total = total + worst;
-            if worst > largest {
-                largest = worst;
-                binding_group = Some(member.group);
-                binding_level = level;
-            }
+    let mut sums = GroupSums::new();
+    for member in members {
+        sums.add(member)?;
+    }
+    Ok(sums.aggregate())
+}
+
+/// Each correlation group's sums of its members' level losses and floors, groups in order of
+/// first appearance: members stream in one at a time and no list of them is kept (one pass
+/// where summing group by group rescans the members).
+#[derive(Clone, Copy, Debug)]
+pub struct GroupSums<T> {
+    groups: [GroupSum<T>; MAX_UNDERLYINGS],
+    count: usize,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct GroupSum<T> {
+    group: u8,
+    levels: [T; FACTOR_LEVELS],
+    floor: T,
+}
+
+impl<T> Default for GroupSums<T>
+where
+    T: Copy + PartialOrd + Add<Output = T> + Default,
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> GroupSums<T>
+where
+    T: Copy + PartialOrd + Add<Output = T> + Default,
+{
+    pub fn new() -> Self {
+        Self {
+            groups: [GroupSum::default(); MAX_UNDERLYINGS],
+            count: 0,
         }
     }
-    Aggregate {
-        requirement: total,
-        binding_group,
-        binding_level,
+
+    /// Adds a member to its group's sums (opening the group at its first member).
+    pub fn add(&mut self, member: &LevelLosses<T>) -> RiskResult<()> {
+        let opened = self.count;
+        let at = self
+            .groups
+            .iter()
+            .take(opened)
+            .position(|g| g.group == member.group)
+            .unwrap_or(opened);
+        let sum = self.groups.get_mut(at).ok_or(RiskError::CapacityExceeded)?;
+        if at == opened {
+            self.count += 1;
+            sum.group = member.group;
+        }
+        sum.floor = sum.floor + member.floor;
+        for (total, level) in sum.levels.iter_mut().zip(&member.levels) {
+            *total = *total + *level;
+        }
+        Ok(())
+    }
+
+    pub fn aggregate(&self) -> Aggregate<T> {
+        let zero = T::default();
+        let mut total = zero;
+        let mut binding_group = None;
+        let mut binding_level = PRICE_STEPS_PER_SIDE;
+        let mut largest = zero;
+        for sum in self.groups.iter().take(self.count) {
+            let mut group_worst = (sum.levels[0], 0);
+            for (level, level_sum) in sum.levels.iter().enumerate().skip(1) {
+                if *level_sum > group_worst.0 {
+                    group_worst = (*level_sum, level);
+                }
+            }
+            let (mut worst, level) = group_worst;
+            if sum.floor > worst {
+                worst = sum.floor;
+            }
+            if worst > zero {
+                total = total + worst;
+                if worst > largest {
+                    largest = worst;
+                    binding_group = Some(sum.group);
+                    binding_level = level;
+                }
+            }
+        }
+        Aggregate {
+            requirement: total,
+            binding_group,
+            binding_level,
+        }
     }
 }
 

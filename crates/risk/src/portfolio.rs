@@ -8,9 +8,9 @@ use crate::fx::{
     Multiplicand,
 };
 use crate::grid::{
-    aggregate_levels, factor_masks, GridConstants, LevelLosses, NodeLosses, Scenario, VolShock,
-    CORE_NODES, DOWN, EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, FACTOR_LEVELS, NODES, UP, VOL_SHOCKS,
-    VOL_SHOCK_ORDER,
+    factor_masks, level_spans, GridConstants, GroupSums, LevelLosses, LevelSpan, NodeLosses,
+    Scenario, VolShock, CORE_NODES, DOWN, EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, FACTOR_LEVELS,
+    NODES, UP, VOL_SHOCKS,
 };
 use crate::model::{
     Collateral, Position, RiskParams, Underlying, MAX_COLLATERAL, MAX_NOTIONAL, MAX_POSITIONS,
@@ -23,7 +23,8 @@ use crate::series::{series_risk, SeriesRisk};
 pub struct Market {
     pub underlyings: Vec<Underlying>,
     pub grids: Vec<GridConstants>,
-    pub masks: Vec<[u16; FACTOR_LEVELS]>,
+    /// Each underlying's factor level spans (`UnderlyingConstants::spans`).
+    pub spans: Vec<[LevelSpan; FACTOR_LEVELS]>,
     pub params: RiskParams,
     pub now: i64,
 }
@@ -33,14 +34,15 @@ pub struct Market {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UnderlyingConstants {
     pub grid: GridConstants,
-    pub masks: [u16; FACTOR_LEVELS],
+    /// The factor levels' spans (`level_spans` of `factor_masks`).
+    pub spans: [LevelSpan; FACTOR_LEVELS],
 }
 
 impl UnderlyingConstants {
     pub fn new(underlying: &Underlying) -> RiskResult<Self> {
         let grid = GridConstants::new(&underlying.grid)?;
         Ok(Self {
-            masks: factor_masks(underlying.beta, &grid)?,
+            spans: level_spans(&factor_masks(underlying.beta, &grid)?),
             grid,
         })
     }
@@ -65,25 +67,25 @@ impl Market {
         Self::from_parts(
             underlyings.to_vec(),
             constants.iter().map(|c| c.grid).collect(),
-            constants.iter().map(|c| c.masks).collect(),
+            constants.iter().map(|c| c.spans).collect(),
             params,
             now,
         )
     }
 
-    /// From vectors built in place (`grids[i]` and `masks[i]` derived from `underlyings[i]`):
+    /// From vectors built in place (`grids[i]` and `spans[i]` derived from `underlyings[i]`):
     /// how the program assembles a snapshot without copying ~1 KB per underlying around.
     pub fn from_parts(
         underlyings: Vec<Underlying>,
         grids: Vec<GridConstants>,
-        masks: Vec<[u16; FACTOR_LEVELS]>,
+        spans: Vec<[LevelSpan; FACTOR_LEVELS]>,
         params: RiskParams,
         now: i64,
     ) -> RiskResult<Self> {
         if underlyings.len() > MAX_UNDERLYINGS {
             return Err(RiskError::CapacityExceeded);
         }
-        if grids.len() != underlyings.len() || masks.len() != underlyings.len() {
+        if grids.len() != underlyings.len() || spans.len() != underlyings.len() {
             return Err(RiskError::InvalidParameter);
         }
         params.validate()?;
@@ -93,7 +95,7 @@ impl Market {
         Ok(Self {
             underlyings,
             grids,
-            masks,
+            spans,
             params,
             now,
         })
@@ -336,26 +338,29 @@ impl Exposure {
     pub fn node_losses(&self, grid: &GridConstants) -> RiskResult<([i64; NODES], Scenario)> {
         let long_floor = self.long_floor()?;
         let slopes = self.linear_slopes()?;
-        let mut worst = [i64::MIN; NODES];
+        let mut worst = [0; NODES];
         let mut worst_scenario = Scenario {
             node: CORE_NODES / 2,
             vol: VolShock::Flat,
         };
         let mut worst_loss = i64::MIN;
         for (node, slot) in worst.iter_mut().enumerate().take(CORE_NODES) {
-            let pnls = self.core_pnls(grid, node, long_floor, slopes)?;
-            for (pnl, vol) in pnls.into_iter().zip(VOL_SHOCK_ORDER) {
-                // |pnl| < 2^62: the negation cannot wrap.
-                let loss = pnl.wrapping_neg();
-                if loss > *slot {
-                    *slot = loss;
-                }
-                if loss > worst_loss {
-                    worst_loss = loss;
-                    worst_scenario = Scenario { node, vol };
-                }
+            let [down, flat, up] = self.core_pnls(grid, node, long_floor, slopes)?;
+            // The node's worst PnL and the first shock (in `VOL_SHOCK_ORDER`) reaching it.
+            let (mut pnl, mut vol) = (down, VolShock::Down);
+            if flat < pnl {
+                (pnl, vol) = (flat, VolShock::Flat);
             }
-            *slot = bounded_loss(*slot as i128)?;
+            if up < pnl {
+                (pnl, vol) = (up, VolShock::Up);
+            }
+            // |pnl| < 2^62: the negation cannot wrap.
+            let loss = member_loss(pnl.wrapping_neg())?;
+            *slot = loss;
+            if loss > worst_loss {
+                worst_loss = loss;
+                worst_scenario = Scenario { node, vol };
+            }
         }
         for (side, node) in [(DOWN, EXTENDED_DOWN_NODE), (UP, EXTENDED_UP_NODE)] {
             let loss = self.extended_loss(side, grid, slopes)?;
@@ -668,7 +673,7 @@ pub fn underlying_result(
     let concentration_charge = concentration_charge(exposure, underlying, &market.params)?;
     let member = NodeLosses {
         group: underlying.correlation_group,
-        masks: market.masks[index],
+        spans: market.spans[index],
         worst,
         floor: bounded_loss(short_option_minimum)?,
     }
@@ -701,6 +706,15 @@ fn bounded_loss(loss: i128) -> RiskResult<i64> {
         return Err(RiskError::Overflow);
     }
     Ok(loss as i64)
+}
+
+/// `bounded_loss` of a loss already in i64: one compare.
+#[inline]
+fn member_loss(loss: i64) -> RiskResult<i64> {
+    if loss.unsigned_abs() > MAX_MEMBER_LOSS as u64 {
+        return Err(RiskError::Overflow);
+    }
+    Ok(loss)
 }
 
 /// A floored MoneyFrac term of a scenario, in [-2^59, 2^59) (else `Overflow`): read from the
@@ -739,13 +753,11 @@ pub fn margin_totals<'r>(
     unrealized: i128,
     collateral: &[Collateral],
 ) -> RiskResult<MarginReport> {
-    let mut members = [LevelLosses::<i64>::default(); MAX_UNDERLYINGS];
-    let mut held = 0;
+    let mut groups = GroupSums::<i64>::new();
     let mut theta_charges: i128 = 0;
     let mut concentration: i128 = 0;
     for result in results {
-        *members.get_mut(held).ok_or(RiskError::CapacityExceeded)? = result.member;
-        held += 1;
+        groups.add(&result.member)?;
         theta_charges = theta_charges
             .checked_add(result.theta_charge)
             .ok_or(RiskError::Overflow)?;
@@ -753,7 +765,7 @@ pub fn margin_totals<'r>(
             .checked_add(result.concentration_charge)
             .ok_or(RiskError::Overflow)?;
     }
-    let aggregated = aggregate_levels(&members[..held]);
+    let aggregated = groups.aggregate();
     let maintenance = aggregated.requirement as i128 + theta_charges;
     let initial = money_mul_ceil(maintenance, market.params.initial_factor)? + concentration;
     let (collateral_maint, collateral_init) = collateral_values(collateral)?;

@@ -7,8 +7,8 @@ use proptest::prelude::*;
 use xmargin_risk::bs::{greeks, log_moneyness, OptionInputs, OptionKind, SECONDS_PER_YEAR};
 use xmargin_risk::collateral::{weighted_value, Level};
 use xmargin_risk::grid::{
-    factor_masks, span, GridConstants, NodeLosses, CORE_NODES, EXTENDED_DOWN_NODE,
-    EXTENDED_UP_NODE, NODES, POSITION_ORDER, SEGMENTS,
+    factor_masks, level_spans, span, GridConstants, LevelSpan, NodeLosses, CORE_NODES,
+    EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, FACTOR_LEVELS, NODES, POSITION_ORDER, SEGMENTS,
 };
 use xmargin_risk::series::{effective_vol_shocks, option_vol};
 use xmargin_risk::{
@@ -189,7 +189,55 @@ fn a_span_is_the_first_and_last_node_of_a_mask_in_position_order() {
     }
 }
 
+#[test]
+fn a_level_loss_is_the_worst_over_its_span_for_every_mask() {
+    // Every mask, whether or not it is a run: the level loss is the worst over the span's
+    // positions (and the level's own node); an empty mask charges the own node alone.
+    let worst: [i64; NODES] = core::array::from_fn(|node| ((node as i64 * 7919) % 23) - 11);
+    for mask in 0u16..(1 << NODES) {
+        for level in 0..FACTOR_LEVELS {
+            let mut masks = [0u16; FACTOR_LEVELS];
+            masks[level] = mask;
+            let member = NodeLosses {
+                group: 0,
+                spans: level_spans(&masks),
+                worst,
+                floor: 0,
+            };
+            let expected = match span(mask) {
+                Some((first, last)) => POSITION_ORDER[first..=last]
+                    .iter()
+                    .map(|node| worst[*node])
+                    .chain([worst[level]])
+                    .max(),
+                None => Some(worst[level]),
+            };
+            assert_eq!(
+                Some(member.levels().levels[level]),
+                expected,
+                "mask {mask:b} level {level}"
+            );
+        }
+    }
+}
+
 proptest! {
+    /// Spans read from storage are never trusted to be runs: any bits give some level losses
+    /// and never a fault.
+    #[test]
+    fn stored_span_bits_of_any_value_are_read_without_fault(
+        bits in prop::array::uniform11(any::<u16>()),
+        worst in prop::array::uniform11(-1_000i64..1_000),
+    ) {
+        let member = NodeLosses { group: 0, spans: bits.map(LevelSpan::from_bits), worst, floor: 0 };
+        let levels = member.levels().levels;
+        for (level, loss) in levels.iter().enumerate() {
+            prop_assert!(*loss >= worst[level]);
+            prop_assert!(*loss <= *worst.iter().max().unwrap());
+        }
+        prop_assert_eq!(bits.map(LevelSpan::from_bits).map(LevelSpan::to_bits), bits);
+    }
+
     /// A level's nodes are a run in position order, so the member's level loss over the span
     /// is its worst loss over exactly the level's nodes.
     #[test]
@@ -206,7 +254,7 @@ proptest! {
         grid.extended_up = fx(range + (10.0 - range) * up);
         let constants = GridConstants::new(&grid).unwrap();
         let masks = factor_masks(fx(beta), &constants).unwrap();
-        let member = NodeLosses { group: 0, masks, worst, floor: 0 };
+        let member = NodeLosses { group: 0, spans: level_spans(&masks), worst, floor: 0 };
         let levels = member.levels().levels;
         for (level, mask) in masks.iter().enumerate() {
             let (first, last) = span(*mask).unwrap();
@@ -559,7 +607,7 @@ fn grid_constants_round_trip_through_words_and_rebuild_the_same_market() {
     let params = xmargin_risk_reference::fixtures::standard_params();
     let direct = Market::new(&[u], params, 0).unwrap();
     let cached = Market::with_constants(&[u], &[constants], params, 0).unwrap();
-    assert_eq!((direct.grids, direct.masks), (cached.grids, cached.masks));
+    assert_eq!((direct.grids, direct.spans), (cached.grids, cached.spans));
     // The stored ladder (weights, segment bounds) is never trusted: it is derived from the
     // moves, so corrupting it changes nothing, while a corrupted move does.
     let mut corrupt = words;

@@ -9,7 +9,7 @@ use core::cell::{Cell, Ref, RefCell};
 use std::borrow::Cow;
 
 use anchor_lang::prelude::*;
-use xmargin_risk::grid::{GridConstants, FACTOR_LEVELS};
+use xmargin_risk::grid::{GridConstants, LevelSpan, FACTOR_LEVELS};
 use xmargin_risk::portfolio::{margin_totals, underlying_result, Book, UnderlyingResult};
 use xmargin_risk::price_band::initial_health_in_band;
 use xmargin_risk::series::{linear, SeriesRisk};
@@ -46,7 +46,7 @@ struct LoadedMarkets {
     bands: Vec<Fx>,
     underlyings: Vec<Underlying>,
     grids: Vec<GridConstants>,
-    masks: Vec<[u16; FACTOR_LEVELS]>,
+    spans: Vec<[LevelSpan; FACTOR_LEVELS]>,
 }
 
 impl LoadedMarkets {
@@ -56,7 +56,7 @@ impl LoadedMarkets {
             bands: Vec::with_capacity(capacity),
             underlyings: Vec::with_capacity(capacity),
             grids: Vec::with_capacity(capacity),
-            masks: Vec::with_capacity(capacity),
+            spans: Vec::with_capacity(capacity),
         }
     }
 
@@ -65,7 +65,7 @@ impl LoadedMarkets {
         if let Some(grid) = self.grids.last_mut() {
             market.read_grid_constants(grid)?;
         }
-        self.masks.push(market.factor_masks);
+        self.spans.push(market.factor_spans());
         self.underlyings.push(market.underlying(spot));
         self.bands.push(oracle.band()?);
         self.indices.push(index);
@@ -406,7 +406,7 @@ impl<'s> RiskContext<'s> {
         let engine = xmargin_risk::Market::from_parts(
             markets.underlyings,
             markets.grids,
-            markets.masks,
+            markets.spans,
             clearinghouse.risk_params.to_risk(),
             clock.unix_timestamp,
         )

@@ -22,13 +22,13 @@ use solana_signer::Signer;
 /// worst-case margin check (8 collateral, 32 positions on 8 underlyings) and its liquidation,
 /// 4,000 per position added on an underlying already held, and regression ceilings a few
 /// percent above the measured figures (docs/compute-units.md) for the first position on a new
-/// underlying (its market, oracle, cache, scenarios and netting: 8,060-8,910, over the 4,000
-/// target) and the average (4,228).
+/// underlying (its market, oracle, cache, scenarios and netting: 7,250-8,080, over the 4,000
+/// target) and the average (4,054).
 const MARGIN_CHECK_BUDGET: u64 = 200_000;
 const LIQUIDATION_BUDGET: u64 = 250_000;
 const HELD_UNDERLYING_POSITION_BUDGET: u64 = 4_000;
-const NEW_UNDERLYING_POSITION_BUDGET: u64 = 9_900;
-const AVERAGE_POSITION_BUDGET: u64 = 4_450;
+const NEW_UNDERLYING_POSITION_BUDGET: u64 = 8_500;
+const AVERAGE_POSITION_BUDGET: u64 = 4_200;
 /// Heap an instruction may use (a `heap-report` build, see scripts/cu-table.sh), inside the
 /// runtime's default 32 KB frame, which no transaction enlarges: 28 KB with the option risk
 /// caches passed. Without them a check keeps the bounds of every option series two of its

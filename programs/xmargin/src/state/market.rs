@@ -1,6 +1,6 @@
 use anchor_lang::prelude::*;
 use xmargin_risk::bs::OptionKind;
-use xmargin_risk::grid::{GridConstants, FACTOR_LEVELS, GRID_WORDS};
+use xmargin_risk::grid::{GridConstants, LevelSpan, FACTOR_LEVELS, GRID_WORDS};
 use xmargin_risk::portfolio::UnderlyingConstants;
 use xmargin_risk::window::MAX_SPOT_TOLERANCE_BPS;
 use xmargin_risk::{Fx, Instrument, ScenarioGrid, Underlying, VolSurface};
@@ -338,10 +338,11 @@ pub struct Market {
     pub contract_decimals: u8,
     pub series_count: u8,
     pub _padding: [u8; 3],
-    /// `xmargin_risk::UnderlyingConstants` of `risk` (grid constants as words, factor masks):
-    /// derived whenever `risk` changes so margin checks skip the derivation.
+    /// `xmargin_risk::UnderlyingConstants` of `risk` (grid constants as words, factor level
+    /// spans as `LevelSpan` bits): derived whenever `risk` changes so margin checks skip the
+    /// derivation.
     pub grid_constants: [i64; GRID_WORDS],
-    pub factor_masks: [u16; FACTOR_LEVELS],
+    pub factor_spans: [u16; FACTOR_LEVELS],
     pub _constants_padding: [u8; 2],
     /// Bumped whenever the surface or `risk` changes: cached option risk of an older generation
     /// is ignored.
@@ -411,7 +412,7 @@ impl Market {
         let constants = UnderlyingConstants::new(&self.underlying(NOMINAL_SPOT))
             .map_err(|_| error!(XmarginError::InvalidParameter))?;
         self.grid_constants = constants.grid.to_words();
-        self.factor_masks = constants.masks;
+        self.factor_spans = constants.spans.map(LevelSpan::to_bits);
         Ok(())
     }
 
@@ -420,8 +421,13 @@ impl Market {
         self.read_grid_constants(&mut grid)?;
         Ok(UnderlyingConstants {
             grid,
-            masks: self.factor_masks,
+            spans: self.factor_spans(),
         })
+    }
+
+    /// The stored factor level spans.
+    pub fn factor_spans(&self) -> [LevelSpan; FACTOR_LEVELS] {
+        self.factor_spans.map(LevelSpan::from_bits)
     }
 
     /// The stored grid constants decoded into `grid`, in place.
