@@ -130,6 +130,21 @@ pub fn limb_mul(a: Fx, b: Fx) -> Option<Fx> {
     Some(Fx::from_bits(bits))
 }
 
+/// a x b exactly, as u128: the limb product on SBF (no `__multi3` call), the native widening
+/// multiply elsewhere.
+#[inline]
+pub fn mul_u64_wide(a: u64, b: u64) -> u128 {
+    #[cfg(target_os = "solana")]
+    {
+        let (high, low) = widening_magnitude(a, b);
+        (high as u128) << 64 | low as u128
+    }
+    #[cfg(not(target_os = "solana"))]
+    {
+        a as u128 * b as u128
+    }
+}
+
 /// a x b exactly, as i128: the limb product on SBF (no `__multi3` call), the native widening
 /// multiply elsewhere. Both are bit-identical (tests).
 #[inline]
@@ -317,6 +332,12 @@ mod tests {
         ];
         for a in edges {
             for b in edges {
+                let (high, low) = widening_magnitude(a as u64, b as u64);
+                assert_eq!(
+                    (high as u128) << 64 | low as u128,
+                    a as u64 as u128 * b as u64 as u128,
+                    "{a} x {b} unsigned"
+                );
                 assert_eq!(limb_mul_wide(a, b), a as i128 * b as i128, "{a} x {b}");
                 for slot in [
                     0i128,

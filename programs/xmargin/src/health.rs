@@ -9,6 +9,7 @@ use core::cell::{Cell, Ref, RefCell};
 use std::borrow::Cow;
 
 use anchor_lang::prelude::*;
+use xmargin_risk::fx::mul_u64_wide;
 use xmargin_risk::grid::{GridConstants, LevelSpan, FACTOR_LEVELS};
 use xmargin_risk::portfolio::{margin_totals, underlying_result, Book, UnderlyingResult};
 use xmargin_risk::price_band::initial_health_in_band;
@@ -901,9 +902,13 @@ pub fn spot_per_contract(
     quote_decimals: i32,
 ) -> Result<u64> {
     let exponent = oracle.expo + quote_decimals - market.contract_decimals as i32;
-    let value = (oracle.price as i128)
-        .checked_mul(market.contract_size as i128)
-        .ok_or_else(|| error!(XmarginError::MathOverflow))?;
+    let price = u64::try_from(oracle.price)
+        .ok()
+        .filter(|price| *price > 0)
+        .ok_or_else(|| error!(XmarginError::OracleInvalid))?;
+    // Below 2^63 x 2^64: an i128. A 64 x 64 -> 128-bit product, where a checked 128-bit one is
+    // a long library routine on SBF.
+    let value = mul_u64_wide(price, market.contract_size) as i128;
     let spot = scale_pow10_floor(value, exponent)?;
     require!(spot > 0, XmarginError::OracleInvalid);
     u64::try_from(spot).map_err(|_| error!(XmarginError::MathOverflow))

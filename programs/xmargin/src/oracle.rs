@@ -6,6 +6,7 @@
 use anchor_lang::prelude::*;
 use pyth_sdk_solana::state::{load_price_account, PriceStatus, SolanaPriceAccount};
 use pyth_solana_receiver_sdk::price_update::{PriceUpdateV2, VerificationLevel};
+use xmargin_risk::fx::mul_u64_wide;
 use xmargin_risk::Fx;
 
 use crate::error::XmarginError;
@@ -133,8 +134,9 @@ impl OraclePrice {
             age_secs <= guard.max_age_secs as i64 && age_slots <= guard.max_age_slots as u64,
             XmarginError::OracleStale
         );
-        let conf_scaled = self.conf as u128 * BPS_DENOMINATOR as u128;
-        let allowed = self.price as u128 * guard.max_conf_bps as u128;
+        // Price > 0 (above): both 64 x 64 -> 128-bit products (limbs on SBF).
+        let conf_scaled = mul_u64_wide(self.conf, BPS_DENOMINATOR.into());
+        let allowed = mul_u64_wide(self.price as u64, guard.max_conf_bps as u64);
         require!(
             conf_scaled <= allowed,
             XmarginError::OracleConfidenceTooWide
@@ -271,6 +273,76 @@ mod tests {
                 divide_by_u64(value, divisor),
                 expected,
                 "{value} / {divisor}"
+            );
+        }
+    }
+
+    fn oracle(price: i64, conf: u64) -> OraclePrice {
+        OraclePrice {
+            price,
+            conf,
+            expo: -8,
+            ema_price: price,
+            publish_time: 0,
+            slot: 0,
+        }
+    }
+
+    #[test]
+    fn the_confidence_bound_is_exact_at_the_full_range() {
+        let guard = OracleGuard {
+            max_age_secs: 60,
+            max_age_slots: 100,
+            max_conf_bps: 10_000,
+        };
+        let clock = Clock::default();
+        // conf x 10,000 against price x max_conf_bps, both beyond 64 bits here.
+        let price = i64::MAX;
+        assert!(oracle(price, price as u64).check(&guard, &clock).is_ok());
+        assert!(oracle(price, price as u64 + 1)
+            .check(&guard, &clock)
+            .is_err());
+        assert!(oracle(price, u64::MAX).check(&guard, &clock).is_err());
+        let tight = OracleGuard {
+            max_conf_bps: 100,
+            ..guard
+        };
+        assert!(oracle(10_000, 100).check(&tight, &clock).is_ok());
+        assert!(oracle(10_000, 101).check(&tight, &clock).is_err());
+        assert!(oracle(0, 0).check(&tight, &clock).is_err());
+        assert!(oracle(-5, 0).check(&tight, &clock).is_err());
+    }
+
+    #[test]
+    fn a_spot_needs_a_positive_price_and_is_exact_at_the_full_range() {
+        use crate::health::spot_per_contract;
+        use crate::state::Market;
+        let mut market: Market = bytemuck::Zeroable::zeroed();
+        market.contract_size = u64::MAX;
+        market.contract_decimals = 0;
+        // price x contract_size x 10^(expo + 6): 2^63 x 2^64 is scaled down by 10^2 here.
+        let huge = OraclePrice {
+            expo: -8,
+            ..oracle(i64::MAX, 0)
+        };
+        let expected = i64::MAX as u128 * u64::MAX as u128 / 100;
+        assert_eq!(
+            spot_per_contract(&huge, &market, 6).map(u128::from),
+            if expected <= u64::MAX as u128 {
+                Ok(expected)
+            } else {
+                Err(error!(XmarginError::MathOverflow))
+            }
+        );
+        market.contract_size = 1_000;
+        assert_eq!(
+            spot_per_contract(&oracle(15_000_000_000, 0), &market, 6),
+            Ok(150_000_000_000)
+        );
+        for price in [0, -1, i64::MIN] {
+            assert_eq!(
+                spot_per_contract(&oracle(price, 0), &market, 6),
+                Err(error!(XmarginError::OracleInvalid))
             );
         }
     }

@@ -22,8 +22,8 @@ use solana_signer::Signer;
 /// worst-case margin check (8 collateral, 32 positions on 8 underlyings) and its liquidation,
 /// 4,000 per position added on an underlying already held, and regression ceilings a few
 /// percent above the measured figures (docs/compute-units.md) for the first position on a new
-/// underlying (its market, oracle, cache, scenarios and netting: 7,250-8,080, over the 4,000
-/// target) and the average (4,054).
+/// underlying (its market, oracle, cache, scenarios and netting: 7,150-7,970, over the 4,000
+/// target) and the average (4,030).
 const MARGIN_CHECK_BUDGET: u64 = 200_000;
 const LIQUIDATION_BUDGET: u64 = 250_000;
 const HELD_UNDERLYING_POSITION_BUDGET: u64 = 4_000;
