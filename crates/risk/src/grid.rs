@@ -416,18 +416,6 @@ where
     Ok(sums.aggregate())
 }
 
-/// `aggregate` of members already reduced to their factor levels.
-pub fn aggregate_levels<T>(members: &[LevelLosses<T>]) -> RiskResult<Aggregate<T>>
-where
-    T: Copy + PartialOrd + Add<Output = T> + Default,
-{
-    let mut sums = GroupSums::new();
-    for member in members {
-        sums.add(member)?;
-    }
-    Ok(sums.aggregate())
-}
-
 /// Each correlation group's sums of its members' level losses and floors, groups in order of
 /// first appearance: members stream in one at a time and no list of them is kept (one pass
 /// where summing group by group rescans the members).

@@ -702,10 +702,7 @@ pub fn underlying_result(
 pub const MAX_MEMBER_LOSS: i128 = 1 << 59;
 
 fn bounded_loss(loss: i128) -> RiskResult<i64> {
-    if loss.abs() > MAX_MEMBER_LOSS {
-        return Err(RiskError::Overflow);
-    }
-    Ok(loss as i64)
+    member_loss(i64::try_from(loss).map_err(|_| RiskError::Overflow)?)
 }
 
 /// `bounded_loss` of a loss already in i64: one compare.

@@ -318,21 +318,18 @@ mod tests {
         use crate::health::spot_per_contract;
         use crate::state::Market;
         let mut market: Market = bytemuck::Zeroable::zeroed();
-        market.contract_size = u64::MAX;
-        market.contract_decimals = 0;
-        // price x contract_size x 10^(expo + 6): 2^63 x 2^64 is scaled down by 10^2 here.
-        let huge = OraclePrice {
-            expo: -8,
-            ..oracle(i64::MAX, 0)
-        };
-        let expected = i64::MAX as u128 * u64::MAX as u128 / 100;
+        // price x contract_size x 10^(expo + 6) = product / 100. A product past 64 bits whose
+        // spot fits: 10^17 x 10^4 / 100 = 10^19.
+        market.contract_size = 10_000;
         assert_eq!(
-            spot_per_contract(&huge, &market, 6).map(u128::from),
-            if expected <= u64::MAX as u128 {
-                Ok(expected)
-            } else {
-                Err(error!(XmarginError::MathOverflow))
-            }
+            spot_per_contract(&oracle(100_000_000_000_000_000, 0), &market, 6),
+            Ok(10_000_000_000_000_000_000)
+        );
+        // The largest product (2^63 x 2^64) is exact but its spot is past u64.
+        market.contract_size = u64::MAX;
+        assert_eq!(
+            spot_per_contract(&oracle(i64::MAX, 0), &market, 6),
+            Err(error!(XmarginError::MathOverflow))
         );
         market.contract_size = 1_000;
         assert_eq!(
