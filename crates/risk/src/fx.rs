@@ -32,15 +32,20 @@ fn widening_magnitude(a: u64, b: u64) -> (u64, u64) {
 const LOW: u64 = 0xffff_ffff;
 
 /// (low, high) 32-bit limbs of two magnitudes -> their product as (high, low) 64-bit halves.
+/// The sums cannot wrap (each partial is below 2^64 and so is the product's high half); they
+/// wrap explicitly so the overflow-checked build adds no checks.
 #[inline]
 fn widening_limbs((a_lo, a_hi): (u64, u64), (b_lo, b_hi): (u64, u64)) -> (u64, u64) {
     let p0 = a_lo * b_lo;
     let p1 = a_lo * b_hi;
     let p2 = a_hi * b_lo;
     let p3 = a_hi * b_hi;
-    let middle = (p0 >> 32) + (p1 & LOW) + (p2 & LOW);
+    let middle = (p0 >> 32).wrapping_add(p1 & LOW).wrapping_add(p2 & LOW);
     let low = (p0 & LOW) | (middle << 32);
-    let high = p3 + (p1 >> 32) + (p2 >> 32) + (middle >> 32);
+    let high = p3
+        .wrapping_add(p1 >> 32)
+        .wrapping_add(p2 >> 32)
+        .wrapping_add(middle >> 32);
     (high, low)
 }
 
@@ -49,15 +54,16 @@ fn widening_limbs((a_lo, a_hi): (u64, u64), (b_lo, b_hi): (u64, u64)) -> (u64, u
 #[derive(Clone, Copy, Debug)]
 pub struct Multiplicand {
     value: i64,
+    /// 32-bit limbs of `value` in two's complement (as u64).
     limbs: (u64, u64),
 }
 
 impl Multiplicand {
     pub fn new(value: i64) -> Self {
-        let magnitude = value.unsigned_abs();
+        let bits = value as u64;
         Self {
             value,
-            limbs: (magnitude & LOW, magnitude >> 32),
+            limbs: (bits & LOW, bits >> 32),
         }
     }
 
@@ -65,32 +71,37 @@ impl Multiplicand {
         self.value
     }
 
-    /// `slot += value x f`, exactly; `Overflow` if the sum leaves i128.
+    /// `slot += value x f`, modulo 2^128: exact whenever the final sum fits i128, however the
+    /// terms are ordered. `Exposure` bounds its sums so that they always do, which spares a
+    /// 128-bit overflow check per product (34 per option).
     #[inline]
-    pub fn accumulate(&self, slot: &mut MoneyFrac, f: Fx) -> RiskResult<()> {
+    pub fn accumulate(&self, slot: &mut MoneyFrac, f: Fx) {
         op_count::mul128();
         #[cfg(target_os = "solana")]
-        let sum = self.limb_sum(*slot, f);
+        {
+            *slot = self.limb_sum(*slot, f);
+        }
         #[cfg(not(target_os = "solana"))]
-        let sum = slot.checked_add(self.value as i128 * f.to_bits() as i128);
-        *slot = sum.ok_or(RiskError::Overflow)?;
-        Ok(())
+        {
+            *slot = slot.wrapping_add(self.value as i128 * f.to_bits() as i128);
+        }
     }
 
-    /// `slot + value x f` from the 32-bit limbs (what SBF runs; bit-identical to the native
-    /// product, tests).
+    /// `slot + value x f` modulo 2^128, from the 32-bit limbs (what SBF runs; bit-identical to
+    /// the native product, tests). The product of the two's complement words corrected in its
+    /// high half: modulo 2^128, a x b = ua x ub - 2^64 (ub if a < 0, ua if b < 0), with no
+    /// branch and no 128-bit negation.
     #[inline]
-    pub fn limb_sum(&self, slot: MoneyFrac, f: Fx) -> Option<MoneyFrac> {
+    pub fn limb_sum(&self, slot: MoneyFrac, f: Fx) -> MoneyFrac {
         let b = f.to_bits();
-        let magnitude_b = b.unsigned_abs();
-        let (high, low) = widening_limbs(self.limbs, (magnitude_b & LOW, magnitude_b >> 32));
-        // Below 2^126: exact in i128.
-        let magnitude = ((high as u128) << 64 | low as u128) as i128;
-        if (self.value < 0) != (b < 0) {
-            slot.checked_sub(magnitude)
-        } else {
-            slot.checked_add(magnitude)
-        }
+        let ub = b as u64;
+        let (high, low) = widening_limbs(self.limbs, (ub & LOW, ub >> 32));
+        let a_negative = (self.value >> 63) as u64;
+        let b_negative = (b >> 63) as u64;
+        let high = high
+            .wrapping_sub(ub & a_negative)
+            .wrapping_sub(self.value as u64 & b_negative);
+        slot.wrapping_add(((high as u128) << 64 | low as u128) as i128)
     }
 }
 
@@ -345,7 +356,7 @@ mod tests {
                     i128::MAX - (1 << 126),
                     i128::MIN + (1 << 126),
                 ] {
-                    let native = slot.checked_add(a as i128 * b as i128);
+                    let native = slot.wrapping_add(a as i128 * b as i128);
                     let limbs = Multiplicand::new(a).limb_sum(slot, Fx::from_bits(b));
                     assert_eq!(limbs, native, "{slot} + {a} x {b}");
                 }
@@ -362,7 +373,7 @@ mod tests {
             let slot = (a as i128) << 60;
             prop_assert_eq!(
                 Multiplicand::new(a).limb_sum(slot, Fx::from_bits(b)),
-                slot.checked_add(a as i128 * b as i128)
+                slot.wrapping_add(a as i128 * b as i128)
             );
             let (x, y) = (Fx::from_bits(a), Fx::from_bits(b));
             prop_assert_eq!(limb_mul(x, y), x.checked_mul(y));

@@ -8,8 +8,10 @@ pub const MAX_POSITIONS: usize = 32;
 pub const MAX_COLLATERAL: usize = 8;
 /// Spot (quote-native per contract) above 2^52 leaves too little headroom for the i128 exposures.
 pub const MAX_SPOT: u64 = 1 << 52;
-/// |size x spot| of one position must fit an i64 of quote-native units.
-pub const MAX_NOTIONAL: i128 = i64::MAX as i128;
+/// Largest |size x spot| of one position, in quote-native units (2.9 x 10^17: $288 billion in
+/// USDC). Bounded so that an exposure's sums of at most `MAX_POSITIONS` products (|bound| < 2^63)
+/// stay below 2^126 and need no overflow check per product.
+pub const MAX_NOTIONAL: i128 = 1 << 58;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Instrument {

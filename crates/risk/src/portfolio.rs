@@ -199,47 +199,54 @@ impl Exposure {
         if notional.abs() > MAX_NOTIONAL {
             return Err(RiskError::NotionalOutOfRange);
         }
-        let notional = i64::try_from(notional).map_err(|_| RiskError::NotionalOutOfRange)?;
+        // |notional| <= 2^58 (just checked).
+        let notional = notional as i64;
         // Bounds are chosen by the position's side; `scaled` only sets the direction of the sum.
         let scaled = if remove { -notional } else { notional };
+        // At most MAX_POSITIONS held: with |notional| <= 2^58 and |bound| < 2^63 each product
+        // is below 2^121, so every sum of the held positions is below 2^126 and the wrapping
+        // accumulation (`Multiplicand::accumulate`) ends exact.
         let count = |n: u32| {
             if remove {
-                n.checked_sub(1)
+                n.checked_sub(1).ok_or(RiskError::Overflow)
+            } else if n as usize >= MAX_POSITIONS {
+                Err(RiskError::CapacityExceeded)
             } else {
-                n.checked_add(1)
+                Ok(n + 1)
             }
         };
-        self.positions = count(self.positions).ok_or(RiskError::Overflow)?;
+        self.positions = count(self.positions)?;
         if risk.is_option {
             self.add_option(notional, scaled, risk)
         } else {
-            self.linears = count(self.linears).ok_or(RiskError::Overflow)?;
-            self.add_linear(notional, scaled, risk)
+            self.linears = count(self.linears)?;
+            self.add_linear(notional, scaled, risk);
+            Ok(())
         }
     }
 
-    fn add_linear(&mut self, notional: i64, scaled: i64, risk: &SeriesRisk) -> RiskResult<()> {
+    fn add_linear(&mut self, notional: i64, scaled: i64, risk: &SeriesRisk) {
         let scaled = Multiplicand::new(scaled);
         let (up, down) = if notional >= 0 {
             (risk.mark_low, risk.mark_high)
         } else {
             (risk.mark_high, risk.mark_low)
         };
-        scaled.accumulate(&mut self.net_delta, risk.delta)?;
-        scaled.accumulate(&mut self.linear_up, up)?;
-        scaled.accumulate(&mut self.linear_down, down)
+        scaled.accumulate(&mut self.net_delta, risk.delta);
+        scaled.accumulate(&mut self.linear_up, up);
+        scaled.accumulate(&mut self.linear_down, down);
     }
 
     fn add_option(&mut self, notional: i64, scaled: i64, risk: &SeriesRisk) -> RiskResult<()> {
         let scaled = Multiplicand::new(scaled);
         let acc = |slot: &mut MoneyFrac, f: Fx| scaled.accumulate(slot, f);
-        acc(&mut self.net_delta, risk.delta)?;
-        acc(&mut self.net_theta, risk.theta)?;
-        acc(&mut self.net_gamma, risk.gamma)?;
-        acc(&mut self.net_vega, risk.vega)?;
+        acc(&mut self.net_delta, risk.delta);
+        acc(&mut self.net_theta, risk.theta);
+        acc(&mut self.net_gamma, risk.gamma);
+        acc(&mut self.net_vega, risk.vega);
         let long = notional >= 0;
         let (price, vol, extended) = if long {
-            acc(&mut self.long_option_value, risk.mark_high)?;
+            acc(&mut self.long_option_value, risk.mark_high);
             (
                 &mut self.long_option_price,
                 &mut self.long_option_vol,
@@ -259,11 +266,11 @@ impl Exposure {
             (&risk.price_high, &risk.vol_pnl_max)
         };
         for (slot, bound) in price.iter_mut().zip(price_bound) {
-            acc(slot, *bound)?;
+            acc(slot, *bound);
         }
         for (slots, bounds) in vol.iter_mut().zip(vol_bound) {
             for (slot, bound) in slots.iter_mut().zip(bounds) {
-                acc(slot, *bound)?;
+                acc(slot, *bound);
             }
         }
         for (side, slot) in extended.iter_mut().enumerate() {
@@ -273,7 +280,7 @@ impl Exposure {
             } else {
                 sub(risk.extended_high[side], risk.mark_low)?
             };
-            acc(slot, change)?;
+            acc(slot, change);
         }
         Ok(())
     }

@@ -10,7 +10,9 @@ use xmargin_risk::grid::{
     factor_masks, level_spans, span, GridConstants, LevelSpan, NodeLosses, CORE_NODES,
     EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, FACTOR_LEVELS, NODES, POSITION_ORDER, SEGMENTS,
 };
-use xmargin_risk::series::{effective_vol_shocks, option_vol};
+use xmargin_risk::model::{MAX_NOTIONAL, MAX_POSITIONS};
+use xmargin_risk::portfolio::Exposure;
+use xmargin_risk::series::{effective_vol_shocks, option_vol, SeriesRisk};
 use xmargin_risk::{
     margin, Collateral, Fx, Instrument, Market, Position, RiskError, Underlying, VolSurface,
 };
@@ -137,6 +139,58 @@ fn invalid_market_and_account_inputs_are_named_errors() {
         margin(&market, &[collateral], &[]).err(),
         Some(RiskError::InvalidParameter)
     );
+}
+
+/// An exposure's sums skip the overflow check per product: they hold at most `MAX_POSITIONS`
+/// products of a notional within `MAX_NOTIONAL` and a bound within i64 bits, so even the
+/// largest book sums exactly; a position beyond either limit is refused and changes nothing.
+#[test]
+fn an_exposure_sums_the_largest_book_exactly_and_refuses_past_its_limits() {
+    let extreme = SeriesRisk {
+        is_option: true,
+        delta: Fx::MIN,
+        price_low: [Fx::MIN; CORE_NODES],
+        price_high: [Fx::MIN; CORE_NODES],
+        vol_pnl_min: [[Fx::MIN; 2]; CORE_NODES],
+        vol_pnl_max: [[Fx::MIN; 2]; CORE_NODES],
+        ..SeriesRisk::default()
+    };
+    let largest = 1i128 << 121; // MAX_NOTIONAL x 2^63
+    for (notional, sum) in [(MAX_NOTIONAL, -largest), (-MAX_NOTIONAL, largest)] {
+        let mut exposure = Exposure::default();
+        for _ in 0..MAX_POSITIONS {
+            exposure.add(notional, &extreme).unwrap();
+        }
+        let full = MAX_POSITIONS as i128 * sum;
+        let (price, vol) = if notional > 0 {
+            (exposure.long_option_price, exposure.long_option_vol)
+        } else {
+            (exposure.other_price, exposure.other_vol)
+        };
+        assert_eq!(exposure.net_delta, full);
+        assert!(price.iter().all(|p| *p == full), "{price:?}");
+        assert!(vol.iter().flatten().all(|v| *v == full), "{vol:?}");
+        let before = exposure;
+        assert_eq!(
+            exposure.add(notional, &extreme),
+            Err(RiskError::CapacityExceeded)
+        );
+        assert_eq!(exposure, before);
+        for _ in 0..MAX_POSITIONS {
+            exposure.remove(notional, &extreme).unwrap();
+        }
+        assert_eq!(exposure, Exposure::default());
+    }
+    let mut exposure = Exposure::default();
+    assert_eq!(
+        exposure.add(MAX_NOTIONAL + 1, &extreme),
+        Err(RiskError::NotionalOutOfRange)
+    );
+    assert_eq!(
+        exposure.add(-MAX_NOTIONAL - 1, &extreme),
+        Err(RiskError::NotionalOutOfRange)
+    );
+    assert_eq!(exposure, Exposure::default());
 }
 
 #[test]
