@@ -1,12 +1,13 @@
 //! Margin of the worst-case account (8 collateral balances, 32 positions on 8 underlyings):
 //! (a) from scratch, (b) with per-series risk already computed (a keeper scanning thousands of
-//! accounts computes each series once per price update and reuses it), and one option's series
-//! risk. Run: cargo bench -p xmargin-risk --bench margin
+//! accounts computes each series once per price update and reuses it, and margins the accounts
+//! one after another in the same buffers), and one option's series risk.
+//! Run: cargo bench -p xmargin-risk --bench margin
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use xmargin_risk::portfolio::{margin, margin_priced};
-use xmargin_risk::{Instrument, Market};
+use xmargin_risk::portfolio::margin;
+use xmargin_risk::{Instrument, MarginScratch, Market};
 use xmargin_risk_reference::fixtures::{
     eight_underlyings, standard_params, worst_case_account, NOW,
 };
@@ -33,9 +34,11 @@ fn bench_margin(c: &mut Criterion) {
             )
         })
     });
+    // A keeper margins account after account in the same buffers (`MarginScratch`).
+    let mut scratch = MarginScratch::new(&market);
     group.bench_function("b_margin_with_cached_series_risk", |b| {
         b.iter(|| {
-            margin_priced(
+            scratch.margin_priced(
                 black_box(&market),
                 black_box(&collateral),
                 black_box(&priced),

@@ -29,4 +29,4 @@ pub use fx::Fx;
 pub use model::{
     Collateral, Instrument, Position, RiskParams, ScenarioGrid, Underlying, VolSurface,
 };
-pub use portfolio::{margin, margin_priced, MarginReport, Market, PricedPosition};
+pub use portfolio::{margin, margin_priced, MarginReport, MarginScratch, Market, PricedPosition};

@@ -521,15 +521,48 @@ pub fn margin_priced(
     collateral: &[Collateral],
     positions: &[PricedPosition],
 ) -> RiskResult<MarginReport> {
-    if positions.len() > MAX_POSITIONS || collateral.len() > MAX_COLLATERAL {
-        return Err(RiskError::CapacityExceeded);
+    MarginScratch::new(market).margin_priced(market, collateral, positions)
+}
+
+/// The buffers margining one account after another reuses: the book's exposures and the
+/// per-underlying results (a keeper scanning thousands of accounts allocates them once, where
+/// `margin_priced` allocates them per account).
+#[derive(Clone, Debug)]
+pub struct MarginScratch {
+    book: Book,
+    results: Vec<Option<UnderlyingResult>>,
+}
+
+impl MarginScratch {
+    pub fn new(market: &Market) -> Self {
+        Self {
+            book: Book::new(market.underlyings.len()),
+            results: Vec::new(),
+        }
     }
-    let mut book = Book::new(market.underlyings.len());
-    for p in positions {
-        book.add(market, p)?;
+
+    /// `margin_priced` in these buffers (sized anew if `market` lists another number of
+    /// underlyings than the last one).
+    pub fn margin_priced(
+        &mut self,
+        market: &Market,
+        collateral: &[Collateral],
+        positions: &[PricedPosition],
+    ) -> RiskResult<MarginReport> {
+        if positions.len() > MAX_POSITIONS || collateral.len() > MAX_COLLATERAL {
+            return Err(RiskError::CapacityExceeded);
+        }
+        if self.book.exposures.len() == market.underlyings.len() {
+            self.book.clear();
+        } else {
+            self.book = Book::new(market.underlyings.len());
+        }
+        for p in positions {
+            self.book.add(market, p)?;
+        }
+        self.book.results_into(market, &mut self.results)?;
+        finish(market, &self.results, self.book.unrealized, collateral)
     }
-    let results = book.results(market)?;
-    finish(market, &results, book.unrealized, collateral)
 }
 
 /// Positions summed per underlying, and their unrealized PnL: what a report is made from.

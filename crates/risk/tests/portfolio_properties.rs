@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use xmargin_risk::{margin, MarginReport, Position};
+use xmargin_risk::{margin, MarginReport, MarginScratch, Position};
 use xmargin_risk_reference::portfolio as reference;
 
 fn tolerance(underlyings: &[xmargin_risk::Underlying], positions: &[Position]) -> f64 {
@@ -84,6 +84,16 @@ proptest! {
         }
         let backward = margin(&market, &collateral, &shuffled).unwrap();
         prop_assert_eq!(&forward, &backward);
+        // Buffers reused from another account's margin (a keeper's scan): the same report.
+        let mut scratch = MarginScratch::new(&market);
+        let mut other = positions.clone();
+        other.truncate(other.len().div_ceil(2));
+        other.iter_mut().for_each(|p| p.size = -p.size);
+        let other_alone = margin(&market, &collateral[..1], &other).unwrap();
+        let other_priced = market.price_positions(&other).unwrap();
+        prop_assert_eq!(scratch.margin_priced(&market, &collateral[..1], &other_priced).unwrap(), other_alone);
+        let priced = market.price_positions(&shuffled).unwrap();
+        prop_assert_eq!(&scratch.margin_priced(&market, &collateral, &priced).unwrap(), &forward);
         // What the program margins with: the same report without the breakdown.
         let mut book = xmargin_risk::portfolio::Book::new(underlyings.len());
         for p in &market.price_positions(&positions).unwrap() {
