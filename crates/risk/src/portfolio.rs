@@ -10,7 +10,7 @@ use crate::fx::{
 use crate::grid::{
     factor_masks, level_spans, GridConstants, GroupSums, LevelLosses, LevelSpan, NodeLosses,
     Scenario, VolShock, CORE_NODES, DOWN, EXTENDED_DOWN_NODE, EXTENDED_UP_NODE, FACTOR_LEVELS,
-    NODES, UP, VOL_SHOCKS,
+    NODES, UP, VOL_SHOCKS, VOL_SHOCK_ORDER,
 };
 use crate::model::{
     Collateral, Position, RiskParams, Underlying, MAX_COLLATERAL, MAX_NOTIONAL, MAX_POSITIONS,
@@ -304,7 +304,9 @@ impl Exposure {
     }
 
     /// Every core node's PnL under each volatility shock (`VOL_SHOCK_ORDER`): the floored sum
-    /// of the other positions' bounds and the long options' bounds capped at their value.
+    /// of the other positions' bounds and the long options' bounds capped at their value. The
+    /// second value is set when a term lies outside the `floored` range (the PnLs are then
+    /// meaningless): the checks of a node are one flag, tested once per underlying.
     #[inline(always)]
     fn core_pnls(
         &self,
@@ -312,75 +314,85 @@ impl Exposure {
         node: usize,
         long_floor: i64,
         slopes: Option<(i64, i64)>,
-    ) -> RiskResult<[i64; VOL_SHOCKS]> {
-        // Each term is within 2^59 (`floored`, `linear_term`) and a PnL sums at most four, so
-        // the wrapping adds below never wrap (they skip the overflow checks of the SBF build).
-        let mut other = floored(self.other_price[node])?;
+    ) -> ([i64; VOL_SHOCKS], bool) {
+        // Each term is within 2^59 (or flagged) and a PnL sums at most four, so the wrapping
+        // adds below never wrap on terms that pass (they skip the overflow checks of the SBF
+        // build).
+        let (mut other, mut outside) = floor_term(self.other_price[node]);
         if let Some((up, down)) = slopes {
             let x = grid.moves[node];
-            other = other.wrapping_add(Self::linear_term(if x >= 0 { up } else { down }, x)?);
+            let (linear, linear_outside) =
+                floor_term(mul_wide(if x >= 0 { up } else { down }, x.to_bits()));
+            other = other.wrapping_add(linear);
+            outside |= linear_outside;
         }
         // Volatility terms are evaluated even where no option feeds them (zero sums): the
         // first option on a held underlying then costs no more than the next.
-        let long = floored(self.long_option_price[node])?;
-        let long_vol = &self.long_option_vol[node];
-        let other_vol = &self.other_vol[node];
-        let shocked = |side: usize| -> RiskResult<i64> {
-            let long = long.wrapping_add(floored(long_vol[side])?).max(long_floor);
-            Ok(other
-                .wrapping_add(floored(other_vol[side])?)
-                .wrapping_add(long))
+        let (long, long_outside) = floor_term(self.long_option_price[node]);
+        let [(long_down, long_down_outside), (long_up, long_up_outside)] =
+            self.long_option_vol[node].map(floor_term);
+        let [(other_down, other_down_outside), (other_up, other_up_outside)] =
+            self.other_vol[node].map(floor_term);
+        outside |= long_outside
+            | long_down_outside
+            | long_up_outside
+            | other_down_outside
+            | other_up_outside;
+        let shocked = |long_vol: i64, other_vol: i64| {
+            other
+                .wrapping_add(other_vol)
+                .wrapping_add(long.wrapping_add(long_vol).max(long_floor))
         };
-        Ok([
-            shocked(DOWN)?,
-            other.wrapping_add(long.max(long_floor)),
-            shocked(UP)?,
-        ])
+        (
+            [
+                shocked(long_down, other_down),
+                other.wrapping_add(long.max(long_floor)),
+                shocked(long_up, other_up),
+            ],
+            outside,
+        )
     }
 
     /// Worst loss at each node and the scenario of the overall worst. Every term is already a
     /// bound in MoneyFrac: the scenarios only floor and add. Floored terms and losses beyond
     /// `MAX_MEMBER_LOSS` are refused (`Overflow`), so the 27 scenarios run in 64-bit arithmetic
-    /// (one SBF instruction per operation where 128-bit takes several).
+    /// (one SBF instruction per operation where 128-bit takes several), without a branch: the
+    /// range checks are gathered into one flag and the worst scenario is found afterwards.
     pub fn node_losses(&self, grid: &GridConstants) -> RiskResult<([i64; NODES], Scenario)> {
         let long_floor = self.long_floor()?;
         let slopes = self.linear_slopes()?;
         let mut worst = [0; NODES];
-        let mut worst_scenario = Scenario {
-            node: CORE_NODES / 2,
-            vol: VolShock::Flat,
-        };
-        let mut worst_loss = i64::MIN;
+        let mut outside = false;
         for (node, slot) in worst.iter_mut().enumerate().take(CORE_NODES) {
-            let [down, flat, up] = self.core_pnls(grid, node, long_floor, slopes)?;
-            // The node's worst PnL and the first shock (in `VOL_SHOCK_ORDER`) reaching it.
-            let (mut pnl, mut vol) = (down, VolShock::Down);
-            if flat < pnl {
-                (pnl, vol) = (flat, VolShock::Flat);
-            }
-            if up < pnl {
-                (pnl, vol) = (up, VolShock::Up);
-            }
-            // |pnl| < 2^62: the negation cannot wrap.
-            let loss = member_loss(pnl.wrapping_neg())?;
+            let ([down, flat, up], node_outside) = self.core_pnls(grid, node, long_floor, slopes);
+            // |pnl| < 2^62 for terms that pass: the negation cannot wrap.
+            let loss = down.min(flat).min(up).wrapping_neg();
+            outside |= node_outside | (loss.unsigned_abs() > MAX_MEMBER_LOSS as u64);
             *slot = loss;
-            if loss > worst_loss {
-                worst_loss = loss;
-                worst_scenario = Scenario { node, vol };
-            }
+        }
+        if outside {
+            return Err(RiskError::Overflow);
         }
         for (side, node) in [(DOWN, EXTENDED_DOWN_NODE), (UP, EXTENDED_UP_NODE)] {
-            let loss = self.extended_loss(side, grid, slopes)?;
-            worst[node] = loss;
-            if loss > worst_loss {
-                worst_loss = loss;
-                worst_scenario = Scenario {
-                    node,
-                    vol: VolShock::Flat,
-                };
+            worst[node] = self.extended_loss(side, grid, slopes)?;
+        }
+        // The first node (in node order) reaching the worst loss, and its first shock (in
+        // `VOL_SHOCK_ORDER`) reaching its worst PnL.
+        let mut node = 0;
+        for (candidate, loss) in worst.iter().enumerate().skip(1) {
+            if *loss > worst[node] {
+                node = candidate;
             }
         }
-        Ok((worst, worst_scenario))
+        let vol = if node < CORE_NODES {
+            let (pnls, _) = self.core_pnls(grid, node, long_floor, slopes);
+            let pnl = pnls[0].min(pnls[1]).min(pnls[2]);
+            let first = pnls.iter().position(|p| *p == pnl).unwrap_or(1);
+            VOL_SHOCK_ORDER[first]
+        } else {
+            VolShock::Flat
+        };
+        Ok((worst, Scenario { node, vol }))
     }
 
     /// Every scenario's loss, for display (a frontend's heat map): each core node under each
@@ -394,10 +406,11 @@ impl Exposure {
         let slopes = self.linear_slopes()?;
         let mut core = [[0; VOL_SHOCKS]; CORE_NODES];
         for (node, row) in core.iter_mut().enumerate() {
-            for (slot, pnl) in row
-                .iter_mut()
-                .zip(self.core_pnls(grid, node, long_floor, slopes)?)
-            {
+            let (pnls, outside) = self.core_pnls(grid, node, long_floor, slopes);
+            if outside {
+                return Err(RiskError::Overflow);
+            }
+            for (slot, pnl) in row.iter_mut().zip(pnls) {
                 *slot = bounded_loss(-(pnl as i128))?;
             }
         }
@@ -754,18 +767,26 @@ fn member_loss(loss: i64) -> RiskResult<i64> {
     Ok(loss)
 }
 
-/// A floored MoneyFrac term of a scenario, in [-2^59, 2^59) (else `Overflow`): read from the
-/// two 64-bit halves, one add and one compare where a 128-bit bound check takes several.
+/// A floored MoneyFrac term of a scenario, in [-2^59, 2^59) (else `Overflow`).
 #[inline]
 fn floored(value: MoneyFrac) -> RiskResult<i64> {
+    match floor_term(value) {
+        (term, false) => Ok(term),
+        (_, true) => Err(RiskError::Overflow),
+    }
+}
+
+/// floor(value / 2^32), and whether it lies outside [-2^59, 2^59) (then the first value is
+/// meaningless). Read from the two 64-bit halves: one add and one compare where a 128-bit
+/// bound check takes several.
+#[inline(always)]
+fn floor_term(value: MoneyFrac) -> (i64, bool) {
     let high = (value >> 64) as i64;
     // floor(value / 2^32) = high x 2^32 + (low >> 32); within the bound iff high is in
     // [-2^27, 2^27).
     const HALF_RANGE: i64 = 1 << 27;
-    if (high.wrapping_add(HALF_RANGE) as u64) >= 2 * HALF_RANGE as u64 {
-        return Err(RiskError::Overflow);
-    }
-    Ok((high << 32) | ((value as u64) >> 32) as i64)
+    let outside = (high.wrapping_add(HALF_RANGE) as u64) >= 2 * HALF_RANGE as u64;
+    ((high << 32) | ((value as u64) >> 32) as i64, outside)
 }
 
 /// The report from per-underlying results (in underlying order), the book's unrealized PnL and
@@ -950,5 +971,51 @@ mod tests {
         ] {
             assert_eq!(floored(value), Ok(floor_money(value) as i64), "{value}");
         }
+    }
+
+    /// The scenario loop checks its terms together (one flag per underlying): any term past
+    /// the range, at any node, still refuses the underlying, and so does a sum of terms in
+    /// range whose loss passes `MAX_MEMBER_LOSS`.
+    #[test]
+    fn every_scenario_term_past_its_range_is_refused() {
+        let grid = GridConstants::new(&crate::model::ScenarioGrid {
+            price_range: crate::fx::fx_ratio(15, 100),
+            vol_down: crate::fx::fx_ratio(1, 10),
+            vol_up: crate::fx::fx_ratio(1, 10),
+            extended_down: crate::fx::fx_ratio(1, 2),
+            extended_up: Fx::ONE,
+            extended_weight: crate::fx::fx_ratio(1, 3),
+        })
+        .unwrap();
+        let past = MAX_MEMBER_LOSS << 32;
+        let edge = -MAX_MEMBER_LOSS << 32;
+        type Slot = fn(&mut Exposure, usize) -> &mut MoneyFrac;
+        let slots: [Slot; 6] = [
+            |e, n| &mut e.other_price[n],
+            |e, n| &mut e.long_option_price[n],
+            |e, n| &mut e.long_option_vol[n][DOWN],
+            |e, n| &mut e.long_option_vol[n][UP],
+            |e, n| &mut e.other_vol[n][DOWN],
+            |e, n| &mut e.other_vol[n][UP],
+        ];
+        for (k, slot) in slots.iter().enumerate() {
+            for node in 0..CORE_NODES {
+                let mut exposure = Exposure::default();
+                *slot(&mut exposure, node) = past;
+                assert_eq!(
+                    exposure.node_losses(&grid),
+                    Err(RiskError::Overflow),
+                    "{k} {node}"
+                );
+                assert_eq!(exposure.scenario_losses(&grid), Err(RiskError::Overflow));
+                *slot(&mut exposure, node) = edge;
+                let (worst, _) = exposure.node_losses(&grid).unwrap();
+                assert!(worst.iter().all(|loss| *loss <= MAX_MEMBER_LOSS as i64));
+            }
+        }
+        let mut exposure = Exposure::default();
+        exposure.other_price[0] = edge;
+        exposure.other_vol[0][UP] = edge;
+        assert_eq!(exposure.node_losses(&grid), Err(RiskError::Overflow));
     }
 }
