@@ -298,11 +298,6 @@ impl Exposure {
         )))
     }
 
-    /// `slope` x `x` rounded down, within `MAX_MEMBER_LOSS` (else `Overflow`).
-    fn linear_term(slope: i64, x: Fx) -> RiskResult<i64> {
-        floored(mul_wide(slope, x.to_bits()))
-    }
-
     /// Every core node's PnL under each volatility shock (`VOL_SHOCK_ORDER`): the floored sum
     /// of the other positions' bounds and the long options' bounds capped at their value. The
     /// second value is set when a term lies outside the `floored` range (the PnLs are then
@@ -428,23 +423,33 @@ impl Exposure {
         bounded_loss(-ceil_money(self.long_option_value))
     }
 
-    /// Loss at the extended move `side` (DOWN / UP), counted at the grid's extended weight.
+    /// Loss at the extended move `side` (DOWN / UP), counted at the grid's extended weight. In
+    /// 64-bit arithmetic like the core nodes: each term within [-2^59, 2^59) (else `Overflow`),
+    /// so the PnL of at most four is below 2^61 and its weighted product fits i128.
     fn extended_loss(
         &self,
         side: usize,
         grid: &GridConstants,
         slopes: Option<(i64, i64)>,
     ) -> RiskResult<i64> {
-        let mut pnl =
-            floor_money(self.long_option_extended[side]) + floor_money(self.other_extended[side]);
+        let (long, long_outside) = floor_term(self.long_option_extended[side]);
+        let (other, other_outside) = floor_term(self.other_extended[side]);
+        let mut outside = long_outside | other_outside;
+        let mut pnl = long.wrapping_add(other);
         if let Some((up, down)) = slopes {
             // Linear: value at the adverse slope at the moved spot minus the other end of the
             // mark band, up x (1 + x) - down.
             let node = [EXTENDED_DOWN_NODE, EXTENDED_UP_NODE][side];
             let spot_ratio = Fx::ONE + grid.moves[node];
-            pnl += Self::linear_term(up, spot_ratio)? as i128 - down as i128;
+            let (linear, linear_outside) = floor_term(mul_wide(up, spot_ratio.to_bits()));
+            outside |= linear_outside | (down.unsigned_abs() >= MAX_MEMBER_LOSS as u64);
+            pnl = pnl.wrapping_add(linear).wrapping_sub(down);
         }
-        bounded_loss(money_mul_ceil(-pnl, grid.extended_weight)?)
+        if outside {
+            return Err(RiskError::Overflow);
+        }
+        let weighted = mul_wide(pnl.wrapping_neg(), grid.extended_weight.to_bits());
+        bounded_loss(ceil_money(weighted))
     }
 
     /// The short-option minimum of these positions: a fraction of the short options' notional.
@@ -767,17 +772,9 @@ fn member_loss(loss: i64) -> RiskResult<i64> {
     Ok(loss)
 }
 
-/// A floored MoneyFrac term of a scenario, in [-2^59, 2^59) (else `Overflow`).
-#[inline]
-fn floored(value: MoneyFrac) -> RiskResult<i64> {
-    match floor_term(value) {
-        (term, false) => Ok(term),
-        (_, true) => Err(RiskError::Overflow),
-    }
-}
-
-/// floor(value / 2^32), and whether it lies outside [-2^59, 2^59) (then the first value is
-/// meaningless). Read from the two 64-bit halves: one add and one compare where a 128-bit
+/// A scenario term: floor(value / 2^32), and whether it lies outside [-2^59, 2^59) (then the
+/// first value is meaningless; the scenario loops gather these flags and refuse with
+/// `Overflow`). Read from the two 64-bit halves: one add and one compare where a 128-bit
 /// bound check takes several.
 #[inline(always)]
 fn floor_term(value: MoneyFrac) -> (i64, bool) {
@@ -913,6 +910,14 @@ mod tests {
     use crate::fx::FRAC_BITS;
     use proptest::prelude::*;
 
+    /// `floor_term` as a result.
+    fn floored(value: MoneyFrac) -> RiskResult<i64> {
+        match floor_term(value) {
+            (term, false) => Ok(term),
+            (_, true) => Err(RiskError::Overflow),
+        }
+    }
+
     proptest! {
         #[test]
         fn a_linear_term_is_the_floored_exact_product(
@@ -925,7 +930,7 @@ mod tests {
             } else {
                 Err(RiskError::Overflow)
             };
-            prop_assert_eq!(Exposure::linear_term(slope, Fx::from_bits(x)), expected);
+            prop_assert_eq!(floored(mul_wide(slope, x)), expected);
         }
     }
 
@@ -1017,5 +1022,28 @@ mod tests {
         exposure.other_price[0] = edge;
         exposure.other_vol[0][UP] = edge;
         assert_eq!(exposure.node_losses(&grid), Err(RiskError::Overflow));
+        // The extended moves' terms, and the down slope that only they use whole.
+        for side in [DOWN, UP] {
+            let extended_slots: [Slot; 2] = [
+                |e, n| &mut e.long_option_extended[n],
+                |e, n| &mut e.other_extended[n],
+            ];
+            for extended in extended_slots {
+                let mut exposure = Exposure::default();
+                *extended(&mut exposure, side) = past;
+                assert_eq!(exposure.node_losses(&grid), Err(RiskError::Overflow));
+                *extended(&mut exposure, side) = edge;
+                assert!(exposure.node_losses(&grid).is_ok());
+            }
+        }
+        let mut linear = Exposure {
+            linears: 1,
+            positions: 1,
+            ..Exposure::default()
+        };
+        linear.linear_down = past;
+        assert_eq!(linear.node_losses(&grid), Err(RiskError::Overflow));
+        linear.linear_down = past - (1 << 32);
+        assert!(linear.node_losses(&grid).is_ok());
     }
 }
