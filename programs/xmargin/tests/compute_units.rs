@@ -22,7 +22,7 @@ use solana_signer::Signer;
 /// worst-case margin check (8 collateral, 32 positions on 8 underlyings) and its liquidation,
 /// and 4,000 per added position both as Mango v4's test_health_compute asserts it (the average
 /// increment) and for every position added on an underlying already held. The first position
-/// on a new underlying (its market, oracle, cache, scenarios and netting: 6,970-7,790, over
+/// on a new underlying (its market, oracle, cache, scenarios and netting: 6,870-7,690, over
 /// 4,000) has a regression ceiling a few percent above the measured figures
 /// (docs/compute-units.md).
 const MARGIN_CHECK_BUDGET: u64 = 200_000;
