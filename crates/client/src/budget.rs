@@ -74,14 +74,14 @@ impl CheckShape {
 
     /// Units of one account's margin check (loading, accumulation, scenarios, netting).
     fn units(&self) -> u64 {
-        // Measured increments (SBF, docs/compute-units.md): ~6.5k per new underlying, ~2.6k
-        // per linear position, ~3.5k per cached option, ~43.4k per live option, ~46k fixed
-        // (8 collateral assets).
+        // Measured increments (SBF, docs/compute-units.md), rounded up: ~5.6k per new
+        // underlying, ~1.9k per linear position, ~3.4k per cached option, ~45k per live
+        // option, ~46k fixed (8 collateral assets).
         46_000
-            + 6_500 * self.underlyings as u64
-            + 2_600 * self.linear as u64
-            + 3_500 * self.cached_options as u64
-            + 43_500 * self.live_options as u64
+            + 5_600 * self.underlyings as u64
+            + 1_900 * self.linear as u64
+            + 3_400 * self.cached_options as u64
+            + 45_000 * self.live_options as u64
     }
 }
 

@@ -9,8 +9,8 @@ pub const MAX_COLLATERAL: usize = 8;
 /// Spot (quote-native per contract) above 2^52 leaves too little headroom for the i128 exposures.
 pub const MAX_SPOT: u64 = 1 << 52;
 /// Largest |size x spot| of one position, in quote-native units (2.9 x 10^17: $288 billion in
-/// USDC). Bounded so that an exposure's sums of at most `MAX_POSITIONS` products (|bound| < 2^63)
-/// stay below 2^126 and need no overflow check per product.
+/// USDC). Bounded so that an exposure's sums (`portfolio::MAX_EXPOSURE_POSITIONS` products,
+/// |bound| <= 2^63) fit i128 and need no overflow check per product.
 pub const MAX_NOTIONAL: i128 = 1 << 58;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -148,6 +148,11 @@ impl Market {
     }
 }
 
+/// Positions one exposure may hold: a full book (`MAX_POSITIONS`) and as many again less one,
+/// so a book updated in place may add a position's new version before it removes the old one
+/// (`Book::remove_position`). 63 products of at most 2^121 stay below 2^127: the sums fit i128.
+pub const MAX_EXPOSURE_POSITIONS: usize = 2 * MAX_POSITIONS - 1;
+
 /// Exact (MoneyFrac) sums of notional x bound over one underlying's positions: each position adds
 /// the lower bound of its PnL (a long adds notional x the lower bound of its series' value change,
 /// a short notional x the upper bound). Long options keep their own sums because together they
@@ -203,13 +208,13 @@ impl Exposure {
         let notional = notional as i64;
         // Bounds are chosen by the position's side; `scaled` only sets the direction of the sum.
         let scaled = if remove { -notional } else { notional };
-        // At most MAX_POSITIONS held: with |notional| <= 2^58 and |bound| < 2^63 each product
-        // is below 2^121, so every sum of the held positions is below 2^126 and the wrapping
-        // accumulation (`Multiplicand::accumulate`) ends exact.
+        // At most MAX_EXPOSURE_POSITIONS held: with |notional| <= 2^58 and |bound| <= 2^63
+        // each product is at most 2^121, so every sum of the held positions is below 2^127 and
+        // the wrapping accumulation (`Multiplicand::accumulate`) ends exact.
         let count = |n: u32| {
             if remove {
                 n.checked_sub(1).ok_or(RiskError::Overflow)
-            } else if n as usize >= MAX_POSITIONS {
+            } else if n as usize >= MAX_EXPOSURE_POSITIONS {
                 Err(RiskError::CapacityExceeded)
             } else {
                 Ok(n + 1)

@@ -12,6 +12,7 @@ use xmargin_risk::grid::{
 };
 use xmargin_risk::model::{MAX_NOTIONAL, MAX_POSITIONS};
 use xmargin_risk::portfolio::Exposure;
+use xmargin_risk::portfolio::{Book, MAX_EXPOSURE_POSITIONS};
 use xmargin_risk::series::{effective_vol_shocks, option_vol, SeriesRisk};
 use xmargin_risk::{
     margin, Collateral, Fx, Instrument, Market, Position, RiskError, Underlying, VolSurface,
@@ -141,9 +142,10 @@ fn invalid_market_and_account_inputs_are_named_errors() {
     );
 }
 
-/// An exposure's sums skip the overflow check per product: they hold at most `MAX_POSITIONS`
-/// products of a notional within `MAX_NOTIONAL` and a bound within i64 bits, so even the
-/// largest book sums exactly; a position beyond either limit is refused and changes nothing.
+/// An exposure's sums skip the overflow check per product: they hold at most
+/// `MAX_EXPOSURE_POSITIONS` products of a notional within `MAX_NOTIONAL` and a bound within i64
+/// bits, so even the largest sums are exact; a position beyond either limit is refused and
+/// changes nothing.
 #[test]
 fn an_exposure_sums_the_largest_book_exactly_and_refuses_past_its_limits() {
     let extreme = SeriesRisk {
@@ -158,10 +160,10 @@ fn an_exposure_sums_the_largest_book_exactly_and_refuses_past_its_limits() {
     let largest = 1i128 << 121; // MAX_NOTIONAL x 2^63
     for (notional, sum) in [(MAX_NOTIONAL, -largest), (-MAX_NOTIONAL, largest)] {
         let mut exposure = Exposure::default();
-        for _ in 0..MAX_POSITIONS {
+        for _ in 0..MAX_EXPOSURE_POSITIONS {
             exposure.add(notional, &extreme).unwrap();
         }
-        let full = MAX_POSITIONS as i128 * sum;
+        let full = MAX_EXPOSURE_POSITIONS as i128 * sum;
         let (price, vol) = if notional > 0 {
             (exposure.long_option_price, exposure.long_option_vol)
         } else {
@@ -176,7 +178,7 @@ fn an_exposure_sums_the_largest_book_exactly_and_refuses_past_its_limits() {
             Err(RiskError::CapacityExceeded)
         );
         assert_eq!(exposure, before);
-        for _ in 0..MAX_POSITIONS {
+        for _ in 0..MAX_EXPOSURE_POSITIONS {
             exposure.remove(notional, &extreme).unwrap();
         }
         assert_eq!(exposure, Exposure::default());
@@ -191,6 +193,46 @@ fn an_exposure_sums_the_largest_book_exactly_and_refuses_past_its_limits() {
         Err(RiskError::NotionalOutOfRange)
     );
     assert_eq!(exposure, Exposure::default());
+}
+
+/// A full book on one underlying updated in place the way the program re-margins an account
+/// (the position's new version added before the old one is removed): the same as built afresh.
+#[test]
+fn a_full_book_on_one_underlying_swaps_a_position_in_place() {
+    let market = Market::new(
+        &[underlying(100_000_000, 0.5, 0.5, 0)],
+        standard_params(),
+        NOW,
+    )
+    .unwrap();
+    let positions: Vec<Position> = (0..MAX_POSITIONS as i64)
+        .map(|k| Position {
+            underlying: 0,
+            instrument: Instrument::Future {
+                expiry: NOW + 86_400 * (k + 1),
+            },
+            size: 1_000 + k,
+            cost_basis: 0,
+        })
+        .collect();
+    let priced = market.price_positions(&positions).unwrap();
+    let mut book = Book::new(1);
+    for p in &priced {
+        book.add(&market, p).unwrap();
+    }
+    let mut resized = priced[7];
+    resized.position.size = -3;
+    book.add(&market, &resized).unwrap();
+    book.remove_position(&market, &priced[7].position, &priced[7].risk)
+        .unwrap();
+    let mut after = priced.clone();
+    after[7] = resized;
+    let mut fresh = Book::new(1);
+    for p in &after {
+        fresh.add(&market, p).unwrap();
+    }
+    assert_eq!(book.exposure(0), fresh.exposure(0));
+    assert_eq!(book.unrealized, fresh.unrealized);
 }
 
 #[test]
