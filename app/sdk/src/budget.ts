@@ -53,7 +53,7 @@ export function checkShape(
 }
 
 function checkUnits(s: CheckShape): number {
-  return 46_000 + 6_500 * s.underlyings + 2_600 * s.linear + 3_500 * s.cachedOptions + 43_500 * s.liveOptions;
+  return 46_000 + 5_600 * s.underlyings + 1_900 * s.linear + 3_400 * s.cachedOptions + 45_000 * s.liveOptions;
 }
 
 /** A side whose fill only reduces its position is checked before the fill too; the second check
