@@ -426,3 +426,63 @@ async fn collateral_liquidation_refusals() {
     )
     .await;
 }
+
+/// A target holding the most positions an account can, all on one market (perp and 31
+/// futures), is liquidated step by step: each step re-margins the book in place, briefly one
+/// position over a full book on that underlying.
+#[tokio::test]
+async fn a_full_book_on_one_market_is_liquidated_in_place() {
+    use xmargin::instructions::AddSeriesParams;
+    use xmargin::state::{SeriesKind, MAX_ACCOUNT_POSITIONS};
+    let mut w = World::listed().await;
+    // SOL already lists a perp (0), a future (1), a call (2) and a put (3).
+    let extra = MAX_ACCOUNT_POSITIONS - 2;
+    let futures: Vec<Instruction> = (1..=extra as i64)
+        .map(|k| {
+            w.add_series_ix(
+                SOL_MARKET,
+                AddSeriesParams {
+                    kind: SeriesKind::Future,
+                    strike: 0,
+                    expiry: w.expiry + k * 86_400,
+                },
+            )
+        })
+        .collect();
+    for chunk in futures.chunks(8) {
+        w.as_admin(chunk).await.unwrap();
+    }
+    let linear: Vec<u8> = [SOL_PERP, SOL_FUTURE]
+        .into_iter()
+        .chain((0..extra as u8).map(|k| 4 + k))
+        .collect();
+    let target = w.funded_trader(2_000 * USDC).await;
+    let counterparty = w.funded_trader(1_000_000 * USDC).await;
+    for series in &linear {
+        w.trade(&target, &counterparty, SOL_MARKET, *series, 2, 150 * USDC)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        w.margin_account(target.account)
+            .await
+            .open_positions()
+            .count(),
+        MAX_ACCOUNT_POSITIONS
+    );
+    let keeper = w.funded_trader(100_000 * USDC).await;
+    w.set_sol_price(130 * 100_000_000).await;
+    let ix = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_PERP, 1);
+    let key = keeper.key.insecure_clone();
+    let events =
+        w.h.send_for_events::<PositionLiquidated>(&[ix], &[&key])
+            .await
+            .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].quantity, 1);
+    assert!(events[0].maint_health_after > events[0].maint_health_before);
+    let account = w.margin_account(target.account).await;
+    assert_eq!(account.position(SOL_MARKET, SOL_PERP).unwrap().size, 1);
+    assert_eq!(account.open_positions().count(), MAX_ACCOUNT_POSITIONS);
+    w.assert_books_reconcile().await;
+}
