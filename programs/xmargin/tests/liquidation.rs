@@ -437,21 +437,13 @@ async fn a_full_book_on_one_market_is_liquidated_in_place() {
     let mut w = World::listed().await;
     // SOL already lists a perp (0), a future (1), a call (2) and a put (3).
     let extra = MAX_ACCOUNT_POSITIONS - 2;
-    let futures: Vec<Instruction> = (1..=extra as i64)
-        .map(|k| {
-            w.add_series_ix(
-                SOL_MARKET,
-                AddSeriesParams {
-                    kind: SeriesKind::Future,
-                    strike: 0,
-                    expiry: w.expiry + k * 86_400,
-                },
-            )
-        })
-        .collect();
-    for chunk in futures.chunks(8) {
-        w.as_admin(chunk).await.unwrap();
-    }
+    let expiry = w.expiry;
+    let futures = (1..=extra as i64).map(|k| AddSeriesParams {
+        kind: SeriesKind::Future,
+        strike: 0,
+        expiry: expiry + k * 86_400,
+    });
+    w.list_series(SOL_MARKET, futures).await;
     let linear: Vec<u8> = [SOL_PERP, SOL_FUTURE]
         .into_iter()
         .chain((0..extra as u8).map(|k| 4 + k))

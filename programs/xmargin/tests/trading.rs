@@ -404,21 +404,12 @@ async fn options_outside_the_engine_domain_are_refused() {
 async fn an_account_holds_at_most_thirty_two_positions() {
     let mut w = World::listed().await;
     let expiry = w.expiry;
-    let extra: Vec<Instruction> = (0..28u64)
-        .map(|k| {
-            w.add_series_ix(
-                SOL_MARKET,
-                AddSeriesParams {
-                    kind: SeriesKind::Call,
-                    strike: (151 + k) * USDC,
-                    expiry,
-                },
-            )
-        })
-        .collect();
-    for chunk in extra.chunks(10) {
-        w.as_admin(chunk).await.unwrap();
-    }
+    let calls = (0..28u64).map(|k| AddSeriesParams {
+        kind: SeriesKind::Call,
+        strike: (151 + k) * USDC,
+        expiry,
+    });
+    w.list_series(SOL_MARKET, calls).await;
     // Thirty options on one underlying: computing all their bounds in one check exceeds the
     // 1.4M CU limit on SBF, so the market runs its option risk cache, as a listing this deep
     // must.

@@ -433,6 +433,21 @@ impl World {
         ix::add_series(self.admin.pubkey(), market, params)
     }
 
+    /// Lists every series of `series` on `market` as the admin, eight per transaction.
+    pub async fn list_series(
+        &mut self,
+        market: u8,
+        series: impl IntoIterator<Item = AddSeriesParams>,
+    ) {
+        let ixs: Vec<Instruction> = series
+            .into_iter()
+            .map(|params| self.add_series_ix(market, params))
+            .collect();
+        for chunk in ixs.chunks(8) {
+            self.as_admin(chunk).await.unwrap();
+        }
+    }
+
     /// A funded trader with a margin account (`mode`, `isolated_market`) and token accounts
     /// holding `usdc` and `sol` native units.
     pub async fn trader_with_mode(&mut self, usdc: u64, sol: u64, mode: u8, market: u8) -> Trader {
