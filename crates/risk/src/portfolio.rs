@@ -717,6 +717,76 @@ impl Book {
     }
 }
 
+/// Margins a book one underlying at a time in a single exposure: the per-underlying results of
+/// a `Book` of the same positions, without holding an exposure (~1 KB) per underlying. For a
+/// check that margins an account once; a `Book` is for re-margining one in place.
+///
+/// Positions must come grouped by underlying in ascending index order (`add_position`
+/// refuses one whose underlying was already closed); `results` closes the last underlying.
+#[derive(Clone, Debug, Default)]
+pub struct UnderlyingSweep {
+    exposure: Box<Exposure>,
+    /// The underlying `exposure` sums (meaningful while `exposure.positions > 0`).
+    current: usize,
+    results: Vec<Option<UnderlyingResult>>,
+    pub unrealized: i128,
+}
+
+impl UnderlyingSweep {
+    /// Empties the sweep for a book on up to `underlyings` underlyings, keeping its
+    /// allocations (sized exactly: the program's heap never frees).
+    pub fn begin(&mut self, underlyings: usize) {
+        *self.exposure = Exposure::default();
+        self.current = 0;
+        self.results.clear();
+        self.results.reserve_exact(underlyings);
+        self.unrealized = 0;
+    }
+
+    /// Adds a position: of the underlying being summed, or of a later one (which closes it).
+    pub fn add_position(
+        &mut self,
+        market: &Market,
+        position: &Position,
+        risk: &SeriesRisk,
+    ) -> RiskResult<()> {
+        let (index, notional, unrealized) = position_terms(market, position, risk)?;
+        if index < self.results.len() {
+            // Its underlying was closed already: positions out of order.
+            return Err(RiskError::InvalidParameter);
+        }
+        if index != self.current {
+            self.close(market)?;
+            self.current = index;
+        }
+        self.exposure.add(notional, risk)?;
+        self.unrealized = self
+            .unrealized
+            .checked_add(unrealized)
+            .ok_or(RiskError::Overflow)?;
+        Ok(())
+    }
+
+    /// Evaluates the underlying being summed into `results` (None for those skipped before it)
+    /// and empties the exposure.
+    fn close(&mut self, market: &Market) -> RiskResult<()> {
+        if self.exposure.positions == 0 {
+            return Ok(());
+        }
+        let result = underlying_result(market, self.current, &self.exposure)?;
+        self.results.resize(self.current, None);
+        self.results.push(result);
+        *self.exposure = Exposure::default();
+        Ok(())
+    }
+
+    /// Each underlying's result, as `Book::results` of the same positions gives them.
+    pub fn results(&mut self, market: &Market) -> RiskResult<&[Option<UnderlyingResult>]> {
+        self.close(market)?;
+        Ok(&self.results)
+    }
+}
+
 /// Scenario losses, short-option floor, theta and concentration charges of one underlying.
 pub fn underlying_result(
     market: &Market,

@@ -12,7 +12,7 @@ use xmargin_risk::grid::{
 };
 use xmargin_risk::model::{MAX_NOTIONAL, MAX_POSITIONS};
 use xmargin_risk::portfolio::Exposure;
-use xmargin_risk::portfolio::{Book, MAX_EXPOSURE_POSITIONS};
+use xmargin_risk::portfolio::{Book, UnderlyingSweep, MAX_EXPOSURE_POSITIONS};
 use xmargin_risk::series::{effective_vol_shocks, option_vol, SeriesRisk};
 use xmargin_risk::{
     margin, Collateral, Fx, Instrument, Market, Position, RiskError, Underlying, VolSurface,
@@ -233,6 +233,51 @@ fn a_full_book_on_one_underlying_swaps_a_position_in_place() {
     }
     assert_eq!(book.exposure(0), fresh.exposure(0));
     assert_eq!(book.unrealized, fresh.unrealized);
+}
+
+/// A sweep sums one underlying at a time: a position of an underlying it already closed is
+/// refused, where skipping underlyings is fine.
+#[test]
+fn a_sweep_refuses_positions_out_of_underlying_order() {
+    let market = Market::new(
+        &[
+            underlying(100_000_000, 0.5, 0.5, 0),
+            underlying(50_000_000, 0.6, 0.5, 1),
+            underlying(20_000_000, 0.7, 0.5, 2),
+        ],
+        standard_params(),
+        NOW,
+    )
+    .unwrap();
+    let perp = |underlying: u8| Position {
+        underlying,
+        instrument: Instrument::Perpetual,
+        size: 10,
+        cost_basis: 0,
+    };
+    let priced = market
+        .price_positions(&[perp(0), perp(2), perp(0)])
+        .unwrap();
+    let mut sweep = UnderlyingSweep::default();
+    sweep.begin(3);
+    sweep
+        .add_position(&market, &priced[0].position, &priced[0].risk)
+        .unwrap();
+    sweep
+        .add_position(&market, &priced[1].position, &priced[1].risk)
+        .unwrap();
+    assert_eq!(
+        sweep.add_position(&market, &priced[2].position, &priced[2].risk),
+        Err(RiskError::InvalidParameter)
+    );
+    let results = sweep.results(&market).unwrap();
+    assert_eq!(results.len(), 3);
+    assert!(results[0].is_some() && results[1].is_none() && results[2].is_some());
+    // Closed: nothing more may be added, not even to the last underlying.
+    assert_eq!(
+        sweep.add_position(&market, &priced[1].position, &priced[1].risk),
+        Err(RiskError::InvalidParameter)
+    );
 }
 
 #[test]

@@ -8,11 +8,18 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use xmargin_risk::{margin, MarginReport, MarginScratch, Position};
+use xmargin_risk::portfolio::UnderlyingSweep;
+use xmargin_risk::{margin, MarginReport, MarginScratch, Position, PricedPosition};
 use xmargin_risk_reference::portfolio as reference;
 
 fn tolerance(underlyings: &[xmargin_risk::Underlying], positions: &[Position]) -> f64 {
     1e-8 * gross_notional(underlyings, positions) + 2.0 * positions.len() as f64
+}
+
+fn sorted_by_underlying(priced: &[PricedPosition]) -> Vec<PricedPosition> {
+    let mut sorted = priced.to_vec();
+    sorted.sort_by_key(|p| p.position.underlying);
+    sorted
 }
 
 #[test]
@@ -103,6 +110,20 @@ proptest! {
         let totals = xmargin_risk::portfolio::margin_totals(&market, results.iter().flatten(), book.unrealized, &collateral).unwrap();
         prop_assert!(totals.breakdown.is_empty());
         prop_assert_eq!(MarginReport { breakdown: Vec::new(), ..forward }, totals);
+        // Swept one underlying at a time in one exposure (the program's one-shot check), after
+        // sweeping another account in the same memory: the book's results.
+        let mut sweep = UnderlyingSweep::default();
+        sweep.begin(underlyings.len());
+        for p in &sorted_by_underlying(&other_priced) {
+            sweep.add_position(&market, &p.position, &p.risk).unwrap();
+        }
+        sweep.results(&market).unwrap();
+        sweep.begin(underlyings.len());
+        for p in &sorted_by_underlying(&priced) {
+            sweep.add_position(&market, &p.position, &p.risk).unwrap();
+        }
+        prop_assert_eq!(sweep.results(&market).unwrap(), &results[..]);
+        prop_assert_eq!(sweep.unrealized, book.unrealized);
     }
 
     /// A book updated in place (one position removed, a resized copy added, another closed)

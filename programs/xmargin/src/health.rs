@@ -11,7 +11,10 @@ use std::borrow::Cow;
 use anchor_lang::prelude::*;
 use xmargin_risk::fx::mul_u64_wide;
 use xmargin_risk::grid::{GridConstants, LevelSpan, FACTOR_LEVELS};
-use xmargin_risk::portfolio::{margin_totals, underlying_result, Book, UnderlyingResult};
+use xmargin_risk::model::MAX_UNDERLYINGS;
+use xmargin_risk::portfolio::{
+    margin_totals, underlying_result, Book, UnderlyingResult, UnderlyingSweep,
+};
 use xmargin_risk::price_band::initial_health_in_band;
 use xmargin_risk::series::{linear, SeriesRisk};
 use xmargin_risk::{
@@ -124,8 +127,8 @@ pub struct RiskContext<'s> {
     /// Each engine underlying's risk cache, when one was passed and holds any series in use.
     caches: Vec<Option<Ref<'s, RiskCache>>>,
     engine: xmargin_risk::Market,
-    /// What `health` evaluates into.
-    scratch: RefCell<Option<AccountRisk>>,
+    /// What `health` margins in.
+    scratch: RefCell<Option<Check>>,
 }
 
 /// What a check needs: markets and series from positions, assets from balances.
@@ -460,13 +463,7 @@ impl<'s> RiskContext<'s> {
     /// The engine's position for an account's slot, and its series risk.
     pub fn position_of(&self, slot: &PositionSlot) -> Result<(Position, Cow<'_, SeriesRisk>)> {
         let info = self.series_info(slot.market, slot.series)?;
-        let position = Position {
-            underlying: info.local,
-            instrument: info.instrument,
-            size: slot.size,
-            cost_basis: slot.cost_basis,
-        };
-        Ok((position, self.risk_of(info)?))
+        Ok((engine_position(info, slot), self.risk_of(info)?))
     }
 
     fn risk_of<'c>(&'c self, info: &'c SeriesInfo) -> Result<Cow<'c, SeriesRisk>> {
@@ -577,19 +574,12 @@ impl<'s> RiskContext<'s> {
         Ok(())
     }
 
-    /// Margins `account`, keeping what a later re-margin of the same account can reuse.
-    pub fn evaluate(&self, account: &MarginAccount) -> Result<AccountRisk> {
-        let mut evaluated = AccountRisk::empty(self.engine.underlyings.len());
-        self.evaluate_into(&mut evaluated, account)?;
-        Ok(evaluated)
-    }
-
-    /// `evaluate` written into `into`, reusing its allocations (`health` margins one account
-    /// after another in the same memory: the heap never frees).
+    /// Margins `account`, keeping what a later re-margin of the same account can reuse (a
+    /// `Book`: an exposure per underlying held).
     // Out of line: a perp's or future's rebuilt `SeriesRisk` (~600 bytes) lives in this frame.
     #[inline(never)]
-    fn evaluate_into(&self, into: &mut AccountRisk, account: &MarginAccount) -> Result<()> {
-        into.book.clear();
+    pub fn evaluate(&self, account: &MarginAccount) -> Result<AccountRisk> {
+        let mut into = AccountRisk::empty(self.engine.underlyings.len());
         reserve_for(&mut into.held, account.open_positions().count());
         for slot in account.open_positions() {
             let (position, risk) = self.position_of(slot)?;
@@ -601,7 +591,8 @@ impl<'s> RiskContext<'s> {
         into.book
             .results_into(&self.engine, &mut into.results)
             .map_err(risk_error)?;
-        self.total_into(into, account)
+        self.total_into(&mut into, account)?;
+        Ok(into)
     }
 
     /// The collateral of `account` and the report of `into`'s results with it.
@@ -696,31 +687,78 @@ impl<'s> RiskContext<'s> {
         mark_dirty(dirty, own)
     }
 
-    /// Initial health at conservative prices and the report of `account`. Evaluated in the
-    /// context's scratch evaluation: the accounts an instruction checks one after the other
-    /// share its memory.
+    /// Initial health at conservative prices and the report of `account`, margined once: in the
+    /// context's scratch sweep (one exposure, filled with one underlying's positions at a
+    /// time), which the accounts an instruction checks one after the other share.
     pub fn health(&self, account: &MarginAccount) -> Result<Health> {
         let mut scratch = self
             .scratch
             .try_borrow_mut()
             // Not reentrant: nothing margins inside a margin check.
             .map_err(|_| error!(XmarginError::RiskEngine))?;
-        let evaluated =
-            scratch.get_or_insert_with(|| AccountRisk::empty(self.engine.underlyings.len()));
-        self.evaluate_into(evaluated, account)?;
-        let collateral = &evaluated.collateral;
+        let check = scratch.get_or_insert_with(Check::default);
+        self.sweep_into(&mut check.sweep, account)?;
+        self.collateral_into(account, &mut check.collateral)?;
+        let unrealized = check.sweep.unrealized;
+        let results = check.sweep.results(&self.engine).map_err(risk_error)?;
+        let collateral = &check.collateral;
+        let report = margin_totals(
+            &self.engine,
+            results.iter().flatten(),
+            unrealized,
+            &collateral.values,
+        )
+        .map_err(risk_error)?;
         let init_health = initial_health_in_band(
-            &evaluated.report,
-            evaluated.results.iter().flatten().map(|r| &r.breakdown),
+            &report,
+            results.iter().flatten().map(|r| &r.breakdown),
             &collateral.values,
             &collateral.low_prices,
             &self.bands,
         )
         .map_err(risk_error)?;
         Ok(Health {
-            report: evaluated.report.clone(),
+            report,
             init_health,
         })
+    }
+
+    /// Adds `account`'s positions to `sweep` by engine underlying, in ascending order, from one
+    /// pass over the slots: each position is chained behind the one before it on its
+    /// underlying.
+    // Out of line: a perp's or future's rebuilt `SeriesRisk` (~600 bytes) lives in this frame.
+    #[inline(never)]
+    fn sweep_into(&self, sweep: &mut UnderlyingSweep, account: &MarginAccount) -> Result<()> {
+        const END: u8 = u8::MAX;
+        let mut first = [END; MAX_UNDERLYINGS];
+        let mut next = [END; MAX_ACCOUNT_POSITIONS];
+        let mut held: [Option<(&PositionSlot, &SeriesInfo)>; MAX_ACCOUNT_POSITIONS] =
+            [None; MAX_ACCOUNT_POSITIONS];
+        for (at, slot) in account.open_positions().enumerate() {
+            let info = self.series_info(slot.market, slot.series)?;
+            let head = first
+                .get_mut(info.local as usize)
+                .ok_or_else(|| error!(XmarginError::UnknownMarket))?;
+            let entry = held
+                .get_mut(at)
+                .ok_or_else(|| error!(XmarginError::TooManyPositions))?;
+            *entry = Some((slot, info));
+            next[at] = *head;
+            *head = at as u8;
+        }
+        sweep.begin(self.engine.underlyings.len());
+        for head in first {
+            // Each link points to an earlier slot: the chain ends (at END, out of `held`).
+            let mut at = head;
+            while let Some(Some((slot, info))) = held.get(at as usize) {
+                let risk = self.risk_of(info)?;
+                sweep
+                    .add_position(&self.engine, &engine_position(info, slot), &risk)
+                    .map_err(risk_error)?;
+                at = next[at as usize];
+            }
+        }
+        Ok(())
     }
 
     pub fn engine(&self) -> &xmargin_risk::Market {
@@ -733,6 +771,16 @@ impl<'s> RiskContext<'s> {
             .iter()
             .filter(|info| matches!(info.terms, SeriesTerms::Cached))
             .count()
+    }
+}
+
+/// The engine's position for an account's slot of the series `info`.
+fn engine_position(info: &SeriesInfo, slot: &PositionSlot) -> Position {
+    Position {
+        underlying: info.local,
+        instrument: info.instrument,
+        size: slot.size,
+        cost_basis: slot.cost_basis,
     }
 }
 
@@ -788,6 +836,13 @@ pub struct CollateralView {
     pub values: Vec<Collateral>,
     pub assets: Vec<u8>,
     pub low_prices: Vec<Fx>,
+}
+
+/// The memory `health` margins an account in.
+#[derive(Default)]
+struct Check {
+    sweep: UnderlyingSweep,
+    collateral: CollateralView,
 }
 
 /// An account margined by the engine, kept so a liquidation step can re-margin it by swapping

@@ -187,4 +187,18 @@ async fn re_margining_what_changed_equals_margining_afresh() {
     assert_eq!(back.report, fresh.report);
     assert_eq!(held_results(&back), held_results(&fresh));
     assert_eq!(back.held.len(), account.open_positions().count());
+
+    // A one-shot check (`health`: one underlying at a time in one exposure) margins the same,
+    // one account after another in the same memory, whatever the order of the slots.
+    assert_eq!(context.health(&changed).unwrap().report, fresh_after);
+    assert_eq!(context.health(&account).unwrap().report, fresh.report);
+    let mut reordered = account;
+    let btc = reordered
+        .positions
+        .iter()
+        .position(|slot| slot.in_use != 0 && slot.market == BTC_MARKET)
+        .unwrap();
+    reordered.positions.swap(0, btc);
+    assert_eq!(reordered.positions[0].market, BTC_MARKET);
+    assert_eq!(context.health(&reordered).unwrap().report, fresh.report);
 }
