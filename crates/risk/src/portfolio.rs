@@ -603,9 +603,9 @@ pub struct UnderlyingResult {
     /// In i64 (bounded by `MAX_MEMBER_LOSS`): the netting compares and adds them many times,
     /// and a 64-bit operation is one SBF instruction where an i128 one is several.
     pub member: LevelLosses<i64>,
+    /// Its theta and concentration charges are the ones the totals add (exact: the charges
+    /// fit i64 or the result is refused).
     pub breakdown: UnderlyingBreakdown,
-    pub theta_charge: i128,
-    pub concentration_charge: i128,
 }
 
 impl Book {
@@ -733,8 +733,24 @@ pub struct UnderlyingSweep {
 }
 
 impl UnderlyingSweep {
-    /// Empties the sweep for a book on up to `underlyings` underlyings, keeping its
-    /// allocations (sized exactly: the program's heap never frees).
+    /// A sweep in memory a `Book` and its results no longer need (the program's heap never
+    /// frees): one of the book's exposures, or a new one if it has none.
+    pub fn reusing(mut book: Book, results: Vec<Option<UnderlyingResult>>) -> Self {
+        let exposure = book
+            .exposures
+            .iter_mut()
+            .find_map(Option::take)
+            .unwrap_or_default();
+        Self {
+            exposure,
+            current: 0,
+            results,
+            unrealized: 0,
+        }
+    }
+
+    /// Empties the sweep, keeping its allocations, with room for the results of `underlyings`
+    /// underlyings (exactly: the program's heap never frees; a book past them reallocates).
     pub fn begin(&mut self, underlyings: usize) {
         *self.exposure = Exposure::default();
         self.current = 0;
@@ -826,8 +842,6 @@ pub fn underlying_result(
             concentration_charge: to_i64(concentration_charge)?,
             short_option_minimum: to_i64(short_option_minimum)?,
         },
-        theta_charge,
-        concentration_charge,
     }))
 }
 
@@ -889,10 +903,10 @@ pub fn margin_totals<'r>(
     for result in results {
         groups.add(&result.member)?;
         theta_charges = theta_charges
-            .checked_add(result.theta_charge)
+            .checked_add(result.breakdown.theta_charge as i128)
             .ok_or(RiskError::Overflow)?;
         concentration = concentration
-            .checked_add(result.concentration_charge)
+            .checked_add(result.breakdown.concentration_charge as i128)
             .ok_or(RiskError::Overflow)?;
     }
     let aggregated = groups.aggregate();

@@ -723,6 +723,19 @@ impl<'s> RiskContext<'s> {
         })
     }
 
+    /// Gives `evaluated`'s memory to the scratch `health` margins in, if it has none yet: a
+    /// liquidation's target evaluation, once checked, holds the liquidator's check.
+    pub fn recycle(&self, evaluated: AccountRisk) {
+        if let Ok(mut scratch) = self.scratch.try_borrow_mut() {
+            if scratch.is_none() {
+                *scratch = Some(Check {
+                    sweep: UnderlyingSweep::reusing(evaluated.book, evaluated.results),
+                    collateral: evaluated.collateral,
+                });
+            }
+        }
+    }
+
     /// Adds `account`'s positions to `sweep` by engine underlying, in ascending order, from one
     /// pass over the slots: each position is chained behind the one before it on its
     /// underlying.
@@ -746,7 +759,12 @@ impl<'s> RiskContext<'s> {
             next[at] = *head;
             *head = at as u8;
         }
-        sweep.begin(self.engine.underlyings.len());
+        // Results up to the last underlying held (sized exactly: the heap never frees).
+        let used = first
+            .iter()
+            .rposition(|head| *head != END)
+            .map_or(0, |last| last + 1);
+        sweep.begin(used);
         for head in first {
             // Each link points to an earlier slot: the chain ends (at END, out of `held`).
             let mut at = head;

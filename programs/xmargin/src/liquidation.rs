@@ -192,6 +192,7 @@ impl<'a> Parties<'a, '_> {
         );
         let end_health = health_at_end_level(after, self.end_fraction()).map_err(risk_error)?;
         self.target.load_mut()?.being_liquidated = u8::from(end_health < 0);
+        risk.recycle(target);
         let liquidator_health = risk.health(&*self.liquidator.load()?)?.init_health;
         require!(
             liquidator_health >= 0,

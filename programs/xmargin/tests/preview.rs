@@ -201,4 +201,10 @@ async fn re_margining_what_changed_equals_margining_afresh() {
     reordered.positions.swap(0, btc);
     assert_eq!(reordered.positions[0].market, BTC_MARKET);
     assert_eq!(context.health(&reordered).unwrap().report, fresh.report);
+
+    // In the memory of an evaluation done with (a liquidation's target, then its liquidator).
+    let context = state.context(&needs, OracleUse::OpenRisk).unwrap();
+    context.recycle(back);
+    assert_eq!(context.health(&changed).unwrap().report, fresh_after);
+    assert_eq!(context.health(&reordered).unwrap().report, fresh.report);
 }
