@@ -72,7 +72,7 @@ pub fn sqrt_years_from_secs(secs: u64) -> RiskResult<Fx> {
         return Err(RiskError::ExpiryOutOfRange);
     }
     let years_q64 = ((secs as u128) << 64) / SECONDS_PER_YEAR as u128;
-    i64::try_from(years_q64.isqrt())
+    i64::try_from(crate::math::isqrt_u128(years_q64))
         .map(Fx::from_bits)
         .map_err(|_| RiskError::Overflow)
 }

@@ -58,7 +58,7 @@ fn liquidity_capped(value: i128, depth: i128) -> RiskResult<i128> {
         .ok()
         .and_then(|v| v.checked_mul(depth as u128))
         .ok_or(RiskError::Overflow)?;
-    i128::try_from(product.isqrt()).map_err(|_| RiskError::Overflow)
+    i128::try_from(crate::math::isqrt_u128(product)).map_err(|_| RiskError::Overflow)
 }
 
 /// Weight actually applied to a balance of this size (for display): weighted / value.

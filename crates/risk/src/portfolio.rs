@@ -379,8 +379,8 @@ impl Exposure {
         // The first node (in node order) reaching the worst loss, and its first shock (in
         // `VOL_SHOCK_ORDER`) reaching its worst PnL.
         let mut node = 0;
-        for (candidate, loss) in worst.iter().enumerate().skip(1) {
-            if *loss > worst[node] {
+        for candidate in 1..NODES {
+            if worst[candidate] > worst[node] {
                 node = candidate;
             }
         }
@@ -884,7 +884,11 @@ pub fn finish(
     collateral: &[Collateral],
 ) -> RiskResult<MarginReport> {
     let mut report = margin_totals(market, results.iter().flatten(), unrealized, collateral)?;
-    report.breakdown = results.iter().flatten().map(|r| r.breakdown).collect();
+    // Sized once: collected from a filter its length is unknown and it would grow twice.
+    report.breakdown = Vec::with_capacity(results.len());
+    report
+        .breakdown
+        .extend(results.iter().flatten().map(|r| r.breakdown));
     Ok(report)
 }
 
