@@ -3,14 +3,16 @@
 # and runs every programs/xmargin test with solana-program-test loading it into the SBF VM, CU
 # metered (tests/compute_units.rs asserts the CU ceilings here), in the default 32 KB heap. Same
 # code base as native mode. Then the compute-unit scenario once more on a `heap-report` build,
-# which asserts the heap budget. Ends with "sbf tests: N passed, M failed".
+# which asserts the heap budget. The largest stack frame is checked too (scripts/sbf-stack.sh).
+# Ends with "sbf tests: N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 bash scripts/build-sbf.sh
+status=0
+bash scripts/sbf-stack.sh || status=$?
 export RUST_LOG="${RUST_LOG:-solana_runtime=warn,solana_program_test=warn}"
 log=$(mktemp)
-status=0
 SBF_OUT_DIR="$PWD/target/deploy" cargo test -p xmargin --locked "$@" 2>&1 | tee "$log" || status=$?
 heap_dir="$PWD/target/deploy-heap-report"
 SBF_OUT_DIR="$heap_dir" bash scripts/build-sbf.sh --features heap-report
