@@ -597,15 +597,32 @@ impl<'s> RiskContext<'s> {
 
     /// The collateral of `account` and the report of `into`'s results with it.
     fn total_into(&self, into: &mut AccountRisk, account: &MarginAccount) -> Result<()> {
-        self.collateral_into(account, &mut into.collateral)?;
-        into.report = margin_totals(
-            &self.engine,
-            into.results.iter().flatten(),
+        into.report = self.totals(
+            &into.results,
             into.book.unrealized,
-            &into.collateral.values,
-        )
-        .map_err(risk_error)?;
+            account,
+            &mut into.collateral,
+        )?;
         Ok(())
+    }
+
+    /// `account`'s collateral, written into `collateral`, and the report of per-underlying
+    /// `results` and `unrealized` PnL with it (totals only: no breakdown is allocated).
+    fn totals(
+        &self,
+        results: &[Option<UnderlyingResult>],
+        unrealized: i128,
+        account: &MarginAccount,
+        collateral: &mut CollateralView,
+    ) -> Result<MarginReport> {
+        self.collateral_into(account, collateral)?;
+        margin_totals(
+            &self.engine,
+            results.iter().flatten(),
+            unrealized,
+            &collateral.values,
+        )
+        .map_err(risk_error)
     }
 
     /// `evaluate(account)` from an earlier evaluation of the same account: only the positions
@@ -698,17 +715,10 @@ impl<'s> RiskContext<'s> {
             .map_err(|_| error!(XmarginError::RiskEngine))?;
         let check = scratch.get_or_insert_with(Check::default);
         self.sweep_into(&mut check.sweep, account)?;
-        self.collateral_into(account, &mut check.collateral)?;
         let unrealized = check.sweep.unrealized;
         let results = check.sweep.results(&self.engine).map_err(risk_error)?;
+        let report = self.totals(results, unrealized, account, &mut check.collateral)?;
         let collateral = &check.collateral;
-        let report = margin_totals(
-            &self.engine,
-            results.iter().flatten(),
-            unrealized,
-            &collateral.values,
-        )
-        .map_err(risk_error)?;
         let init_health = initial_health_in_band(
             &report,
             results.iter().flatten().map(|r| &r.breakdown),
