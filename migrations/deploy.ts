@@ -215,6 +215,8 @@ export async function plan(
                 padding: new Uint8Array(1),
                 cacheSpotToleranceBps: m.cache_spot_tolerance_bps,
                 cacheMaxAgeSecs: m.cache_max_age_secs,
+                fillBandBps: m.fill_band_bps,
+                bandPadding: new Uint8Array(6),
               },
             },
           },

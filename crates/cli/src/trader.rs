@@ -228,6 +228,13 @@ impl<C: Chain> Session<C> {
                 let maker = compose::margin_account(&self.chain, &maker_address).await?;
                 let market: u8 = number(args, "market")?;
                 let params = trade_params(args)?;
+                let band = protocol.fill_band(market, params.series)?;
+                if !band.contains(params.price) {
+                    return Err(ClientError::Input(format!(
+                        "price {} is outside the fill band [{}, {}]",
+                        params.price, band.low, band.high
+                    )));
+                }
                 let ixs = protocol.clear_trade_ixs(
                     TradeSides {
                         taker: self.wallet.pubkey(),

@@ -150,3 +150,45 @@ fn bad_input_is_a_one_line_error_and_a_failure_exit() {
         assert!(!stderr.contains("panicked"));
     }
 }
+
+/// `trade` refuses off chain a price outside the program's fill band (with the band in the
+/// message) and clears one inside it.
+#[tokio::test]
+async fn trade_refuses_a_price_outside_the_fill_band() {
+    let e = Exchange::open().await.unwrap();
+    let maker = e.trader("maker", &[(0, 1_000_000 * USDC)]).await.unwrap();
+    let trader = e.trader("trader", &[(0, 20_000 * USDC)]).await.unwrap();
+    let perp = e.underlyings[SOL].series[0].index;
+    let maker_file = std::env::temp_dir().join(format!("maker-{}.json", maker.key.pubkey()));
+    std::fs::write(
+        &maker_file,
+        serde_json::to_string(&maker.key.to_bytes().to_vec()).unwrap(),
+    )
+    .unwrap();
+    let session = Session {
+        chain: BanksChain::new(e.sandbox.ctx.banks_client.clone()),
+        wallet: trader.key.insecure_clone(),
+        json: true,
+    };
+    let trade = |price: u64| {
+        args(&[
+            "--market",
+            "0",
+            "--series",
+            &perp.to_string(),
+            "--size",
+            "1",
+            "--price",
+            &price.to_string(),
+            "--maker-keypair",
+            maker_file.to_str().unwrap(),
+        ])
+    };
+    let refused = session.run("trade", &trade(200 * USDC)).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("outside the fill band"),
+        "{refused}"
+    );
+    session.run("trade", &trade(150 * USDC)).await.unwrap();
+    let _ = std::fs::remove_file(&maker_file);
+}

@@ -1,11 +1,12 @@
 //! Margin previews: an account's figures as the program computes them, and "what if" a trade or
 //! a withdrawal happened, from a [`Protocol`] snapshot.
-use xmargin::health::RiskContext;
+use xmargin::health::{Needs, RiskContext};
 use xmargin::instructions::clear_trade::trade_fee;
 use xmargin::instructions::liquidate_position::quantity_to_liquidate;
 use xmargin::instructions::ClearTradeParams;
 use xmargin::oracle::OracleUse;
 use xmargin::state::{MarginAccount, BPS_DENOMINATOR};
+use xmargin_risk::fill::FillBand;
 use xmargin_risk::grid::VolShock;
 use xmargin_risk::portfolio::isolated_requirement;
 
@@ -202,6 +203,16 @@ impl Protocol {
             held,
         )?;
         Ok(quantity)
+    }
+
+    /// The prices `clear_trade` accepts for one contract of (market, series) now: the
+    /// program's own band (`RiskContext::fill_band`), quote-native.
+    pub fn fill_band(&self, market: u8, series: u8) -> ClientResult<FillBand> {
+        let mut needs = Needs::default();
+        needs.add_series(market, series);
+        let widening = self.market(market)?.fill_band_widening();
+        let context = self.context(&needs, OracleUse::ReduceRisk)?;
+        Ok(context.fill_band(market, series, widening)?)
     }
 
     /// The engine's mark of one contract of (market, series), quote-native, rounded down

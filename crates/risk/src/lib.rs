@@ -12,6 +12,7 @@
 pub mod bs;
 pub mod collateral;
 pub mod error;
+pub mod fill;
 pub mod fx;
 pub mod grid;
 pub mod liquidation;

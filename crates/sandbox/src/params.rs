@@ -65,7 +65,10 @@ pub fn flat_surface(vol_percent: i64) -> StoredVolSurface {
     }
 }
 
-/// Price ±15 % core grid, vol -20 %/+30 %, extended -50 %/+100 % at 30 % weight.
+/// Fills clear within 2 % of spot beyond the series' valuation.
+pub const FILL_BAND_BPS: u16 = 200;
+
+/// Price ±15 % core grid, vol -20 %/+30 %, extended -50 %/+100 % at 30 % weight, fill band 2 %.
 pub fn underlying_risk(correlation_group: u8, beta_percent: i64) -> UnderlyingRisk {
     UnderlyingRisk {
         grid: StoredGrid {
@@ -84,6 +87,8 @@ pub fn underlying_risk(correlation_group: u8, beta_percent: i64) -> UnderlyingRi
         _padding: [0; 1],
         cache_spot_tolerance_bps: 50,
         cache_max_age_secs: 300,
+        fill_band_bps: FILL_BAND_BPS,
+        _band_padding: [0; 6],
     }
 }
 

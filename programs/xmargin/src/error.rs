@@ -121,6 +121,10 @@ pub enum XmarginError {
     RiskCacheDisabled,
     #[msg("a risk cache account must be exactly RiskCache::SPACE bytes")]
     RiskCacheWrongSize,
+    #[msg("the fill price is outside the series' band around the program's own valuation")]
+    FillOutsideBand,
+    #[msg("the market has a risk cache and the check reads its options: pass the cache account")]
+    RiskCacheRequired,
 }
 
 impl From<xmargin_risk::RiskError> for XmarginError {

@@ -9,6 +9,7 @@ use core::cell::{Cell, Ref, RefCell};
 use std::borrow::Cow;
 
 use anchor_lang::prelude::*;
+use xmargin_risk::fill::FillBand;
 use xmargin_risk::fx::mul_u64_wide;
 use xmargin_risk::grid::{GridConstants, LevelSpan, FACTOR_LEVELS};
 use xmargin_risk::model::MAX_UNDERLYINGS;
@@ -203,9 +204,10 @@ pub trait StateSource<'s> {
     fn market(&self, index: u8) -> Result<Ref<'_, Market>>;
     /// The unchecked price of the oracle at `key`, or `MissingOracle`.
     fn oracle(&self, key: &Pubkey, kind: OracleKind, feed_id: &[u8; 32]) -> Result<OraclePrice>;
-    /// The `RiskCache` at `key` if it was passed (it is optional: without it the check computes
-    /// every option's bounds itself). Borrowed for as long as the source (`'s`): the check
-    /// reads cached bounds where it uses them.
+    /// The `RiskCache` at `key` if it was passed. A check reading options of a market that has
+    /// a cache refuses to run without it (`RiskCacheRequired`): the cache's contents, not the
+    /// caller, decide which options are valued from it. Borrowed for as long as the source
+    /// (`'s`): the check reads cached bounds where it uses them.
     fn risk_cache(&self, key: &Pubkey) -> Option<Ref<'s, RiskCache>>;
 }
 
@@ -367,6 +369,14 @@ impl<'s> RiskContext<'s> {
             let cache = (market.risk_cache != Pubkey::default())
                 .then(|| source.risk_cache(&market.risk_cache))
                 .flatten();
+            // One valuation whoever calls: where the market has a cache, whether an option is
+            // valued from it depends on the cache's contents, never on the caller passing it.
+            require!(
+                cache.is_some()
+                    || market.risk_cache == Pubkey::default()
+                    || !reads_options(&market, needs, index)?,
+                XmarginError::RiskCacheRequired
+            );
             markets.push(index, &market, &oracle, spot)?;
             let mut cache_used = false;
             for (_, series) in needs.series.iter().filter(|(m, _)| *m == index) {
@@ -789,6 +799,20 @@ impl<'s> RiskContext<'s> {
         Ok(())
     }
 
+    /// The prices one contract of (market, series) may fill at: the band around this check's
+    /// valuation of the series, widened by `widening` x spot (`xmargin_risk::fill`).
+    pub fn fill_band(&self, market: u8, series: u8, widening: Fx) -> Result<FillBand> {
+        let info = self.series_info(market, series)?;
+        let spot = self
+            .engine
+            .underlyings
+            .get(info.local as usize)
+            .ok_or_else(|| error!(XmarginError::UnknownMarket))?
+            .spot;
+        let risk = self.risk_of(info)?;
+        FillBand::of(&risk, spot, widening).map_err(risk_error)
+    }
+
     pub fn engine(&self) -> &xmargin_risk::Market {
         &self.engine
     }
@@ -800,6 +824,19 @@ impl<'s> RiskContext<'s> {
             .filter(|info| matches!(info.terms, SeriesTerms::Cached))
             .count()
     }
+}
+
+/// Whether a check with `needs` reads an option series of `market` (at `index`).
+fn reads_options(market: &Market, needs: &Needs, index: u8) -> Result<bool> {
+    for (_, series) in needs.series.iter().filter(|(m, _)| *m == index) {
+        if matches!(
+            market.series(*series)?.instrument()?,
+            Instrument::Option { .. }
+        ) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The engine's position for an account's slot of the series `info`.

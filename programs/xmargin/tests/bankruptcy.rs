@@ -149,6 +149,7 @@ async fn only_an_emptied_account_in_debt_is_bankrupt() {
         w.trade(&target, &counterparty, SOL_MARKET, SOL_PERP, 10, 150 * USDC)
             .await
             .unwrap();
+        w.set_sol_price(140 * 100_000_000).await;
         w.trade(
             &target,
             &counterparty,

@@ -11,7 +11,6 @@ mod common;
 
 use std::fmt::Write as _;
 
-use anchor_lang::prelude::{AccountMeta, Pubkey};
 use anchor_lang::solana_program::instruction::Instruction;
 use common::loaded_accounts;
 use common::world::*;
@@ -137,8 +136,9 @@ impl Table {
              and programs included, limit 64). Built with the upstream LLVM route (scripts/sbf): \
              figures are indicative of, not identical to, a platform-tools build.\n\n\
              \"cached\": the markets' option risk caches are fresh (refresh_risk_cache ran within the \
-             window) and passed; \"live\": no cache passed, every option's bounds are computed in \
-             the check.\n\n\
+             window) and passed; \"live\": the caches are passed (a check reading a cached market's \
+             options must pass them) but every oracle sits just outside their spot windows, so \
+             every option's bounds are computed in the check.\n\n\
              Heap: bytes the instruction allocated (the default bump allocator never frees: its \
              peak), from a second build with the `heap-report` feature running the same \
              scenario; every instruction runs in the runtime's default 32 KB heap frame, no \
@@ -205,12 +205,22 @@ fn average_increments(per_position: &[(usize, u64, u64)]) -> (u64, u64) {
     }
 }
 
-/// `ix` without the risk cache accounts: the check computes every option's bounds itself.
-fn without_caches(w: &World, mut ix: Instruction) -> Instruction {
-    let caches: Vec<Pubkey> = w.risk_caches.iter().map(|(_, key)| *key).collect();
-    ix.accounts
-        .retain(|meta: &AccountMeta| !caches.contains(&meta.pubkey));
-    ix
+impl Table {
+    /// `measure` with every oracle just outside the risk caches' windows: the caches are passed
+    /// (a check must pass them) but hold nothing, so every option's bounds are computed in the
+    /// check. Prices go back afterwards, where the caches hold again.
+    async fn measure_live(
+        &mut self,
+        w: &mut World,
+        label: &str,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+    ) -> u64 {
+        let prices = w.leave_cache_windows().await;
+        let units = self.measure(w, label, instructions, signers).await;
+        w.restore_prices(prices).await;
+        units
+    }
 }
 
 #[tokio::test]
@@ -265,7 +275,7 @@ async fn compute_units_of_every_instruction_class() {
             (SOL_MARKET, 0 | 1) => 150 * USDC,
             (BTC_MARKET, 0 | 1) => 1_000 * USDC,
             (_, 0 | 1) => 50 * USDC,
-            _ => 5 * USDC,
+            _ => w.mark(market, index).await,
         };
         let trade = w.trade_ix(&taker, &maker, market, index, size, price);
         let signers = [&key, &maker.key.insecure_clone()];
@@ -289,12 +299,11 @@ async fn compute_units_of_every_instruction_class() {
                 &[&key],
             )
             .await;
-        let live_withdraw = without_caches(&w, withdraw);
         let live = table
-            .measure(
+            .measure_live(
                 &mut w,
                 &format!("withdraw, {count} positions (live)"),
-                &[live_withdraw],
+                &[withdraw],
                 &[&key],
             )
             .await;
@@ -319,14 +328,15 @@ async fn compute_units_of_every_instruction_class() {
         ),
     ] {
         let trade = w.trade_ix(&taker, &maker, sol_perp.0, sol_perp.1, -1, sol_perp_price);
-        let trade = if cached {
-            trade
+        if cached {
+            table
+                .measure(&mut w, label, &[trade], &[&key, &maker_key])
+                .await;
         } else {
-            without_caches(&w, trade)
-        };
-        table
-            .measure(&mut w, label, &[trade], &[&key, &maker_key])
-            .await;
+            table
+                .measure_live(&mut w, label, &[trade], &[&key, &maker_key])
+                .await;
+        }
     }
     let restore = w.trade_ix(&taker, &maker, sol_perp.0, sol_perp.1, 2, sol_perp_price);
     w.h.send(&[restore], &[&key, &maker_key]).await.unwrap();
@@ -340,7 +350,8 @@ async fn compute_units_of_every_instruction_class() {
         } else {
             2
         };
-        let trade = w.trade_ix(&spread, &maker, *market, call, 1, 5 * USDC);
+        let mark = w.mark(*market, call).await;
+        let trade = w.trade_ix(&spread, &maker, *market, call, 1, mark);
         w.h.send(&[trade], &[&spread_key, &maker.key.insecure_clone()])
             .await
             .unwrap();
@@ -354,12 +365,11 @@ async fn compute_units_of_every_instruction_class() {
             &[&spread_key],
         )
         .await;
-    let live_withdraw = without_caches(&w, withdraw);
     table
-        .measure(
+        .measure_live(
             &mut w,
             "withdraw, 8 options on 8 underlyings (live)",
-            &[live_withdraw],
+            &[withdraw],
             &[&spread_key],
         )
         .await;
@@ -399,12 +409,9 @@ async fn compute_units_of_every_instruction_class() {
             &[&keeper_key],
         )
         .await;
-    let liquidate = without_caches(
-        &w,
-        w.liquidate_ix(&keeper, taker.account, SOL_MARKET, SOL_PERP, 1),
-    );
+    let liquidate = w.liquidate_ix(&keeper, taker.account, SOL_MARKET, SOL_PERP, 1);
     table
-        .measure(
+        .measure_live(
             &mut w,
             "liquidate_position, worst-case account (live)",
             &[liquidate],

@@ -94,10 +94,19 @@ async fn the_program_uses_cached_option_risk_inside_its_window_only() {
     let account = w.margin_account(trader.account).await;
     assert_eq!(context(&state, &account).cached_series(), 2, "call and put");
     let cached = largest_withdrawal(&state, &account);
-    let live_state = snapshot(&mut w).await.without_risk_caches();
-    assert_eq!(context(&live_state, &account).cached_series(), 0);
-    let live = largest_withdrawal(&live_state, &account);
-    assert!(cached.0 < live.0, "cached {cached:?} live {live:?}");
+    // Without the cache the check does not run: off chain as on chain, where the cache holds
+    // the valuation is the cache's (docs/security.md).
+    let uncached = snapshot(&mut w).await.without_risk_caches();
+    let refused = uncached
+        .context(&Protocol::needs(&[&account], None), OracleUse::OpenRisk)
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        refused
+            .as_deref()
+            .is_some_and(|e| e.contains("RiskCacheRequired")),
+        "{refused:?}"
+    );
     assert_program_agrees(&mut w, &trader, cached).await;
 
     // Past the window (300 s): the cache is ignored, off chain and on chain alike.

@@ -90,7 +90,8 @@ async fn closing_realizes_pnl_and_frees_the_slot() {
         .await
         .unwrap();
     let fees_open = (750_000, 300_000);
-    // The taker sells 4 back at 160: +40 USDC realized; the maker covers 4 at 160: -40.
+    // SOL at 160: the taker sells 4 back at 160: +40 USDC realized; the maker covers 4: -40.
+    w.set_sol_price(160 * 100_000_000).await;
     w.trade(&taker, &maker, SOL_MARKET, SOL_PERP, -4, 160 * USDC)
         .await
         .unwrap();
@@ -110,6 +111,7 @@ async fn closing_realizes_pnl_and_frees_the_slot() {
     w.assert_books_reconcile().await;
 
     // Closing the rest empties the slot; open interest returns to zero.
+    w.set_sol_price(SOL_PRICE).await;
     w.trade(&taker, &maker, SOL_MARKET, SOL_PERP, -6, 150 * USDC)
         .await
         .unwrap();
@@ -193,11 +195,13 @@ async fn trade_input_refusals() {
             (SOL_MARKET, SOL_PERP, i64::MIN, 1),
             XmarginError::AmountTooLarge,
         ),
-        // The trade value fits, but size x spot does not.
+        // The trade value fits in i64, but size x spot is past the engine's 2^58 notional.
         (
-            (SOL_MARKET, SOL_PERP, 100_000_000_000, 1),
+            (SOL_MARKET, SOL_PERP, 10_000_000_000, 150 * USDC),
             XmarginError::MathOverflow,
         ),
+        // Far outside the band around the 150 mark.
+        ((SOL_MARKET, SOL_PERP, 1, 2), XmarginError::FillOutsideBand),
         ((SOL_MARKET, 9, 1, USDC), XmarginError::UnknownSeries),
     ];
     for (trade, error) in cases {
@@ -418,7 +422,7 @@ async fn an_account_holds_at_most_thirty_two_positions() {
     let taker = w.funded_trader(1_000_000 * USDC).await;
     let maker = w.funded_trader(1_000_000 * USDC).await;
     for series in 0..32u8 {
-        let price = if series < 2 { 150 * USDC } else { 10 * USDC };
+        let price = w.mark(SOL_MARKET, series).await;
         w.trade(&taker, &maker, SOL_MARKET, series, 1, price)
             .await
             .unwrap();
@@ -471,13 +475,13 @@ async fn a_reducing_trade_is_allowed_below_initial_margin_but_adding_is_not() {
             .size,
         9
     );
-    // Reducing at a price far below the mark leaves the account worse off: refused.
+    // Reducing at a price far below the mark is outside the fill band (tests/attacks.rs).
     refused_trade(
         &mut w,
         &taker,
         &maker,
         (SOL_MARKET, SOL_PERP, -1, 100 * USDC),
-        XmarginError::TakerBelowInitialMargin,
+        XmarginError::FillOutsideBand,
     )
     .await;
     w.assert_books_reconcile().await;

@@ -38,7 +38,7 @@ async fn a_worst_case_account_is_margined_in_one_transaction() {
             (SOL_MARKET, 0 | 1) => 150 * USDC,
             (BTC_MARKET, 0 | 1) => 1_000 * USDC,
             (_, 0 | 1) => 50 * USDC,
-            _ => 5 * USDC,
+            _ => w.mark(market, series).await,
         };
         w.trade(&taker, &maker, market, series, size, price)
             .await

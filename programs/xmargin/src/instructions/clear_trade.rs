@@ -1,6 +1,6 @@
 use anchor_lang::prelude::*;
 
-use crate::error::XmarginError;
+use crate::error::{risk_error, XmarginError};
 use crate::events::TradeCleared;
 use crate::health::{Needs, RiskContext};
 use crate::oracle::OracleUse;
@@ -125,13 +125,21 @@ pub fn handler<'info>(
             &clock,
         )?
     };
+    // Value moves between the two sides only through the price: it must lie in the band
+    // around the program's own valuation of the series.
+    let band = {
+        let market = ctx.accounts.market.load()?;
+        risk.fill_band(market_index, params.series, market.fill_band_widening())?
+    };
+    require!(band.contains(params.price), XmarginError::FillOutsideBand);
     {
         let mut taker = ctx.accounts.taker_account.load_mut()?;
         risk.settle_accruals(&mut taker, Some((market_index, params.series)))?;
         let mut maker = ctx.accounts.maker_account.load_mut()?;
         risk.settle_accruals(&mut maker, Some((market_index, params.series)))?;
     }
-    // A side that only reduces may end below initial margin if it ends no worse than it began.
+    // A side that only reduces may end below initial margin if it ends no worse than it began
+    // (`passes`).
     let taker_before = health_if(&risk, &ctx.accounts.taker_account, taker_reduces)?;
     let maker_before = health_if(&risk, &ctx.accounts.maker_account, maker_reduces)?;
 
@@ -163,20 +171,28 @@ pub fn handler<'info>(
         quote.accrue_fees(maker_fee)?;
     }
 
-    let taker_after = risk
-        .health(&*ctx.accounts.taker_account.load()?)?
-        .init_health;
-    require!(
-        passes(taker_after, taker_before),
-        XmarginError::TakerBelowInitialMargin
-    );
-    let maker_after = risk
-        .health(&*ctx.accounts.maker_account.load()?)?
-        .init_health;
-    require!(
-        passes(maker_after, maker_before),
-        XmarginError::MakerBelowInitialMargin
-    );
+    let taker_after = Judged {
+        after: risk
+            .health(&*ctx.accounts.taker_account.load()?)?
+            .init_health,
+        reducing_before: taker_before,
+        shortfall: band
+            .shortfall_to_adverse_edge(params.size, params.price)
+            .map_err(risk_error)?,
+        fee: taker_fee,
+    };
+    require!(taker_after.passes(), XmarginError::TakerBelowInitialMargin);
+    let maker_after = Judged {
+        after: risk
+            .health(&*ctx.accounts.maker_account.load()?)?
+            .init_health,
+        reducing_before: maker_before,
+        shortfall: band
+            .shortfall_to_adverse_edge(-params.size, params.price)
+            .map_err(risk_error)?,
+        fee: maker_fee,
+    };
+    require!(maker_after.passes(), XmarginError::MakerBelowInitialMargin);
 
     crate::emit_event!(TradeCleared {
         market: market_index,
@@ -207,7 +223,26 @@ fn health_if(
     Ok(Some(risk.health(&*account.load()?)?.init_health))
 }
 
-/// Initial margin holds after the trade, or the side only reduced and is no worse off.
-fn passes(after: i128, before_if_reducing: Option<i128>) -> bool {
-    after >= 0 || before_if_reducing.is_some_and(|before| after >= before)
+/// One side's initial health after a fill, and what judging it needs.
+struct Judged {
+    after: i128,
+    /// Initial health before the fill, for a side whose fill only reduces.
+    reducing_before: Option<i128>,
+    /// What the side would have lost more at its adverse band edge
+    /// (`FillBand::shortfall_to_adverse_edge`).
+    shortfall: i128,
+    fee: u64,
+}
+
+impl Judged {
+    /// Initial margin holds after the fill; or the side only reduced and, with its fill valued
+    /// at its own adverse band edge, ends no lower than it began less its fee. Valued at the
+    /// edge, the verdict does not depend on where in the band the price was agreed: a side
+    /// below initial margin cannot pay its counterparty with the requirement it frees.
+    fn passes(&self) -> bool {
+        self.after >= 0
+            || self.reducing_before.is_some_and(|before| {
+                self.after.saturating_sub(self.shortfall) >= before.saturating_sub(self.fee as i128)
+            })
+    }
 }

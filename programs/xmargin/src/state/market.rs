@@ -13,6 +13,9 @@ const NOMINAL_SPOT: u64 = 1_000_000;
 
 /// Series per market (perps, futures, and every strike x expiry of the option chain).
 pub const MAX_SERIES: usize = 64;
+/// The widest fill band the risk authority may set: 10 % of spot beyond the valuation. Two
+/// colluding accounts move at most this much value per contract filled (docs/security.md).
+pub const MAX_FILL_BAND_BPS: u16 = 1_000;
 /// Markets the clearinghouse lists; a position slot stores its market as a u8.
 pub const MAX_MARKETS: u8 = 64;
 
@@ -318,6 +321,10 @@ pub struct UnderlyingRisk {
     /// of the spot it was computed at, for `cache_max_age_secs`; 0 in either disables the cache.
     pub cache_spot_tolerance_bps: u16,
     pub cache_max_age_secs: u32,
+    /// A fill clears within this many basis points of spot beyond the series' valuation
+    /// (`xmargin_risk::fill::FillBand`), at most `MAX_FILL_BAND_BPS`.
+    pub fill_band_bps: u16,
+    pub _band_padding: [u8; 6],
 }
 
 /// One underlying and its series, PDA `["market", index]`.
@@ -390,12 +397,19 @@ impl Market {
     /// Parameters the engine accepts, checked at a nominal spot.
     pub fn validate_risk(&self) -> Result<()> {
         require!(
-            self.risk.cache_spot_tolerance_bps <= MAX_SPOT_TOLERANCE_BPS,
+            self.risk.cache_spot_tolerance_bps <= MAX_SPOT_TOLERANCE_BPS
+                && self.risk.fill_band_bps <= MAX_FILL_BAND_BPS,
             XmarginError::InvalidParameter
         );
         self.underlying(NOMINAL_SPOT)
             .validate()
             .map_err(|_| error!(XmarginError::InvalidParameter))
+    }
+
+    /// The widening of the fill band, as a fraction of spot, rounded down (a band never
+    /// wider than set).
+    pub fn fill_band_widening(&self) -> Fx {
+        Fx::from_bits(((self.risk.fill_band_bps as i64) << 32) / BPS_DENOMINATOR as i64)
     }
 
     /// Marks every cached option risk of this market as outdated.
@@ -440,13 +454,14 @@ impl Market {
 const _: () = {
     assert!(core::mem::size_of::<Series>() == 88);
     assert!(core::mem::size_of::<StoredVolSurface>() == 40);
-    assert!(core::mem::size_of::<UnderlyingRisk>() == 88);
+    assert!(core::mem::size_of::<UnderlyingRisk>() == 96);
     assert!(core::mem::offset_of!(UnderlyingRisk, cache_spot_tolerance_bps) == 82);
+    assert!(core::mem::offset_of!(UnderlyingRisk, fill_band_bps) == 88);
     assert!(core::mem::offset_of!(Market, surface) == 64);
     assert!(core::mem::offset_of!(Market, risk) == 104);
-    assert!(core::mem::offset_of!(Market, grid_constants) == 216);
-    assert!(core::mem::offset_of!(Market, risk_generation) == 216 + GRID_WORDS * 8 + 24);
-    assert!(core::mem::offset_of!(Market, series) == 216 + GRID_WORDS * 8 + 64);
-    assert!(core::mem::size_of::<Market>() == 216 + GRID_WORDS * 8 + 64 + 64 * 88);
+    assert!(core::mem::offset_of!(Market, grid_constants) == 224);
+    assert!(core::mem::offset_of!(Market, risk_generation) == 224 + GRID_WORDS * 8 + 24);
+    assert!(core::mem::offset_of!(Market, series) == 224 + GRID_WORDS * 8 + 64);
+    assert!(core::mem::size_of::<Market>() == 224 + GRID_WORDS * 8 + 64 + 64 * 88);
     assert!(core::mem::align_of::<Market>() == 8);
 };

@@ -65,6 +65,13 @@ pub struct Trader {
     pub sol: Pubkey,
 }
 
+/// Every oracle's price (`World::leave_cache_windows`).
+pub struct Prices {
+    sol: i64,
+    btc: i64,
+    extra: Vec<(Pubkey, i64)>,
+}
+
 pub fn vol_surface_ix(w: &World, market: u8, surface: StoredVolSurface) -> Instruction {
     ix::update_vol_surface(w.risk_authority.pubkey(), market, surface)
 }
@@ -360,6 +367,32 @@ impl World {
         };
         edit(&mut price);
         self.h.write_pull_oracle(self.btc_oracle, price);
+    }
+
+    /// Every oracle 0.6 % up, republished: past the risk caches' spot window (0.5 % in the
+    /// listing), so no cached entry holds and checks value every option live, with nothing
+    /// else changed. Returns the prices to go back to (`restore_prices`).
+    pub async fn leave_cache_windows(&mut self) -> Prices {
+        let saved = Prices {
+            sol: self.sol_price,
+            btc: self.btc_price,
+            extra: self.extra_oracles.clone(),
+        };
+        let up = |price: i64| price + price / 1_000 * 6;
+        self.sol_price = up(self.sol_price);
+        self.btc_price = up(self.btc_price);
+        for (_, price) in self.extra_oracles.iter_mut() {
+            *price = up(*price);
+        }
+        self.refresh_oracles().await;
+        saved
+    }
+
+    pub async fn restore_prices(&mut self, prices: Prices) {
+        self.sol_price = prices.sol;
+        self.btc_price = prices.btc;
+        self.extra_oracles = prices.extra;
+        self.refresh_oracles().await;
     }
 
     /// Moves the SOL price and republishes.
@@ -801,6 +834,32 @@ impl World {
 
     pub fn resolve_bankruptcy_ix(&self, account: Pubkey, market: u8) -> Instruction {
         ix::resolve_bankruptcy(account, market, self.usdc_mint)
+    }
+
+    /// Every account margin checks read, fetched from the bank as a client would.
+    pub async fn protocol(&mut self) -> xmargin_client::Protocol {
+        let chain = xmargin_client::BanksChain::new(self.h.ctx.banks_client.clone());
+        xmargin_client::Protocol::fetch(&chain).await.unwrap()
+    }
+
+    /// (initial health, maintenance health) of `address` as the program sees it now, its
+    /// accruals settled, at the prices a withdrawal from it would use.
+    pub async fn health(&mut self, address: Pubkey) -> (i128, i64) {
+        let account = self.margin_account(address).await;
+        let protocol = self.protocol().await;
+        let (context, settled) = protocol.settled(&account).unwrap();
+        let health = context.health(&settled).unwrap();
+        (health.init_health, health.maint_health())
+    }
+
+    /// The prices `clear_trade` accepts for (market, series) now.
+    pub async fn fill_band(&mut self, market: u8, series: u8) -> xmargin_risk::fill::FillBand {
+        self.protocol().await.fill_band(market, series).unwrap()
+    }
+
+    /// The program's valuation of one contract of (market, series) now (a long's mark).
+    pub async fn mark(&mut self, market: u8, series: u8) -> u64 {
+        self.protocol().await.mark(market, series).unwrap()
     }
 
     pub async fn margin_account(&mut self, address: Pubkey) -> MarginAccount {
