@@ -65,9 +65,7 @@ impl Story {
         series: u8,
         size: i64,
     ) -> ClientResult<()> {
-        let protocol = self.exchange.protocol().await?;
-        let market = self.exchange.underlyings[k].market;
-        let mark = protocol.mark(market, series)?.max(10_000) / 10_000 * 10_000;
+        let mark = self.exchange.mark_price(k, series).await?;
         self.exchange
             .trade((taker, maker), k, series, size, mark)
             .await

@@ -130,7 +130,7 @@ impl Protocol {
         as_taker: bool,
     ) -> ClientResult<AccountSummary> {
         let key = (market, params.series);
-        let context = self.context(&Self::needs(&[account], Some(key)), OracleUse::OpenRisk)?;
+        let context = self.context_changing(&[account], key)?;
         let mut after = *account;
         context.settle_accruals(&mut after, Some(key))?;
         let (size, fee_bps) = if as_taker {
@@ -187,7 +187,7 @@ impl Protocol {
         series: u8,
     ) -> ClientResult<u64> {
         let key = (market, series);
-        let context = self.context(&Self::needs(&[account], Some(key)), OracleUse::OpenRisk)?;
+        let context = self.context_changing(&[account], key)?;
         let mut settled = *account;
         context.settle_accruals(&mut settled, None)?;
         let evaluated = context.evaluate(&settled)?;
@@ -203,6 +203,20 @@ impl Protocol {
             held,
         )?;
         Ok(quantity)
+    }
+
+    /// The context of an instruction that changes positions of `key` held by `accounts` (a
+    /// fill, a liquidation step): strict prices, and `key`'s funding accrued up to now as the
+    /// program accrues it first (on a copy of the market).
+    fn context_changing(
+        &self,
+        accounts: &[&MarginAccount],
+        key: (u8, u8),
+    ) -> ClientResult<RiskContext<'_>> {
+        let mut context = self.context(&Self::needs(accounts, Some(key)), OracleUse::OpenRisk)?;
+        let mut market = self.market(key.0)?;
+        context.accrue_funding(&mut market, key.1, self.clock.unix_timestamp)?;
+        Ok(context)
     }
 
     /// The prices `clear_trade` accepts for one contract of (market, series) now: the

@@ -5,7 +5,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use solana_account::Account;
 use xmargin::state::MarginAccount;
 use xmargin_keeper::scan::{decode, evaluate};
-use xmargin_sandbox::exchange::{Exchange, BTC, ETH, SOL};
+use xmargin_sandbox::exchange::{Exchange, AT_MARK, BTC, ETH, SOL};
 use xmargin_sandbox::params::USDC;
 
 const ACCOUNTS: usize = 10_000;
@@ -25,12 +25,12 @@ fn setup() -> (
         let levered = e.trader("levered", &[(0, 20_000 * USDC)]).await.unwrap();
         let book = [
             (SOL, 0, 200, 150 * USDC),
-            (SOL, 4, 200, 9 * USDC),
-            (SOL, 3, -200, 5 * USDC),
-            (ETH, 5, 100, 10 * USDC),
-            (ETH, 4, -100, 20 * USDC),
-            (ETH, 2, -100, 20 * USDC),
-            (ETH, 3, 100, 10 * USDC),
+            (SOL, 4, 200, AT_MARK),
+            (SOL, 3, -200, AT_MARK),
+            (ETH, 5, 100, AT_MARK),
+            (ETH, 4, -100, AT_MARK),
+            (ETH, 2, -100, AT_MARK),
+            (ETH, 3, 100, AT_MARK),
             (BTC, 0, 30, 1_000 * USDC),
             (ETH, 0, -100, 300 * USDC),
             (BTC, 1, -10, 1_000 * USDC),

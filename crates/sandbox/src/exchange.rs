@@ -110,10 +110,14 @@ pub const ETH: usize = 2;
 /// option, short an ETH option and the BTC perp. Tests trade it against `market_maker`.
 pub const HEDGED_BOOK: [(usize, usize, i64, u64); 4] = [
     (SOL, 0, 100, 150 * USDC),
-    (SOL, 4, 100, 9 * USDC),
-    (ETH, 2, -50, 25 * USDC),
+    (SOL, 4, 100, AT_MARK),
+    (ETH, 2, -50, AT_MARK),
     (BTC, 0, -10, 1_000 * USDC),
 ];
+
+/// A book's price meaning "at the engine's mark" (`Exchange::mark_price`): an option's fill must
+/// lie in a band around the model's value, which a fixed price would leave as spot moves.
+pub const AT_MARK: u64 = 0;
 
 impl Exchange {
     /// Starts the runtime and lists everything.
@@ -354,7 +358,7 @@ impl Exchange {
     }
 
     /// Several trades between the same two sides: (underlying, listed series position, size,
-    /// price), in order.
+    /// price or `AT_MARK`), in order.
     pub async fn trades(
         &self,
         sides: (&Trader, &Trader),
@@ -362,9 +366,21 @@ impl Exchange {
     ) -> ClientResult<()> {
         for (k, i, size, price) in book {
             let series = self.underlyings[*k].series[*i].index;
-            self.trade(sides, *k, series, *size, *price).await?;
+            let price = match *price {
+                AT_MARK => self.mark_price(*k, series).await?,
+                price => price,
+            };
+            self.trade(sides, *k, series, *size, price).await?;
         }
         Ok(())
+    }
+
+    /// The engine's mark of one contract of underlying `k`'s `series` now, rounded down to a
+    /// cent (at least one): a price inside the fill band.
+    pub async fn mark_price(&self, k: usize, series: u8) -> ClientResult<u64> {
+        let protocol = self.protocol().await?;
+        let mark = protocol.mark(self.underlyings[k].market, series)?;
+        Ok(mark.max(10_000) / 10_000 * 10_000)
     }
 
     /// `taker` buys `size` contracts (negative: sells) of underlying `k`'s `series` from

@@ -67,8 +67,11 @@ pub fn flat_surface(vol_percent: i64) -> StoredVolSurface {
 
 /// Fills clear within 2 % of spot beyond the series' valuation.
 pub const FILL_BAND_BPS: u16 = 200;
+/// Open interest and position caps per series, in contracts: far above any scenario here.
+pub const MAX_OPEN_INTEREST: u64 = 1_000_000_000_000;
+pub const MAX_POSITION: u64 = 100_000_000_000;
 
-/// Price ±15 % core grid, vol -20 %/+30 %, extended -50 %/+100 % at 30 % weight, fill band 2 %.
+/// Price ±15 % core grid, vol -20 %/+30 %, extended -50 %/+100 % at 30 % weight, fill band 2 %, caps far above any scenario.
 pub fn underlying_risk(correlation_group: u8, beta_percent: i64) -> UnderlyingRisk {
     UnderlyingRisk {
         grid: StoredGrid {
@@ -89,6 +92,8 @@ pub fn underlying_risk(correlation_group: u8, beta_percent: i64) -> UnderlyingRi
         cache_max_age_secs: 300,
         fill_band_bps: FILL_BAND_BPS,
         _band_padding: [0; 6],
+        max_open_interest: MAX_OPEN_INTEREST,
+        max_position: MAX_POSITION,
     }
 }
 

@@ -125,6 +125,10 @@ pub enum XmarginError {
     FillOutsideBand,
     #[msg("the market has a risk cache and the check reads its options: pass the cache account")]
     RiskCacheRequired,
+    #[msg("the fill would raise the series' open interest past its cap")]
+    OpenInterestCapExceeded,
+    #[msg("the fill would raise the account's position in the series past its cap")]
+    PositionCapExceeded,
 }
 
 impl From<xmargin_risk::RiskError> for XmarginError {

@@ -240,10 +240,13 @@ pub struct PositionSettled {
 pub struct FundingUpdated {
     pub market: u8,
     pub series: u8,
-    pub mark_twap: u64,
+    /// The premium of recent banded volume over the index after this crank, ppm
+    /// (`Series::premium_ppm`).
+    pub premium_ppm: i64,
     pub index_price: u64,
-    /// Clamped premium, basis points per day (positive: longs pay).
-    pub rate_bps_per_day: i64,
+    /// The clamped premium this crank accrued at, ppm of the index per day (positive: longs
+    /// pay).
+    pub rate_ppm_per_day: i64,
     /// Accrued by this crank per long contract, quote-native.
     pub per_contract: i64,
     pub funding_index: i64,

@@ -799,6 +799,41 @@ impl<'s> RiskContext<'s> {
         Ok(())
     }
 
+    /// The oracle price of one contract of `market`, quote-native: the spot this check values
+    /// at and the index perp funding is paid against.
+    pub fn spot(&self, market: u8) -> Result<u64> {
+        self.markets
+            .iter()
+            .position(|m| *m == market)
+            .and_then(|local| self.engine.underlyings.get(local))
+            .map(|underlying| underlying.spot)
+            .ok_or_else(|| error!(XmarginError::UnknownMarket))
+    }
+
+    /// Brings (market, series)'s funding up to now if it is a perp, before a fill or a
+    /// liquidation changes its positions (`Series::accrue_funding`), and settles accounts
+    /// against the new index from here on. `market` is the account of `market`'s index.
+    pub fn accrue_funding(&mut self, market: &mut Market, series: u8, now: i64) -> Result<()> {
+        if market.series(series)?.instrument()? != Instrument::Perpetual {
+            return Ok(());
+        }
+        let index_price = self.spot(market.index)?;
+        let stored = market.series_mut(series)?;
+        stored.accrue_funding(index_price, now)?;
+        let funding_index = stored.funding_index;
+        let key = series_key(market.index, series);
+        let at = self
+            .series_lookup
+            .binary_search_by_key(&key, |(k, _)| *k)
+            .map_err(|_| error!(XmarginError::UnknownSeries))?;
+        let info = self
+            .instruments
+            .get_mut(self.series_lookup[at].1 as usize)
+            .ok_or_else(|| error!(XmarginError::UnknownSeries))?;
+        info.funding_index = funding_index;
+        Ok(())
+    }
+
     /// The prices one contract of (market, series) may fill at: the band around this check's
     /// valuation of the series, widened by `widening` x spot (`xmargin_risk::fill`).
     pub fn fill_band(&self, market: u8, series: u8, widening: Fx) -> Result<FillBand> {

@@ -11,7 +11,8 @@ use crate::error::{risk_error, XmarginError};
 use crate::health::{AccountRisk, Needs, RiskContext};
 use crate::oracle::OracleUse;
 use crate::state::{
-    Clearinghouse, CollateralRegistry, MarginAccount, BPS_DENOMINATOR, PAUSE_LIQUIDATE, QUOTE_ASSET,
+    Clearinghouse, CollateralRegistry, MarginAccount, Market, BPS_DENOMINATOR, PAUSE_LIQUIDATE,
+    QUOTE_ASSET,
 };
 
 /// The accounts every liquidation step uses.
@@ -113,10 +114,15 @@ impl Before {
 
 impl<'a> Parties<'a, '_> {
     /// Authorizes the liquidator, loads prices (strict: positions or collateral change hands),
-    /// settles both accounts' funding, and checks the target is liquidatable: below
+    /// accrues the funding of `also` (a series of `market`) up to now, settles both accounts'
+    /// funding, and checks the target is liquidatable: below
     /// maintenance, or still flagged and below the liquidation-end level. Returns the prices,
     /// the target's state and its evaluation (which `finish` updates instead of redoing).
-    pub fn begin(&self, also: Option<(u8, u8)>) -> Result<(RiskContext<'a>, Before, AccountRisk)> {
+    pub fn begin(
+        &self,
+        also: Option<(u8, u8)>,
+        market: Option<&AccountLoader<'_, Market>>,
+    ) -> Result<(RiskContext<'a>, Before, AccountRisk)> {
         self.clearinghouse.require_not_paused(PAUSE_LIQUIDATE)?;
         let needs = {
             let liquidator = self.liquidator.load()?;
@@ -144,15 +150,20 @@ impl<'a> Parties<'a, '_> {
             }
             needs
         };
-        let risk = RiskContext::load(
+        let clock = Clock::get()?;
+        let mut risk = RiskContext::load(
             self.clearinghouse,
             &*self.registry.load()?,
             self.named_market,
             self.accounts,
             &needs,
             OracleUse::OpenRisk,
-            &Clock::get()?,
+            &clock,
         )?;
+        // A perp changing hands pays its funding up to now first, like a fill.
+        if let (Some((_, series)), Some(market)) = (also, market) {
+            risk.accrue_funding(&mut *market.load_mut()?, series, clock.unix_timestamp)?;
+        }
         {
             let mut target = self.target.load_mut()?;
             risk.settle_accruals(&mut target, None)?;

@@ -247,6 +247,59 @@ async fn attack_a_fill_at_a_stale_price_is_refused_after_the_oracle_moves() {
     .await;
 }
 
+/// Issue 20 §1 and §3, measured on the base commit: after a quiet hour one contract cleared
+/// at 5 % above the oracle (0.11 of fees) set the funding rate to its 1 %/day cap; a holder of
+/// 1,000 contracts paid 1,500 USDC over the day. Now the fill must be in the band, and the
+/// premium weighs it by its share of the volume, anchored by the open interest at the index.
+#[tokio::test]
+async fn attack_one_contract_cannot_steer_funding() {
+    let mut w = World::listed().await;
+    let holder = w.funded_trader(100_000 * USDC).await;
+    let other = w.funded_trader(100_000 * USDC).await;
+    let c = w.funded_trader(10_000 * USDC).await;
+    let d = w.funded_trader(10_000 * USDC).await;
+    w.trade(&holder, &other, SOL_MARKET, SOL_PERP, 1_000, 150 * USDC)
+        .await
+        .unwrap();
+    w.h.send(&[w.crank_funding_ix(SOL_MARKET, SOL_PERP)], &[])
+        .await
+        .unwrap();
+    w.h.advance(3_600).await;
+    w.refresh_oracles().await;
+    w.h.send(&[w.crank_funding_ix(SOL_MARKET, SOL_PERP)], &[])
+        .await
+        .unwrap();
+    let ix = w.trade_ix(&c, &d, SOL_MARKET, SOL_PERP, 1, 157_500_000);
+    assert_attack_refused(
+        &mut w,
+        &watched(&[&c, &d]),
+        &[ix],
+        &[&c.key, &d.key],
+        XmarginError::FillOutsideBand,
+        || "one contract at 5 % above the oracle".into(),
+    )
+    .await;
+    // At the band's top edge (19,999 ppm) the one contract is 1 of 1,002 contracts of weight:
+    // the premium is 19 ppm, a day's crank charges its fade over the hour, and the holder of
+    // 1,000 pays 0.059 USDC, not 1,500.
+    let band = w.fill_band(SOL_MARKET, SOL_PERP).await;
+    w.trade(&c, &d, SOL_MARKET, SOL_PERP, 1, band.high)
+        .await
+        .unwrap();
+    let series = w.market(SOL_MARKET).await.series[SOL_PERP as usize];
+    assert_eq!(series.premium_ppm(), 19_999 / 1_002);
+    let before = w.margin_account(holder.account).await.quote_balance();
+    w.h.advance(86_400).await;
+    w.refresh_oracles().await;
+    w.h.send(&[w.crank_funding_ix(SOL_MARKET, SOL_PERP)], &[])
+        .await
+        .unwrap();
+    w.withdraw(&holder, QUOTE, 1).await.unwrap();
+    let paid = before - 1 - w.margin_account(holder.account).await.quote_balance();
+    assert_eq!(paid, 59_000);
+    w.assert_books_reconcile().await;
+}
+
 /// The risk authority sets the widening within bounds: past 10 % it is refused.
 #[tokio::test]
 async fn attack_the_band_cannot_be_widened_past_its_bound() {

@@ -113,7 +113,7 @@ pub fn handler<'info>(
     } else {
         OracleUse::OpenRisk
     };
-    let risk = {
+    let mut risk = {
         let registry = ctx.accounts.collateral_registry.load()?;
         RiskContext::load(
             clearinghouse,
@@ -132,6 +132,13 @@ pub fn handler<'info>(
         risk.fill_band(market_index, params.series, market.fill_band_widening())?
     };
     require!(band.contains(params.price), XmarginError::FillOutsideBand);
+    // Funding up to now at the rate in force, before the fill changes who holds what.
+    let index_price = risk.spot(market_index)?;
+    risk.accrue_funding(
+        &mut *ctx.accounts.market.load_mut()?,
+        params.series,
+        clock.unix_timestamp,
+    )?;
     {
         let mut taker = ctx.accounts.taker_account.load_mut()?;
         risk.settle_accruals(&mut taker, Some((market_index, params.series)))?;
@@ -155,13 +162,19 @@ pub fn handler<'info>(
         taker.add_quote(-(taker_fee as i64))?;
         maker.add_quote(-(maker_fee as i64))?;
         let mut market = ctx.accounts.market.load_mut()?;
+        let (max_open_interest, max_position) =
+            (market.risk.max_open_interest, market.risk.max_position);
         let series = market.series_mut(params.series)?;
         if series.kind == SeriesKind::Perpetual as u8 {
-            series.record_trade_price(params.price, clock.unix_timestamp);
+            series.record_premium(params.size, params.price, index_price, clock.unix_timestamp)?;
         }
+        let open_interest_before = series.open_interest_long;
         series.record_fill(&taker_fill, params.size)?;
         series.record_fill(&maker_fill, -params.size)?;
         series.check_open_interest()?;
+        series.check_open_interest_cap(open_interest_before, max_open_interest)?;
+        taker_fill.check_position_cap(params.size, max_position)?;
+        maker_fill.check_position_cap(-params.size, max_position)?;
         (taker_fill, maker_fill)
     };
     {
@@ -244,5 +257,78 @@ impl Judged {
             || self.reducing_before.is_some_and(|before| {
                 self.after.saturating_sub(self.shortfall) >= before.saturating_sub(self.fee as i128)
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xmargin_risk::fill::FillBand;
+
+    const BAND: FillBand = FillBand {
+        low: 100,
+        high: 110,
+    };
+
+    /// A seller of 10 below initial margin: its health after a fill at `price` is its health
+    /// at the low edge plus what the better price paid it.
+    fn seller_at(price: u64, at_low_edge: i128, before: i128, fee: u64) -> Judged {
+        Judged {
+            after: at_low_edge + (price as i128 - BAND.low as i128) * 10,
+            reducing_before: Some(before),
+            shortfall: BAND.shortfall_to_adverse_edge(-10, price).unwrap(),
+            fee,
+        }
+    }
+
+    #[test]
+    fn a_reducing_verdict_is_the_same_at_every_price_in_the_band() {
+        // Ends at its fee below where it began (passes), one unit lower (refused), and far
+        // below while the favourable edge alone would bring it back above (refused).
+        for (at_low_edge, before, fee, expected) in [
+            (-1_005, -1_000, 5, true),
+            (-1_006, -1_000, 5, false),
+            (-1_090, -1_000, 5, false),
+        ] {
+            for price in BAND.low..=BAND.high {
+                assert_eq!(
+                    seller_at(price, at_low_edge, before, fee).passes(),
+                    expected,
+                    "{price} {at_low_edge} {before}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn initial_margin_after_passes_and_an_adding_side_below_it_fails() {
+        let above = Judged {
+            after: 0,
+            reducing_before: None,
+            shortfall: 0,
+            fee: 0,
+        };
+        assert!(above.passes());
+        let adding = Judged {
+            after: -1,
+            reducing_before: None,
+            shortfall: 0,
+            fee: 1_000,
+        };
+        assert!(!adding.passes());
+        // A buyer reducing a short is judged at the high edge.
+        let buyer = Judged {
+            after: -50,
+            reducing_before: Some(-60),
+            shortfall: BAND.shortfall_to_adverse_edge(10, 109).unwrap(),
+            fee: 0,
+        };
+        assert_eq!(buyer.shortfall, 10);
+        assert!(buyer.passes());
+        let buyer = Judged {
+            shortfall: BAND.shortfall_to_adverse_edge(10, 108).unwrap(),
+            ..buyer
+        };
+        assert!(!buyer.passes());
     }
 }

@@ -5,9 +5,10 @@ use crate::events::FundingUpdated;
 use crate::market_oracle::MarketOracle;
 use crate::state::SeriesKind;
 
-/// Permissionless: accrues a perp's funding since the last crank into its cumulative index,
-/// from the premium of the traded mark (TWAP) over the oracle index, clamped. Positions pay or
-/// receive it when next touched.
+/// Permissionless: accrues a perp's funding since it was last accrued (by a crank, a fill or a
+/// liquidation) into its cumulative index, at the premium of recent banded volume over the
+/// oracle index, clamped (`Series::accrue_funding`). Positions pay or receive it when next
+/// touched.
 pub fn handler(ctx: Context<MarketOracle>, series_index: u8) -> Result<()> {
     let clock = Clock::get()?;
     require!(
@@ -18,13 +19,13 @@ pub fn handler(ctx: Context<MarketOracle>, series_index: u8) -> Result<()> {
     let mut market = ctx.accounts.market.load_mut()?;
     let market_index = market.index;
     let series = market.series_mut(series_index)?;
-    let (rate_bps, per_contract) = series.accrue_funding(index_price, clock.unix_timestamp)?;
+    let (rate_ppm, per_contract) = series.accrue_funding(index_price, clock.unix_timestamp)?;
     crate::emit_event!(FundingUpdated {
         market: market_index,
         series: series_index,
-        mark_twap: series.mark_twap,
+        premium_ppm: series.premium_ppm(),
         index_price,
-        rate_bps_per_day: rate_bps,
+        rate_ppm_per_day: rate_ppm,
         per_contract,
         funding_index: series.funding_index,
     });

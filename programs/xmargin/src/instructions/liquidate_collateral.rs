@@ -43,7 +43,7 @@ pub fn handler<'info>(
     require!(params.asset != QUOTE_ASSET, XmarginError::InvalidParameter);
     let common = &ctx.accounts.common;
     let parties = common.parties(None, ctx.remaining_accounts)?;
-    let (risk, before, evaluated) = parties.begin(None)?;
+    let (risk, before, evaluated) = parties.begin(None, None)?;
     let step = plan_step(
         &evaluated.collateral,
         &*common.target_account.load()?,

@@ -49,7 +49,7 @@ pub fn handler<'info>(
     let common = &ctx.accounts.common;
     let parties = common.parties(Some(ctx.accounts.market.as_ref()), ctx.remaining_accounts)?;
     let key = (market_index, params.series);
-    let (risk, before, evaluated) = parties.begin(Some(key))?;
+    let (risk, before, evaluated) = parties.begin(Some(key), Some(&ctx.accounts.market))?;
     let step = plan_step(
         &risk,
         &evaluated,

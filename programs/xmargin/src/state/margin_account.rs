@@ -242,6 +242,19 @@ pub struct Fill {
     pub realized: i64,
 }
 
+impl Fill {
+    /// The position after filling `size` is within `cap` contracts, or no larger than before.
+    pub fn check_position_cap(&self, size: i64, cap: u64) -> Result<()> {
+        let after = self.size_after.unsigned_abs();
+        let before = (self.size_after as i128 - size as i128).unsigned_abs();
+        require!(
+            after <= cap || after as u128 <= before,
+            XmarginError::PositionCapExceeded
+        );
+        Ok(())
+    }
+}
+
 /// Fill `size` contracts (positive buys) at `price` on a position of `size_before` with
 /// `cost_basis`.
 pub fn fill(size_before: i64, cost_basis: i64, size: i64, price: u64) -> Result<Fill> {

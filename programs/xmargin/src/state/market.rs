@@ -16,6 +16,9 @@ pub const MAX_SERIES: usize = 64;
 /// The widest fill band the risk authority may set: 10 % of spot beyond the valuation. Two
 /// colluding accounts move at most this much value per contract filled (docs/security.md).
 pub const MAX_FILL_BAND_BPS: u16 = 1_000;
+/// The largest open-interest cap per series: 2^53 contracts keeps Σ size x premium (ppm, at
+/// most 10^5 inside a 10 % band) and every funding payment within 64 bits.
+pub const MAX_OPEN_INTEREST_CAP: u64 = 1 << 53;
 /// Markets the clearinghouse lists; a position slot stores its market as a u8.
 pub const MAX_MARKETS: u8 = 64;
 
@@ -69,11 +72,13 @@ pub const SERIES_SETTLED: u8 = 2;
 /// The settlement price is the first valid oracle price published within this long after
 /// expiry.
 pub const SETTLEMENT_WINDOW_SECS: i64 = 3_600;
-/// The perp mark is a time-weighted average of trade prices over about this window.
-pub const MARK_TWAP_WINDOW_SECS: i64 = 3_600;
+/// Cleared volume counts toward the perp premium for this long, fading linearly.
+pub const PREMIUM_WINDOW_SECS: i64 = 3_600;
 /// Funding rates are per day and clamped to this many basis points per day.
 pub const FUNDING_PERIOD_SECS: i64 = 86_400;
 pub const MAX_FUNDING_RATE_BPS: i64 = 100;
+/// Premiums and rates are in parts per million of the index.
+pub const PPM: i64 = 1_000_000;
 
 /// One tradable series of a market.
 #[zero_copy]
@@ -91,9 +96,12 @@ pub struct Series {
     /// Cumulative funding paid per long contract (perps), quote-native. Whole units keep every
     /// payment, size x index change, exact and zero-sum.
     pub funding_index: i64,
-    /// Time-weighted mark of cleared trade prices (perps), quote-native per contract.
-    pub mark_twap: u64,
-    pub twap_updated_at: i64,
+    /// Perps: Σ |size| x premium (ppm of the index) of recent fills, and Σ |size|, both
+    /// fading over `PREMIUM_WINDOW_SECS` since `premium_updated_at` (`Series::premium_ppm`).
+    pub premium_volume: i64,
+    pub volume: u64,
+    pub premium_updated_at: i64,
+    /// Funding is accrued into `funding_index` up to this time.
     pub last_funding_time: i64,
     /// Cumulative loss socialized per contract held (either side), quote-native.
     pub loss_index: i64,
@@ -144,6 +152,16 @@ impl Series {
         Ok(())
     }
 
+    /// A fill that raised open interest (from `before`) must leave it within `cap`; one that
+    /// lowered it passes whatever the cap (which may have been lowered since).
+    pub fn check_open_interest_cap(&self, before: u64, cap: u64) -> Result<()> {
+        require!(
+            self.open_interest_long <= before.max(cap),
+            XmarginError::OpenInterestCapExceeded
+        );
+        Ok(())
+    }
+
     /// Sizes sum to zero, so both sides' open interest must match after every pair of fills.
     pub fn check_open_interest(&self) -> Result<()> {
         require!(
@@ -169,45 +187,82 @@ impl Series {
         })
     }
 
-    /// Folds a cleared trade price into the mark TWAP: the new price weighs in proportion to the
-    /// time since the last update, up to the whole window.
-    pub fn record_trade_price(&mut self, price: u64, now: i64) {
-        if self.mark_twap == 0 {
-            self.mark_twap = price;
-        } else {
-            let elapsed = now
-                .saturating_sub(self.twap_updated_at)
-                .clamp(0, MARK_TWAP_WINDOW_SECS);
-            let gap = price as i128 - self.mark_twap as i128;
-            let moved = gap * elapsed as i128 / MARK_TWAP_WINDOW_SECS as i128;
-            self.mark_twap = (self.mark_twap as i128 + moved) as u64;
+    /// The premium funding is paid on, in ppm of the index: recent banded fills' premiums
+    /// weighted by size, anchored at the index by the open interest (as if every open contract
+    /// had traded at the index), so a fill moves it by at most its share of that volume.
+    /// Rounded toward zero.
+    pub fn premium_ppm(&self) -> i64 {
+        let weight = self.volume as i128 + self.open_interest_long as i128;
+        if weight == 0 {
+            return 0;
         }
-        self.twap_updated_at = now;
+        (self.premium_volume as i128 / weight) as i64
     }
 
-    /// Funding per contract accrued since the last crank at `index_price` (quote-native per
-    /// contract): the premium of the mark TWAP over the index, clamped, pro rata over time,
-    /// rounded toward zero. Returns (rate in bps per day, amount per contract).
+    /// The recorded volume faded for the time since it was last updated: linearly to nothing
+    /// over `PREMIUM_WINDOW_SECS`, rounded toward zero.
+    fn fade_premium(&mut self, now: i64) {
+        let elapsed = now
+            .saturating_sub(self.premium_updated_at)
+            .clamp(0, PREMIUM_WINDOW_SECS);
+        let kept = (PREMIUM_WINDOW_SECS - elapsed) as i128;
+        self.premium_volume =
+            (self.premium_volume as i128 * kept / PREMIUM_WINDOW_SECS as i128) as i64;
+        self.volume = (self.volume as i128 * kept / PREMIUM_WINDOW_SECS as i128) as u64;
+        self.premium_updated_at = now;
+    }
+
+    /// Folds a fill of `size` contracts at `price` (inside its band) into the premium, against
+    /// the oracle's `index_price` (both quote-native per contract).
+    pub fn record_premium(
+        &mut self,
+        size: i64,
+        price: u64,
+        index_price: u64,
+        now: i64,
+    ) -> Result<()> {
+        require!(index_price > 0, XmarginError::OracleInvalid);
+        self.fade_premium(now);
+        let gap_ppm = (price as i128 - index_price as i128) * PPM as i128 / index_price as i128;
+        let contracts = size.unsigned_abs();
+        let overflow = || error!(XmarginError::MathOverflow);
+        let added = i64::try_from(gap_ppm * contracts as i128).map_err(|_| overflow())?;
+        self.premium_volume = self
+            .premium_volume
+            .checked_add(added)
+            .ok_or_else(overflow)?;
+        self.volume = self.volume.checked_add(contracts).ok_or_else(overflow)?;
+        Ok(())
+    }
+
+    /// Accrues funding from `last_funding_time` to `now` at `index_price` (quote-native per
+    /// contract) into `funding_index`, rounded toward zero. The rate is the premium clamped to
+    /// ±`MAX_FUNDING_RATE_BPS` a day; as the recorded volume fades the premium falls to zero
+    /// within `PREMIUM_WINDOW_SECS`, so the interval is paid at the mean of the clamped premium
+    /// at its start and where it has faded to, over at most that window (exact where the open
+    /// interest dominates the recorded volume). Called before anything changes a perp position
+    /// and by the crank: each position pays for the time it was held. Returns (mean rate in ppm
+    /// per day, amount per contract).
     pub fn accrue_funding(&mut self, index_price: u64, now: i64) -> Result<(i64, i64)> {
         let elapsed = now.saturating_sub(self.last_funding_time).max(0);
-        self.last_funding_time = now;
-        // Before the first trade there is no mark to pay funding on.
-        if self.mark_twap == 0 || index_price == 0 {
-            return Ok((0, 0));
-        }
-        let premium_bps = (self.mark_twap as i128 - index_price as i128) * BPS_DENOMINATOR as i128
-            / index_price as i128;
-        let rate_bps =
-            premium_bps.clamp(-MAX_FUNDING_RATE_BPS as i128, MAX_FUNDING_RATE_BPS as i128);
-        let per_contract = index_price as i128 * rate_bps * elapsed as i128
-            / (BPS_DENOMINATOR as i128 * FUNDING_PERIOD_SECS as i128);
+        self.last_funding_time = self.last_funding_time.max(now);
+        let cap = MAX_FUNDING_RATE_BPS * (PPM / BPS_DENOMINATOR as i64);
+        let start = self.premium_ppm().clamp(-cap, cap);
+        // The volume was faded to `last_funding_time` by the previous accrual or fill.
+        let span = elapsed.min(PREMIUM_WINDOW_SECS);
+        self.fade_premium(self.premium_updated_at.saturating_add(span));
+        let end = self.premium_ppm().clamp(-cap, cap);
+        self.fade_premium(now);
+        let per_contract = index_price as i128 * (start + end) as i128 * span as i128
+            / (2 * PPM as i128 * FUNDING_PERIOD_SECS as i128);
+        let rate_ppm = (start + end) / 2;
         let per_contract =
             i64::try_from(per_contract).map_err(|_| error!(XmarginError::MathOverflow))?;
         self.funding_index = self
             .funding_index
             .checked_add(per_contract)
             .ok_or_else(|| error!(XmarginError::MathOverflow))?;
-        Ok((rate_bps as i64, per_contract))
+        Ok((rate_ppm, per_contract))
     }
 
     /// Spreads `loss` over every contract held on either side, rounded up per contract; returns
@@ -325,6 +380,12 @@ pub struct UnderlyingRisk {
     /// (`xmargin_risk::fill::FillBand`), at most `MAX_FILL_BAND_BPS`.
     pub fill_band_bps: u16,
     pub _band_padding: [u8; 6],
+    /// Most contracts held long (= short) in any one series; fills that raise open interest
+    /// past it are refused. At most `MAX_OPEN_INTEREST_CAP`.
+    pub max_open_interest: u64,
+    /// Most contracts one account holds in any one series (long or short), at most
+    /// `max_open_interest`. Liquidations are exempt: closing out an account must always work.
+    pub max_position: u64,
 }
 
 /// One underlying and its series, PDA `["market", index]`.
@@ -398,7 +459,10 @@ impl Market {
     pub fn validate_risk(&self) -> Result<()> {
         require!(
             self.risk.cache_spot_tolerance_bps <= MAX_SPOT_TOLERANCE_BPS
-                && self.risk.fill_band_bps <= MAX_FILL_BAND_BPS,
+                && self.risk.fill_band_bps <= MAX_FILL_BAND_BPS
+                && self.risk.max_open_interest <= MAX_OPEN_INTEREST_CAP
+                && self.risk.max_position > 0
+                && self.risk.max_position <= self.risk.max_open_interest,
             XmarginError::InvalidParameter
         );
         self.underlying(NOMINAL_SPOT)
@@ -452,16 +516,92 @@ impl Market {
 }
 
 const _: () = {
-    assert!(core::mem::size_of::<Series>() == 88);
+    assert!(core::mem::size_of::<Series>() == 96);
+    assert!(core::mem::offset_of!(Series, premium_volume) == 48);
+    assert!(core::mem::offset_of!(Series, kind) == 88);
     assert!(core::mem::size_of::<StoredVolSurface>() == 40);
-    assert!(core::mem::size_of::<UnderlyingRisk>() == 96);
+    assert!(core::mem::size_of::<UnderlyingRisk>() == 112);
     assert!(core::mem::offset_of!(UnderlyingRisk, cache_spot_tolerance_bps) == 82);
     assert!(core::mem::offset_of!(UnderlyingRisk, fill_band_bps) == 88);
+    assert!(core::mem::offset_of!(UnderlyingRisk, max_position) == 104);
     assert!(core::mem::offset_of!(Market, surface) == 64);
     assert!(core::mem::offset_of!(Market, risk) == 104);
-    assert!(core::mem::offset_of!(Market, grid_constants) == 224);
-    assert!(core::mem::offset_of!(Market, risk_generation) == 224 + GRID_WORDS * 8 + 24);
-    assert!(core::mem::offset_of!(Market, series) == 224 + GRID_WORDS * 8 + 64);
-    assert!(core::mem::size_of::<Market>() == 224 + GRID_WORDS * 8 + 64 + 64 * 88);
+    assert!(core::mem::offset_of!(Market, grid_constants) == 240);
+    assert!(core::mem::offset_of!(Market, risk_generation) == 240 + GRID_WORDS * 8 + 24);
+    assert!(core::mem::offset_of!(Market, series) == 240 + GRID_WORDS * 8 + 64);
+    assert!(core::mem::size_of::<Market>() == 240 + GRID_WORDS * 8 + 64 + 64 * 96);
     assert!(core::mem::align_of::<Market>() == 8);
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn perp() -> Series {
+        let mut series: Series = bytemuck::Zeroable::zeroed();
+        series.kind = SeriesKind::Perpetual as u8;
+        series.status = SERIES_ACTIVE;
+        series
+    }
+
+    #[test]
+    fn a_fill_moves_the_premium_by_its_share_of_volume_and_open_interest() {
+        let mut series = perp();
+        series.open_interest_long = 999;
+        // One contract at 2 % over an index of 100 (20,000 ppm) against 999 open: its share is
+        // 1 / 1,000.
+        series.record_premium(1, 102, 100, 0).unwrap();
+        assert_eq!(series.premium_ppm(), 20);
+        // A discount pulls it back the same way, by size.
+        series.record_premium(-3, 99, 100, 0).unwrap();
+        assert_eq!(series.premium_ppm(), (20_000 - 3 * 10_000) / (4 + 999));
+    }
+
+    #[test]
+    fn recorded_volume_fades_out_over_the_window() {
+        let mut series = perp();
+        series.record_premium(10, 101, 100, 0).unwrap();
+        assert_eq!(series.premium_ppm(), 10_000);
+        series.fade_premium(PREMIUM_WINDOW_SECS / 2);
+        assert_eq!((series.premium_volume, series.volume), (50_000, 5));
+        series.fade_premium(10 * PREMIUM_WINDOW_SECS);
+        assert_eq!(
+            (series.premium_volume, series.volume, series.premium_ppm()),
+            (0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn funding_accrues_the_clamped_mean_premium_over_at_most_the_window() {
+        let mut series = perp();
+        series.open_interest_long = 1;
+        // 5 % over the index, anchored by one open contract: 25,000 ppm, clamped to 10,000.
+        series.record_premium(1, 105, 100, 0).unwrap();
+        assert_eq!(series.premium_ppm(), 25_000);
+        // Two hours later: the first hour is paid at the mean of the clamped premium at its
+        // start (10,000) and after its fade (0); the second hour pays nothing.
+        let (rate, per_contract) = series.accrue_funding(100_000_000, 7_200).unwrap();
+        assert_eq!(rate, 5_000);
+        assert_eq!(
+            per_contract,
+            100_000_000 * 10_000 * 3_600 / (2 * PPM * FUNDING_PERIOD_SECS)
+        );
+        assert_eq!(series.funding_index, per_contract);
+        assert_eq!(
+            (series.last_funding_time, series.premium_updated_at),
+            (7_200, 7_200)
+        );
+        // Nothing recorded since: nothing accrues.
+        assert_eq!(series.accrue_funding(100_000_000, 10_800).unwrap(), (0, 0));
+    }
+
+    #[test]
+    fn open_interest_cap_allows_reducing_past_a_lowered_cap() {
+        let mut series = perp();
+        series.open_interest_long = 50;
+        assert!(series.check_open_interest_cap(40, 50).is_ok());
+        assert!(series.check_open_interest_cap(40, 49).is_err());
+        // Above a lowered cap but lower than before the fill.
+        assert!(series.check_open_interest_cap(60, 10).is_ok());
+    }
+}
