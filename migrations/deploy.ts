@@ -217,6 +217,8 @@ export async function plan(
                 cacheMaxAgeSecs: m.cache_max_age_secs,
                 fillBandBps: m.fill_band_bps,
                 bandPadding: new Uint8Array(6),
+                maxOpenInterest: BigInt(m.max_open_interest),
+                maxPosition: BigInt(m.max_position),
               },
             },
           },

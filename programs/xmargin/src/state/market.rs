@@ -16,8 +16,7 @@ pub const MAX_SERIES: usize = 64;
 /// The widest fill band the risk authority may set: 10 % of spot beyond the valuation. Two
 /// colluding accounts move at most this much value per contract filled (docs/security.md).
 pub const MAX_FILL_BAND_BPS: u16 = 1_000;
-/// The largest open-interest cap per series: 2^53 contracts keeps Σ size x premium (ppm, at
-/// most 10^5 inside a 10 % band) and every funding payment within 64 bits.
+/// The largest open-interest cap per series, in contracts (any larger is a listing mistake).
 pub const MAX_OPEN_INTEREST_CAP: u64 = 1 << 53;
 /// Markets the clearinghouse lists; a position slot stores its market as a u8.
 pub const MAX_MARKETS: u8 = 64;
@@ -225,13 +224,12 @@ impl Series {
         self.fade_premium(now);
         let gap_ppm = (price as i128 - index_price as i128) * PPM as i128 / index_price as i128;
         let contracts = size.unsigned_abs();
-        let overflow = || error!(XmarginError::MathOverflow);
-        let added = i64::try_from(gap_ppm * contracts as i128).map_err(|_| overflow())?;
-        self.premium_volume = self
-            .premium_volume
-            .checked_add(added)
-            .ok_or_else(overflow)?;
-        self.volume = self.volume.checked_add(contracts).ok_or_else(overflow)?;
+        // Saturating: the sums only weigh a rate that is clamped anyway, and an error here
+        // would let a huge fill stop the series' trading until the volume fades.
+        let added = gap_ppm.saturating_mul(contracts as i128);
+        let added = added.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+        self.premium_volume = self.premium_volume.saturating_add(added);
+        self.volume = self.volume.saturating_add(contracts);
         Ok(())
     }
 
@@ -555,6 +553,18 @@ mod tests {
         // A discount pulls it back the same way, by size.
         series.record_premium(-3, 99, 100, 0).unwrap();
         assert_eq!(series.premium_ppm(), (20_000 - 3 * 10_000) / (4 + 999));
+    }
+
+    #[test]
+    fn huge_fills_saturate_the_premium_sums_instead_of_failing() {
+        let mut series = perp();
+        series.record_premium(i64::MAX, 2, 1, 0).unwrap();
+        series.record_premium(i64::MAX, 2, 1, 0).unwrap();
+        assert_eq!(series.premium_volume, i64::MAX);
+        assert_eq!(series.volume, i64::MAX as u64 * 2);
+        // Faded out within the window like any volume.
+        series.fade_premium(PREMIUM_WINDOW_SECS);
+        assert_eq!((series.premium_volume, series.volume), (0, 0));
     }
 
     #[test]
