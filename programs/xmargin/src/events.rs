@@ -241,11 +241,11 @@ pub struct FundingUpdated {
     pub market: u8,
     pub series: u8,
     /// The premium of recent banded volume over the index after this crank, ppm
-    /// (`Series::premium_ppm`).
+    /// (`Series::premium_ppm_at`).
     pub premium_ppm: i64,
     pub index_price: u64,
-    /// The clamped premium this crank accrued at, ppm of the index per day (positive: longs
-    /// pay).
+    /// The clamped premium this crank accrued at, on average over its interval, ppm of the
+    /// index per day (positive: longs pay).
     pub rate_ppm_per_day: i64,
     /// Accrued by this crank per long contract, quote-native.
     pub per_contract: i64,

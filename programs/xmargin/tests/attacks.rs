@@ -258,6 +258,7 @@ async fn attack_one_contract_cannot_steer_funding() {
     let other = w.funded_trader(100_000 * USDC).await;
     let c = w.funded_trader(10_000 * USDC).await;
     let d = w.funded_trader(10_000 * USDC).await;
+    w.align_to_premium_window().await;
     w.trade(&holder, &other, SOL_MARKET, SOL_PERP, 1_000, 150 * USDC)
         .await
         .unwrap();
@@ -279,15 +280,18 @@ async fn attack_one_contract_cannot_steer_funding() {
         || "one contract at 5 % above the oracle".into(),
     )
     .await;
-    // At the band's top edge (19,999 ppm) the one contract is 1 of 1,002 contracts of weight:
-    // the premium is 19 ppm, a day's crank charges its fade over the hour, and the holder of
-    // 1,000 pays 0.059 USDC, not 1,500.
+    // At the band's top edge (19,999 ppm) the one contract weighs against the 1,001 open and
+    // the last window's 1,000 cleared at the index: the premium is 9 ppm (19 at most, once the
+    // last window's weight is gone), and over the day the holder of 1,000 pays 0.142 USDC, not
+    // 1,500.
     let band = w.fill_band(SOL_MARKET, SOL_PERP).await;
     w.trade(&c, &d, SOL_MARKET, SOL_PERP, 1, band.high)
         .await
         .unwrap();
     let series = w.market(SOL_MARKET).await.series[SOL_PERP as usize];
-    assert_eq!(series.premium_ppm(), 19_999 / 1_002);
+    let now = w.h.clock().await.unix_timestamp;
+    assert_eq!(series.premium_ppm_at(now), 19_999 / (1 + 1_001 + 1_000));
+    assert_eq!(series.premium_ppm_at(now + 3_599), 19_999 / (1 + 1_001));
     let before = w.margin_account(holder.account).await.quote_balance();
     w.h.advance(86_400).await;
     w.refresh_oracles().await;
@@ -296,7 +300,7 @@ async fn attack_one_contract_cannot_steer_funding() {
         .unwrap();
     w.withdraw(&holder, QUOTE, 1).await.unwrap();
     let paid = before - 1 - w.margin_account(holder.account).await.quote_balance();
-    assert_eq!(paid, 59_000);
+    assert_eq!(paid, 142_000);
     w.assert_books_reconcile().await;
 }
 

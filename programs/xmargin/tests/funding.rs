@@ -34,6 +34,7 @@ async fn longs_pay_shorts_at_the_premium_of_banded_volume_anchored_at_the_index(
     let mut w = World::listed().await;
     let long = w.funded_trader(10_000 * USDC).await;
     let short = w.funded_trader(10_000 * USDC).await;
+    w.align_to_premium_window().await;
     // 10 cleared at 152.5 against an index of 150: a premium of 16,666 ppm on 10 contracts,
     // anchored by the 10 open: 8,333 ppm (0.83 % a day, inside the 1 % clamp).
     w.trade(&long, &short, SOL_MARKET, SOL_PERP, 10, 152_500_000)
@@ -43,32 +44,37 @@ async fn longs_pay_shorts_at_the_premium_of_banded_volume_anchored_at_the_index(
     let start_short = w.margin_account(short.account).await.quote_balance();
     let first = crank(&mut w).await;
     assert_eq!((first.premium_ppm, first.per_contract), (8_333, 0));
-    // Over the hour the fill's volume fades and the premium with it, to zero: the hour is paid
-    // at the mean, 4,166 ppm a day.
+    // The fill's window: the whole hour at 8,333 ppm a day.
     w.h.advance(3_600).await;
     w.refresh_oracles().await;
     let hour = crank(&mut w).await;
-    assert_eq!(hour.rate_ppm_per_day, 4_166);
-    assert_eq!(hour.per_contract, per_contract(8_333, 3_600));
-    assert_eq!(hour.per_contract, 26_040);
-    assert_eq!(hour.premium_ppm, 0);
-    for _ in 0..2 {
-        w.h.advance(3_600).await;
-        w.refresh_oracles().await;
-        assert_eq!(crank(&mut w).await.per_contract, 0);
-        w.assert_books_reconcile().await;
-    }
-    assert_eq!(funding_index(&mut w).await, 26_040);
-    // Balances move when the accounts are touched: 10 contracts x 0.02604 USDC.
+    assert_eq!(hour.rate_ppm_per_day, 8_333);
+    assert_eq!(hour.per_contract, per_contract(2 * 8_333, 3_600));
+    assert_eq!(hour.per_contract, 52_081);
+    assert_eq!(hour.premium_ppm, 8_333);
+    // The next window: the fill's weight fades against the open interest, the premium with
+    // it; then nothing.
+    w.h.advance(3_600).await;
+    w.refresh_oracles().await;
+    let fading = crank(&mut w).await;
+    assert!(fading.rate_ppm_per_day < 8_333 / 2 + 1_000 && fading.rate_ppm_per_day > 0);
+    assert_eq!(fading.per_contract, 31_982);
+    assert_eq!(fading.premium_ppm, 0);
+    w.h.advance(3_600).await;
+    w.refresh_oracles().await;
+    assert_eq!(crank(&mut w).await.per_contract, 0);
+    w.assert_books_reconcile().await;
+    assert_eq!(funding_index(&mut w).await, 84_063);
+    // Balances move when the accounts are touched: 10 contracts x 0.084063 USDC.
     w.withdraw(&long, QUOTE, USDC).await.unwrap();
     w.withdraw(&short, QUOTE, USDC).await.unwrap();
     assert_eq!(
         w.margin_account(long.account).await.quote_balance(),
-        start_long - 260_400 - USDC as i64
+        start_long - 840_630 - USDC as i64
     );
     assert_eq!(
         w.margin_account(short.account).await.quote_balance(),
-        start_short + 260_400 - USDC as i64
+        start_short + 840_630 - USDC as i64
     );
     w.assert_books_reconcile().await;
 }
@@ -78,6 +84,7 @@ async fn a_new_position_owes_no_past_funding_and_shorts_pay_below_the_index() {
     let mut w = World::listed().await;
     let a = w.funded_trader(10_000 * USDC).await;
     let b = w.funded_trader(10_000 * USDC).await;
+    w.align_to_premium_window().await;
     // Cleared at 147.75: a 15,000 ppm discount on 4 contracts, anchored by the 4 open.
     w.trade(&a, &b, SOL_MARKET, SOL_PERP, 4, 147_750_000)
         .await
@@ -86,10 +93,10 @@ async fn a_new_position_owes_no_past_funding_and_shorts_pay_below_the_index() {
     w.h.advance(7_200).await;
     w.refresh_oracles().await;
     crank(&mut w).await;
-    // The discount fades out within the hour: two hours pay one hour at half of it.
+    // An hour at -7,500 ppm a day, then the hour it fades out in.
     let index = funding_index(&mut w).await;
-    assert_eq!(index, per_contract(-7_500, 3_600));
-    assert_eq!(index, -23_437);
+    assert!(index < per_contract(-2 * 7_500, 3_600) && index > per_contract(-2 * 7_500, 7_200));
+    assert_eq!(index, -75_660);
     // A third account joins now: it starts at the current index.
     let c = w.funded_trader(10_000 * USDC).await;
     let before = w.margin_account(c.account).await.quote_balance();
@@ -129,6 +136,7 @@ async fn a_position_opened_before_a_crank_owes_only_for_the_time_it_held_and_fun
     let b = w.funded_trader(100_000 * USDC).await;
     let c = w.funded_trader(100_000 * USDC).await;
     let d = w.funded_trader(100_000 * USDC).await;
+    w.align_to_premium_window().await;
     // A premium at the 1 % clamp: 1,000 at the band's top edge (19,999 ppm, anchored: 9,999).
     let band = w.fill_band(SOL_MARKET, SOL_PERP).await;
     w.trade(&a, &b, SOL_MARKET, SOL_PERP, 1_000, band.high)
@@ -141,10 +149,10 @@ async fn a_position_opened_before_a_crank_owes_only_for_the_time_it_held_and_fun
     w.trade(&c, &d, SOL_MARKET, SOL_PERP, 1_000, 150 * USDC)
         .await
         .unwrap();
-    // 1,800 s from 9,999 ppm down to 6,666 ppm as the volume faded.
+    // 1,800 s at 9,999 ppm a day.
     let at_open = funding_index(&mut w).await;
-    assert_eq!(at_open, per_contract(9_999 + 6_666, 1_800));
-    assert_eq!(at_open, 26_039);
+    assert_eq!(at_open, per_contract(2 * 9_999, 1_800));
+    assert_eq!(at_open, 31_246);
     w.h.advance(1_800).await;
     w.refresh_oracles().await;
     crank(&mut w).await;
@@ -156,11 +164,12 @@ async fn a_position_opened_before_a_crank_owes_only_for_the_time_it_held_and_fun
         let after = w.margin_account(trader.account).await.quote_balance();
         paid.push(before - after - 1);
     }
-    // C owes its half hour at the rate after its fill: 2,857 ppm (the premium diluted by C's
-    // volume at the index and the larger open interest) fading to 1,818 ppm.
+    // C owes its half hour at the rate after its fill: 4,999 ppm (the premium diluted by C's
+    // volume at the index and the larger open interest), never the whole hour.
+    // (The unit more is the remainder carried from the first half hour.)
     let second = at_crank - at_open;
-    assert_eq!(second, per_contract(2_857 + 1_818, 1_800));
-    assert_eq!(second, 7_304);
+    assert_eq!(second, per_contract(2 * 4_999, 1_800) + 1);
+    assert_eq!(second, 15_622);
     assert_eq!(paid[2], 1_000 * second);
     assert_eq!(paid[0], 1_000 * at_crank);
     assert_eq!(paid.iter().sum::<i64>(), 0, "{paid:?}");

@@ -2,7 +2,9 @@ use anchor_lang::prelude::*;
 
 use crate::error::XmarginError;
 use crate::events::SeriesAdded;
-use crate::state::{Clearinghouse, Market, Series, SeriesKind, MAX_SERIES, SERIES_ACTIVE};
+use crate::state::{
+    Clearinghouse, Market, Series, SeriesKind, MAX_SERIES, PREMIUM_WINDOW_SECS, SERIES_ACTIVE,
+};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AddSeriesParams {
@@ -42,7 +44,10 @@ pub fn handler(ctx: Context<AddSeries>, params: AddSeriesParams) -> Result<()> {
         funding_index: 0,
         premium_volume: 0,
         volume: 0,
-        premium_updated_at: now,
+        prior_premium_volume: 0,
+        prior_volume: 0,
+        premium_window: now.div_euclid(PREMIUM_WINDOW_SECS) * PREMIUM_WINDOW_SECS,
+        funding_carry: 0,
         last_funding_time: now,
         loss_index: 0,
         kind,

@@ -23,7 +23,7 @@ pub fn handler(ctx: Context<MarketOracle>, series_index: u8) -> Result<()> {
     crate::emit_event!(FundingUpdated {
         market: market_index,
         series: series_index,
-        premium_ppm: series.premium_ppm(),
+        premium_ppm: series.premium_ppm_at(clock.unix_timestamp),
         index_price,
         rate_ppm_per_day: rate_ppm,
         per_contract,

@@ -71,13 +71,29 @@ pub const SERIES_SETTLED: u8 = 2;
 /// The settlement price is the first valid oracle price published within this long after
 /// expiry.
 pub const SETTLEMENT_WINDOW_SECS: i64 = 3_600;
-/// Cleared volume counts toward the perp premium for this long, fading linearly.
+/// A perp's premium weighs the fills of the current window of this length fully and those of
+/// the previous one less and less through it (`Series::premium_ppm_at`).
 pub const PREMIUM_WINDOW_SECS: i64 = 3_600;
 /// Funding rates are per day and clamped to this many basis points per day.
 pub const FUNDING_PERIOD_SECS: i64 = 86_400;
 pub const MAX_FUNDING_RATE_BPS: i64 = 100;
 /// Premiums and rates are in parts per million of the index.
 pub const PPM: i64 = 1_000_000;
+/// Funding per contract = index x rate (ppm a day) x seconds over this.
+const FUNDING_DENOMINATOR: i128 = PPM as i128 * FUNDING_PERIOD_SECS as i128;
+/// Funding rates hold for steps of this length, fixed in absolute time
+/// (`Series::accrue_funding`).
+pub const FUNDING_STEP_SECS: i64 = 300;
+/// Steps over which a premium can be non-zero after an accrual: two windows, and the partial
+/// steps at either end.
+const FUNDING_STEPS_PER_ACCRUAL: usize = (2 * PREMIUM_WINDOW_SECS / FUNDING_STEP_SECS) as usize + 2;
+
+/// One premium window's fills (`Series::premium_ppm_at`).
+struct PremiumWindow {
+    start: i64,
+    premium_volume: i64,
+    volume: u64,
+}
 
 /// One tradable series of a market.
 #[zero_copy]
@@ -95,11 +111,17 @@ pub struct Series {
     /// Cumulative funding paid per long contract (perps), quote-native. Whole units keep every
     /// payment, size x index change, exact and zero-sum.
     pub funding_index: i64,
-    /// Perps: Σ |size| x premium (ppm of the index) of recent fills, and Σ |size|, both
-    /// fading over `PREMIUM_WINDOW_SECS` since `premium_updated_at` (`Series::premium_ppm`).
+    /// Perps: Σ |size| x premium (ppm of the index) and Σ |size| of the fills of the current
+    /// premium window (`premium_window`, a multiple of `PREMIUM_WINDOW_SECS`) and of the one
+    /// before (`Series::premium_ppm_at`).
     pub premium_volume: i64,
     pub volume: u64,
-    pub premium_updated_at: i64,
+    pub prior_premium_volume: i64,
+    pub prior_volume: u64,
+    pub premium_window: i64,
+    /// Funding accrued but below one unit per contract, as the numerator over
+    /// `FUNDING_DENOMINATOR`: carried into the next accrual, so frequent accruals lose nothing.
+    pub funding_carry: i64,
     /// Funding is accrued into `funding_index` up to this time.
     pub last_funding_time: i64,
     /// Cumulative loss socialized per contract held (either side), quote-native.
@@ -186,33 +208,67 @@ impl Series {
         })
     }
 
-    /// The premium funding is paid on, in ppm of the index: recent banded fills' premiums
-    /// weighted by size, anchored at the index by the open interest (as if every open contract
-    /// had traded at the index), so a fill moves it by at most its share of that volume.
-    /// Rounded toward zero.
-    pub fn premium_ppm(&self) -> i64 {
-        let weight = self.volume as i128 + self.open_interest_long as i128;
+    /// The premium funding is paid on at time `t` (not before the current window), in ppm of
+    /// the index: the premiums of banded fills weighted by size, those of the previous window
+    /// weighing less as `t` runs through the current one, anchored at the index by the open
+    /// interest (as if every open contract had traded at the index), so a fill moves it by at
+    /// most its share of that weight. A function of absolute time and the fills alone, however
+    /// often anyone accrues. Rounded toward zero.
+    pub fn premium_ppm_at(&self, t: i64) -> i64 {
+        let (current, prior) = self.windows_at(t);
+        // The previous window's weight, x PREMIUM_WINDOW_SECS.
+        let left = (current.start + PREMIUM_WINDOW_SECS - t).clamp(0, PREMIUM_WINDOW_SECS) as i128;
+        let window = PREMIUM_WINDOW_SECS as i128;
+        let premium = current.premium_volume as i128 * window + prior.premium_volume as i128 * left;
+        let weight = (current.volume as i128 + self.open_interest_long as i128) * window
+            + prior.volume as i128 * left;
         if weight == 0 {
             return 0;
         }
-        (self.premium_volume as i128 / weight) as i64
+        (premium / weight) as i64
     }
 
-    /// The recorded volume faded for the time since it was last updated: linearly to nothing
-    /// over `PREMIUM_WINDOW_SECS`, rounded toward zero.
-    fn fade_premium(&mut self, now: i64) {
-        let elapsed = now
-            .saturating_sub(self.premium_updated_at)
-            .clamp(0, PREMIUM_WINDOW_SECS);
-        let kept = (PREMIUM_WINDOW_SECS - elapsed) as i128;
-        self.premium_volume =
-            (self.premium_volume as i128 * kept / PREMIUM_WINDOW_SECS as i128) as i64;
-        self.volume = (self.volume as i128 * kept / PREMIUM_WINDOW_SECS as i128) as u64;
-        self.premium_updated_at = now;
+    /// The current and previous premium windows as of `t` (>= `premium_window`).
+    fn windows_at(&self, t: i64) -> (PremiumWindow, PremiumWindow) {
+        let stored = PremiumWindow {
+            start: self.premium_window,
+            premium_volume: self.premium_volume,
+            volume: self.volume,
+        };
+        let prior = PremiumWindow {
+            start: self.premium_window - PREMIUM_WINDOW_SECS,
+            premium_volume: self.prior_premium_volume,
+            volume: self.prior_volume,
+        };
+        let start = t.div_euclid(PREMIUM_WINDOW_SECS) * PREMIUM_WINDOW_SECS;
+        let empty = |start| PremiumWindow {
+            start,
+            premium_volume: 0,
+            volume: 0,
+        };
+        if start <= stored.start {
+            (stored, prior)
+        } else if start == stored.start + PREMIUM_WINDOW_SECS {
+            (empty(start), stored)
+        } else {
+            (empty(start), empty(start - PREMIUM_WINDOW_SECS))
+        }
+    }
+
+    /// Moves the stored windows on to `t`'s.
+    fn roll_premium(&mut self, t: i64) {
+        let (current, prior) = self.windows_at(t);
+        self.premium_window = current.start;
+        self.premium_volume = current.premium_volume;
+        self.volume = current.volume;
+        self.prior_premium_volume = prior.premium_volume;
+        self.prior_volume = prior.volume;
     }
 
     /// Folds a fill of `size` contracts at `price` (inside its band) into the premium, against
-    /// the oracle's `index_price` (both quote-native per contract).
+    /// the oracle's `index_price` (both quote-native per contract), at `now`. Funding is
+    /// accrued first (a no-op where the fill's instruction already did), so the fill weighs
+    /// only on what follows it.
     pub fn record_premium(
         &mut self,
         size: i64,
@@ -221,11 +277,12 @@ impl Series {
         now: i64,
     ) -> Result<()> {
         require!(index_price > 0, XmarginError::OracleInvalid);
-        self.fade_premium(now);
+        self.accrue_funding(index_price, now)?;
+        self.roll_premium(now);
         let gap_ppm = (price as i128 - index_price as i128) * PPM as i128 / index_price as i128;
         let contracts = size.unsigned_abs();
         // Saturating: the sums only weigh a rate that is clamped anyway, and an error here
-        // would let a huge fill stop the series' trading until the volume fades.
+        // would let a huge fill stop the series' trading for two windows.
         let added = gap_ppm.saturating_mul(contracts as i128);
         let added = added.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
         self.premium_volume = self.premium_volume.saturating_add(added);
@@ -234,33 +291,53 @@ impl Series {
     }
 
     /// Accrues funding from `last_funding_time` to `now` at `index_price` (quote-native per
-    /// contract) into `funding_index`, rounded toward zero. The rate is the premium clamped to
-    /// ±`MAX_FUNDING_RATE_BPS` a day; as the recorded volume fades the premium falls to zero
-    /// within `PREMIUM_WINDOW_SECS`, so the interval is paid at the mean of the clamped premium
-    /// at its start and where it has faded to, over at most that window (exact where the open
-    /// interest dominates the recorded volume). Called before anything changes a perp position
-    /// and by the crank: each position pays for the time it was held. Returns (mean rate in ppm
-    /// per day, amount per contract).
+    /// contract) into `funding_index`. Time is cut into steps of `FUNDING_STEP_SECS` fixed in
+    /// absolute time; each step pays the premium at its middle (`premium_ppm_at`, from the fills
+    /// recorded so far) clamped to ±`MAX_FUNDING_RATE_BPS` a day, for the part of it in the
+    /// interval. The rate is thus a function of time and the fills alone: accruing more or less
+    /// often pays the same, and the part below one unit per contract is carried to the next
+    /// accrual (`funding_carry`). Called before anything changes a perp position and by the
+    /// crank: each position pays for the time it was held. Returns (mean rate in ppm per day
+    /// over the interval, amount per contract).
     pub fn accrue_funding(&mut self, index_price: u64, now: i64) -> Result<(i64, i64)> {
-        let elapsed = now.saturating_sub(self.last_funding_time).max(0);
-        self.last_funding_time = self.last_funding_time.max(now);
+        let from = self.last_funding_time;
+        if now <= from {
+            return Ok((0, 0));
+        }
         let cap = MAX_FUNDING_RATE_BPS * (PPM / BPS_DENOMINATOR as i64);
-        let start = self.premium_ppm().clamp(-cap, cap);
-        // The volume was faded to `last_funding_time` by the previous accrual or fill.
-        let span = elapsed.min(PREMIUM_WINDOW_SECS);
-        self.fade_premium(self.premium_updated_at.saturating_add(span));
-        let end = self.premium_ppm().clamp(-cap, cap);
-        self.fade_premium(now);
-        let per_contract = index_price as i128 * (start + end) as i128 * span as i128
-            / (2 * PPM as i128 * FUNDING_PERIOD_SECS as i128);
-        let rate_ppm = (start + end) / 2;
+        // Two windows after the stored one the premium is zero.
+        let stop = now.min(
+            self.premium_window
+                .max(from.div_euclid(PREMIUM_WINDOW_SECS) * PREMIUM_WINDOW_SECS)
+                .saturating_add(2 * PREMIUM_WINDOW_SECS),
+        );
+        let mut rate_time: i128 = 0;
+        let mut t = from;
+        for _ in 0..FUNDING_STEPS_PER_ACCRUAL {
+            if t >= stop {
+                break;
+            }
+            let step = t.div_euclid(FUNDING_STEP_SECS) * FUNDING_STEP_SECS;
+            let end = (step + FUNDING_STEP_SECS).min(stop);
+            let rate = self
+                .premium_ppm_at(step + FUNDING_STEP_SECS / 2)
+                .clamp(-cap, cap) as i128;
+            rate_time += rate * (end - t) as i128;
+            t = end;
+        }
+        self.roll_premium(now);
+        self.last_funding_time = now;
+        let numerator = index_price as i128 * rate_time + self.funding_carry as i128;
+        let per_contract = numerator / FUNDING_DENOMINATOR;
+        self.funding_carry = (numerator - per_contract * FUNDING_DENOMINATOR) as i64;
         let per_contract =
             i64::try_from(per_contract).map_err(|_| error!(XmarginError::MathOverflow))?;
         self.funding_index = self
             .funding_index
             .checked_add(per_contract)
             .ok_or_else(|| error!(XmarginError::MathOverflow))?;
-        Ok((rate_ppm, per_contract))
+        let rate_ppm = rate_time / (now - from) as i128;
+        Ok((rate_ppm as i64, per_contract))
     }
 
     /// Spreads `loss` over every contract held on either side, rounded up per contract; returns
@@ -514,9 +591,9 @@ impl Market {
 }
 
 const _: () = {
-    assert!(core::mem::size_of::<Series>() == 96);
+    assert!(core::mem::size_of::<Series>() == 120);
     assert!(core::mem::offset_of!(Series, premium_volume) == 48);
-    assert!(core::mem::offset_of!(Series, kind) == 88);
+    assert!(core::mem::offset_of!(Series, kind) == 112);
     assert!(core::mem::size_of::<StoredVolSurface>() == 40);
     assert!(core::mem::size_of::<UnderlyingRisk>() == 112);
     assert!(core::mem::offset_of!(UnderlyingRisk, cache_spot_tolerance_bps) == 82);
@@ -527,7 +604,7 @@ const _: () = {
     assert!(core::mem::offset_of!(Market, grid_constants) == 240);
     assert!(core::mem::offset_of!(Market, risk_generation) == 240 + GRID_WORDS * 8 + 24);
     assert!(core::mem::offset_of!(Market, series) == 240 + GRID_WORDS * 8 + 64);
-    assert!(core::mem::size_of::<Market>() == 240 + GRID_WORDS * 8 + 64 + 64 * 96);
+    assert!(core::mem::size_of::<Market>() == 240 + GRID_WORDS * 8 + 64 + 64 * 120);
     assert!(core::mem::align_of::<Market>() == 8);
 };
 
@@ -542,6 +619,8 @@ mod tests {
         series
     }
 
+    const HOUR: i64 = PREMIUM_WINDOW_SECS;
+
     #[test]
     fn a_fill_moves_the_premium_by_its_share_of_volume_and_open_interest() {
         let mut series = perp();
@@ -549,10 +628,10 @@ mod tests {
         // One contract at 2 % over an index of 100 (20,000 ppm) against 999 open: its share is
         // 1 / 1,000.
         series.record_premium(1, 102, 100, 0).unwrap();
-        assert_eq!(series.premium_ppm(), 20);
+        assert_eq!(series.premium_ppm_at(0), 20);
         // A discount pulls it back the same way, by size.
         series.record_premium(-3, 99, 100, 0).unwrap();
-        assert_eq!(series.premium_ppm(), (20_000 - 3 * 10_000) / (4 + 999));
+        assert_eq!(series.premium_ppm_at(0), (20_000 - 3 * 10_000) / (4 + 999));
     }
 
     #[test]
@@ -562,47 +641,81 @@ mod tests {
         series.record_premium(i64::MAX, 2, 1, 0).unwrap();
         assert_eq!(series.premium_volume, i64::MAX);
         assert_eq!(series.volume, i64::MAX as u64 * 2);
-        // Faded out within the window like any volume.
-        series.fade_premium(PREMIUM_WINDOW_SECS);
-        assert_eq!((series.premium_volume, series.volume), (0, 0));
+        // Gone two windows later like any fill.
+        assert_eq!(series.premium_ppm_at(2 * HOUR), 0);
     }
 
     #[test]
-    fn recorded_volume_fades_out_over_the_window() {
+    fn a_window_s_fills_weigh_fully_then_fade_through_the_next_window() {
         let mut series = perp();
         series.record_premium(10, 101, 100, 0).unwrap();
-        assert_eq!(series.premium_ppm(), 10_000);
-        series.fade_premium(PREMIUM_WINDOW_SECS / 2);
-        assert_eq!((series.premium_volume, series.volume), (50_000, 5));
-        series.fade_premium(10 * PREMIUM_WINDOW_SECS);
+        assert_eq!(series.premium_ppm_at(HOUR - 1), 10_000);
+        // Continuous at the window's end, half way through the next, gone after it.
+        assert_eq!(series.premium_ppm_at(HOUR), 10_000);
+        assert_eq!(series.premium_ppm_at(HOUR + HOUR / 2), 10_000);
+        series.open_interest_long = 10;
+        assert_eq!(series.premium_ppm_at(HOUR), 5_000);
+        // 10 x 10,000 x 1/2 over 10 x 1/2 + 10.
+        assert_eq!(series.premium_ppm_at(HOUR + HOUR / 2), 3_333);
+        assert_eq!(series.premium_ppm_at(2 * HOUR), 0);
+        assert_eq!(series.premium_ppm_at(5 * HOUR), 0);
+    }
+
+    /// The premium is a function of absolute time and the fills, and steps are fixed in
+    /// absolute time: accruing every two seconds pays exactly what one accrual over the whole
+    /// interval pays, and nothing is lost to rounding (`funding_carry`).
+    #[test]
+    fn frequent_accruals_pay_exactly_what_one_accrual_pays() {
+        let mut once = perp();
+        once.open_interest_long = 1_000;
+        once.record_premium(1_000, 102, 100, 0).unwrap();
+        let mut often = once;
+        let index = 150_000_000;
+        once.accrue_funding(index, 3 * HOUR).unwrap();
+        for t in (2..=3 * HOUR).step_by(2) {
+            often.accrue_funding(index, t).unwrap();
+        }
+        assert_eq!(often.last_funding_time, once.last_funding_time);
         assert_eq!(
-            (series.premium_volume, series.volume, series.premium_ppm()),
-            (0, 0, 0)
+            (often.funding_index, often.funding_carry),
+            (once.funding_index, once.funding_carry)
         );
+        // An hour at the 1 % cap (62,500 per contract at 150), then the fading hour.
+        assert_eq!(once.funding_index, 100_881);
+        // A premium of a few ppm accrued every second still pays.
+        let mut small = perp();
+        small.open_interest_long = 1_000_000;
+        small.record_premium(501, 102, 100, 0).unwrap();
+        assert_eq!(small.premium_ppm_at(0), 10);
+        for t in 1..=HOUR {
+            small.accrue_funding(index, t).unwrap();
+        }
+        // 10 ppm a day for an hour, a hair less as the open interest does not move: 62 units.
+        assert_eq!(small.funding_index, 62);
     }
 
     #[test]
-    fn funding_accrues_the_clamped_mean_premium_over_at_most_the_window() {
+    fn funding_accrues_the_clamped_premium_step_by_step() {
         let mut series = perp();
         series.open_interest_long = 1;
         // 5 % over the index, anchored by one open contract: 25,000 ppm, clamped to 10,000.
         series.record_premium(1, 105, 100, 0).unwrap();
-        assert_eq!(series.premium_ppm(), 25_000);
-        // Two hours later: the first hour is paid at the mean of the clamped premium at its
-        // start (10,000) and after its fade (0); the second hour pays nothing.
-        let (rate, per_contract) = series.accrue_funding(100_000_000, 7_200).unwrap();
-        assert_eq!(rate, 5_000);
-        assert_eq!(
-            per_contract,
-            100_000_000 * 10_000 * 3_600 / (2 * PPM * FUNDING_PERIOD_SECS)
-        );
+        assert_eq!(series.premium_ppm_at(0), 25_000);
+        // The first hour at the cap, the second at the cap until the fill's weight has faded
+        // below it (the last quarter hour), then nothing.
+        let (rate, per_contract) = series.accrue_funding(100_000_000, 3 * HOUR).unwrap();
+        let hour_at_cap = 100_000_000 * 10_000 * HOUR / (PPM * FUNDING_PERIOD_SECS);
+        assert!(per_contract > 3 * hour_at_cap / 2 && per_contract < 2 * hour_at_cap);
+        assert_eq!((rate, per_contract), (6_282, 78_532));
         assert_eq!(series.funding_index, per_contract);
+        assert_eq!(series.last_funding_time, 3 * HOUR);
         assert_eq!(
-            (series.last_funding_time, series.premium_updated_at),
-            (7_200, 7_200)
+            series.accrue_funding(100_000_000, 4 * HOUR).unwrap(),
+            (0, 0)
         );
-        // Nothing recorded since: nothing accrues.
-        assert_eq!(series.accrue_funding(100_000_000, 10_800).unwrap(), (0, 0));
+        // Time never runs backwards.
+        assert_eq!(series.accrue_funding(100_000_000, HOUR).unwrap(), (0, 0));
+        assert_eq!(series.last_funding_time, 4 * HOUR);
     }
 
     #[test]

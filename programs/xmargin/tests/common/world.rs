@@ -369,6 +369,16 @@ impl World {
         self.h.write_pull_oracle(self.btc_oracle, price);
     }
 
+    /// Moves the clock to the start of the next premium window (funding steps and windows are
+    /// fixed in absolute time, `xmargin::state::PREMIUM_WINDOW_SECS`) and republishes the
+    /// oracles: funding figures then do not depend on when the test runs.
+    pub async fn align_to_premium_window(&mut self) {
+        let window = xmargin::state::PREMIUM_WINDOW_SECS;
+        let now = self.h.clock().await.unix_timestamp;
+        self.h.advance(window - now.rem_euclid(window)).await;
+        self.refresh_oracles().await;
+    }
+
     /// Every oracle 0.6 % up, republished: past the risk caches' spot window (0.5 % in the
     /// listing), so no cached entry holds and checks value every option live, with nothing
     /// else changed. Returns the prices to go back to (`restore_prices`).
