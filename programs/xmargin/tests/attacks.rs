@@ -146,6 +146,57 @@ async fn attack_a_reducing_side_below_initial_margin_cannot_pay_away_its_require
     w.assert_books_reconcile().await;
 }
 
+/// An insolvent account (equity below zero at the mark) that only reduces could still hand its
+/// counterparty the band's width, which the insurance fund and the other traders would then
+/// owe. On the base commit it could close at any price; a reducing side must now end solvent
+/// at its adverse edge, so the account is left to liquidation.
+#[tokio::test]
+async fn attack_an_insolvent_account_cannot_close_to_a_colluder() {
+    let mut w = World::listed().await;
+    let target = w.funded_trader(300 * USDC).await;
+    let colluder = w.funded_trader(100_000 * USDC).await;
+    w.trade(&target, &colluder, SOL_MARKET, SOL_PERP, 10, 150 * USDC)
+        .await
+        .unwrap();
+    w.set_sol_price(100 * PYTH).await;
+    let band = w.fill_band(SOL_MARKET, SOL_PERP).await;
+    let before = w.margin_account(colluder.account).await.quote_balance();
+    let ix = w.trade_ix(&target, &colluder, SOL_MARKET, SOL_PERP, -10, band.low);
+    assert_attack_refused(
+        &mut w,
+        &watched(&[&target, &colluder]),
+        &[ix],
+        &[&target.key, &colluder.key],
+        XmarginError::TakerBelowInitialMargin,
+        || {
+            format!(
+                "the colluder bought 10 at {} against a mark of 100 from an account 200 in debt",
+                band.low
+            )
+        },
+    )
+    .await;
+    // Even at the mark: the account is already insolvent.
+    let ix = w.trade_ix(&target, &colluder, SOL_MARKET, SOL_PERP, -10, 100 * USDC);
+    w.h.assert_refused(
+        &watched(&[&target, &colluder]),
+        &[ix],
+        &[&target.key, &colluder.key],
+        program_error(XmarginError::TakerBelowInitialMargin),
+    )
+    .await;
+    // Liquidation still closes it.
+    let keeper = w.funded_trader(100_000 * USDC).await;
+    let ix = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_PERP, 10);
+    w.h.send(&[ix], &[&keeper.key]).await.unwrap();
+    assert!(!w.margin_account(target.account).await.has_positions());
+    assert_eq!(
+        w.margin_account(colluder.account).await.quote_balance(),
+        before
+    );
+    w.assert_books_reconcile().await;
+}
+
 /// Issue 20 §1, measured on the base commit: a delegate moved 9,993 of its owner's 10,000 to
 /// its own account in two fills (buy one perp at 10,117, sell it back at 121.9), then withdrew
 /// it. Now each fill is banded: a round trip moves at most the band's width per contract plus

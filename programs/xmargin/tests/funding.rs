@@ -223,7 +223,7 @@ async fn open_interest_and_positions_are_capped() {
             program_error(XmarginError::InvalidParameter),
         )
         .await;
-        let _ = what;
+        let _ = what; // names the case in the listing above
     }
     let update = market_risk_ix(&w, SOL_MARKET, capped);
     w.as_risk_authority(&[update]).await.unwrap();
@@ -292,6 +292,27 @@ async fn open_interest_and_positions_are_capped() {
         program_error(XmarginError::PositionCapExceeded),
     )
     .await;
+    // d flips from long 35 to short 11 while b covers: a new position past the cap, though
+    // smaller than the old one and open interest falls.
+    let ix = w.trade_ix(&b, &d, SOL_MARKET, SOL_PERP, 46, 150 * USDC);
+    w.h.assert_refused(
+        &watched,
+        &[ix],
+        &[&b.key, &d.key],
+        program_error(XmarginError::PositionCapExceeded),
+    )
+    .await;
+    w.trade(&b, &d, SOL_MARKET, SOL_PERP, 45, 150 * USDC)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.margin_account(d.account)
+            .await
+            .position(SOL_MARKET, SOL_PERP)
+            .unwrap()
+            .size,
+        -10
+    );
     w.assert_books_reconcile().await;
 }
 

@@ -184,10 +184,10 @@ pub fn handler<'info>(
         quote.accrue_fees(maker_fee)?;
     }
 
+    let taker_health = risk.health(&*ctx.accounts.taker_account.load()?)?;
     let taker_after = Judged {
-        after: risk
-            .health(&*ctx.accounts.taker_account.load()?)?
-            .init_health,
+        after: taker_health.init_health,
+        equity_after: taker_health.report.equity_maint as i128,
         reducing_before: taker_before,
         shortfall: band
             .shortfall_to_adverse_edge(params.size, params.price)
@@ -195,10 +195,10 @@ pub fn handler<'info>(
         fee: taker_fee,
     };
     require!(taker_after.passes(), XmarginError::TakerBelowInitialMargin);
+    let maker_health = risk.health(&*ctx.accounts.maker_account.load()?)?;
     let maker_after = Judged {
-        after: risk
-            .health(&*ctx.accounts.maker_account.load()?)?
-            .init_health,
+        after: maker_health.init_health,
+        equity_after: maker_health.report.equity_maint as i128,
         reducing_before: maker_before,
         shortfall: band
             .shortfall_to_adverse_edge(-params.size, params.price)
@@ -239,6 +239,8 @@ fn health_if(
 /// One side's initial health after a fill, and what judging it needs.
 struct Judged {
     after: i128,
+    /// Maintenance-weighted equity after the fill.
+    equity_after: i128,
     /// Initial health before the fill, for a side whose fill only reduces.
     reducing_before: Option<i128>,
     /// What the side would have lost more at its adverse band edge
@@ -249,13 +251,16 @@ struct Judged {
 
 impl Judged {
     /// Initial margin holds after the fill; or the side only reduced and, with its fill valued
-    /// at its own adverse band edge, ends no lower than it began less its fee. Valued at the
-    /// edge, the verdict does not depend on where in the band the price was agreed: a side
-    /// below initial margin cannot pay its counterparty with the requirement it frees.
+    /// at its own adverse band edge, ends no lower than it began less its fee, and solvent.
+    /// Valued at the edge, the verdict does not depend on where in the band the price was
+    /// agreed: a side below initial margin cannot pay its counterparty with the requirement it
+    /// frees, and an insolvent one cannot pay it at all (what it gave would be owed by the
+    /// insurance fund and the other traders); it is left to liquidation.
     fn passes(&self) -> bool {
         self.after >= 0
             || self.reducing_before.is_some_and(|before| {
                 self.after.saturating_sub(self.shortfall) >= before.saturating_sub(self.fee as i128)
+                    && self.equity_after.saturating_sub(self.shortfall) >= 0
             })
     }
 }
@@ -275,6 +280,7 @@ mod tests {
     fn seller_at(price: u64, at_low_edge: i128, before: i128, fee: u64) -> Judged {
         Judged {
             after: at_low_edge + (price as i128 - BAND.low as i128) * 10,
+            equity_after: 1_000 + (price as i128 - BAND.low as i128) * 10,
             reducing_before: Some(before),
             shortfall: BAND.shortfall_to_adverse_edge(-10, price).unwrap(),
             fee,
@@ -304,6 +310,7 @@ mod tests {
     fn initial_margin_after_passes_and_an_adding_side_below_it_fails() {
         let above = Judged {
             after: 0,
+            equity_after: 0,
             reducing_before: None,
             shortfall: 0,
             fee: 0,
@@ -311,6 +318,7 @@ mod tests {
         assert!(above.passes());
         let adding = Judged {
             after: -1,
+            equity_after: 1_000,
             reducing_before: None,
             shortfall: 0,
             fee: 1_000,
@@ -319,6 +327,7 @@ mod tests {
         // A buyer reducing a short is judged at the high edge.
         let buyer = Judged {
             after: -50,
+            equity_after: 1_000,
             reducing_before: Some(-60),
             shortfall: BAND.shortfall_to_adverse_edge(10, 109).unwrap(),
             fee: 0,
@@ -330,5 +339,22 @@ mod tests {
             ..buyer
         };
         assert!(!buyer.passes());
+    }
+
+    #[test]
+    fn an_insolvent_reducing_side_is_refused_at_any_price() {
+        // Health no worse at the adverse edge, but equity below zero there.
+        for price in BAND.low..=BAND.high {
+            let judged = Judged {
+                equity_after: -1 + (price as i128 - BAND.low as i128) * 10,
+                ..seller_at(price, -1_000, -1_000, 0)
+            };
+            assert!(!judged.passes(), "{price}");
+        }
+        let solvent_at_edge = Judged {
+            equity_after: 0,
+            ..seller_at(BAND.low, -1_000, -1_000, 0)
+        };
+        assert!(solvent_at_edge.passes());
     }
 }

@@ -243,12 +243,15 @@ pub struct Fill {
 }
 
 impl Fill {
-    /// The position after filling `size` is within `cap` contracts, or no larger than before.
+    /// The position after filling `size` is within `cap` contracts, or on the same side and no
+    /// larger than before (a fill that flips the side opens a new position: capped).
     pub fn check_position_cap(&self, size: i64, cap: u64) -> Result<()> {
-        let after = self.size_after.unsigned_abs();
-        let before = (self.size_after as i128 - size as i128).unsigned_abs();
+        let after = self.size_after as i128;
+        let before = after - size as i128;
+        let only_reduced =
+            after == 0 || (after.signum() == before.signum() && after.abs() <= before.abs());
         require!(
-            after <= cap || after as u128 <= before,
+            after.unsigned_abs() <= cap as u128 || only_reduced,
             XmarginError::PositionCapExceeded
         );
         Ok(())
