@@ -834,17 +834,21 @@ impl<'s> RiskContext<'s> {
         Ok(())
     }
 
-    /// The prices one contract of (market, series) may fill at: the band around this check's
-    /// valuation of the series, widened by `widening` x spot (`xmargin_risk::fill`).
+    /// The prices one contract of (market, series) may fill at: the band around the model's
+    /// value of the series at the current spot, widened by `widening` x spot
+    /// (`xmargin_risk::fill`). A cached option is priced live here: the cache's marks are its
+    /// window's corners, as far apart as the window is wide, which would widen the band.
+    // Out of line: a live option's `SeriesRisk` (~600 bytes) lives in this frame.
+    #[inline(never)]
     pub fn fill_band(&self, market: u8, series: u8, widening: Fx) -> Result<FillBand> {
         let info = self.series_info(market, series)?;
-        let spot = self
-            .engine
-            .underlyings
-            .get(info.local as usize)
-            .ok_or_else(|| error!(XmarginError::UnknownMarket))?
-            .spot;
-        let risk = self.risk_of(info)?;
+        let spot = self.spot(market)?;
+        let risk = match info.terms {
+            SeriesTerms::Cached => {
+                Cow::Owned(series_risk(&self.engine, info.local, info.instrument)?)
+            }
+            _ => self.risk_of(info)?,
+        };
         FillBand::of(&risk, spot, widening).map_err(risk_error)
     }
 

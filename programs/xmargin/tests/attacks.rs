@@ -383,6 +383,45 @@ async fn attack_the_band_cannot_be_widened_past_its_bound() {
     assert_eq!((band.low, band.high), (135 * USDC + 1, 165 * USDC - 1));
 }
 
+/// A cached option's marks are its window's corners, as far apart as the window is wide (up to
+/// 10 % of spot each way); anyone may refresh the cache. The band is taken around the live
+/// model value instead, so a wide cache window does not widen it.
+#[tokio::test]
+async fn attack_a_wide_cache_window_does_not_widen_an_option_band() {
+    let mut w = World::listed().await;
+    let taker = w.funded_trader(100_000 * USDC).await;
+    let maker = w.funded_trader(100_000 * USDC).await;
+    let live = w.fill_band(SOL_MARKET, SOL_CALL_150).await;
+    let risk = w.market(SOL_MARKET).await.risk;
+    let widest = UnderlyingRisk {
+        cache_spot_tolerance_bps: xmargin_risk::window::MAX_SPOT_TOLERANCE_BPS,
+        ..risk
+    };
+    let update = market_risk_ix(&w, SOL_MARKET, widest);
+    w.as_risk_authority(&[update]).await.unwrap();
+    w.enable_risk_cache(SOL_MARKET).await;
+    w.refresh_risk_caches().await;
+    let protocol = w.protocol().await;
+    assert!(protocol.is_cached(SOL_MARKET, SOL_CALL_150));
+    // The cached long mark sits at the window's low corner, far below the live value.
+    let cached_mark = protocol.mark(SOL_MARKET, SOL_CALL_150).unwrap();
+    assert!(cached_mark + 3 * USDC < live.low, "{cached_mark} {live:?}");
+    assert_eq!(w.fill_band(SOL_MARKET, SOL_CALL_150).await, live);
+    for (size, past) in [(1, live.high + 1), (-1, live.low - 1)] {
+        let ix = w.trade_ix(&taker, &maker, SOL_MARKET, SOL_CALL_150, size, past);
+        w.h.assert_refused(
+            &watched(&[&taker, &maker]),
+            &[ix],
+            &[&taker.key, &maker.key],
+            program_error(XmarginError::FillOutsideBand),
+        )
+        .await;
+    }
+    w.trade(&taker, &maker, SOL_MARKET, SOL_CALL_150, 1, live.high)
+        .await
+        .unwrap();
+}
+
 fn without_caches(w: &World, mut ix: Instruction) -> Instruction {
     let caches: Vec<Pubkey> = w.risk_caches.iter().map(|(_, key)| *key).collect();
     ix.accounts
