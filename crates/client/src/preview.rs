@@ -121,7 +121,8 @@ impl Protocol {
     }
 
     /// The account after taking `params` (taker side when `as_taker`, else maker) at the
-    /// program's fees; the figures the program would check the trade against.
+    /// program's fees: the figures of the margin check the program runs after the fill. The fill
+    /// band (`fill_band`), the caps and the reducing-side rule are the program's to apply.
     pub fn what_if_trade(
         &self,
         account: &MarginAccount,
@@ -220,7 +221,8 @@ impl Protocol {
     }
 
     /// The prices `clear_trade` accepts for one contract of (market, series) now: the
-    /// program's own band (`RiskContext::fill_band`), quote-native.
+    /// program's own band (`RiskContext::fill_band`), quote-native, read under the tolerant
+    /// oracle guard (a fill that adds risk also needs the strict one).
     pub fn fill_band(&self, market: u8, series: u8) -> ClientResult<FillBand> {
         let mut needs = Needs::default();
         needs.add_series(market, series);

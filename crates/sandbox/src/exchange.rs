@@ -375,12 +375,13 @@ impl Exchange {
         Ok(())
     }
 
-    /// The engine's mark of one contract of underlying `k`'s `series` now, rounded down to a
-    /// cent (at least one): a price inside the fill band.
+    /// The model's value of one contract of underlying `k`'s `series` now, as the middle of
+    /// the program's fill band, rounded down to a cent (at least one) but not below the band.
     pub async fn mark_price(&self, k: usize, series: u8) -> ClientResult<u64> {
         let protocol = self.protocol().await?;
-        let mark = protocol.mark(self.underlyings[k].market, series)?;
-        Ok(mark.max(10_000) / 10_000 * 10_000)
+        let band = protocol.fill_band(self.underlyings[k].market, series)?;
+        let middle = band.low + (band.high - band.low) / 2;
+        Ok((middle.max(10_000) / 10_000 * 10_000).max(band.low))
     }
 
     /// `taker` buys `size` contracts (negative: sells) of underlying `k`'s `series` from
