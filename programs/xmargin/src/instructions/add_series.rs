@@ -3,7 +3,8 @@ use anchor_lang::prelude::*;
 use crate::error::XmarginError;
 use crate::events::SeriesAdded;
 use crate::state::{
-    Clearinghouse, Market, Series, SeriesKind, MAX_SERIES, PREMIUM_WINDOW_SECS, SERIES_ACTIVE,
+    step_start, Clearinghouse, Market, Series, SeriesKind, MAX_SERIES, PREMIUM_WINDOW_SECS,
+    SERIES_ACTIVE,
 };
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,7 +47,7 @@ pub fn handler(ctx: Context<AddSeries>, params: AddSeriesParams) -> Result<()> {
         volume: 0,
         prior_premium_volume: 0,
         prior_volume: 0,
-        premium_window: now.div_euclid(PREMIUM_WINDOW_SECS) * PREMIUM_WINDOW_SECS,
+        premium_window: step_start(now, PREMIUM_WINDOW_SECS),
         funding_carry: 0,
         last_funding_time: now,
         loss_index: 0,

@@ -1,4 +1,5 @@
 use anchor_lang::prelude::*;
+use xmargin_risk::fill::FillBand;
 
 use crate::error::{risk_error, XmarginError};
 use crate::events::TradeCleared;
@@ -184,27 +185,24 @@ pub fn handler<'info>(
         quote.accrue_fees(maker_fee)?;
     }
 
-    let taker_health = risk.health(&*ctx.accounts.taker_account.load()?)?;
-    let taker_after = Judged {
-        after: taker_health.init_health,
-        equity_after: taker_health.report.equity_maint as i128,
-        reducing_before: taker_before,
-        shortfall: band
-            .shortfall_to_adverse_edge(params.size, params.price)
-            .map_err(risk_error)?,
-        fee: taker_fee,
-    };
+    let fill = (&band, params.price);
+    let taker_after = judge(
+        &risk,
+        &ctx.accounts.taker_account,
+        taker_before,
+        fill,
+        params.size,
+        taker_fee,
+    )?;
     require!(taker_after.passes(), XmarginError::TakerBelowInitialMargin);
-    let maker_health = risk.health(&*ctx.accounts.maker_account.load()?)?;
-    let maker_after = Judged {
-        after: maker_health.init_health,
-        equity_after: maker_health.report.equity_maint as i128,
-        reducing_before: maker_before,
-        shortfall: band
-            .shortfall_to_adverse_edge(-params.size, params.price)
-            .map_err(risk_error)?,
-        fee: maker_fee,
-    };
+    let maker_after = judge(
+        &risk,
+        &ctx.accounts.maker_account,
+        maker_before,
+        fill,
+        -params.size,
+        maker_fee,
+    )?;
     require!(maker_after.passes(), XmarginError::MakerBelowInitialMargin);
 
     crate::emit_event!(TradeCleared {
@@ -234,6 +232,28 @@ fn health_if(
         return Ok(None);
     }
     Ok(Some(risk.health(&*account.load()?)?.init_health))
+}
+
+/// The verdict on the side holding `account` after it filled `size` at `price` in `band`
+/// (`reducing_before`: its initial health before, if the fill only reduced).
+fn judge(
+    risk: &RiskContext<'_>,
+    account: &AccountLoader<MarginAccount>,
+    reducing_before: Option<i128>,
+    (band, price): (&FillBand, u64),
+    size: i64,
+    fee: u64,
+) -> Result<Judged> {
+    let health = risk.health(&*account.load()?)?;
+    Ok(Judged {
+        after: health.init_health,
+        equity_after: health.report.equity_maint as i128,
+        reducing_before,
+        shortfall: band
+            .shortfall_to_adverse_edge(size, price)
+            .map_err(risk_error)?,
+        fee,
+    })
 }
 
 /// One side's initial health after a fill, and what judging it needs.

@@ -88,6 +88,12 @@ pub const FUNDING_STEP_SECS: i64 = 300;
 /// steps at either end.
 const FUNDING_STEPS_PER_ACCRUAL: usize = (2 * PREMIUM_WINDOW_SECS / FUNDING_STEP_SECS) as usize + 2;
 
+/// The start of the `period`-second step that `t` falls in (rounded down), in 128 bits: SBPF v0
+/// has no signed 64-bit division.
+pub fn step_start(t: i64, period: i64) -> i64 {
+    ((t as i128).div_euclid(period as i128) * period as i128) as i64
+}
+
 /// One premium window's fills (`Series::premium_ppm_at`).
 struct PremiumWindow {
     start: i64,
@@ -240,7 +246,7 @@ impl Series {
             premium_volume: self.prior_premium_volume,
             volume: self.prior_volume,
         };
-        let start = t.div_euclid(PREMIUM_WINDOW_SECS) * PREMIUM_WINDOW_SECS;
+        let start = step_start(t, PREMIUM_WINDOW_SECS);
         let empty = |start| PremiumWindow {
             start,
             premium_volume: 0,
@@ -308,7 +314,7 @@ impl Series {
         // Two windows after the stored one the premium is zero.
         let stop = now.min(
             self.premium_window
-                .max(from.div_euclid(PREMIUM_WINDOW_SECS) * PREMIUM_WINDOW_SECS)
+                .max(step_start(from, PREMIUM_WINDOW_SECS))
                 .saturating_add(2 * PREMIUM_WINDOW_SECS),
         );
         let mut rate_time: i128 = 0;
@@ -317,7 +323,7 @@ impl Series {
             if t >= stop {
                 break;
             }
-            let step = t.div_euclid(FUNDING_STEP_SECS) * FUNDING_STEP_SECS;
+            let step = step_start(t, FUNDING_STEP_SECS);
             let end = (step + FUNDING_STEP_SECS).min(stop);
             let rate = self
                 .premium_ppm_at(step + FUNDING_STEP_SECS / 2)
@@ -548,7 +554,8 @@ impl Market {
     /// The widening of the fill band, as a fraction of spot, rounded down (a band never
     /// wider than set).
     pub fn fill_band_widening(&self) -> Fx {
-        Fx::from_bits(((self.risk.fill_band_bps as i64) << 32) / BPS_DENOMINATOR as i64)
+        // Unsigned: SBPF v0 has no signed 64-bit division.
+        Fx::from_bits((((self.risk.fill_band_bps as u64) << 32) / BPS_DENOMINATOR as u64) as i64)
     }
 
     /// Marks every cached option risk of this market as outdated.
