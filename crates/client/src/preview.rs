@@ -53,6 +53,16 @@ fn clamp(value: i128) -> i64 {
     value.clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
+/// Maintenance health as a fraction of equity, in basis points (0 when equity is not
+/// positive).
+fn distance_bps(maint_health: i64, equity: i64) -> i64 {
+    if equity > 0 {
+        clamp(maint_health as i128 * BPS_DENOMINATOR as i128 / equity as i128)
+    } else {
+        0
+    }
+}
+
 /// `account` (accruals already settled) summarized with `context`.
 pub fn summarize(
     context: &RiskContext<'_>,
@@ -94,11 +104,7 @@ pub fn summarize(
         })
         .collect();
     let maint_health = report.maint_health();
-    let distance = if report.equity_maint > 0 {
-        clamp(maint_health as i128 * BPS_DENOMINATOR as i128 / report.equity_maint as i128)
-    } else {
-        0
-    };
+    let distance = distance_bps(maint_health, report.equity_maint);
     Ok(AccountSummary {
         collateral: report.collateral_maint,
         unrealized_pnl: report.unrealized_pnl,
@@ -117,7 +123,43 @@ impl Protocol {
     /// The account as the program sees it now (strict prices when it holds positions).
     pub fn summary(&self, account: &MarginAccount) -> ClientResult<AccountSummary> {
         let (context, settled) = self.settled(account)?;
-        summarize(&context, &settled)
+        self.summarize_shown(&context, &settled, OracleUse::for_account(account))
+    }
+
+    /// `summarize`, with equity and both requirements at live marks where the check valued
+    /// options from a risk cache. A cache's window corners understate equity, and may
+    /// understate a requirement by as much: only health is the check's guaranteed bound
+    /// (docs/security.md). Health is kept; equity and the requirements move by the
+    /// understatement, so no cached requirement is shown on its own and each figure shown is at
+    /// least the live one.
+    pub fn summarize_shown(
+        &self,
+        context: &RiskContext<'_>,
+        account: &MarginAccount,
+        oracle_use: OracleUse,
+    ) -> ClientResult<AccountSummary> {
+        let mut summary = summarize(context, account)?;
+        if context.cached_series() == 0 {
+            return Ok(summary);
+        }
+        let live = self.clone().with_caches_detached();
+        let live_context = live.context(&Self::needs(&[account], None), oracle_use)?;
+        let live_report = live_context.health(account)?.report;
+        let cached_report = context.health(account)?.report;
+        let maint_gap = live_report
+            .equity_maint
+            .saturating_sub(cached_report.equity_maint)
+            .max(0);
+        let init_gap = live_report
+            .equity_init
+            .saturating_sub(cached_report.equity_init)
+            .max(0);
+        summary.equity = summary.equity.saturating_add(maint_gap);
+        summary.unrealized_pnl = summary.unrealized_pnl.saturating_add(maint_gap);
+        summary.maintenance = summary.maintenance.saturating_add(maint_gap);
+        summary.initial = summary.initial.saturating_add(init_gap);
+        summary.distance_to_liquidation_bps = distance_bps(summary.maint_health, summary.equity);
+        Ok(summary)
     }
 
     /// The account after taking `params` (taker side when `as_taker`, else maker) at the
@@ -143,7 +185,7 @@ impl Protocol {
         let fee = i64::try_from(fee).map_err(|_| ClientError::Input("trade too large".into()))?;
         after.apply_fill(market, params.series, size, params.price)?;
         after.add_quote(-fee)?;
-        summarize(&context, &after)
+        self.summarize_shown(&context, &after, OracleUse::OpenRisk)
     }
 
     /// The largest amount of collateral `asset` the program lets `account` withdraw now.

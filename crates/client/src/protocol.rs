@@ -377,9 +377,20 @@ impl Protocol {
         Ok((context, settled))
     }
 
-    /// The same state with no risk cache: every option computed in the check.
+    /// The same state with the risk caches' accounts left out (the markets still name them:
+    /// a check reading their options is refused, as the program refuses it).
     pub fn without_risk_caches(mut self) -> Self {
         self.caches.clear();
+        self
+    }
+
+    /// The same state as if no market had a risk cache: every option valued live. Off chain
+    /// only, for figures shown beside the check's (`summarize_shown`).
+    pub fn with_caches_detached(mut self) -> Self {
+        self.caches.clear();
+        for market in &self.markets {
+            market.borrow_mut().risk_cache = Pubkey::default();
+        }
         self
     }
 }

@@ -10,6 +10,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use solana_account::Account;
 use solana_clock::Clock;
+use xmargin::oracle::OracleUse;
 use xmargin::state::MarginAccount;
 use xmargin_risk::bs::OptionKind;
 use xmargin_risk::collateral::{market_value, weighted_values};
@@ -18,7 +19,7 @@ use xmargin_risk::model::Instrument;
 use xmargin_risk::portfolio::position_value;
 
 use crate::error::{ClientError, ClientResult};
-use crate::preview::{summarize, AccountSummary};
+use crate::preview::AccountSummary;
 use crate::protocol::Protocol;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -234,7 +235,7 @@ impl Protocol {
     /// Everything the dashboard shows about `account`, as the program would compute it now.
     pub fn picture(&self, account: &MarginAccount) -> ClientResult<AccountPicture> {
         let (context, settled) = self.settled(account)?;
-        let summary = summarize(&context, &settled)?;
+        let summary = self.summarize_shown(&context, &settled, OracleUse::for_account(account))?;
         let view = context.view(&settled)?;
         let collateral = view
             .collateral

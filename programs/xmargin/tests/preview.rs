@@ -217,3 +217,35 @@ async fn re_margining_what_changed_equals_margining_afresh() {
     assert_eq!(context.health(&changed).unwrap().report, fresh_after);
     assert_eq!(context.health(&reordered).unwrap().report, fresh.report);
 }
+
+/// With option risk from the cache, the check's equity sits at the window's corners and its
+/// maintenance may be below the true worst loss: only health is a bound. The SDK's summary
+/// (what the CLI and the dashboard show) keeps the check's health and shows equity and the
+/// requirements at live marks, never the cached requirement on its own.
+#[tokio::test]
+async fn the_summary_never_shows_a_cached_requirement_on_its_own() {
+    let mut w = World::listed().await;
+    let trader = hedged_trader(&mut w).await;
+    w.enable_risk_cache(SOL_MARKET).await;
+    w.refresh_risk_caches().await;
+    let state = snapshot(&mut w).await;
+    let account = w.margin_account(trader.account).await;
+    let (check, settled) = state.settled(&account).unwrap();
+    assert_eq!(check.cached_series(), 2);
+    let cached = check.health(&settled).unwrap().report;
+    let shown = state.summary(&account).unwrap();
+    let live = snapshot(&mut w)
+        .await
+        .with_caches_detached()
+        .summary(&account)
+        .unwrap();
+    // The window understates equity: the figures shown are moved by that much.
+    let gap = live.equity - cached.equity_maint;
+    assert!(gap > 0, "{gap}");
+    assert_eq!(shown.maint_health, cached.maint_health());
+    assert_eq!(shown.equity, live.equity);
+    assert_eq!(shown.maintenance, cached.maintenance + gap);
+    assert_eq!(shown.equity - shown.maintenance, shown.maint_health);
+    assert!(shown.maintenance >= live.maintenance);
+    assert!(shown.initial >= live.initial);
+}

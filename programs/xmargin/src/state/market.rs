@@ -88,10 +88,16 @@ pub const FUNDING_STEP_SECS: i64 = 300;
 /// steps at either end.
 const FUNDING_STEPS_PER_ACCRUAL: usize = (2 * PREMIUM_WINDOW_SECS / FUNDING_STEP_SECS) as usize + 2;
 
-/// The start of the `period`-second step that `t` falls in (rounded down), in 128 bits: SBPF v0
-/// has no signed 64-bit division.
+/// The start of the `period`-second step that `t` falls in (rounded down). In unsigned
+/// arithmetic: SBPF v0 has no signed division (LLVM narrows a 128-bit one to it).
 pub fn step_start(t: i64, period: i64) -> i64 {
-    ((t as i128).div_euclid(period as i128) * period as i128) as i64
+    let period = period.unsigned_abs().max(1);
+    let magnitude = t.unsigned_abs();
+    if t >= 0 {
+        (magnitude / period * period) as i64
+    } else {
+        (magnitude.div_ceil(period) * period).wrapping_neg() as i64
+    }
 }
 
 /// One premium window's fills (`Series::premium_ppm_at`).
@@ -723,6 +729,22 @@ mod tests {
         // Time never runs backwards.
         assert_eq!(series.accrue_funding(100_000_000, HOUR).unwrap(), (0, 0));
         assert_eq!(series.last_funding_time, 4 * HOUR);
+    }
+
+    #[test]
+    fn steps_start_on_multiples_of_their_period_either_side_of_zero() {
+        for (t, start) in [
+            (0, 0),
+            (1, 0),
+            (299, 0),
+            (300, 300),
+            (-1, -300),
+            (-300, -300),
+            (-301, -600),
+        ] {
+            assert_eq!(step_start(t, 300), start, "{t}");
+        }
+        assert_eq!(step_start(1_764_921_600 + 3_599, HOUR), 1_764_921_600);
     }
 
     #[test]
