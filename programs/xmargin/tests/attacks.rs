@@ -456,7 +456,7 @@ async fn attack_omitting_the_risk_cache_to_choose_the_valuation_is_refused() {
     let with_cache = w.withdraw_ix(&writer.key, writer.account, writer.usdc, QUOTE, over);
     w.h.assert_refused(
         &watched(&[&writer]),
-        &[with_cache.clone()],
+        std::slice::from_ref(&with_cache),
         &[&writer.key],
         program_error(XmarginError::InsufficientFreeCollateral),
     )
