@@ -6,8 +6,9 @@
 //!   [ spot_v x mark_low - w x spot , spot_v x mark_high + w x spot ]
 //! where `mark_low` / `mark_high` are the bounds on the series' value per unit of spot that
 //! equity uses (perps and futures: the oracle-based mark, with the carry's rounding; options: the
-//! model mark with its error, or a cached window's corners), `spot_v` the spot they are
-//! normalised by and `w` the market's widening. The edges are rounded inwards: the band is never
+//! model mark with its error; the program passes an option's live bounds, never a cache window's
+//! corners, which would widen the band), `spot_v` the spot they are normalised by and `w` the
+//! market's widening. The edges are rounded inwards: the band is never
 //! wider than stated.
 use crate::error::{RiskError, RiskResult};
 use crate::fx::{ceil_money, floor_money, money_times, Fx};

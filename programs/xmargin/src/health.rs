@@ -461,12 +461,21 @@ impl<'s> RiskContext<'s> {
         self.markets.get(local as usize).copied()
     }
 
-    fn series_info(&self, market: u8, series: u8) -> Result<&SeriesInfo> {
+    /// Where (market, series) sits in `instruments`.
+    fn series_at(&self, market: u8, series: u8) -> Result<usize> {
         let key = series_key(market, series);
         self.series_lookup
             .binary_search_by_key(&key, |(k, _)| *k)
             .ok()
-            .and_then(|found| self.instruments.get(self.series_lookup[found].1 as usize))
+            .and_then(|found| self.series_lookup.get(found))
+            .map(|(_, at)| *at as usize)
+            .ok_or_else(|| error!(XmarginError::UnknownSeries))
+    }
+
+    fn series_info(&self, market: u8, series: u8) -> Result<&SeriesInfo> {
+        let at = self.series_at(market, series)?;
+        self.instruments
+            .get(at)
             .ok_or_else(|| error!(XmarginError::UnknownSeries))
     }
 
@@ -821,14 +830,10 @@ impl<'s> RiskContext<'s> {
         let stored = market.series_mut(series)?;
         stored.accrue_funding(index_price, now)?;
         let funding_index = stored.funding_index;
-        let key = series_key(market.index, series);
-        let at = self
-            .series_lookup
-            .binary_search_by_key(&key, |(k, _)| *k)
-            .map_err(|_| error!(XmarginError::UnknownSeries))?;
+        let at = self.series_at(market.index, series)?;
         let info = self
             .instruments
-            .get_mut(self.series_lookup[at].1 as usize)
+            .get_mut(at)
             .ok_or_else(|| error!(XmarginError::UnknownSeries))?;
         info.funding_index = funding_index;
         Ok(())

@@ -71,6 +71,15 @@ async fn hedged_trader(w: &mut World) -> Trader {
     trader
 }
 
+/// `hedged_trader` with the SOL market's risk cache enabled and fresh.
+async fn cached_hedged_trader() -> (World, Trader) {
+    let mut w = World::listed().await;
+    let trader = hedged_trader(&mut w).await;
+    w.enable_risk_cache(SOL_MARKET).await;
+    w.refresh_risk_caches().await;
+    (w, trader)
+}
+
 #[tokio::test]
 async fn the_off_chain_check_predicts_the_largest_withdrawal_to_the_unit() {
     let mut w = World::listed().await;
@@ -86,10 +95,7 @@ async fn the_off_chain_check_predicts_the_largest_withdrawal_to_the_unit() {
 /// once the window has passed it computes them again.
 #[tokio::test]
 async fn the_program_uses_cached_option_risk_inside_its_window_only() {
-    let mut w = World::listed().await;
-    let trader = hedged_trader(&mut w).await;
-    w.enable_risk_cache(SOL_MARKET).await;
-    w.refresh_risk_caches().await;
+    let (mut w, trader) = cached_hedged_trader().await;
     let state = snapshot(&mut w).await;
     let account = w.margin_account(trader.account).await;
     assert_eq!(context(&state, &account).cached_series(), 2, "call and put");
@@ -123,10 +129,7 @@ async fn the_program_uses_cached_option_risk_inside_its_window_only() {
 /// tolerance or a surface update sends the check back to computing the bounds.
 #[tokio::test]
 async fn cached_option_risk_is_ignored_outside_its_spot_range_or_after_a_risk_update() {
-    let mut w = World::listed().await;
-    let trader = hedged_trader(&mut w).await;
-    w.enable_risk_cache(SOL_MARKET).await;
-    w.refresh_risk_caches().await;
+    let (mut w, trader) = cached_hedged_trader().await;
     let account = w.margin_account(trader.account).await;
     let cached = |state: &State| context(state, &account).cached_series();
     // 0.4 % up stays inside the 0.5 % tolerance; 0.6 % does not.
@@ -224,10 +227,7 @@ async fn re_margining_what_changed_equals_margining_afresh() {
 /// requirements at live marks, never the cached requirement on its own.
 #[tokio::test]
 async fn the_summary_never_shows_a_cached_requirement_on_its_own() {
-    let mut w = World::listed().await;
-    let trader = hedged_trader(&mut w).await;
-    w.enable_risk_cache(SOL_MARKET).await;
-    w.refresh_risk_caches().await;
+    let (mut w, trader) = cached_hedged_trader().await;
     let state = snapshot(&mut w).await;
     let account = w.margin_account(trader.account).await;
     let (check, settled) = state.settled(&account).unwrap();
