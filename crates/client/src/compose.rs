@@ -3,7 +3,7 @@
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::Instruction;
 use xmargin::instructions::{ClearTradeParams, LiquidateCollateralParams, LiquidatePositionParams};
-use xmargin::state::MarginAccount;
+use xmargin::state::{MarginAccount, NO_MARKET};
 
 #[cfg(feature = "chain")]
 use crate::accounts;
@@ -124,5 +124,25 @@ impl Protocol {
         let mut ixs = budget_instructions(self.liquidation_work(target, liquidator));
         ixs.push(ix::liquidate_collateral(who, params, &risk));
         checked_size(ixs)
+    }
+
+    /// Resolves `account` (bankrupt but for dust): against its last liquidated market (the
+    /// first market if it has none), with the oracles of whatever dust it holds.
+    pub fn resolve_bankruptcy_ixs(
+        &self,
+        address: Pubkey,
+        account: &MarginAccount,
+    ) -> ClientResult<Vec<Instruction>> {
+        let market = match account.last_liquidated_market {
+            NO_MARKET => 0,
+            market => market,
+        };
+        let risk = self.risk_accounts(&Self::needs(&[account], None), None)?;
+        checked_size(vec![ix::resolve_bankruptcy(
+            address,
+            market,
+            self.quote_mint(),
+            &risk,
+        )])
     }
 }

@@ -386,10 +386,16 @@ pub fn liquidate_collateral(
     with_remaining(ix, risk_accounts)
 }
 
-/// Pays a bankrupt account's debt from the insurance fund, socializing the rest in the series
-/// it was last liquidated in (`market` is that series' market).
-pub fn resolve_bankruptcy(bankrupt_account: Pubkey, market: u8, quote_mint: Pubkey) -> Instruction {
-    build(
+/// Resolves a bankrupt account (`xmargin::bankruptcy`): `market` is the market of the series it
+/// was last liquidated in (any market if none); `risk_accounts` the oracles of any dust it
+/// holds (`Protocol::resolve_bankruptcy_ixs` picks both).
+pub fn resolve_bankruptcy(
+    bankrupt_account: Pubkey,
+    market: u8,
+    quote_mint: Pubkey,
+    risk_accounts: &[AccountMeta],
+) -> Instruction {
+    let ix = build(
         xmargin::accounts::ResolveBankruptcy {
             clearinghouse: pda::clearinghouse(),
             collateral_registry: pda::registry(),
@@ -400,7 +406,8 @@ pub fn resolve_bankruptcy(bankrupt_account: Pubkey, market: u8, quote_mint: Pubk
             token_program: TOKEN_PROGRAM,
         },
         xmargin::instruction::ResolveBankruptcy {},
-    )
+    );
+    with_remaining(ix, risk_accounts)
 }
 
 fn market_oracle(market: u8, oracle: Pubkey) -> xmargin::accounts::MarketOracle {

@@ -374,6 +374,10 @@ impl<'a, C: Chain> Keeper<'a, C> {
                     let key = ("liquidate_collateral", target, balance.asset, step as u8);
                     let accepted = self.submit(key, &ixs).await?;
                     self.counters.collateral_liquidations += u64::from(accepted);
+                    if !accepted && account.quote_balance() < 0 {
+                        // Dust no liquidator can be paid for: the resolution sweeps it.
+                        return self.resolve_bankruptcy(&protocol, target, &account).await;
+                    }
                     accepted
                 }
             };
@@ -390,15 +394,14 @@ impl<'a, C: Chain> Keeper<'a, C> {
         target: Pubkey,
         account: &MarginAccount,
     ) -> ClientResult<()> {
-        let market = account.last_liquidated_market;
-        let resolve = ix::resolve_bankruptcy(target, market, protocol.quote_mint());
+        let resolve = protocol.resolve_bankruptcy_ixs(target, account)?;
         let key = (
             "resolve_bankruptcy",
             target,
-            market,
+            account.last_liquidated_market,
             account.last_liquidated_series,
         );
-        if self.submit(key, &[resolve]).await? {
+        if self.submit(key, &resolve).await? {
             self.counters.bankruptcies_resolved += 1;
         }
         Ok(())

@@ -68,7 +68,7 @@ pub fn evaluate(protocol: &Protocol, accounts: &[(Pubkey, MarginAccount)]) -> Ve
     for (_, account) in accounts {
         needs.add_account(account);
     }
-    let shared = protocol.context(&needs, OracleUse::OpenRisk).ok();
+    let shared = protocol.context(&needs, OracleUse::Liquidate).ok();
     accounts
         .iter()
         .filter_map(|(address, account)| {
@@ -88,6 +88,6 @@ pub fn evaluate_alone(
     account: &MarginAccount,
 ) -> ClientResult<Verdict> {
     let end_fraction = Fx::from_bits(protocol.clearinghouse.liquidation_end_fraction_bits);
-    let context = protocol.context(&Protocol::needs(&[account], None), OracleUse::OpenRisk)?;
+    let context = protocol.context(&Protocol::needs(&[account], None), OracleUse::Liquidate)?;
     verdict(&context, end_fraction, address, account)
 }

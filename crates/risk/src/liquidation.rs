@@ -50,6 +50,16 @@ pub fn smallest_sufficient(
     Ok(Some(high))
 }
 
+/// The discount a liquidator gets on collateral of maintenance weight `maint_weight`: the
+/// liquidation `fee`, capped at half the asset's haircut (1 - weight) / 2. A sale gains the
+/// seller 1 - discount - weight per unit of value, so with the cap every sale of an asset
+/// weighted below 1 strictly raises its maintenance health: no listing can make collateral
+/// unliquidatable. An asset weighted 1 or more gets no discount (and no sale helps).
+pub fn collateral_discount(fee: Fx, maint_weight: Fx) -> RiskResult<Fx> {
+    let haircut = sub(Fx::ONE, maint_weight)?.max(Fx::ZERO);
+    Ok(fee.max(Fx::ZERO).min(Fx::from_bits(haircut.to_bits() / 2)))
+}
+
 /// Health gained by the account when a liquidator takes `amount` native units of `asset` and
 /// pays quote (weight 1) worth price x (1 - discount) per unit.
 pub fn collateral_swap_gain(asset: &Collateral, amount: u64, discount: Fx) -> RiskResult<i128> {
@@ -109,8 +119,8 @@ pub fn collateral_for_deficit(
     })
 }
 
-/// The account after a liquidator takes `quantity` contracts of position `index` at its mark
-/// minus `discount` x spot per contract (the account's side of the trade always gets the worse
+/// The account after a liquidator takes `quantity` contracts of position `index` at its mark,
+/// paying `discount` x their value (`position_step`; the account's side of the trade always gets the worse
 /// price). Realised PnL goes to the quote collateral entry `quote_index`.
 pub fn after_position_transfer(
     market: &Market,
@@ -135,15 +145,27 @@ pub fn after_position_transfer(
     Ok((new_collateral, new_positions))
 }
 
-/// The position left after `quantity` of its contracts go to the liquidator, and the quote the
-/// account realises. Notional at the spot the series risk is normalised by, as the program
-/// values the step.
-fn transfer(
+/// What a liquidator taking contracts of one position moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PositionStep {
+    /// Contracts, signed as the account holds them.
+    pub moved: i64,
+    /// Their value at the account-adverse mark (signed like `moved`).
+    pub value: i128,
+    /// The liquidation fee: the discount on |value|, rounded up. On what the step moves (an
+    /// option's value, not its underlying's notional, which can exceed it and would make a
+    /// long option impossible to take).
+    pub fee: i128,
+}
+
+/// The step taking `quantity` contracts of `target` at `discount`. Notional at the spot the
+/// series risk is normalised by, as the program values the step.
+pub fn position_step(
     market: &Market,
     target: &PricedPosition,
     quantity: u64,
     discount: Fx,
-) -> RiskResult<(Position, i128)> {
+) -> RiskResult<PositionStep> {
     let size = target.position.size;
     let quantity = i64::try_from(quantity).map_err(|_| RiskError::Overflow)?;
     if quantity > size.checked_abs().ok_or(RiskError::Overflow)? {
@@ -155,19 +177,34 @@ fn transfer(
         ..target.position
     };
     let (_, notional) = market.notional(&moved_position, &target.risk)?;
-    // Price the account gets for the contracts, at its own (holder-adverse) mark.
     let value = position_value(notional, &target.risk)?;
-    let fee = money_mul_ceil(notional.abs(), discount)?;
-    let proceeds = value - fee;
+    Ok(PositionStep {
+        moved,
+        value,
+        fee: money_mul_ceil(value.abs(), discount)?,
+    })
+}
+
+/// The position left after `quantity` of its contracts go to the liquidator, and the quote the
+/// account realises.
+fn transfer(
+    market: &Market,
+    target: &PricedPosition,
+    quantity: u64,
+    discount: Fx,
+) -> RiskResult<(Position, i128)> {
+    let step = position_step(market, target, quantity, discount)?;
+    let size = target.position.size;
+    let proceeds = step.value - step.fee;
     // Cost basis released in proportion, rounded so the account keeps the larger remaining cost.
     let cost = target.position.cost_basis as i128;
     let released = if size == 0 {
         0
     } else {
-        (cost * moved as i128).div_euclid(size as i128)
+        (cost * step.moved as i128).div_euclid(size as i128)
     };
     let remaining = Position {
-        size: size - moved,
+        size: size - step.moved,
         cost_basis: crate::fx::to_i64(cost - released)?,
         ..target.position
     };

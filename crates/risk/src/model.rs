@@ -169,7 +169,9 @@ pub struct Collateral {
 
 impl Collateral {
     pub fn validate(&self) -> RiskResult<()> {
-        let ok = self.price > 0
+        // An asset may be valued at zero (a dead feed, in a liquidation); a liability never.
+        let priced = self.price > 0 || (self.price == 0 && self.amount >= 0);
+        let ok = priced
             && Fx::ZERO <= self.init_asset_weight
             && self.init_asset_weight <= self.maint_asset_weight
             && self.maint_asset_weight <= Fx::ONE

@@ -3,8 +3,8 @@ mod common;
 use common::*;
 use xmargin_risk::bs::OptionKind;
 use xmargin_risk::liquidation::{
-    after_position_transfer, collateral_for_deficit, collateral_swap_gain, health_at_end_level,
-    position_for_end_level, smallest_sufficient,
+    after_position_transfer, collateral_discount, collateral_for_deficit, collateral_swap_gain,
+    health_at_end_level, position_for_end_level, smallest_sufficient,
 };
 use xmargin_risk::portfolio::PricedPosition;
 use xmargin_risk::{margin_priced, Fx, Instrument, Position, RiskError, Underlying, VolSurface};
@@ -211,4 +211,33 @@ proptest::proptest! {
             }
         }
     }
+}
+
+proptest::proptest! {
+    /// Whatever the fee and the listing, a sale of collateral weighted below 1 at its capped
+    /// discount strictly raises the seller's maintenance health, and never pays more than the fee.
+    #[test]
+    fn every_collateral_sale_at_its_discount_raises_health(
+        weight_ppm in 0u32..1_000_000,
+        fee_bps in 0u32..10_000,
+        units in 1u64..1_000_000_000,
+    ) {
+        let weight = Fx::from_bits(((weight_ppm as i128) << 32).div_euclid(1_000_000) as i64);
+        let fee = Fx::from_bits(((fee_bps as i128) << 32).div_euclid(10_000) as i64);
+        let discount = collateral_discount(fee, weight).unwrap();
+        proptest::prop_assert!(discount >= Fx::ZERO && discount <= fee);
+        let mut asset = volatile_collateral(units as i64, 0.15, 0);
+        asset.maint_asset_weight = weight;
+        asset.init_asset_weight = weight;
+        // A sale whose gain is worth a few quote units: a smaller one rounds to no change.
+        let haircut_ppm = 1_000_000 - weight_ppm as i128;
+        if money(&asset, units) * haircut_ppm / 2_000_000 >= 4 {
+            proptest::prop_assert!(collateral_swap_gain(&asset, units, discount).unwrap() > 0);
+        }
+    }
+}
+
+/// Value of `units` of `asset` in quote units (floor).
+fn money(asset: &xmargin_risk::Collateral, units: u64) -> i128 {
+    (units as i128 * asset.price.to_bits() as i128) >> 32
 }

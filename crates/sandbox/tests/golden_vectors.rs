@@ -222,7 +222,7 @@ fn vectors() -> Value {
             },
             &risk,
         ),
-        ix::resolve_bankruptcy(address, 1, protocol.quote_mint()),
+        ix::resolve_bankruptcy(address, 1, protocol.quote_mint(), &[]),
         ix::settle_expired_series(1, market0.oracle, 3),
         ix::settle_position(1, address, 3),
         ix::crank_funding(0, market0.oracle, 0),

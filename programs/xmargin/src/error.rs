@@ -129,6 +129,10 @@ pub enum XmarginError {
     OpenInterestCapExceeded,
     #[msg("the fill would raise the account's position in the series past its cap")]
     PositionCapExceeded,
+    #[msg(
+        "the collateral's feed fails the strict guard: it cannot change hands until it is fresh"
+    )]
+    CollateralUnpriced,
 }
 
 impl From<xmargin_risk::RiskError> for XmarginError {

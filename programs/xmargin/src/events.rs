@@ -278,6 +278,27 @@ pub struct BankruptcyInsuranceCovered {
     pub fund_balance_after: u64,
 }
 
+/// A bankrupt account's non-quote balance worth less than one quote unit to a liquidator,
+/// taken into the protocol's fees of that asset so that dust cannot block the resolution.
+#[event]
+#[derive(Debug)]
+pub struct DustSwept {
+    pub account: Pubkey,
+    pub asset: u8,
+    pub amount: u64,
+}
+
+/// Debt left after the insurance fund with no open interest to socialize it across: the
+/// protocol's accrued quote fees pay `from_fees`, `unbacked` is recorded in the registry.
+#[event]
+#[derive(Debug)]
+pub struct BadDebtAbsorbed {
+    pub account: Pubkey,
+    pub from_fees: u64,
+    pub unbacked: u64,
+    pub unbacked_debt_after: u64,
+}
+
 #[event]
 #[derive(Debug)]
 pub struct LossSocialized {

@@ -23,7 +23,9 @@ use xmargin_risk::{
 };
 
 use crate::error::{risk_error, XmarginError};
-use crate::oracle::{read_oracle, scale_pow10_floor, scaled_fx_floor, OraclePrice, OracleUse};
+use crate::oracle::{
+    read_oracle, scale_pow10_floor, scaled_fx_floor, CollateralPricing, OraclePrice, OracleUse,
+};
 use crate::state::{
     Clearinghouse, CollateralRegistry, MarginAccount, Market, OracleKind, PositionSlot, RiskCache,
     MAX_ACCOUNT_POSITIONS, QUOTE_ASSET,
@@ -108,6 +110,7 @@ struct LoadedAsset {
     index: u8,
     price: Fx,
     low: Fx,
+    pricing: CollateralPricing,
     weights: crate::state::AssetWeights,
     liquidity_depth: u64,
 }
@@ -351,7 +354,7 @@ impl<'s> RiskContext<'s> {
         clock: &Clock,
     ) -> Result<Self> {
         let guard = match oracle_use {
-            OracleUse::OpenRisk => &clearinghouse.strict_oracle,
+            OracleUse::OpenRisk | OracleUse::Liquidate => &clearinghouse.strict_oracle,
             OracleUse::ReduceRisk => &clearinghouse.tolerant_oracle,
         };
         let quote_decimals = registry.asset(QUOTE_ASSET)?.decimals as i32;
@@ -401,18 +404,33 @@ impl<'s> RiskContext<'s> {
                     index: *index,
                     price: Fx::ONE,
                     low: Fx::ONE,
+                    pricing: CollateralPricing::Valid,
                     weights: asset.weights,
                     liquidity_depth: asset.liquidity_depth,
                 });
                 continue;
             }
+            // A missing account is an error in every mode: only a feed the caller cannot
+            // choose (presented, but halted or stale) lowers a value.
             let oracle = source.oracle(&asset.oracle, asset.oracle_kind()?, &asset.feed_id)?;
-            oracle.check(guard, clock)?;
             let exponent = oracle.expo + quote_decimals - asset.decimals as i32;
+            let pricing = collateral_pricing(&oracle, oracle_use, clearinghouse, clock)?;
+            let (price, low) = match pricing {
+                CollateralPricing::Valid => (
+                    scaled_fx_floor(oracle.price, exponent)?,
+                    scaled_fx_floor(oracle.low(), exponent)?,
+                ),
+                CollateralPricing::Low => {
+                    let low = scaled_fx_floor(oracle.low(), exponent)?;
+                    (low, low)
+                }
+                CollateralPricing::Zero => (Fx::ZERO, Fx::ZERO),
+            };
             assets.push(LoadedAsset {
                 index: *index,
-                price: scaled_fx_floor(oracle.price, exponent)?,
-                low: scaled_fx_floor(oracle.low(), exponent)?,
+                price,
+                low,
+                pricing,
                 weights: asset.weights,
                 liquidity_depth: asset.liquidity_depth,
             });
@@ -454,6 +472,14 @@ impl<'s> RiskContext<'s> {
             engine,
             scratch: RefCell::new(None),
         })
+    }
+
+    /// How collateral `asset` was priced (`Valid` for an asset the check did not load).
+    pub fn collateral_pricing(&self, asset: u8) -> CollateralPricing {
+        self.assets
+            .iter()
+            .find(|a| a.index == asset)
+            .map_or(CollateralPricing::Valid, |a| a.pricing)
     }
 
     /// The market index of the engine's underlying `local` (breakdowns are by local index).
@@ -551,7 +577,7 @@ impl<'s> RiskContext<'s> {
             });
             keys.push((slot.market, slot.series));
         }
-        let collateral = self.collateral_of(account)?;
+        let collateral = self.collateral_values(account)?;
         Ok(AccountView {
             positions,
             keys,
@@ -562,13 +588,13 @@ impl<'s> RiskContext<'s> {
     }
 
     /// The account's collateral after haircuts, quote balance first.
-    fn collateral_of(&self, account: &MarginAccount) -> Result<CollateralView> {
+    pub fn collateral_values(&self, account: &MarginAccount) -> Result<CollateralView> {
         let mut view = CollateralView::default();
         self.collateral_into(account, &mut view)?;
         Ok(view)
     }
 
-    /// `collateral_of` written into `view`, reusing its allocations.
+    /// `collateral_values` written into `view`, reusing its allocations.
     fn collateral_into(&self, account: &MarginAccount, view: &mut CollateralView) -> Result<()> {
         let held = account.collateral.iter().filter(|b| b.in_use != 0);
         // Exact: the heap never frees.
@@ -582,6 +608,11 @@ impl<'s> RiskContext<'s> {
                 .iter()
                 .find(|a| a.index == balance.asset)
                 .ok_or_else(|| error!(XmarginError::MissingOracle))?;
+            // Only an asset may be priced down: a liability needs a valid price.
+            require!(
+                balance.amount >= 0 || loaded.pricing == CollateralPricing::Valid,
+                XmarginError::OracleStale
+            );
             view.values.push(loaded.weights.collateral(
                 balance.amount,
                 loaded.price,
@@ -994,6 +1025,32 @@ pub struct AccountView {
     /// Registry index of `collateral[i]`.
     pub assets: Vec<u8>,
     pub low_prices: Vec<Fx>,
+}
+
+/// How a collateral price is used under `oracle_use`: every mode but `Liquidate` requires its
+/// guard; `Liquidate` falls back to the tolerant guard's low end, then to zero.
+fn collateral_pricing(
+    oracle: &OraclePrice,
+    oracle_use: OracleUse,
+    clearinghouse: &Clearinghouse,
+    clock: &Clock,
+) -> Result<CollateralPricing> {
+    match oracle_use {
+        OracleUse::OpenRisk => oracle.check(&clearinghouse.strict_oracle, clock)?,
+        OracleUse::ReduceRisk => oracle.check(&clearinghouse.tolerant_oracle, clock)?,
+        OracleUse::Liquidate => {
+            return Ok(
+                if oracle.check(&clearinghouse.strict_oracle, clock).is_ok() {
+                    CollateralPricing::Valid
+                } else if oracle.check(&clearinghouse.tolerant_oracle, clock).is_ok() {
+                    CollateralPricing::Low
+                } else {
+                    CollateralPricing::Zero
+                },
+            )
+        }
+    }
+    Ok(CollateralPricing::Valid)
 }
 
 /// Records one series of `market` for the check, as cached when `cache` holds a fresh entry

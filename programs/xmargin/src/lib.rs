@@ -4,6 +4,7 @@
 //! This module only routes instructions; each handler lives in `instructions/` with its accounts.
 use anchor_lang::prelude::*;
 
+pub mod bankruptcy;
 pub mod error;
 pub mod events;
 pub mod health;
@@ -153,7 +154,7 @@ pub mod xmargin {
         heap::reported(instructions::liquidate_collateral::handler(ctx, params))
     }
 
-    pub fn resolve_bankruptcy(ctx: Context<ResolveBankruptcy>) -> Result<()> {
+    pub fn resolve_bankruptcy<'info>(ctx: Context<'info, ResolveBankruptcy<'info>>) -> Result<()> {
         heap::reported(instructions::resolve_bankruptcy::handler(ctx))
     }
 

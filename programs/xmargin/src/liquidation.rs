@@ -7,6 +7,7 @@ use xmargin_risk::fx::fx_ratio;
 use xmargin_risk::liquidation::health_at_end_level;
 use xmargin_risk::{Fx, MarginReport};
 
+use crate::bankruptcy::Resolution;
 use crate::error::{risk_error, XmarginError};
 use crate::health::{AccountRisk, Needs, RiskContext};
 use crate::oracle::OracleUse;
@@ -61,6 +62,23 @@ impl<'info> LiquidationAccounts<'info> {
         })
     }
 
+    /// Resolution of the target against `market` (its last liquidated one after a position
+    /// step).
+    pub fn resolution<'a>(
+        &'a self,
+        market: &'a AccountLoader<'info, Market>,
+    ) -> Resolution<'a, 'info> {
+        Resolution {
+            clearinghouse: &self.clearinghouse,
+            registry: &self.collateral_registry,
+            market,
+            account: &self.target_account,
+            quote_vault: &self.quote_vault,
+            insurance_vault: &self.insurance_vault,
+            token_program: &self.token_program,
+        }
+    }
+
     /// Moves the insurance fund's share of a fee out of the quote vault into the fund.
     pub fn pay_insurance(&self, amount: u64) -> Result<()> {
         self.collateral_registry
@@ -113,7 +131,8 @@ impl Before {
 }
 
 impl<'a> Parties<'a, '_> {
-    /// Authorizes the liquidator, loads prices (strict: positions or collateral change hands),
+    /// Authorizes the liquidator, loads prices (`OracleUse::Liquidate`: markets strict, a stale
+    /// collateral feed lowers the asset's value instead of blocking the step),
     /// accrues the funding of `also` (a series of `market`) up to now, settles both accounts'
     /// funding, and checks the target is liquidatable: below
     /// maintenance, or still flagged and below the liquidation-end level. Returns the prices,
@@ -157,7 +176,7 @@ impl<'a> Parties<'a, '_> {
             self.named_market,
             self.accounts,
             &needs,
-            OracleUse::OpenRisk,
+            OracleUse::Liquidate,
             &clock,
         )?;
         // A perp changing hands pays its funding up to now first, like a fill.

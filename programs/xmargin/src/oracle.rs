@@ -2,7 +2,9 @@
 //!
 //! A price is read once into `OraclePrice`, then judged against the guard of the action using
 //! it: opening risk needs the strict guard, reducing risk the tolerant one. An invalid price is
-//! an error, never a zero: liabilities cannot vanish behind a bad oracle.
+//! an error, never a zero: liabilities cannot vanish behind a bad oracle. The one exception is
+//! collateral (an asset, never a liability) under `Liquidate`: its value may only fall, so a
+//! halted feed prices it low or at zero instead of blocking the account's liquidation.
 use anchor_lang::prelude::*;
 use pyth_sdk_solana::state::{load_price_account, PriceStatus, SolanaPriceAccount};
 use pyth_solana_receiver_sdk::price_update::{PriceUpdateV2, VerificationLevel};
@@ -22,15 +24,31 @@ pub const PYTH_RECEIVER_PROGRAM_ID: Pubkey = pyth_solana_receiver_sdk::ID;
 pub enum OracleUse {
     /// Adds risk: strict freshness and confidence.
     OpenRisk,
-    /// Only reduces risk (or withdraws from an account without positions): tolerant guard.
+    /// Only reduces risk (or withdraws from an account without positions or debt): tolerant
+    /// guard.
     ReduceRisk,
+    /// A liquidation or bankruptcy: markets strict; a collateral asset at its strict price,
+    /// else at the low end of its tolerant price, else at zero (`CollateralPricing`).
+    Liquidate,
+}
+
+/// How a collateral asset was priced for a check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CollateralPricing {
+    /// The action's guard held.
+    Valid,
+    /// `Liquidate` only: the strict guard failed, the tolerant one held; priced at the low end.
+    Low,
+    /// `Liquidate` only: no guard held; valued at zero.
+    Zero,
 }
 
 impl OracleUse {
     /// A check of `account` alone (withdrawal, health view): strict prices when it holds
-    /// positions, tolerant ones for collateral and quote debt only.
+    /// positions or owes quote (a stale price could overvalue what backs the debt), tolerant
+    /// ones for collateral alone.
     pub fn for_account(account: &crate::state::MarginAccount) -> Self {
-        if account.has_positions() {
+        if account.has_positions() || account.quote_balance() < 0 {
             Self::OpenRisk
         } else {
             Self::ReduceRisk

@@ -1,12 +1,13 @@
 use anchor_lang::prelude::*;
 use xmargin_risk::fx::{money_mul_floor, mul, sub};
-use xmargin_risk::liquidation::collateral_for_deficit;
+use xmargin_risk::liquidation::{collateral_discount, collateral_for_deficit};
 use xmargin_risk::{Collateral, Fx};
 
 use crate::error::{risk_error, XmarginError};
 use crate::events::CollateralLiquidated;
 use crate::health::CollateralView;
 use crate::liquidation::*;
+use crate::oracle::CollateralPricing;
 use crate::state::{Clearinghouse, MarginAccount, QUOTE_ASSET};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,8 +34,9 @@ struct Step {
 }
 
 /// The liquidator takes a target's collateral at the oracle price minus the liquidation discount
-/// and pays for it in quote, which repays the target's quote debt. The discount is the fee: the
-/// liquidator keeps its share and pays the insurance fund the rest.
+/// (capped at half the asset's haircut: `collateral_discount`) and pays for it in quote, which
+/// repays the target's quote debt. The discount is the fee: the liquidator keeps its share and
+/// pays the insurance fund the rest.
 pub fn handler<'info>(
     ctx: Context<'info, LiquidateCollateral<'info>>,
     params: LiquidateCollateralParams,
@@ -44,6 +46,12 @@ pub fn handler<'info>(
     let common = &ctx.accounts.common;
     let parties = common.parties(None, ctx.remaining_accounts)?;
     let (risk, before, evaluated) = parties.begin(None, None)?;
+    // Valued low or at zero while its feed is stale (so the account can still be liquidated),
+    // but sold only at a strict price.
+    require!(
+        risk.collateral_pricing(params.asset) == CollateralPricing::Valid,
+        XmarginError::CollateralUnpriced
+    );
     let step = plan_step(
         &evaluated.collateral,
         &*common.target_account.load()?,
@@ -106,7 +114,8 @@ fn plan_step(
     let held =
         u64::try_from(asset.amount).map_err(|_| error!(XmarginError::InsufficientBalance))?;
     require!(held > 0, XmarginError::InsufficientBalance);
-    let discount = discount(clearinghouse);
+    let discount = collateral_discount(discount(clearinghouse), asset.maint_asset_weight)
+        .map_err(risk_error)?;
     let needed = collateral_for_deficit(&asset, deficit, discount).map_err(risk_error)?;
     let paid_per_unit =
         mul(asset.price, sub(Fx::ONE, discount).map_err(risk_error)?).map_err(risk_error)?;

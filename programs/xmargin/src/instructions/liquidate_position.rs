@@ -1,7 +1,6 @@
 use anchor_lang::prelude::*;
-use xmargin_risk::fx::money_mul_ceil;
-use xmargin_risk::liquidation::{quantity_for_end_level, EvaluatedBook};
-use xmargin_risk::portfolio::{position_value, PricedPosition};
+use xmargin_risk::liquidation::{position_step, quantity_for_end_level, EvaluatedBook};
+use xmargin_risk::portfolio::PricedPosition;
 use xmargin_risk::Fx;
 
 use crate::error::{risk_error, XmarginError};
@@ -78,6 +77,11 @@ pub fn handler<'info>(
     }
     common.pay_insurance(step.insurance_fee)?;
     let (maint_health_after, end_health_after) = parties.finish(&risk, &before, evaluated)?;
+    // The step that empties an account resolves it, while the series' holders (the liquidator
+    // among them) are still the ones the loss is socialized across.
+    common
+        .resolution(&ctx.accounts.market)
+        .resolve_if_bankrupt(&risk)?;
     crate::emit_event!(PositionLiquidated {
         target: common.target_account.key(),
         liquidator: common.liquidator_account.key(),
@@ -150,30 +154,13 @@ fn plan_step(
 ) -> Result<Step> {
     let (quantity, priced) =
         quantity_to_liquidate(risk, evaluated, target, clearinghouse, key, max_quantity)?;
-    let discount = discount(clearinghouse);
-    let moved = i64::try_from(quantity).map_err(|_| error!(XmarginError::MathOverflow))?;
-    let moved = if priced.position.size > 0 {
-        moved
-    } else {
-        -moved
-    };
-    let (_, notional) = risk
-        .engine()
-        .notional(
-            &xmargin_risk::Position {
-                size: moved,
-                ..priced.position
-            },
-            &priced.risk,
-        )
+    let step = position_step(risk.engine(), &priced, quantity, discount(clearinghouse))
         .map_err(risk_error)?;
-    let value = position_value(notional, &priced.risk).map_err(risk_error)?;
-    let fee = money_mul_ceil(notional.abs(), discount).map_err(risk_error)?;
-    let fee = u64::try_from(fee).map_err(|_| error!(XmarginError::MathOverflow))?;
+    let fee = u64::try_from(step.fee).map_err(|_| error!(XmarginError::MathOverflow))?;
     let (liquidator_fee, insurance_fee) = split_fee(clearinghouse, fee);
     Ok(Step {
-        moved,
-        value,
+        moved: step.moved,
+        value: step.value,
         fee,
         liquidator_fee,
         insurance_fee,

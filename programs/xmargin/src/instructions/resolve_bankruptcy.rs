@@ -1,9 +1,11 @@
 use anchor_lang::prelude::*;
 use anchor_spl::token::{Token, TokenAccount};
 
+use crate::bankruptcy::Resolution;
 use crate::error::XmarginError;
-use crate::events::{BankruptcyInsuranceCovered, LossSocialized};
-use crate::state::{Clearinghouse, CollateralRegistry, MarginAccount, Market, QUOTE_ASSET};
+use crate::health::{Needs, RiskContext};
+use crate::oracle::OracleUse;
+use crate::state::{Clearinghouse, CollateralRegistry, MarginAccount, Market};
 
 #[derive(Accounts)]
 pub struct ResolveBankruptcy<'info> {
@@ -11,7 +13,7 @@ pub struct ResolveBankruptcy<'info> {
     pub clearinghouse: Account<'info, Clearinghouse>,
     #[account(mut, seeds = [CollateralRegistry::SEED], bump)]
     pub collateral_registry: AccountLoader<'info, CollateralRegistry>,
-    /// The market of the account's last liquidated position.
+    /// The market of the account's last liquidated position (any market if it has none).
     #[account(mut)]
     pub market: AccountLoader<'info, Market>,
     #[account(mut)]
@@ -23,79 +25,44 @@ pub struct ResolveBankruptcy<'info> {
     pub token_program: Program<'info, Token>,
 }
 
-/// Permissionless. An account with no positions and no collateral left but a quote debt is
-/// bankrupt: the insurance fund pays the debt as far as it can; the rest is written off the
-/// account and socialized across the open interest of the series it was last liquidated in:
-/// every contract held on either side pays an equal share (rounded up) when next touched.
-pub fn handler(ctx: Context<ResolveBankruptcy>) -> Result<()> {
-    let (debt, market_index, series_index) = {
+/// Permissionless: resolves an account that holds nothing but a quote debt (and dust), as
+/// `crate::bankruptcy` describes. Remaining accounts: the oracles of any non-quote balance it
+/// still holds (a dust check needs their prices).
+pub fn handler<'info>(ctx: Context<'info, ResolveBankruptcy<'info>>) -> Result<()> {
+    let needs = {
         let account = ctx.accounts.bankrupt_account.load()?;
-        require!(account.is_bankrupt(), XmarginError::NotBankrupt);
-        let debt = account.quote_balance().unsigned_abs();
-        (
-            debt,
-            account.last_liquidated_market,
-            account.last_liquidated_series,
-        )
+        require!(
+            !account.has_positions() && account.quote_balance() < 0,
+            XmarginError::NotBankrupt
+        );
+        let mut needs = Needs::default();
+        needs.add_account(&account);
+        needs
     };
-    ctx.accounts
-        .collateral_registry
-        .load()?
-        .require_quote_vault(&ctx.accounts.quote_vault.key())?;
-
-    let covered = debt.min(ctx.accounts.insurance_vault.amount);
-    if covered > 0 {
-        crate::vault::pay_from_vault(
-            &ctx.accounts.token_program,
-            &ctx.accounts.insurance_vault,
-            &ctx.accounts.quote_vault.to_account_info(),
-            &ctx.accounts.clearinghouse,
-            covered,
-        )?;
-        ctx.accounts
-            .collateral_registry
-            .load_mut()?
-            .asset_mut(QUOTE_ASSET)?
-            .add_to_vault(covered)?;
-        ctx.accounts
-            .bankrupt_account
-            .load_mut()?
-            .add_quote(covered as i64)?;
-        crate::emit_event!(BankruptcyInsuranceCovered {
-            account: ctx.accounts.bankrupt_account.key(),
-            amount: covered,
-            fund_balance_after: ctx.accounts.insurance_vault.amount - covered,
-        });
-    }
-
-    let remaining = debt - covered;
-    if remaining == 0 {
-        return Ok(());
-    }
-    let mut market = ctx.accounts.market.load_mut()?;
+    let registry = ctx.accounts.collateral_registry.load()?;
+    registry.require_quote_vault(&ctx.accounts.quote_vault.key())?;
+    let risk = RiskContext::load(
+        &ctx.accounts.clearinghouse,
+        &registry,
+        None,
+        ctx.remaining_accounts,
+        &needs,
+        OracleUse::Liquidate,
+        &Clock::get()?,
+    )?;
+    drop(registry);
+    let resolution = Resolution {
+        clearinghouse: &ctx.accounts.clearinghouse,
+        registry: &ctx.accounts.collateral_registry,
+        market: &ctx.accounts.market,
+        account: &ctx.accounts.bankrupt_account,
+        quote_vault: &ctx.accounts.quote_vault,
+        insurance_vault: &ctx.accounts.insurance_vault,
+        token_program: &ctx.accounts.token_program,
+    };
     require!(
-        market.index == market_index,
-        XmarginError::NoSeriesToSocialize
+        resolution.resolve_if_bankrupt(&risk)?,
+        XmarginError::NotBankrupt
     );
-    let series = market.series_mut(series_index)?;
-    let (per_contract, contracts, rounding) = series.socialize_loss(remaining)?;
-    ctx.accounts
-        .bankrupt_account
-        .load_mut()?
-        .add_quote(remaining as i64)?;
-    ctx.accounts
-        .collateral_registry
-        .load_mut()?
-        .asset_mut(QUOTE_ASSET)?
-        .accrue_fees(rounding)?;
-    crate::emit_event!(LossSocialized {
-        account: ctx.accounts.bankrupt_account.key(),
-        market: market_index,
-        series: series_index,
-        amount: remaining,
-        per_contract,
-        contracts,
-        rounding,
-    });
     Ok(())
 }

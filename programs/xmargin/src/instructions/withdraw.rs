@@ -26,6 +26,8 @@ pub struct Withdraw<'info> {
     // remaining: the markets and oracles of the account's positions and collateral.
 }
 
+/// Settles what the account owes or is owed (funding, socialized losses) first, then debits,
+/// then checks initial margin with the same prices: the order every instruction follows.
 pub fn handler<'info>(
     ctx: Context<'info, Withdraw<'info>>,
     asset_index: u8,
@@ -35,7 +37,8 @@ pub fn handler<'info>(
         .clearinghouse
         .require_not_paused(PAUSE_WITHDRAW)?;
     let signed_amount = positive_amount(amount)?;
-    let (balance, needs_check) = {
+    let risk = settled_context(&ctx)?;
+    let balance = {
         let mut registry = ctx.accounts.collateral_registry.load_mut()?;
         let asset = registry.asset_mut(asset_index)?;
         asset.check_token_accounts(&ctx.accounts.vault.key(), &ctx.accounts.destination.mint)?;
@@ -53,14 +56,19 @@ pub fn handler<'info>(
         slot.amount -= signed_amount;
         let balance = slot.amount;
         account.release_empty_balances();
-        // Without positions or debt nothing can be owed: no price is needed.
-        let needs_check = account.has_positions() || account.quote_balance() < 0;
-        (balance, needs_check)
+        balance
     };
-    let init_health = if needs_check {
-        check_initial_margin(&ctx)?
-    } else {
-        0
+    // Without positions or debt nothing can be owed: no price is needed.
+    let init_health = match risk {
+        Some(risk) => {
+            let health = risk.health(&*ctx.accounts.margin_account.load()?)?;
+            require!(
+                health.init_health >= 0,
+                XmarginError::InsufficientFreeCollateral
+            );
+            i64::try_from(health.init_health).unwrap_or(i64::MAX)
+        }
+        None => 0,
     };
     crate::vault::pay_from_vault(
         &ctx.accounts.token_program,
@@ -79,31 +87,29 @@ pub fn handler<'info>(
     Ok(())
 }
 
-/// Initial health after the withdrawal; an account with positions needs strict oracles, one
-/// holding only collateral and quote debt the tolerant ones.
-fn check_initial_margin<'info>(ctx: &Context<'info, Withdraw<'info>>) -> Result<i64> {
+/// For an account with positions or a quote debt: its prices (strict, `OracleUse::for_account`)
+/// with its accruals settled into its balances. None for one holding collateral alone.
+fn settled_context<'a, 'info>(
+    ctx: &'a Context<'info, Withdraw<'info>>,
+) -> Result<Option<RiskContext<'a>>> {
     let (needs, oracle_use) = {
         let account = ctx.accounts.margin_account.load()?;
+        if !account.has_positions() && account.quote_balance() >= 0 {
+            return Ok(None);
+        }
         let mut needs = Needs::default();
         needs.add_account(&account);
         (needs, OracleUse::for_account(&account))
     };
-    let registry = ctx.accounts.collateral_registry.load()?;
     let risk = RiskContext::load(
         &ctx.accounts.clearinghouse,
-        &registry,
+        &*ctx.accounts.collateral_registry.load()?,
         None,
         ctx.remaining_accounts,
         &needs,
         oracle_use,
         &Clock::get()?,
     )?;
-    let mut account = ctx.accounts.margin_account.load_mut()?;
-    risk.settle_accruals(&mut account, None)?;
-    let health = risk.health(&account)?;
-    require!(
-        health.init_health >= 0,
-        XmarginError::InsufficientFreeCollateral
-    );
-    Ok(i64::try_from(health.init_health).unwrap_or(i64::MAX))
+    risk.settle_accruals(&mut *ctx.accounts.margin_account.load_mut()?, None)?;
+    Ok(Some(risk))
 }

@@ -130,6 +130,9 @@ pub struct CollateralRegistry {
     pub bump: u8,
     pub _padding: [u8; 6],
     pub assets: [CollateralAsset; MAX_REGISTRY_ASSETS],
+    /// Bad debt no insurance, no open interest and no accrued fee could pay (quote native
+    /// units): quote balances exceed the vault by this much (src/bankruptcy.rs).
+    pub unbacked_debt: u64,
 }
 
 impl CollateralRegistry {
@@ -152,6 +155,20 @@ impl CollateralRegistry {
         Ok(())
     }
 
+    /// Writes off `loss` against the protocol's accrued quote fees, the rest as unbacked
+    /// debt. Returns (from fees, unbacked).
+    pub fn absorb_bad_debt(&mut self, loss: u64) -> Result<(u64, u64)> {
+        let quote = self.asset_mut(QUOTE_ASSET)?;
+        let from_fees = loss.min(quote.fees_accrued);
+        quote.fees_accrued -= from_fees;
+        let unbacked = loss - from_fees;
+        self.unbacked_debt = self
+            .unbacked_debt
+            .checked_add(unbacked)
+            .ok_or_else(|| error!(XmarginError::MathOverflow))?;
+        Ok((from_fees, unbacked))
+    }
+
     pub fn asset_mut(&mut self, index: u8) -> Result<&mut CollateralAsset> {
         let count = self.asset_count as usize;
         self.assets[..count]
@@ -165,6 +182,6 @@ const _: () = {
     assert!(core::mem::size_of::<CollateralAsset>() == 200);
     assert!(core::mem::offset_of!(CollateralAsset, weights) == 128);
     assert!(core::mem::offset_of!(CollateralAsset, decimals) == 192);
-    assert!(core::mem::size_of::<CollateralRegistry>() == 8 + 16 * 200);
+    assert!(core::mem::size_of::<CollateralRegistry>() == 8 + 16 * 200 + 8);
     assert!(core::mem::align_of::<CollateralRegistry>() == 8);
 };
