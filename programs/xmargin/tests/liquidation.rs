@@ -478,3 +478,146 @@ async fn a_full_book_on_one_market_is_liquidated_in_place() {
     assert_eq!(account.open_positions().count(), MAX_ACCOUNT_POSITIONS);
     w.assert_books_reconcile().await;
 }
+
+/// A target holding only SOL collateral that realized a loss on perps: flat, in quote debt.
+async fn flat_in_debt(w: &mut World) -> Trader {
+    let target = w.sol_funded_trader(10 * SOL_LAMPORTS).await;
+    let counterparty = w.funded_trader(1_000_000 * USDC).await;
+    w.trade(&target, &counterparty, SOL_MARKET, SOL_PERP, 10, 150 * USDC)
+        .await
+        .unwrap();
+    w.set_sol_price(140 * 100_000_000).await;
+    w.trade(
+        &target,
+        &counterparty,
+        SOL_MARKET,
+        SOL_PERP,
+        -10,
+        140 * USDC,
+    )
+    .await
+    .unwrap();
+    let account = w.margin_account(target.account).await;
+    assert!(!account.has_positions() && account.quote_balance() < -100 * USDC as i64);
+    target
+}
+
+/// Listed at a maintenance weight of 0.98, above 1 - the 2.5 % fee: on the base commit a sale
+/// at the full fee lowered the seller's health, so the account could never be liquidated
+/// (`RiskEngine`, no liquidation solution). The discount is capped at half the haircut (1 %).
+#[tokio::test]
+async fn collateral_weighted_above_one_minus_the_fee_can_still_be_sold() {
+    use xmargin::instructions::UpdateCollateralAssetParams;
+    use xmargin::state::AssetWeights;
+    let mut w = World::listed().await;
+    let weights = AssetWeights {
+        init_asset: ratio(97, 100).to_bits(),
+        maint_asset: ratio(98, 100).to_bits(),
+        ..sol_collateral_params().weights
+    };
+    let update = xmargin_client::instructions::update_collateral_asset(
+        w.admin.pubkey(),
+        UpdateCollateralAssetParams {
+            index: SOL_ASSET,
+            weights,
+            liquidity_depth: sol_collateral_params().liquidity_depth,
+            deposit_cap: sol_collateral_params().deposit_cap,
+        },
+    );
+    w.as_admin(&[update]).await.unwrap();
+    let target = flat_in_debt(&mut w).await;
+    // 10 SOL at 10 USDC count 98 against a debt above 100.
+    w.set_sol_price(10 * 100_000_000).await;
+    let keeper = w.funded_trader(100_000 * USDC).await;
+    let before = w.margin_account(target.account).await.quote_balance();
+    let ix = w.liquidate_collateral_ix(&keeper, target.account, SOL_ASSET, 10 * SOL_LAMPORTS);
+    let events =
+        w.h.send_for_events::<xmargin::events::CollateralLiquidated>(&[ix], &[&keeper.key])
+            .await
+            .unwrap();
+    let sold = &events[0];
+    assert!(sold.maint_health_after > sold.maint_health_before);
+    // 10 USDC a SOL less 1 %: 9.9 USDC (0.0099 quote units per lamport).
+    let paid = (w.margin_account(target.account).await.quote_balance() - before) as f64;
+    // Within the per-unit price's fixed-point rounding (2^-32 a lamport).
+    assert!((paid - sold.amount as f64 * 0.0099).abs() < 10.0, "{paid}");
+    w.assert_books_reconcile().await;
+}
+
+/// The target is long 100 SOL perps and 20 calls struck at 150; SOL falls to 110. The fee
+/// charged on the calls' underlying notional (2.5 % of 110 per contract) would exceed what the
+/// calls are worth, so on the base commit taking them lowered the target's health; the fee is
+/// now the discount on the value the step moves.
+#[tokio::test]
+async fn a_long_option_worth_less_than_the_fee_on_its_notional_can_be_taken() {
+    let mut w = World::listed().await;
+    let target = w.funded_trader(4_000 * USDC).await;
+    let counterparty = w.funded_trader(1_000_000 * USDC).await;
+    w.trade(
+        &target,
+        &counterparty,
+        SOL_MARKET,
+        SOL_PERP,
+        100,
+        150 * USDC,
+    )
+    .await
+    .unwrap();
+    let premium = w.mark(SOL_MARKET, SOL_CALL_150).await;
+    w.trade(
+        &target,
+        &counterparty,
+        SOL_MARKET,
+        SOL_CALL_150,
+        20,
+        premium,
+    )
+    .await
+    .unwrap();
+    w.set_sol_price(110 * 100_000_000).await;
+    let keeper = w.funded_trader(1_000_000 * USDC).await;
+    let ix = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_CALL_150, 20);
+    let events =
+        w.h.send_for_events::<PositionLiquidated>(&[ix], &[&keeper.key])
+            .await
+            .unwrap();
+    let step = &events[0];
+    assert_eq!(step.quantity, 20);
+    let fee_on_notional = 20 * 110 * USDC / 40;
+    assert!(
+        (step.value as u64) < fee_on_notional,
+        "the calls ({}) are worth less than the old fee ({fee_on_notional})",
+        step.value
+    );
+    assert_eq!(step.fee, (step.value as u64 * 250).div_ceil(10_000));
+    assert!(step.maint_health_after > step.maint_health_before);
+    w.assert_books_reconcile().await;
+}
+
+/// An account owing quote withdraws collateral at strict prices only: on the base commit a
+/// price ten minutes old (within the tolerant guard) let it withdraw against a stale value.
+#[tokio::test]
+async fn an_account_in_debt_withdraws_only_at_strict_prices() {
+    let mut w = World::listed().await;
+    let target = flat_in_debt(&mut w).await;
+    w.write_sol_oracle(|p| p.publish_time -= 300).await;
+    let watched = [target.account, registry_address()];
+    let ix = w.withdraw_ix(
+        &target.key,
+        target.account,
+        target.sol,
+        SOL_ASSET,
+        SOL_LAMPORTS,
+    );
+    let key = target.key.insecure_clone();
+    w.h.assert_refused(
+        &watched,
+        &[ix],
+        &[&key],
+        program_error(XmarginError::OracleStale),
+    )
+    .await;
+    w.refresh_oracles().await;
+    w.withdraw(&target, SOL_ASSET, SOL_LAMPORTS).await.unwrap();
+    w.assert_books_reconcile().await;
+}
