@@ -355,6 +355,15 @@ impl<'a, C: Chain> Keeper<'a, C> {
                     let key = ("liquidate_position", target, market, step as u8);
                     let accepted = self.submit(key, &ixs).await?;
                     self.counters.position_liquidations += u64::from(accepted);
+                    if accepted
+                        && compose::margin_account(self.chain, &target)
+                            .await?
+                            .is_empty()
+                    {
+                        // The step that empties an account in debt resolves its bankruptcy.
+                        self.counters.bankruptcies_resolved += 1;
+                        return Ok(());
+                    }
                     accepted
                 }
                 None => {

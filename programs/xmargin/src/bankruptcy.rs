@@ -3,9 +3,9 @@
 //! liquidation and the resolution to dodge the loss).
 //!
 //! In order, every step of which always applies (docs/security.md, "Solvency"):
-//! 1. Dust: a non-quote balance a liquidator would pay less than one quote unit for (at its
-//!    liquidation price: strict, else the tolerant low end, else zero when the feed is dead) goes
-//!    to the protocol's fees of that asset. Anything worth more must be liquidated first.
+//! 1. Dust: a non-quote balance a liquidator would pay less than one quote unit for, at a strict
+//!    price, goes to the protocol's fees of that asset. Anything worth more, or on a feed that
+//!    fails the strict guard, must be sold first (once its feed is fresh).
 //! 2. The insurance fund pays the quote debt as far as it holds.
 //! 3. The rest is socialized across the open interest of the series the account was last
 //!    liquidated in, equally per contract (rounded up, on each holder's next touch).
@@ -21,6 +21,7 @@ use xmargin_risk::Fx;
 use crate::error::{risk_error, XmarginError};
 use crate::events::{BadDebtAbsorbed, BankruptcyInsuranceCovered, DustSwept, LossSocialized};
 use crate::health::RiskContext;
+use crate::oracle::CollateralPricing;
 use crate::state::{Clearinghouse, CollateralRegistry, MarginAccount, Market, QUOTE_ASSET};
 
 /// The accounts a resolution moves value between.
@@ -58,6 +59,11 @@ impl Resolution<'_, '_> {
         for (asset, value) in collateral.assets.iter().zip(&collateral.values) {
             if *asset == QUOTE_ASSET || value.amount == 0 {
                 continue;
+            }
+            // Only a price that holds can call a balance dust: a dead feed must not let anyone
+            // confiscate real collateral (it waits for the feed, then is sold).
+            if risk.collateral_pricing(*asset) != CollateralPricing::Valid {
+                return Ok(false);
             }
             let discount =
                 collateral_discount(discount, value.maint_asset_weight).map_err(risk_error)?;

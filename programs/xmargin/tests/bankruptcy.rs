@@ -323,7 +323,7 @@ async fn collateral_worth_a_quote_unit_is_liquidated_before_resolution() {
 /// zero to a liquidation. On the base commit it blocked every liquidation of the account
 /// (`OracleStale`: a strict price for every asset held).
 #[tokio::test]
-async fn a_dust_asset_on_a_dead_feed_blocks_neither_liquidation_nor_resolution() {
+async fn a_dust_asset_on_a_dead_feed_does_not_block_liquidation() {
     let mut w = World::listed().await;
     let target = w.funded_trader(25_000 * USDC).await;
     let counterparty = w.funded_trader(1_000_000 * USDC).await;
@@ -347,7 +347,21 @@ async fn a_dust_asset_on_a_dead_feed_blocks_neither_liquidation_nor_resolution()
     let ix = w.liquidate_ix(&keeper, target.account, BTC_MARKET, BTC_PERP, 100);
     let logs = w.h.send_for_logs(&[ix], &[&keeper.key]).await.unwrap();
     assert_eq!(events::<PositionLiquidated>(&logs)[0].quantity, 100);
-    // Emptied and in debt: resolved in the step, the dead-feed dust swept.
+    // A dead feed cannot call a balance dust (that would let anyone confiscate real
+    // collateral): the account resolves once the feed publishes again.
+    assert!(events::<DustSwept>(&logs).is_empty());
+    let ix = w.resolve_bankruptcy_ix(target.account, BTC_MARKET);
+    let watched = [target.account, registry_address(), insurance_address()];
+    w.h.assert_refused(
+        &watched,
+        &[ix],
+        &[],
+        program_error(XmarginError::NotBankrupt),
+    )
+    .await;
+    w.refresh_oracles().await;
+    let ix = w.resolve_bankruptcy_ix(target.account, BTC_MARKET);
+    let logs = w.h.send_for_logs(&[ix], &[]).await.unwrap();
     assert_eq!(events::<DustSwept>(&logs)[0].amount, 1);
     assert!(w.margin_account(target.account).await.is_empty());
     w.assert_books_reconcile().await;
