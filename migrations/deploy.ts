@@ -219,6 +219,8 @@ export async function plan(
                 bandPadding: new Uint8Array(6),
                 maxOpenInterest: BigInt(m.max_open_interest),
                 maxPosition: BigInt(m.max_position),
+                basisShock: fixedBits(m.basis_shock),
+                calendarSpreadMinimum: fixedBits(m.calendar_spread_minimum),
               },
             },
           },

@@ -10,6 +10,12 @@ pub const DAY: i64 = 86_400;
 /// Quote is USDC with 6 decimals: one dollar is 1_000_000 quote-native units.
 pub const USD: i64 = 1_000_000;
 
+/// The standard basis shock (annual carry) and calendar-spread minimum: a 30-day future's carry
+/// may move by 0.82 %, and each contract netted across tenors is charged 0.5 % of its
+/// delta-notional.
+pub const BASIS_SHOCK: f64 = 0.10;
+pub const CALENDAR_SPREAD_MINIMUM: f64 = 0.005;
+
 pub fn fx(v: f64) -> Fx {
     Fx::from_num(v)
 }
@@ -55,6 +61,8 @@ pub fn underlying(spot_usd: f64, atm_vol: f64, beta: f64) -> Underlying {
         beta: fx(beta),
         concentration_threshold: (1_000_000 * USD) as u64,
         short_option_minimum: fx(0.01),
+        basis_shock: fx(BASIS_SHOCK),
+        calendar_spread_minimum: fx(CALENDAR_SPREAD_MINIMUM),
     }
 }
 

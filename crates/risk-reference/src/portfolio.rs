@@ -13,12 +13,23 @@ use crate::bs::value;
 
 /// Value of one contract at spot `spot` with its base volatility moved by `vol_shift`.
 fn contract_value(market: &Market, p: &Position, spot: f64, vol_shift: f64) -> f64 {
+    carried_value(market, p, spot, vol_shift, 0.0)
+}
+
+/// `contract_value` with a dated future's annual carry moved by `carry_shift`.
+fn carried_value(
+    market: &Market,
+    p: &Position,
+    spot: f64,
+    vol_shift: f64,
+    carry_shift: f64,
+) -> f64 {
     let u = &market.underlyings[p.underlying as usize];
     let rate = u.rate.to_num::<f64>();
     let years = |expiry: i64| (expiry - market.now).max(0) as f64 / SECONDS_PER_YEAR as f64;
     match p.instrument {
         Instrument::Perpetual => spot,
-        Instrument::Future { expiry } => spot * (rate * years(expiry)).exp(),
+        Instrument::Future { expiry } => spot * ((rate + carry_shift) * years(expiry)).exp(),
         Instrument::Option {
             kind,
             strike,
@@ -52,6 +63,17 @@ fn vol_shocks(market: &Market, p: &Position) -> (f64, f64) {
 
 /// Worst full-revaluation loss at each node of one underlying, for the given positions.
 pub fn node_losses(market: &Market, underlying: usize, positions: &[Position]) -> [f64; NODES] {
+    shocked_node_losses(market, underlying, positions, &[0.0])
+}
+
+/// `node_losses` with, at each core node, the dated futures' carry also moved by each of
+/// `carry_shifts` (extended nodes keep today's carry).
+fn shocked_node_losses(
+    market: &Market,
+    underlying: usize,
+    positions: &[Position],
+    carry_shifts: &[f64],
+) -> [f64; NODES] {
     let grid = &market.grids[underlying];
     let spot = market.underlyings[underlying].spot as f64;
     let mine: Vec<&Position> = positions
@@ -62,7 +84,15 @@ pub fn node_losses(market: &Market, underlying: usize, positions: &[Position]) -
     for (node, slot) in worst.iter_mut().enumerate() {
         let moved = spot * (1.0 + grid.moves[node].to_num::<f64>());
         let shocks: &[i32] = if node < CORE_NODES { &[-1, 0, 1] } else { &[0] };
-        for &shock in shocks {
+        let carries: &[f64] = if node < CORE_NODES {
+            carry_shifts
+        } else {
+            &[0.0]
+        };
+        for (&shock, &carry) in shocks
+            .iter()
+            .flat_map(|s| carries.iter().map(move |c| (s, c)))
+        {
             let pnl: f64 = mine
                 .iter()
                 .map(|p| {
@@ -72,7 +102,7 @@ pub fn node_losses(market: &Market, underlying: usize, positions: &[Position]) -
                         1 => up,
                         _ => 0.0,
                     };
-                    let change = contract_value(market, p, moved, shift)
+                    let change = carried_value(market, p, moved, shift, carry)
                         - contract_value(market, p, spot, 0.0);
                     p.size as f64 * change
                 })
@@ -101,6 +131,24 @@ pub fn requirement(market: &Market, positions: &[Position]) -> f64 {
         })
         .collect();
     // At most MAX_UNDERLYINGS groups (a `Market` holds no more underlyings).
+    aggregate(&members).map_or(f64::INFINITY, |a| a.requirement)
+}
+
+/// `requirement` over the grid joined with the basis shock: at every core node the dated
+/// futures' carry also moves by -s, 0 or +s (s the underlying's `basis_shock`).
+pub fn requirement_with_basis(market: &Market, positions: &[Position]) -> f64 {
+    let members: Vec<NodeLosses<f64>> = (0..market.underlyings.len())
+        .filter(|u| positions.iter().any(|p| p.underlying as usize == *u))
+        .map(|u| {
+            let s = market.underlyings[u].basis_shock.to_num::<f64>();
+            NodeLosses {
+                group: market.underlyings[u].correlation_group,
+                spans: market.spans[u],
+                worst: shocked_node_losses(market, u, positions, &[-s, 0.0, s]),
+                floor: 0.0,
+            }
+        })
+        .collect();
     aggregate(&members).map_or(f64::INFINITY, |a| a.requirement)
 }
 

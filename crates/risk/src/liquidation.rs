@@ -278,7 +278,11 @@ pub fn quantity_for_end_level(
         .book
         .exposure(own)
         .ok_or(RiskError::UnknownUnderlying)?;
-    own_exposure.remove(held_notional, &target.risk)?;
+    own_exposure.remove(
+        held_notional,
+        target.position.instrument.tenor(),
+        &target.risk,
+    )?;
     let rest_unrealized = account.book.unrealized - held_unrealized;
     if own >= account.results.len() {
         return Err(RiskError::UnknownUnderlying);
@@ -294,7 +298,7 @@ pub fn quantity_for_end_level(
         let (remaining, realised) = transfer(market, target, quantity, discount)?;
         let mut exposure = own_exposure;
         let (_, notional, kept_unrealized) = position_terms(market, &remaining, &target.risk)?;
-        exposure.add(notional, &target.risk)?;
+        exposure.add(notional, target.position.instrument.tenor(), &target.risk)?;
         let unrealized = rest_unrealized
             .checked_add(kept_unrealized)
             .ok_or(RiskError::Overflow)?;

@@ -28,6 +28,17 @@ pub enum Instrument {
     },
 }
 
+impl Instrument {
+    /// The tenor a position is bucketed by for the calendar-spread charge: its expiry, or 0 for
+    /// a perpetual.
+    pub fn tenor(&self) -> i64 {
+        match *self {
+            Instrument::Perpetual => 0,
+            Instrument::Future { expiry } | Instrument::Option { expiry, .. } => expiry,
+        }
+    }
+}
+
 /// Sticky-strike volatility smile: sigma(k) = atm + skew k + smile k^2 with k = ln(K/S),
 /// clamped to [min, max].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,7 +130,20 @@ pub struct Underlying {
     /// the requirement of the underlying's correlation group (deep out-of-the-money shorts can
     /// show almost no loss on the grid).
     pub short_option_minimum: Fx,
+    /// Basis shock: the annual carry of every dated future moves by up to this much (a future
+    /// of tenor T is repriced at S e^{(rate +- basis_shock) T}), so a perp against a future, or
+    /// two futures of different tenors, never net to zero. In [0, `MAX_BASIS_SHOCK`].
+    pub basis_shock: Fx,
+    /// Calendar-spread minimum: fraction of the delta-notional netted across different tenors
+    /// charged per netted pair (SPAN's intra-commodity spread charge), in
+    /// [0, `MAX_CALENDAR_SPREAD_MINIMUM`]. See `portfolio::Exposure::basis_charge`.
+    pub calendar_spread_minimum: Fx,
 }
+
+/// Largest basis shock: a 100 % per year move of a future's carry.
+pub const MAX_BASIS_SHOCK: Fx = Fx::ONE;
+/// Largest calendar-spread minimum: 10 % of the netted delta-notional.
+pub const MAX_CALENDAR_SPREAD_MINIMUM: Fx = fx_ratio(1, 10);
 
 impl Underlying {
     pub fn validate(&self) -> RiskResult<()> {
@@ -131,6 +155,8 @@ impl Underlying {
         }
         if !(Fx::ZERO..=Fx::ONE).contains(&self.beta)
             || !(Fx::ZERO..=fx_ratio(1, 10)).contains(&self.short_option_minimum)
+            || !(Fx::ZERO..=MAX_BASIS_SHOCK).contains(&self.basis_shock)
+            || !(Fx::ZERO..=MAX_CALENDAR_SPREAD_MINIMUM).contains(&self.calendar_spread_minimum)
         {
             return Err(RiskError::InvalidParameter);
         }

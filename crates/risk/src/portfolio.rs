@@ -16,7 +16,7 @@ use crate::model::{
     Collateral, Position, RiskParams, Underlying, MAX_COLLATERAL, MAX_NOTIONAL, MAX_POSITIONS,
     MAX_UNDERLYINGS,
 };
-use crate::series::{series_risk, SeriesRisk};
+use crate::series::{series_risk, SeriesRisk, MARK_ERROR};
 
 /// A market snapshot prepared once and shared by every account evaluated against it.
 #[derive(Clone, Debug)]
@@ -183,24 +183,50 @@ pub struct Exposure {
     pub net_theta: MoneyFrac,
     /// Σ |notional| of short options, for the short-option minimum.
     pub short_option_notional: i128,
+    /// Lower bounds of the dated futures' PnL, at today's spot, when every carry rises / falls
+    /// by the basis shock: Σ notional x (`carry_rise` or -`carry_fall`), each term widened by
+    /// `MARK_ERROR` against the holder.
+    pub carry_rise_pnl: MoneyFrac,
+    pub carry_fall_pnl: MoneyFrac,
+    /// Delta-notional by tenor (perps at tenor 0), for the calendar-spread minimum.
+    pub tenors: [TenorDelta; MAX_TENORS],
     pub positions: u32,
     /// Perps and futures among `positions`: a book without them has no linear terms.
     pub linears: u32,
 }
 
+/// Distinct tenors (expiries, and the perpetual) one account may hold on one underlying.
+pub const MAX_TENORS: usize = 16;
+
+/// The delta-notional an exposure holds at one tenor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TenorDelta {
+    /// Expiry (unix seconds), 0 for perpetuals; meaningful while `positions > 0`.
+    pub tenor: i64,
+    pub positions: u32,
+    /// Σ notional x delta.
+    pub delta: MoneyFrac,
+}
+
 impl Exposure {
-    /// Adds `notional` (= size x spot) of a series.
-    pub fn add(&mut self, notional: i128, risk: &SeriesRisk) -> RiskResult<()> {
-        self.apply(notional, risk, false)
+    /// Adds `notional` (= size x spot) of a series of tenor `tenor` (`Instrument::tenor`).
+    pub fn add(&mut self, notional: i128, tenor: i64, risk: &SeriesRisk) -> RiskResult<()> {
+        self.apply(notional, tenor, risk, false)
     }
 
-    /// Takes out exactly what `add(notional, risk)` put in: the sums are exact, so an exposure
-    /// updated by `remove` + `add` equals one built afresh.
-    pub fn remove(&mut self, notional: i128, risk: &SeriesRisk) -> RiskResult<()> {
-        self.apply(notional, risk, true)
+    /// Takes out exactly what `add(notional, tenor, risk)` put in: the sums are exact, so an
+    /// exposure updated by `remove` + `add` equals one built afresh.
+    pub fn remove(&mut self, notional: i128, tenor: i64, risk: &SeriesRisk) -> RiskResult<()> {
+        self.apply(notional, tenor, risk, true)
     }
 
-    fn apply(&mut self, notional: i128, risk: &SeriesRisk, remove: bool) -> RiskResult<()> {
+    fn apply(
+        &mut self,
+        notional: i128,
+        tenor: i64,
+        risk: &SeriesRisk,
+        remove: bool,
+    ) -> RiskResult<()> {
         if notional.abs() > MAX_NOTIONAL {
             return Err(RiskError::NotionalOutOfRange);
         }
@@ -221,6 +247,7 @@ impl Exposure {
             }
         };
         self.positions = count(self.positions)?;
+        self.add_tenor(scaled, tenor, risk.delta, remove)?;
         if risk.is_option {
             self.add_option(notional, scaled, risk)
         } else {
@@ -230,9 +257,42 @@ impl Exposure {
         }
     }
 
+    /// Adds (or takes out) `scaled` x `delta` at `tenor`'s bucket. The used buckets come first,
+    /// in ascending tenor order (an exposure updated in place equals one built afresh); a bucket
+    /// is freed when its last position leaves. More than `MAX_TENORS` tenors is refused.
+    fn add_tenor(&mut self, scaled: i64, tenor: i64, delta: Fx, remove: bool) -> RiskResult<()> {
+        let used = self.tenors.iter().take_while(|b| b.positions > 0).count();
+        let at = match self.tenors[..used].binary_search_by_key(&tenor, |b| b.tenor) {
+            Ok(at) => at,
+            Err(_) if remove => return Err(RiskError::Overflow),
+            Err(_) if used == MAX_TENORS => return Err(RiskError::CapacityExceeded),
+            Err(at) => {
+                self.tenors[at..=used].rotate_right(1);
+                self.tenors[at] = TenorDelta {
+                    tenor,
+                    ..TenorDelta::default()
+                };
+                at
+            }
+        };
+        let bucket = &mut self.tenors[at];
+        Multiplicand::new(scaled).accumulate(&mut bucket.delta, delta);
+        if !remove {
+            bucket.positions += 1;
+        } else {
+            bucket.positions -= 1;
+            if bucket.positions == 0 {
+                self.tenors[at..used].rotate_left(1);
+                self.tenors[used - 1] = TenorDelta::default();
+            }
+        }
+        Ok(())
+    }
+
     fn add_linear(&mut self, notional: i64, scaled: i64, risk: &SeriesRisk) {
         let scaled = Multiplicand::new(scaled);
-        let (up, down) = if notional >= 0 {
+        let long = notional >= 0;
+        let (up, down) = if long {
             (risk.mark_low, risk.mark_high)
         } else {
             (risk.mark_high, risk.mark_low)
@@ -240,6 +300,18 @@ impl Exposure {
         scaled.accumulate(&mut self.net_delta, risk.delta);
         scaled.accumulate(&mut self.linear_up, up);
         scaled.accumulate(&mut self.linear_down, down);
+        if risk.carry_rise != 0 || risk.carry_fall != 0 {
+            // A long gains when the carry rises: its bound takes the lower change; a short the
+            // higher. Widened by MARK_ERROR (the exponentials' rounding). |carry| <= e^{1.5}:
+            // no overflow.
+            let (rise, fall) = if long {
+                (risk.carry_rise - MARK_ERROR, risk.carry_fall + MARK_ERROR)
+            } else {
+                (risk.carry_rise + MARK_ERROR, risk.carry_fall - MARK_ERROR)
+            };
+            scaled.accumulate(&mut self.carry_rise_pnl, rise);
+            scaled.accumulate(&mut self.carry_fall_pnl, -fall);
+        }
     }
 
     fn add_option(&mut self, notional: i64, scaled: i64, risk: &SeriesRisk) -> RiskResult<()> {
@@ -462,6 +534,32 @@ impl Exposure {
         money_mul_ceil(self.short_option_notional, underlying.short_option_minimum)
     }
 
+    /// Basis charge (maintenance, outside the correlation netting): the worst loss of the dated
+    /// futures when every carry moves by the basis shock at any core price (at most 1 + R times
+    /// the loss at today's spot), plus the calendar-spread minimum on the delta-notional
+    /// netted across tenors, (Σ_t |N_t| - |Σ_t N_t|) / 2. Rationale: docs/risk-model.md.
+    pub fn basis_charge(&self, underlying: &Underlying, grid: &GridConstants) -> RiskResult<i128> {
+        let carry_loss = ceil_money(-self.carry_rise_pnl)
+            .max(ceil_money(-self.carry_fall_pnl))
+            .max(0);
+        let carry = money_mul_ceil(carry_loss, crate::fx::add(Fx::ONE, grid.price_range)?)?;
+        let held = self.tenors.iter().filter(|b| b.positions > 0);
+        if held.clone().count() < 2 || underlying.calendar_spread_minimum == 0 {
+            return Ok(carry);
+        }
+        let (mut gross, mut net): (MoneyFrac, MoneyFrac) = (0, 0);
+        for bucket in held {
+            gross = gross
+                .checked_add(bucket.delta.abs())
+                .ok_or(RiskError::Overflow)?;
+            net = net.checked_add(bucket.delta).ok_or(RiskError::Overflow)?;
+        }
+        let netted_twice = ceil_money(gross - net.abs());
+        let spread = money_mul_ceil(netted_twice, underlying.calendar_spread_minimum)?;
+        // Half of it, rounded up: each pair counts once.
+        Ok(carry + (spread + 1) / 2)
+    }
+
     /// Decay over the horizon charged to maintenance when the book is net long options.
     pub fn theta_charge(&self, horizon_secs: u64) -> RiskResult<i128> {
         if self.net_theta >= 0 {
@@ -488,6 +586,8 @@ pub struct UnderlyingBreakdown {
     pub concentration_charge: i64,
     /// Short-option minimum of this underlying (a floor under its group's requirement).
     pub short_option_minimum: i64,
+    /// Basis and calendar-spread charge (`Exposure::basis_charge`), added to maintenance.
+    pub basis_charge: i64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -499,7 +599,7 @@ pub struct MarginReport {
     pub unrealized_pnl: i64,
     pub equity_maint: i64,
     pub equity_init: i64,
-    /// Worst correlated scenario loss + theta charges.
+    /// Worst correlated scenario loss + theta and basis charges.
     pub maintenance: i64,
     /// maintenance x initial_factor + concentration charges.
     pub initial: i64,
@@ -677,7 +777,7 @@ impl Book {
             .ok_or(RiskError::UnknownUnderlying)?
             // Off the stack: 4 KB per frame on SBF.
             .get_or_insert_with(Box::default)
-            .apply(notional, risk, remove)?;
+            .apply(notional, position.instrument.tenor(), risk, remove)?;
         let unrealized = if remove { -unrealized } else { unrealized };
         self.unrealized = self
             .unrealized
@@ -775,7 +875,8 @@ impl UnderlyingSweep {
             self.close(market)?;
             self.current = index;
         }
-        self.exposure.add(notional, risk)?;
+        self.exposure
+            .add(notional, position.instrument.tenor(), risk)?;
         self.unrealized = self
             .unrealized
             .checked_add(unrealized)
@@ -819,6 +920,7 @@ pub fn underlying_result(
     let (worst, scenario) = exposure.node_losses(&market.grids[index])?;
     let short_option_minimum = exposure.short_option_minimum(underlying)?;
     let theta_charge = exposure.theta_charge(market.params.theta_horizon_secs)?;
+    let basis_charge = exposure.basis_charge(underlying, &market.grids[index])?;
     let concentration_charge = concentration_charge(exposure, underlying, &market.params)?;
     let member = NodeLosses {
         group: underlying.correlation_group,
@@ -841,6 +943,7 @@ pub fn underlying_result(
             theta_charge: to_i64(theta_charge)?,
             concentration_charge: to_i64(concentration_charge)?,
             short_option_minimum: to_i64(short_option_minimum)?,
+            basis_charge: to_i64(basis_charge)?,
         },
     }))
 }
@@ -908,6 +1011,7 @@ pub fn margin_totals<'r>(
         groups.add(&result.member)?;
         theta_charges = theta_charges
             .checked_add(result.breakdown.theta_charge as i128)
+            .and_then(|sum| sum.checked_add(result.breakdown.basis_charge as i128))
             .ok_or(RiskError::Overflow)?;
         concentration = concentration
             .checked_add(result.breakdown.concentration_charge as i128)
@@ -986,13 +1090,16 @@ pub fn isolated_requirement(market: &Market, positions: &[Position]) -> RiskResu
         let risk = market.series_risk(position)?;
         let (index, notional) = market.notional(position, &risk)?;
         let mut exposure = Exposure::default();
-        exposure.add(notional, &risk)?;
+        exposure.add(notional, position.instrument.tenor(), &risk)?;
         let (worst, _) = exposure.node_losses(&market.grids[index])?;
-        let minimum = exposure.short_option_minimum(&market.underlyings[index])?;
+        let underlying = &market.underlyings[index];
+        let minimum = exposure.short_option_minimum(underlying)?;
         let worst = (worst.iter().copied().max().unwrap_or(0) as i128)
             .max(minimum)
             .max(0);
-        total += worst + exposure.theta_charge(market.params.theta_horizon_secs)?;
+        total += worst
+            + exposure.theta_charge(market.params.theta_horizon_secs)?
+            + exposure.basis_charge(underlying, &market.grids[index])?;
     }
     to_i64(total)
 }

@@ -54,6 +54,12 @@ pub struct SeriesRisk {
     /// Value / S bounds at the extended down / up moves.
     pub extended_low: [Fx; 2],
     pub extended_high: [Fx; 2],
+    /// Dated futures only (not stored in words: options carry none): value change / S per
+    /// contract when the annual carry rises by the underlying's `basis_shock`,
+    /// e^{rT} (e^{sT} - 1), and its fall when the carry falls, e^{rT} (1 - e^{-sT}); each
+    /// within `MARK_ERROR` of the exact one.
+    pub carry_rise: Fx,
+    pub carry_fall: Fx,
 }
 
 /// Length of `SeriesRisk::to_words`.
@@ -135,6 +141,8 @@ impl SeriesRisk {
         }
         reader.fill(&mut self.extended_low)?;
         reader.fill(&mut self.extended_high)?;
+        self.carry_rise = Fx::ZERO;
+        self.carry_fall = Fx::ZERO;
         Ok(())
     }
 }
@@ -163,11 +171,18 @@ pub fn series_risk(
         Instrument::Perpetual => linear(Fx::ONE, Fx::ZERO),
         Instrument::Future { expiry } => {
             let years = years_from_secs(seconds_left(expiry, now))?;
-            if underlying.rate == 0 {
-                return linear(Fx::ONE, Fx::ZERO);
+            let mut risk = if underlying.rate == 0 {
+                linear(Fx::ONE, Fx::ZERO)?
+            } else {
+                // e^{rT} carries the exponential's rounding: widen the marks like an option's.
+                linear(exp(mul(underlying.rate, years)?)?, MARK_ERROR)?
+            };
+            if underlying.basis_shock > 0 && years > 0 {
+                let shift = mul(underlying.basis_shock, years)?;
+                risk.carry_rise = mul(risk.delta, sub(exp(shift)?, Fx::ONE)?)?;
+                risk.carry_fall = mul(risk.delta, sub(Fx::ONE, exp(-shift)?)?)?;
             }
-            // e^{rT} carries the exponential's rounding: widen the marks like an option's.
-            linear(exp(mul(underlying.rate, years)?)?, MARK_ERROR)
+            Ok(risk)
         }
         Instrument::Option {
             kind,

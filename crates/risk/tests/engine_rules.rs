@@ -12,7 +12,7 @@ use xmargin_risk::grid::{
 };
 use xmargin_risk::model::{MAX_NOTIONAL, MAX_POSITIONS};
 use xmargin_risk::portfolio::Exposure;
-use xmargin_risk::portfolio::{Book, UnderlyingSweep, MAX_EXPOSURE_POSITIONS};
+use xmargin_risk::portfolio::{Book, UnderlyingSweep, MAX_EXPOSURE_POSITIONS, MAX_TENORS};
 use xmargin_risk::series::{effective_vol_shocks, option_vol, SeriesRisk};
 use xmargin_risk::{
     margin, Collateral, Fx, Instrument, Market, Position, RiskError, Underlying, VolSurface,
@@ -29,6 +29,8 @@ fn underlying(spot: u64, vol: f64, beta: f64, group: u8) -> Underlying {
         beta: fx(beta),
         concentration_threshold: u64::MAX / 4,
         short_option_minimum: Fx::ZERO,
+        basis_shock: Fx::ZERO,
+        calendar_spread_minimum: Fx::ZERO,
     }
 }
 
@@ -161,7 +163,7 @@ fn an_exposure_sums_the_largest_book_exactly_and_refuses_past_its_limits() {
     for (notional, sum) in [(MAX_NOTIONAL, -largest), (-MAX_NOTIONAL, largest)] {
         let mut exposure = Exposure::default();
         for _ in 0..MAX_EXPOSURE_POSITIONS {
-            exposure.add(notional, &extreme).unwrap();
+            exposure.add(notional, 0, &extreme).unwrap();
         }
         let full = MAX_EXPOSURE_POSITIONS as i128 * sum;
         let (price, vol) = if notional > 0 {
@@ -174,22 +176,22 @@ fn an_exposure_sums_the_largest_book_exactly_and_refuses_past_its_limits() {
         assert!(vol.iter().flatten().all(|v| *v == full), "{vol:?}");
         let before = exposure;
         assert_eq!(
-            exposure.add(notional, &extreme),
+            exposure.add(notional, 0, &extreme),
             Err(RiskError::CapacityExceeded)
         );
         assert_eq!(exposure, before);
         for _ in 0..MAX_EXPOSURE_POSITIONS {
-            exposure.remove(notional, &extreme).unwrap();
+            exposure.remove(notional, 0, &extreme).unwrap();
         }
         assert_eq!(exposure, Exposure::default());
     }
     let mut exposure = Exposure::default();
     assert_eq!(
-        exposure.add(MAX_NOTIONAL + 1, &extreme),
+        exposure.add(MAX_NOTIONAL + 1, 0, &extreme),
         Err(RiskError::NotionalOutOfRange)
     );
     assert_eq!(
-        exposure.add(-MAX_NOTIONAL - 1, &extreme),
+        exposure.add(-MAX_NOTIONAL - 1, 0, &extreme),
         Err(RiskError::NotionalOutOfRange)
     );
     assert_eq!(exposure, Exposure::default());
@@ -209,7 +211,8 @@ fn a_full_book_on_one_underlying_swaps_a_position_in_place() {
         .map(|k| Position {
             underlying: 0,
             instrument: Instrument::Future {
-                expiry: NOW + 86_400 * (k + 1),
+                // Two series per tenor: MAX_TENORS of them.
+                expiry: NOW + 86_400 * (k % 16 + 1),
             },
             size: 1_000 + k,
             cost_basis: 0,
@@ -650,6 +653,115 @@ fn short_option_minimum_floors_deep_out_of_the_money_shorts() {
     assert_eq!(
         margin(&market, &[], &[hedge]).unwrap().breakdown[0].short_option_minimum,
         0
+    );
+}
+
+fn linear(instrument: Instrument, size: i64) -> Position {
+    Position {
+        underlying: 0,
+        instrument,
+        size,
+        cost_basis: 0,
+    }
+}
+
+fn future_in_days(days: i64) -> Instrument {
+    Instrument::Future {
+        expiry: NOW + days * DAY,
+    }
+}
+
+/// An underlying at 150 USDC with the standard basis shock (10 %/year) and calendar spread
+/// (0.5 %).
+fn with_basis(rate: f64) -> Underlying {
+    let mut u = underlying(150_000_000, 0.8, 0.9, 0);
+    u.rate = fx(rate);
+    u.basis_shock = fx(0.10);
+    u.calendar_spread_minimum = fx(0.005);
+    u
+}
+
+/// The basis trade (long 2,000 perps / short 2,000 30-day futures) needed no margin at
+/// rate 0: now its maintenance is the carry shock at the worst core price plus one spread
+/// charge per pair, from the f64 closed form.
+#[test]
+fn a_perp_against_a_future_is_charged_its_basis_and_a_spread_per_pair() {
+    let spot = 150_000_000f64;
+    for rate in [0.0, 0.05] {
+        let market = market(&[with_basis(rate)]);
+        let book = [
+            linear(Instrument::Perpetual, 2_000),
+            linear(future_in_days(30), -2_000),
+        ];
+        let report = margin(&market, &[], &book).unwrap();
+        let years = 30.0 / 365.0;
+        let carried = (rate * years).exp();
+        let carry = 2_000.0 * spot * carried * ((0.10 * years).exp() - 1.0) * 1.15;
+        let spread = 0.005 * 2_000.0 * spot * carried.min(1.0);
+        let charge = report.breakdown[0].basis_charge as f64;
+        let expected = carry + spread;
+        assert!(
+            charge >= expected - 1.0 && charge <= expected * (1.0 + 1e-6) + 2_000.0,
+            "rate {rate}: charge {charge}, expected {expected}"
+        );
+        assert!(
+            report.maintenance >= report.scenario_requirement + report.breakdown[0].basis_charge
+        );
+        assert!(report.initial > report.maintenance);
+    }
+    // Without the basis parameters the pair nets to nothing at rate 0: the base behaviour.
+    let market = market(&[underlying(150_000_000, 0.8, 0.9, 0)]);
+    let book = [
+        linear(Instrument::Perpetual, 2_000),
+        linear(future_in_days(30), -2_000),
+    ];
+    assert_eq!(margin(&market, &[], &book).unwrap().maintenance, 0);
+}
+
+/// Calendar spreads of futures net by their tenors' difference, and calendar option spreads
+/// pay the spread charge on the delta netted across their expiries; legs of one tenor (a
+/// call delta-hedged with the future of its expiry) pay none.
+#[test]
+fn legs_of_different_tenors_pay_the_spread_and_legs_of_one_tenor_do_not() {
+    let market = market(&[with_basis(0.0)]);
+    let charge = |book: &[Position]| margin(&market, &[], book).unwrap().breakdown[0].basis_charge;
+    let near = charge(&[
+        linear(future_in_days(30), 100),
+        linear(future_in_days(31), -100),
+    ]);
+    let far = charge(&[
+        linear(future_in_days(30), 100),
+        linear(future_in_days(180), -100),
+    ]);
+    let spread = (0.005 * 100.0 * 150_000_000.0) as i64;
+    assert!(near >= spread && near < spread + spread / 2, "{near}");
+    assert!(far > near + spread, "{far} vs {near}");
+    // Short 7-day / long 90-day call: the deltas net across two expiries.
+    let mut short_near = option_position(OptionKind::Call, 1.0, 7.0, 150_000_000);
+    short_near.size = -100;
+    let mut long_far = option_position(OptionKind::Call, 1.0, 90.0, 150_000_000);
+    long_far.size = 100;
+    assert!(charge(&[short_near, long_far]) > 0);
+    // A 30-day call against the 30-day future: one tenor, only the future's own carry.
+    let mut call = option_position(OptionKind::Call, 1.0, 30.0, 150_000_000);
+    call.size = 100;
+    let hedge = linear(future_in_days(30), -50);
+    assert_eq!(charge(&[call, hedge]), charge(&[hedge]));
+}
+
+/// A tenor past `MAX_TENORS` on one underlying is refused by name; that many are margined.
+#[test]
+fn more_tenors_than_an_exposure_holds_are_refused() {
+    let market = market(&[with_basis(0.0)]);
+    let mut book: Vec<Position> = (1..MAX_TENORS as i64)
+        .map(|week| linear(future_in_days(7 * week), 1))
+        .collect();
+    book.push(linear(Instrument::Perpetual, -7));
+    assert!(margin(&market, &[], &book).is_ok());
+    book.push(linear(future_in_days(400), 1));
+    assert_eq!(
+        margin(&market, &[], &book).unwrap_err(),
+        RiskError::CapacityExceeded
     );
 }
 

@@ -21,6 +21,8 @@ fn sol() -> Underlying {
         beta: fx(0.9),
         concentration_threshold: u64::MAX / 4,
         short_option_minimum: Fx::ZERO,
+        basis_shock: Fx::ZERO,
+        calendar_spread_minimum: Fx::ZERO,
     }
 }
 

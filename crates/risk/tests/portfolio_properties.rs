@@ -69,6 +69,41 @@ fn requirement_never_below_full_revaluation_on_10000_books() {
     assert!(ratios.len() > 5_000);
 }
 
+/// The basis dimension: the requirement (scenario part + basis charges) is never below full
+/// revaluation over price x volatility x carry shocks, the dated futures' carry moved by
+/// -s, 0 or +s at every core node.
+#[test]
+fn requirement_with_the_basis_charge_never_below_full_revaluation_with_carry_shocks() {
+    let mut runner = TestRunner::new(Config {
+        cases: 2_000,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(
+            &(book_strategy(), 0.0f64..0.5, 0.0f64..0.01),
+            |((mut underlyings, positions), shock, spread)| {
+                for u in underlyings.iter_mut() {
+                    u.basis_shock = fx(shock);
+                    u.calendar_spread_minimum = fx(spread);
+                }
+                let market = market(&underlyings);
+                let report = margin(&market, &[], &positions).expect("engine");
+                let basis: i64 = report.breakdown.iter().map(|b| b.basis_charge).sum();
+                let engine = (report.scenario_requirement + basis) as f64;
+                let exact = reference::requirement_with_basis(&market, &positions);
+                let slack = tolerance(&underlyings, &positions);
+                prop_assert!(
+                    engine >= exact - slack,
+                    "engine {engine} < reference {exact} - {slack}"
+                );
+                prop_assert!(report.maintenance >= report.scenario_requirement + basis);
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
 proptest! {
     #![proptest_config(Config { cases: 10_000, failure_persistence: None, ..Config::default() })]
 
@@ -248,6 +283,8 @@ fn empty_book_requires_nothing() {
         beta: fx(0.8),
         concentration_threshold: 0,
         short_option_minimum: xmargin_risk::Fx::ZERO,
+        basis_shock: xmargin_risk::Fx::ZERO,
+        calendar_spread_minimum: xmargin_risk::Fx::ZERO,
     }];
     let market = market(&underlyings);
     let report = margin(&market, &[usdc(1_000_000)], &[]).unwrap();

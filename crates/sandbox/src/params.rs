@@ -71,7 +71,8 @@ pub const FILL_BAND_BPS: u16 = 200;
 pub const MAX_OPEN_INTEREST: u64 = 1_000_000_000_000;
 pub const MAX_POSITION: u64 = 100_000_000_000;
 
-/// Price ±15 % core grid, vol -20 %/+30 %, extended -50 %/+100 % at 30 % weight, fill band 2 %, caps far above any scenario.
+/// Price ±15 % core grid, vol -20 %/+30 %, extended -50 %/+100 % at 30 % weight, fill band 2 %,
+/// basis shock 10 %/year, calendar spread 0.5 %, caps far above any scenario.
 pub fn underlying_risk(correlation_group: u8, beta_percent: i64) -> UnderlyingRisk {
     UnderlyingRisk {
         grid: StoredGrid {
@@ -94,8 +95,15 @@ pub fn underlying_risk(correlation_group: u8, beta_percent: i64) -> UnderlyingRi
         _band_padding: [0; 6],
         max_open_interest: MAX_OPEN_INTEREST,
         max_position: MAX_POSITION,
+        basis_shock: fx(BASIS_SHOCK_PERCENT, 100),
+        calendar_spread_minimum: fx(CALENDAR_SPREAD_MINIMUM_BPS, 10_000),
     }
 }
+
+/// A dated future's annual carry may move by 10 %; each contract netted across tenors is
+/// charged 0.5 % of its delta-notional.
+pub const BASIS_SHOCK_PERCENT: i64 = 10;
+pub const CALENDAR_SPREAD_MINIMUM_BPS: i64 = 50;
 
 /// A volatile asset: 80 % / 90 % of its value as collateral, liabilities at 120 % / 110 %.
 pub fn volatile_weights() -> AssetWeights {

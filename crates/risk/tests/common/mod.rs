@@ -44,6 +44,8 @@ fn underlying_strategy(group: u8) -> impl Strategy<Value = Underlying> {
                 beta: fx(beta),
                 concentration_threshold: 1_000_000_000,
                 short_option_minimum: fx(minimum),
+                basis_shock: Fx::ZERO,
+                calendar_spread_minimum: Fx::ZERO,
             },
         )
 }

@@ -473,6 +473,11 @@ pub struct UnderlyingRisk {
     /// Most contracts one account holds in any one series (long or short), at most
     /// `max_open_interest`. Liquidations are exempt: closing out an account must always work.
     pub max_position: u64,
+    /// I32F32 bits: annual carry shock of dated futures (`xmargin_risk::Underlying::basis_shock`).
+    pub basis_shock: i64,
+    /// I32F32 bits: calendar-spread minimum per netted pair of tenors, as a fraction of the
+    /// delta-notional (`xmargin_risk::Underlying::calendar_spread_minimum`).
+    pub calendar_spread_minimum: i64,
 }
 
 /// One underlying and its series, PDA `["market", index]`.
@@ -539,6 +544,8 @@ impl Market {
             beta: Fx::from_bits(self.risk.beta),
             concentration_threshold: self.risk.concentration_threshold,
             short_option_minimum: Fx::from_bits(self.risk.short_option_minimum),
+            basis_shock: Fx::from_bits(self.risk.basis_shock),
+            calendar_spread_minimum: Fx::from_bits(self.risk.calendar_spread_minimum),
         }
     }
 
@@ -608,16 +615,17 @@ const _: () = {
     assert!(core::mem::offset_of!(Series, premium_volume) == 48);
     assert!(core::mem::offset_of!(Series, kind) == 112);
     assert!(core::mem::size_of::<StoredVolSurface>() == 40);
-    assert!(core::mem::size_of::<UnderlyingRisk>() == 112);
+    assert!(core::mem::size_of::<UnderlyingRisk>() == 128);
+    assert!(core::mem::offset_of!(UnderlyingRisk, basis_shock) == 112);
     assert!(core::mem::offset_of!(UnderlyingRisk, cache_spot_tolerance_bps) == 82);
     assert!(core::mem::offset_of!(UnderlyingRisk, fill_band_bps) == 88);
     assert!(core::mem::offset_of!(UnderlyingRisk, max_position) == 104);
     assert!(core::mem::offset_of!(Market, surface) == 64);
     assert!(core::mem::offset_of!(Market, risk) == 104);
-    assert!(core::mem::offset_of!(Market, grid_constants) == 240);
-    assert!(core::mem::offset_of!(Market, risk_generation) == 240 + GRID_WORDS * 8 + 24);
-    assert!(core::mem::offset_of!(Market, series) == 240 + GRID_WORDS * 8 + 64);
-    assert!(core::mem::size_of::<Market>() == 240 + GRID_WORDS * 8 + 64 + 64 * 120);
+    assert!(core::mem::offset_of!(Market, grid_constants) == 256);
+    assert!(core::mem::offset_of!(Market, risk_generation) == 256 + GRID_WORDS * 8 + 24);
+    assert!(core::mem::offset_of!(Market, series) == 256 + GRID_WORDS * 8 + 64);
+    assert!(core::mem::size_of::<Market>() == 256 + GRID_WORDS * 8 + 64 + 64 * 120);
     assert!(core::mem::align_of::<Market>() == 8);
 };
 
