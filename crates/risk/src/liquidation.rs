@@ -320,3 +320,168 @@ pub fn quantity_for_end_level(
         health_at_end_level(&report, end_fraction)
     })
 }
+
+/// What a liquidator taking a netted pair (equal contracts of two opposite positions on one
+/// underlying) moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PairStep {
+    /// Each leg at its account-adverse mark, with no fee of its own.
+    pub legs: [PositionStep; 2],
+    /// The liquidation fee: the discount on the maintenance requirement the pair releases
+    /// (never on the legs' notional, which for a hedge dwarfs the risk it carries; zero when
+    /// nothing is released, and then no step improves health).
+    pub fee: i128,
+}
+
+/// A hedged book can have no single leg whose removal raises health (each leg alone needs
+/// more margin than the pair), so a liquidator may take both legs at once. The pair is fixed
+/// by the step (equal contracts of two positions held on opposite sides, one underlying), so
+/// a liquidator cannot take the hedge leg alone. Prepared once per step: the account's book
+/// without the two legs.
+pub struct PairLiquidation<'a> {
+    market: &'a Market,
+    account: &'a EvaluatedBook<'a>,
+    legs: [&'a PricedPosition; 2],
+    own: usize,
+    /// The legs' underlying without them, and a trial's copy (off the stack: ~1.5 KB each;
+    /// reused, as the program's heap never frees).
+    rest: Box<crate::portfolio::Exposure>,
+    trial: Box<crate::portfolio::Exposure>,
+    trial_collateral: Vec<Collateral>,
+    rest_unrealized: i128,
+    maint_before: i128,
+    discount: Fx,
+}
+
+impl<'a> PairLiquidation<'a> {
+    /// Refuses legs on different underlyings or held on the same side
+    /// (`NoLiquidationSolution`).
+    pub fn new(
+        market: &'a Market,
+        account: &'a EvaluatedBook<'a>,
+        legs: [&'a PricedPosition; 2],
+        discount: Fx,
+    ) -> RiskResult<Self> {
+        if account.collateral.len() > MAX_COLLATERAL {
+            return Err(RiskError::CapacityExceeded);
+        }
+        let [first, second] = legs;
+        let opposite = (first.position.size > 0 && second.position.size < 0)
+            || (first.position.size < 0 && second.position.size > 0);
+        if !opposite || first.position.underlying != second.position.underlying {
+            return Err(RiskError::NoLiquidationSolution);
+        }
+        let own = first.position.underlying as usize;
+        let mut rest = Box::new(
+            *account
+                .book
+                .exposure(own)
+                .ok_or(RiskError::UnknownUnderlying)?,
+        );
+        let mut rest_unrealized = account.book.unrealized;
+        for leg in legs {
+            let (_, notional, unrealized) = position_terms(market, &leg.position, &leg.risk)?;
+            rest.remove(notional, leg.position.instrument.tenor(), &leg.risk)?;
+            rest_unrealized -= unrealized;
+        }
+        if own >= account.results.len() {
+            return Err(RiskError::UnknownUnderlying);
+        }
+        let before = margin_totals(
+            market,
+            account.results.iter().flatten(),
+            account.book.unrealized,
+            account.collateral,
+        )?;
+        Ok(Self {
+            market,
+            account,
+            legs,
+            own,
+            trial: rest.clone(),
+            trial_collateral: account.collateral.to_vec(),
+            rest,
+            rest_unrealized,
+            maint_before: before.maintenance as i128,
+            discount,
+        })
+    }
+
+    /// Contracts of each leg: at most the smaller position.
+    pub fn held(&self) -> u64 {
+        self.legs[0]
+            .position
+            .size
+            .unsigned_abs()
+            .min(self.legs[1].position.size.unsigned_abs())
+    }
+
+    /// The step taking `quantity` contracts of each leg, and the account's report after it.
+    pub fn step(&mut self, quantity: u64) -> RiskResult<(PairStep, MarginReport)> {
+        *self.trial = *self.rest;
+        let exposure = &mut self.trial;
+        let mut unrealized = self.rest_unrealized;
+        let mut realised: i128 = 0;
+        let mut legs = [None; 2];
+        for (slot, leg) in legs.iter_mut().zip(self.legs) {
+            let step = position_step(self.market, leg, quantity, Fx::ZERO)?;
+            let (remaining, leg_realised) = transfer(self.market, leg, quantity, Fx::ZERO)?;
+            let (_, notional, kept) = position_terms(self.market, &remaining, &leg.risk)?;
+            exposure.add(notional, remaining.instrument.tenor(), &leg.risk)?;
+            unrealized = unrealized.checked_add(kept).ok_or(RiskError::Overflow)?;
+            realised = realised
+                .checked_add(leg_realised)
+                .ok_or(RiskError::Overflow)?;
+            *slot = Some(step);
+        }
+        let trial = underlying_result(self.market, self.own, exposure)?;
+        let results = self
+            .account
+            .results
+            .iter()
+            .enumerate()
+            .filter_map(|(at, result)| {
+                if at == self.own {
+                    trial.as_ref()
+                } else {
+                    result.as_ref()
+                }
+            });
+        let after_legs = margin_totals(self.market, results.clone(), unrealized, &[])?;
+        let released = (self.maint_before - after_legs.maintenance as i128).max(0);
+        let fee = money_mul_ceil(released, self.discount)?;
+        let quote_index = self.account.quote_index;
+        let quote_amount = self
+            .account
+            .collateral
+            .get(quote_index)
+            .ok_or(RiskError::NoLiquidationSolution)?
+            .amount;
+        self.trial_collateral[quote_index].amount =
+            crate::fx::to_i64(quote_amount as i128 + realised - fee)?;
+        let report = margin_totals(self.market, results, unrealized, &self.trial_collateral)?;
+        let [Some(first), Some(second)] = legs else {
+            return Err(RiskError::NoLiquidationSolution);
+        };
+        Ok((
+            PairStep {
+                legs: [first, second],
+                fee,
+            },
+            report,
+        ))
+    }
+
+    /// Smallest quantity (at most `max_quantity` and the smaller leg) that brings the account
+    /// to the liquidation-end level; None if even that maximum does not.
+    pub fn quantity_for_end_level(
+        &mut self,
+        max_quantity: u64,
+        end_fraction: Fx,
+    ) -> RiskResult<Option<u64>> {
+        let bound = max_quantity.min(self.held());
+        smallest_sufficient(bound, |quantity| {
+            health_at_end_level(&self.step(quantity)?.1, end_fraction)
+        })
+    }
+}

@@ -243,3 +243,92 @@ proptest::proptest! {
 fn money(asset: &xmargin_risk::Collateral, units: u64) -> i128 {
     (units as i128 * asset.price.to_bits() as i128) >> 32
 }
+
+/// The basis trade below maintenance: no single-leg step raises health (each leg alone
+/// needs far more margin than the pair), while the pair step does, to the end level, at a fee
+/// on the requirement it releases; its report equals re-margining the transferred book.
+#[test]
+fn a_hedged_pair_no_single_leg_can_reduce_is_taken_as_a_pair() {
+    use xmargin_risk::liquidation::{EvaluatedBook, PairLiquidation};
+    let mut u = sol();
+    u.basis_shock = fx(0.10);
+    u.calendar_spread_minimum = fx(0.005);
+    let market = market(&[u]);
+    let leg = |instrument, size: i64| {
+        let position = Position {
+            underlying: 0,
+            instrument,
+            size,
+            cost_basis: size * SPOT as i64,
+        };
+        PricedPosition {
+            position,
+            risk: market.series_risk(&position).unwrap(),
+        }
+    };
+    let priced = [
+        leg(Instrument::Perpetual, 2_000),
+        leg(Instrument::Future { expiry: NOW + 30 * DAY }, -2_000),
+    ];
+    let requirement = margin_priced(&market, &[usdc(0)], &priced).unwrap().maintenance;
+    assert!(requirement > 4_000_000_000, "{requirement}");
+    // Funding paid away: equity at 90 % of maintenance.
+    let collateral = [usdc(requirement * 9 / 10)];
+    let before = margin_priced(&market, &collateral, &priced).unwrap();
+    assert!(before.maint_health() < 0);
+    let (discount, end_fraction) = (fx(0.025), fx(0.5));
+    for index in 0..2 {
+        for quantity in [1, 1_000, 2_000] {
+            let (c, p) = after_position_transfer(
+                &market, &collateral, &priced, 0, index, quantity, discount,
+            )
+            .unwrap();
+            let after = margin_priced(&market, &c, &p).unwrap();
+            assert!(after.maint_health() < before.maint_health(), "leg {index} x {quantity}");
+        }
+    }
+    let mut book = xmargin_risk::portfolio::Book::new(1);
+    for p in &priced {
+        book.add(&market, p).unwrap();
+    }
+    let results = book.results(&market).unwrap();
+    let account = EvaluatedBook {
+        book: &book,
+        results: &results,
+        collateral: &collateral,
+        quote_index: 0,
+    };
+    let mut pair = PairLiquidation::new(&market, &account, [&priced[0], &priced[1]], discount)
+        .unwrap();
+    let quantity = pair
+        .quantity_for_end_level(2_000, end_fraction)
+        .unwrap()
+        .expect("the whole pair restores the end level");
+    assert!(quantity > 0 && quantity < 2_000, "{quantity}");
+    let (step, report) = pair.step(quantity).unwrap();
+    assert!(health_at_end_level(&report, end_fraction).unwrap() >= 0);
+    let (_, short_of_it) = pair.step(quantity - 1).unwrap();
+    assert!(health_at_end_level(&short_of_it, end_fraction).unwrap() < 0);
+    assert_eq!(step.legs[0].moved, quantity as i64);
+    assert_eq!(step.legs[1].moved, -(quantity as i64));
+    // Re-margining the transferred book from scratch gives the same report.
+    let mut moved = priced;
+    for (p, leg) in moved.iter_mut().zip(step.legs) {
+        p.position.size -= leg.moved;
+        p.position.cost_basis -= leg.moved * SPOT as i64;
+    }
+    let realised: i128 = step.legs.iter().map(|l| l.value - l.moved as i128 * SPOT as i128).sum();
+    let quote = usdc((collateral[0].amount as i128 + realised - step.fee) as i64);
+    let fresh = margin_priced(&market, &[quote], &moved).unwrap();
+    assert_eq!(fresh.maint_health(), report.maint_health());
+    // The fee is the discount on the maintenance released, rounded up.
+    let released = (before.maintenance - fresh.maintenance) as i128;
+    assert!(released > 0);
+    assert_eq!(step.fee, (released * discount.to_bits() as i128 + (1 << 32) - 1) >> 32);
+    // Legs held on one side, or on two underlyings, are no pair.
+    let same_side = [priced[0], leg(Instrument::Future { expiry: NOW + 30 * DAY }, 2_000)];
+    assert_eq!(
+        PairLiquidation::new(&market, &account, [&same_side[0], &same_side[1]], discount).err(),
+        Some(RiskError::NoLiquidationSolution)
+    );
+}
