@@ -175,7 +175,7 @@ impl Protocol {
         let key = (market, params.series);
         let context = self.context_changing(&[account], key)?;
         let mut after = *account;
-        context.settle_accruals(&mut after, Some(key))?;
+        context.settle_accruals(&mut after, &[key])?;
         let (size, fee_bps) = if as_taker {
             (params.size, self.clearinghouse.taker_fee_bps)
         } else {
@@ -232,7 +232,7 @@ impl Protocol {
         let key = (market, series);
         let context = self.context_changing(&[account], key)?;
         let mut settled = *account;
-        context.settle_accruals(&mut settled, None)?;
+        context.settle_accruals(&mut settled, &[])?;
         let evaluated = context.evaluate(&settled)?;
         let held = settled
             .position(market, series)

@@ -373,7 +373,7 @@ impl Protocol {
         let needs = Self::needs(&[account], None);
         let context = self.context(&needs, OracleUse::for_account(account))?;
         let mut settled = *account;
-        context.settle_accruals(&mut settled, None)?;
+        context.settle_accruals(&mut settled, &[])?;
         Ok((context, settled))
     }
 

@@ -345,6 +345,7 @@ impl<'a, C: Chain> Keeper<'a, C> {
                     let params = LiquidatePositionParams {
                         series,
                         max_quantity,
+                        paired_series: None,
                     };
                     let ixs = protocol.liquidate_position_ixs(
                         who,
@@ -353,7 +354,26 @@ impl<'a, C: Chain> Keeper<'a, C> {
                         params,
                     )?;
                     let key = ("liquidate_position", target, market, step as u8);
-                    let accepted = self.submit(key, &ixs).await?;
+                    let mut accepted = self.submit(key, &ixs).await?;
+                    if let (false, Some(paired)) =
+                        (accepted, offsetting_series(&account, market, series, size))
+                    {
+                        // A hedge no single leg of which can be reduced: take it as a pair
+                        // (the program sizes the pair).
+                        let params = LiquidatePositionParams {
+                            series,
+                            max_quantity: size.unsigned_abs(),
+                            paired_series: Some(paired),
+                        };
+                        let ixs = protocol.liquidate_position_ixs(
+                            who,
+                            (&account, &liquidator),
+                            market,
+                            params,
+                        )?;
+                        let key = ("liquidate_pair", target, market, step as u8);
+                        accepted = self.submit(key, &ixs).await?;
+                    }
                     self.counters.position_liquidations += u64::from(accepted);
                     if accepted
                         && compose::margin_account(self.chain, &target)
@@ -415,6 +435,18 @@ impl<'a, C: Chain> Keeper<'a, C> {
         }
         Ok(())
     }
+}
+
+/// The largest position in `market` held on the other side of `size` (of `series`): the other
+/// leg of the pair a hedged book is liquidated by.
+fn offsetting_series(account: &MarginAccount, market: u8, series: u8, size: i64) -> Option<u8> {
+    account
+        .open_positions()
+        .filter(|slot| {
+            slot.market == market && slot.series != series && slot.size.signum() == -size.signum()
+        })
+        .max_by_key(|slot| slot.size.unsigned_abs())
+        .map(|slot| slot.series)
 }
 
 /// The position whose value at the current spot is largest: liquidating it first moves the

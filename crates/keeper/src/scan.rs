@@ -47,7 +47,7 @@ fn verdict(
     account: &MarginAccount,
 ) -> ClientResult<Verdict> {
     let mut settled = *account;
-    context.settle_accruals(&mut settled, None)?;
+    context.settle_accruals(&mut settled, &[])?;
     let health = context.health(&settled)?;
     let before = Before::of(&health.report, end_fraction)?;
     Ok(Verdict {

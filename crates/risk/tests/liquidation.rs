@@ -268,9 +268,16 @@ fn a_hedged_pair_no_single_leg_can_reduce_is_taken_as_a_pair() {
     };
     let priced = [
         leg(Instrument::Perpetual, 2_000),
-        leg(Instrument::Future { expiry: NOW + 30 * DAY }, -2_000),
+        leg(
+            Instrument::Future {
+                expiry: NOW + 30 * DAY,
+            },
+            -2_000,
+        ),
     ];
-    let requirement = margin_priced(&market, &[usdc(0)], &priced).unwrap().maintenance;
+    let requirement = margin_priced(&market, &[usdc(0)], &priced)
+        .unwrap()
+        .maintenance;
     assert!(requirement > 4_000_000_000, "{requirement}");
     // Funding paid away: equity at 90 % of maintenance.
     let collateral = [usdc(requirement * 9 / 10)];
@@ -280,11 +287,20 @@ fn a_hedged_pair_no_single_leg_can_reduce_is_taken_as_a_pair() {
     for index in 0..2 {
         for quantity in [1, 1_000, 2_000] {
             let (c, p) = after_position_transfer(
-                &market, &collateral, &priced, 0, index, quantity, discount,
+                &market,
+                &collateral,
+                &priced,
+                0,
+                index,
+                quantity,
+                discount,
             )
             .unwrap();
             let after = margin_priced(&market, &c, &p).unwrap();
-            assert!(after.maint_health() < before.maint_health(), "leg {index} x {quantity}");
+            assert!(
+                after.maint_health() < before.maint_health(),
+                "leg {index} x {quantity}"
+            );
         }
     }
     let mut book = xmargin_risk::portfolio::Book::new(1);
@@ -298,8 +314,8 @@ fn a_hedged_pair_no_single_leg_can_reduce_is_taken_as_a_pair() {
         collateral: &collateral,
         quote_index: 0,
     };
-    let mut pair = PairLiquidation::new(&market, &account, [&priced[0], &priced[1]], discount)
-        .unwrap();
+    let mut pair =
+        PairLiquidation::new(&market, &account, [&priced[0], &priced[1]], discount).unwrap();
     let quantity = pair
         .quantity_for_end_level(2_000, end_fraction)
         .unwrap()
@@ -317,16 +333,31 @@ fn a_hedged_pair_no_single_leg_can_reduce_is_taken_as_a_pair() {
         p.position.size -= leg.moved;
         p.position.cost_basis -= leg.moved * SPOT as i64;
     }
-    let realised: i128 = step.legs.iter().map(|l| l.value - l.moved as i128 * SPOT as i128).sum();
+    let realised: i128 = step
+        .legs
+        .iter()
+        .map(|l| l.value - l.moved as i128 * SPOT as i128)
+        .sum();
     let quote = usdc((collateral[0].amount as i128 + realised - step.fee) as i64);
     let fresh = margin_priced(&market, &[quote], &moved).unwrap();
     assert_eq!(fresh.maint_health(), report.maint_health());
     // The fee is the discount on the maintenance released, rounded up.
     let released = (before.maintenance - fresh.maintenance) as i128;
     assert!(released > 0);
-    assert_eq!(step.fee, (released * discount.to_bits() as i128 + (1 << 32) - 1) >> 32);
+    assert_eq!(
+        step.fee,
+        (released * discount.to_bits() as i128 + (1 << 32) - 1) >> 32
+    );
     // Legs held on one side, or on two underlyings, are no pair.
-    let same_side = [priced[0], leg(Instrument::Future { expiry: NOW + 30 * DAY }, 2_000)];
+    let same_side = [
+        priced[0],
+        leg(
+            Instrument::Future {
+                expiry: NOW + 30 * DAY,
+            },
+            2_000,
+        ),
+    ];
     assert_eq!(
         PairLiquidation::new(&market, &account, [&same_side[0], &same_side[1]], discount).err(),
         Some(RiskError::NoLiquidationSolution)

@@ -211,6 +211,7 @@ fn vectors() -> Value {
             LiquidatePositionParams {
                 series: 2,
                 max_quantity: 17,
+                paired_series: Some(1),
             },
             &risk,
         ),

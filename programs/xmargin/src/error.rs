@@ -133,6 +133,8 @@ pub enum XmarginError {
         "the collateral's feed fails the strict guard: it cannot change hands until it is fresh"
     )]
     CollateralUnpriced,
+    #[msg("a liquidated pair is two different series of one market held on opposite sides")]
+    NotAnOffsettingPair,
 }
 
 impl From<xmargin_risk::RiskError> for XmarginError {

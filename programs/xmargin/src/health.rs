@@ -96,8 +96,13 @@ struct SeriesInfo {
 /// A series' risk as a check keeps it. The heap allocator never frees and the heap is 32 KB:
 /// only an option computed in the check gets an allocation for its ~540 bytes of bounds.
 enum SeriesTerms {
-    /// `xmargin_risk::series::linear(delta, error)`, rebuilt where used.
-    Linear { delta: Fx, error: Fx },
+    /// `xmargin_risk::series::linear(delta, error)` with the future's carry shocks
+    /// (`carry: [rise, fall]`), rebuilt where used.
+    Linear {
+        delta: Fx,
+        error: Fx,
+        carry: [Fx; 2],
+    },
     /// In the market's risk cache (slot = series index), decoded where used.
     Cached,
     /// Computed at load, for a series several evaluations use (`Needs::reused`).
@@ -445,10 +450,15 @@ impl<'s> RiskContext<'s> {
         .map_err(risk_error)?;
         for info in instruments.iter_mut() {
             match &mut info.terms {
-                SeriesTerms::Linear { delta, error } => {
+                SeriesTerms::Linear {
+                    delta,
+                    error,
+                    carry,
+                } => {
                     let risk = series_risk(&engine, info.local, info.instrument)?;
                     *delta = risk.delta;
                     *error = risk.mark_high - risk.delta;
+                    *carry = [risk.carry_rise, risk.carry_fall];
                 }
                 SeriesTerms::Live(slot) => {
                     **slot = series_risk(&engine, info.local, info.instrument)?
@@ -513,8 +523,17 @@ impl<'s> RiskContext<'s> {
 
     fn risk_of<'c>(&'c self, info: &'c SeriesInfo) -> Result<Cow<'c, SeriesRisk>> {
         match &info.terms {
-            SeriesTerms::Linear { delta, error } => {
-                linear(*delta, *error).map(Cow::Owned).map_err(risk_error)
+            SeriesTerms::Linear {
+                delta,
+                error,
+                carry: [carry_rise, carry_fall],
+            } => {
+                let risk = linear(*delta, *error).map_err(risk_error)?;
+                Ok(Cow::Owned(SeriesRisk {
+                    carry_rise: *carry_rise,
+                    carry_fall: *carry_fall,
+                    ..risk
+                }))
             }
             SeriesTerms::Cached => self
                 .caches
@@ -533,12 +552,8 @@ impl<'s> RiskContext<'s> {
     /// Settles what every position owes since it was last touched (perp funding, socialized
     /// losses), and opens `also` (the series about to be filled) at the current indices so a
     /// new position owes nothing from before. Returns the total paid.
-    pub fn settle_accruals(
-        &self,
-        account: &mut MarginAccount,
-        also: Option<(u8, u8)>,
-    ) -> Result<i64> {
-        if let Some((market, series)) = also {
+    pub fn settle_accruals(&self, account: &mut MarginAccount, also: &[(u8, u8)]) -> Result<i64> {
+        for &(market, series) in also {
             // Opened (size 0) so it takes the current indices below.
             account.position_slot_mut(market, series)?;
         }
@@ -1074,6 +1089,7 @@ fn push_series(
         SeriesTerms::Linear {
             delta: Fx::ZERO,
             error: Fx::ZERO,
+            carry: [Fx::ZERO; 2],
         }
     } else if cache
         .is_some_and(|cache| cache.holds(series, stored, market.risk_generation, spot, now))

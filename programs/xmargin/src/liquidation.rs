@@ -133,13 +133,13 @@ impl Before {
 impl<'a> Parties<'a, '_> {
     /// Authorizes the liquidator, loads prices (`OracleUse::Liquidate`: markets strict, a stale
     /// collateral feed lowers the asset's value instead of blocking the step),
-    /// accrues the funding of `also` (a series of `market`) up to now, settles both accounts'
-    /// funding, and checks the target is liquidatable: below
+    /// accrues the funding of `also` (series of `market` the step moves) up to now, settles
+    /// both accounts' funding, and checks the target is liquidatable: below
     /// maintenance, or still flagged and below the liquidation-end level. Returns the prices,
     /// the target's state and its evaluation (which `finish` updates instead of redoing).
     pub fn begin(
         &self,
-        also: Option<(u8, u8)>,
+        also: &[(u8, u8)],
         market: Option<&AccountLoader<'_, Market>>,
     ) -> Result<(RiskContext<'a>, Before, AccountRisk)> {
         self.clearinghouse.require_not_paused(PAUSE_LIQUIDATE)?;
@@ -155,16 +155,14 @@ impl<'a> Parties<'a, '_> {
                 target.owner,
                 XmarginError::SelfLiquidation
             );
-            if let Some((market, _)) = also {
+            let mut needs = Needs::default();
+            needs.add_account(&liquidator);
+            needs.add_account(&target);
+            for &(market, series) in also {
                 require!(
                     liquidator.allows_market(market),
                     XmarginError::MarketNotAllowedInIsolatedMode
                 );
-            }
-            let mut needs = Needs::default();
-            needs.add_account(&liquidator);
-            needs.add_account(&target);
-            if let Some((market, series)) = also {
                 needs.add_series(market, series);
             }
             needs
@@ -180,12 +178,15 @@ impl<'a> Parties<'a, '_> {
             &clock,
         )?;
         // A perp changing hands pays its funding up to now first, like a fill.
-        if let (Some((_, series)), Some(market)) = (also, market) {
-            risk.accrue_funding(&mut *market.load_mut()?, series, clock.unix_timestamp)?;
+        if let Some(market) = market {
+            let mut market = market.load_mut()?;
+            for &(_, series) in also {
+                risk.accrue_funding(&mut market, series, clock.unix_timestamp)?;
+            }
         }
         {
             let mut target = self.target.load_mut()?;
-            risk.settle_accruals(&mut target, None)?;
+            risk.settle_accruals(&mut target, &[])?;
             let mut liquidator = self.liquidator.load_mut()?;
             risk.settle_accruals(&mut liquidator, also)?;
         }

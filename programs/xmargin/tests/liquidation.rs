@@ -621,3 +621,141 @@ async fn an_account_in_debt_withdraws_only_at_strict_prices() {
     w.withdraw(&target, SOL_ASSET, SOL_LAMPORTS).await.unwrap();
     w.assert_books_reconcile().await;
 }
+
+/// The basis trade: long 2,000 SOL perps against short 2,000 30-day futures. On the base
+/// commit (rate 0, no basis charge) it needed no margin at all and, once in deficit, every
+/// single-leg step was refused: nobody could ever liquidate it. Now it needs the basis charge,
+/// and when its requirement outgrows its equity (here the calendar-spread minimum raised from
+/// 0.5 % to 2 %) the pair is taken in one step, while each leg alone is still refused.
+#[tokio::test]
+async fn a_hedged_basis_trade_no_single_leg_can_reduce_is_liquidated_as_a_pair() {
+    let mut w = World::listed().await;
+    let target = w.funded_trader(100_000 * USDC).await;
+    let counterparty = w.funded_trader(1_000_000 * USDC).await;
+    let future_price = w.mark(SOL_MARKET, SOL_FUTURE).await;
+    w.trade(
+        &target,
+        &counterparty,
+        SOL_MARKET,
+        SOL_PERP,
+        2_000,
+        150 * USDC,
+    )
+    .await
+    .unwrap();
+    w.trade(
+        &target,
+        &counterparty,
+        SOL_MARKET,
+        SOL_FUTURE,
+        -2_000,
+        future_price,
+    )
+    .await
+    .unwrap();
+    // The pair now has a requirement (~5,400 USDC initial): the owner withdraws down to it,
+    // and not a unit more.
+    let (init_health, maint_health) = w.health(target.account).await;
+    assert!(maint_health < 96_000 * USDC as i64, "{maint_health}");
+    let spare = init_health as u64 - USDC;
+    w.withdraw(&target, QUOTE, spare).await.unwrap();
+    let over = w.withdraw_ix(&target.key, target.account, target.usdc, QUOTE, 2 * USDC);
+    let owner = target.key.insecure_clone();
+    w.h.assert_refused(
+        &[target.account],
+        &[over],
+        &[&owner],
+        program_error(XmarginError::InsufficientFreeCollateral),
+    )
+    .await;
+    // The risk authority raises the calendar-spread minimum: the hedge falls below maintenance.
+    let mut risk = w.market(SOL_MARKET).await.risk;
+    risk.calendar_spread_minimum = xmargin_risk::fx::fx_ratio(2, 100).to_bits();
+    w.as_risk_authority(&[market_risk_ix(&w, SOL_MARKET, risk)])
+        .await
+        .unwrap();
+    let (_, maint_health) = w.health(target.account).await;
+    assert!(maint_health < 0, "{maint_health}");
+    let keeper = w.funded_trader(1_000_000 * USDC).await;
+    // Cherry-picking either leg, whole or in part, would leave a naked position: refused.
+    for series in [SOL_PERP, SOL_FUTURE] {
+        for quantity in [2_000, 1_000, 1] {
+            let ix = w.liquidate_ix(&keeper, target.account, SOL_MARKET, series, quantity);
+            refused(
+                &mut w,
+                &keeper,
+                &target,
+                ix,
+                XmarginError::LiquidationDidNotImproveHealth,
+            )
+            .await;
+        }
+    }
+    // Not a pair: one series twice, or a series the target does not hold.
+    for (paired, error) in [
+        (SOL_PERP, XmarginError::NotAnOffsettingPair),
+        (SOL_CALL_150, XmarginError::NoPosition),
+    ] {
+        let ix = w.liquidate_pair_ix(
+            &keeper,
+            target.account,
+            SOL_MARKET,
+            (SOL_PERP, Some(paired)),
+            2_000,
+        );
+        refused(&mut w, &keeper, &target, ix, error).await;
+    }
+    let ix = w.liquidate_pair_ix(
+        &keeper,
+        target.account,
+        SOL_MARKET,
+        (SOL_PERP, Some(SOL_FUTURE)),
+        2_000,
+    );
+    let key = keeper.key.insecure_clone();
+    let events =
+        w.h.send_for_events::<PositionLiquidated>(&[ix], &[&key])
+            .await
+            .unwrap();
+    let event = &events[0];
+    assert_eq!(event.paired_series, Some(SOL_FUTURE));
+    assert_eq!(event.paired_quantity, -event.quantity);
+    assert!(event.quantity > 0 && event.quantity < 2_000, "{event:?}");
+    assert!(event.maint_health_after > event.maint_health_before);
+    assert!(event.end_health_after >= 0, "{event:?}");
+    // The fee is on the requirement the pair released, far below 2.5 % of its notional.
+    assert!(
+        event.fee > 0 && (event.fee as i64) < event.value / 100,
+        "{event:?}"
+    );
+    let account = w.margin_account(target.account).await;
+    let held = |series| account.position(SOL_MARKET, series).map_or(0, |p| p.size);
+    assert_eq!(held(SOL_PERP), 2_000 - event.quantity);
+    assert_eq!(held(SOL_FUTURE), -2_000 + event.quantity);
+    let taken = w.margin_account(keeper.account).await;
+    assert_eq!(
+        taken.position(SOL_MARKET, SOL_PERP).unwrap().size,
+        event.quantity
+    );
+    assert_eq!(
+        taken.position(SOL_MARKET, SOL_FUTURE).unwrap().size,
+        -event.quantity
+    );
+    w.assert_books_reconcile().await;
+    // Back above the liquidation-end level: left alone.
+    let again = w.liquidate_pair_ix(
+        &keeper,
+        target.account,
+        SOL_MARKET,
+        (SOL_PERP, Some(SOL_FUTURE)),
+        2_000,
+    );
+    refused(
+        &mut w,
+        &keeper,
+        &target,
+        again,
+        XmarginError::NotLiquidatable,
+    )
+    .await;
+}

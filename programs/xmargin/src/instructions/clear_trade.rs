@@ -142,9 +142,9 @@ pub fn handler<'info>(
     )?;
     {
         let mut taker = ctx.accounts.taker_account.load_mut()?;
-        risk.settle_accruals(&mut taker, Some((market_index, params.series)))?;
+        risk.settle_accruals(&mut taker, &[(market_index, params.series)])?;
         let mut maker = ctx.accounts.maker_account.load_mut()?;
-        risk.settle_accruals(&mut maker, Some((market_index, params.series)))?;
+        risk.settle_accruals(&mut maker, &[(market_index, params.series)])?;
     }
     // A side that only reduces may end below initial margin if it ends no worse than it began
     // (`passes`).

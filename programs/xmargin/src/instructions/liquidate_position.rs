@@ -1,7 +1,9 @@
 use anchor_lang::prelude::*;
-use xmargin_risk::liquidation::{position_step, quantity_for_end_level, EvaluatedBook};
+use xmargin_risk::liquidation::{
+    position_step, quantity_for_end_level, EvaluatedBook, PairLiquidation, PositionStep,
+};
 use xmargin_risk::portfolio::PricedPosition;
-use xmargin_risk::Fx;
+use xmargin_risk::{Fx, RiskError};
 
 use crate::error::{risk_error, XmarginError};
 use crate::events::PositionLiquidated;
@@ -12,8 +14,12 @@ use crate::state::{Clearinghouse, MarginAccount, Market};
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LiquidatePositionParams {
     pub series: u8,
-    /// Most contracts the liquidator is willing to take in this step.
+    /// Most contracts the liquidator is willing to take in this step (of each leg of a pair).
     pub max_quantity: u64,
+    /// Take this series of the same market too, in equal contracts, held on the other side:
+    /// a netted pair, for a hedged book no single leg of which can be reduced. The fee is on
+    /// the maintenance requirement the pair releases.
+    pub paired_series: Option<u8>,
 }
 
 #[derive(Accounts)]
@@ -24,12 +30,19 @@ pub struct LiquidatePosition<'info> {
     // remaining: the other markets and every oracle both accounts' checks need.
 }
 
-/// What one liquidation step moves, decided before any account changes.
-struct Step {
+/// One leg of a step.
+#[derive(Clone, Copy)]
+struct Leg {
+    series: u8,
     /// Contracts, signed as the target holds them.
     moved: i64,
     /// Their value at the target-adverse mark (signed like `moved`).
     value: i128,
+}
+
+/// What one liquidation step moves, decided before any account changes.
+struct Step {
+    legs: [Option<Leg>; 2],
     fee: u64,
     liquidator_fee: u64,
     insurance_fee: u64,
@@ -43,37 +56,61 @@ pub fn handler<'info>(
     let market_index = {
         let market = ctx.accounts.market.load()?;
         market.series(params.series)?;
+        if let Some(paired) = params.paired_series {
+            market.series(paired)?;
+            require!(paired != params.series, XmarginError::NotAnOffsettingPair);
+        }
         market.index
     };
     let common = &ctx.accounts.common;
     let parties = common.parties(Some(ctx.accounts.market.as_ref()), ctx.remaining_accounts)?;
     let key = (market_index, params.series);
-    let (risk, before, evaluated) = parties.begin(Some(key), Some(&ctx.accounts.market))?;
-    let step = plan_step(
-        &risk,
-        &evaluated,
-        &*common.target_account.load()?,
-        &common.clearinghouse,
-        key,
-        params.max_quantity,
-    )?;
+    let paired_key = params.paired_series.map(|paired| (market_index, paired));
+    let moved_keys: &[(u8, u8)] = match paired_key {
+        Some(paired) => &[key, paired],
+        None => &[key],
+    };
+    let (risk, before, evaluated) = parties.begin(moved_keys, Some(&ctx.accounts.market))?;
+    let step = {
+        let target = common.target_account.load()?;
+        match paired_key {
+            None => plan_step(
+                &risk,
+                &evaluated,
+                &target,
+                &common.clearinghouse,
+                key,
+                params.max_quantity,
+            )?,
+            Some(paired) => plan_pair(
+                &risk,
+                &evaluated,
+                &target,
+                &common.clearinghouse,
+                [key, paired],
+                params.max_quantity,
+            )?,
+        }
+    };
 
     {
         let mut target = common.target_account.load_mut()?;
         let mut liquidator = common.liquidator_account.load_mut()?;
-        let target_fill =
-            target.apply_value_fill(market_index, params.series, -step.moved, -step.value)?;
+        let mut market = ctx.accounts.market.load_mut()?;
+        for leg in step.legs.iter().flatten() {
+            let target_fill =
+                target.apply_value_fill(market_index, leg.series, -leg.moved, -leg.value)?;
+            let liquidator_fill =
+                liquidator.apply_value_fill(market_index, leg.series, leg.moved, leg.value)?;
+            let series = market.series_mut(leg.series)?;
+            series.record_fill(&target_fill, -leg.moved)?;
+            series.record_fill(&liquidator_fill, leg.moved)?;
+            series.check_open_interest()?;
+        }
         target.add_quote(-(step.fee as i64))?;
         target.last_liquidated_market = market_index;
         target.last_liquidated_series = params.series;
-        let liquidator_fill =
-            liquidator.apply_value_fill(market_index, params.series, step.moved, step.value)?;
         liquidator.add_quote(step.liquidator_fee as i64)?;
-        let mut market = ctx.accounts.market.load_mut()?;
-        let series = market.series_mut(params.series)?;
-        series.record_fill(&target_fill, -step.moved)?;
-        series.record_fill(&liquidator_fill, step.moved)?;
-        series.check_open_interest()?;
     }
     common.pay_insurance(step.insurance_fee)?;
     let (maint_health_after, end_health_after) = parties.finish(&risk, &before, evaluated)?;
@@ -82,13 +119,21 @@ pub fn handler<'info>(
     common
         .resolution(&ctx.accounts.market)
         .resolve_if_bankrupt(&risk)?;
+    let value_of =
+        |leg: &Leg| i64::try_from(leg.value).map_err(|_| error!(XmarginError::MathOverflow));
+    let [Some(first), paired] = step.legs else {
+        return err!(XmarginError::NoPosition);
+    };
     crate::emit_event!(PositionLiquidated {
         target: common.target_account.key(),
         liquidator: common.liquidator_account.key(),
         market: market_index,
         series: params.series,
-        quantity: step.moved,
-        value: i64::try_from(step.value).map_err(|_| error!(XmarginError::MathOverflow))?,
+        quantity: first.moved,
+        value: value_of(&first)?,
+        paired_series: paired.map(|leg| leg.series),
+        paired_quantity: paired.map_or(0, |leg| leg.moved),
+        paired_value: paired.as_ref().map(value_of).transpose()?.unwrap_or(0),
         fee: step.fee,
         liquidator_fee: step.liquidator_fee,
         insurance_fee: step.insurance_fee,
@@ -156,13 +201,99 @@ fn plan_step(
         quantity_to_liquidate(risk, evaluated, target, clearinghouse, key, max_quantity)?;
     let step = position_step(risk.engine(), &priced, quantity, discount(clearinghouse))
         .map_err(risk_error)?;
-    let fee = u64::try_from(step.fee).map_err(|_| error!(XmarginError::MathOverflow))?;
-    let (liquidator_fee, insurance_fee) = split_fee(clearinghouse, fee);
-    Ok(Step {
-        moved: step.moved,
-        value: step.value,
+    Step::of([Some((key.1, step)), None], step.fee, clearinghouse)
+}
+
+/// Sizes a pair step: equal contracts of the two legs that bring the target to the
+/// liquidation-end level (engine bisection, `PairLiquidation`), capped by the liquidator's
+/// maximum; with the pair's fee.
+// Out of line: the two priced positions (~1.2 KB) go to the heap, not the handler's frame.
+#[inline(never)]
+fn pair_plan(
+    risk: &RiskContext<'_>,
+    evaluated: &AccountRisk,
+    target: &MarginAccount,
+    clearinghouse: &Clearinghouse,
+    keys: [(u8, u8); 2],
+    max_quantity: u64,
+) -> Result<([PositionStep; 2], i128)> {
+    let mut priced = Box::new([None, None]);
+    for (slot, key) in priced.iter_mut().zip(keys) {
+        let held = target
+            .position(key.0, key.1)
+            .filter(|slot| slot.size != 0)
+            .ok_or_else(|| error!(XmarginError::NoPosition))?;
+        let (position, risk_of_series) = risk.position_of(held)?;
+        *slot = Some(PricedPosition {
+            position,
+            risk: *risk_of_series,
+        });
+    }
+    let [Some(first), Some(second)] = &*priced else {
+        return err!(XmarginError::NoPosition);
+    };
+    let book = EvaluatedBook {
+        book: &evaluated.book,
+        results: &evaluated.results,
+        collateral: &evaluated.collateral.values,
+        quote_index: 0,
+    };
+    let mut pair = PairLiquidation::new(
+        risk.engine(),
+        &book,
+        [first, second],
+        discount(clearinghouse),
+    )
+    .map_err(|error| match error {
+        RiskError::NoLiquidationSolution => error!(XmarginError::NotAnOffsettingPair),
+        other => risk_error(other),
+    })?;
+    let needed = pair
+        .quantity_for_end_level(
+            max_quantity,
+            Fx::from_bits(clearinghouse.liquidation_end_fraction_bits),
+        )
+        .map_err(risk_error)?;
+    let quantity = needed.unwrap_or(pair.held()).min(max_quantity);
+    let (step, _) = pair.step(quantity).map_err(risk_error)?;
+    Ok((step.legs, step.fee))
+}
+
+fn plan_pair(
+    risk: &RiskContext<'_>,
+    evaluated: &AccountRisk,
+    target: &MarginAccount,
+    clearinghouse: &Clearinghouse,
+    keys: [(u8, u8); 2],
+    max_quantity: u64,
+) -> Result<Step> {
+    let (legs, fee) = pair_plan(risk, evaluated, target, clearinghouse, keys, max_quantity)?;
+    Step::of(
+        [Some((keys[0].1, legs[0])), Some((keys[1].1, legs[1]))],
         fee,
-        liquidator_fee,
-        insurance_fee,
-    })
+        clearinghouse,
+    )
+}
+
+impl Step {
+    fn of(
+        legs: [Option<(u8, PositionStep)>; 2],
+        fee: i128,
+        clearinghouse: &Clearinghouse,
+    ) -> Result<Self> {
+        let fee = u64::try_from(fee).map_err(|_| error!(XmarginError::MathOverflow))?;
+        let (liquidator_fee, insurance_fee) = split_fee(clearinghouse, fee);
+        Ok(Self {
+            legs: legs.map(|leg| {
+                leg.map(|(series, step)| Leg {
+                    series,
+                    moved: step.moved,
+                    value: step.value,
+                })
+            }),
+            fee,
+            liquidator_fee,
+            insurance_fee,
+        })
+    }
 }

@@ -110,6 +110,6 @@ fn settled_context<'a, 'info>(
         oracle_use,
         &Clock::get()?,
     )?;
-    risk.settle_accruals(&mut *ctx.accounts.margin_account.load_mut()?, None)?;
+    risk.settle_accruals(&mut *ctx.accounts.margin_account.load_mut()?, &[])?;
     Ok(Some(risk))
 }

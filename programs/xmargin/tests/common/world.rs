@@ -808,6 +808,18 @@ impl World {
         series: u8,
         max_quantity: u64,
     ) -> Instruction {
+        self.liquidate_pair_ix(liquidator, target, market, (series, None), max_quantity)
+    }
+
+    /// `liquidate_ix` taking `series.1`, if any, as the pair's second leg.
+    pub fn liquidate_pair_ix(
+        &self,
+        liquidator: &Trader,
+        target: Pubkey,
+        market: u8,
+        (series, paired_series): (u8, Option<u8>),
+        max_quantity: u64,
+    ) -> Instruction {
         let risk: Vec<AccountMeta> = self
             .risk_accounts()
             .into_iter()
@@ -819,6 +831,7 @@ impl World {
             LiquidatePositionParams {
                 series,
                 max_quantity,
+                paired_series,
             },
             &risk,
         )
