@@ -44,6 +44,7 @@ fn main() {
     println!("CI regenerates it and fails when this file is out of date.\n");
     print_market(&market);
     print_strategies(&market);
+    print_basis(&market);
     print_tightness();
     print_accuracy();
     print_haircuts();
@@ -121,11 +122,11 @@ fn print_market(market: &Market) {
 
 fn print_strategies(market: &Market) {
     println!("## Standard strategies\n");
-    println!("(a) xmargin cross-margin maintenance requirement: the scenario part (never below the short-option minimum of 1 % of spot per short option contract) plus the theta charge; \
+    println!("(a) xmargin cross-margin maintenance requirement: the scenario part (never below the short-option minimum of 1 % of spot per short option contract) plus the theta and basis charges; \
               (b) the same legs margined one by one with no netting; (c) the f64 full-revaluation reference: every leg repriced with exact Black–Scholes on the same grid and correlation rule. \
               bounds/(c) compares the engine's scenario part without the minimum with (c), i.e. how tight the Greek bounds are; savings = 1 − (a)/(b).\n");
-    println!("| strategy | (a) xmargin | of which theta | minimum binds | (b) isolated | (c) reference | bounds/(c) | savings vs (b) |");
-    println!("|---|---:|---:|:---:|---:|---:|---:|---:|");
+    println!("| strategy | (a) xmargin | of which theta | of which basis | minimum binds | (b) isolated | (c) reference | bounds/(c) | savings vs (b) |");
+    println!("|---|---:|---:|---:|:---:|---:|---:|---:|---:|");
     let mut without_minimum = market.clone();
     for u in without_minimum.underlyings.iter_mut() {
         u.short_option_minimum = Fx::ZERO;
@@ -136,6 +137,7 @@ fn print_strategies(market: &Market) {
         let isolated = isolated_requirement(market, &positions).expect("isolated");
         let exact = reference::requirement(market, &positions);
         let theta: i64 = report.breakdown.iter().map(|b| b.theta_charge).sum();
+        let basis: i64 = report.breakdown.iter().map(|b| b.basis_charge).sum();
         let binds = if report.scenario_requirement > bounds.scenario_requirement {
             "yes"
         } else {
@@ -155,11 +157,64 @@ fn print_strategies(market: &Market) {
             "—".into()
         };
         println!(
-            "| {name} | {} | {} | {binds} | {} | {} | {ratio} | {savings} |",
+            "| {name} | {} | {} | {} | {binds} | {} | {} | {ratio} | {savings} |",
             usd(report.maintenance as f64),
             usd(theta as f64),
+            usd(basis as f64),
             usd(isolated as f64),
             usd(exact),
+        );
+    }
+    println!();
+}
+
+/// The basis trade of issue 21 and calendar spreads, with and without the basis parameters.
+fn print_basis(market: &Market) {
+    println!("## Basis and calendar spreads\n");
+    let u = &market.underlyings[SOL as usize];
+    println!(
+        "A dated future's annual carry may move by ±{:.0} % (a future of tenor T is repriced at S·e^{{(r ± s)T}} at every core price; the loss is taken at 1 + R of spot), and every contract of delta-notional netted across two tenors (the perpetual is tenor 0) pays a calendar-spread minimum of {:.1} % of it, outside the correlation netting. \
+         SPAN margins futures the same way: a scanning range for the outright price, then an intra-commodity (inter-month) spread charge per spread, since months of one commodity do not move one for one. \
+         (d) is the same book with both parameters at zero, as before they existed; (c) the f64 reference repricing every future at each carry shock, at every core node.\n",
+        u.basis_shock.to_num::<f64>() * 100.0,
+        u.calendar_spread_minimum.to_num::<f64>() * 100.0,
+    );
+    println!("| book | (a) maintenance | of which basis | initial | (c) reference with carry shocks | (d) without basis parameters |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let mut without = market.clone();
+    for u in without.underlyings.iter_mut() {
+        u.basis_shock = Fx::ZERO;
+        u.calendar_spread_minimum = Fx::ZERO;
+    }
+    let books = [
+        (
+            "long 2,000 SOL perps / short 2,000 30d futures ($300,000 a leg)",
+            vec![perp(SOL, 2_000), future(SOL, 30, -2_000)],
+        ),
+        (
+            "calendar: long 100 SOL 30d futures / short 100 90d futures",
+            vec![future(SOL, 30, 100), future(SOL, 90, -100)],
+        ),
+        (
+            "calendar: long 100 SOL 30d futures / short 100 31d futures",
+            vec![future(SOL, 30, 100), future(SOL, 31, -100)],
+        ),
+        (
+            "outright: short 100 SOL 90d futures",
+            vec![future(SOL, 90, -100)],
+        ),
+    ];
+    for (name, positions) in books {
+        let report = margin(market, &[], &positions).expect("basis book margins");
+        let basis: i64 = report.breakdown.iter().map(|b| b.basis_charge).sum();
+        let before = margin(&without, &[], &positions).expect("basis book margins");
+        println!(
+            "| {name} | {} | {} | {} | {} | {} |",
+            usd(report.maintenance as f64),
+            usd(basis as f64),
+            usd(report.initial as f64),
+            usd(reference::requirement_with_basis(market, &positions)),
+            usd(before.maintenance as f64),
         );
     }
     println!();

@@ -274,10 +274,14 @@ pub fn quantity_for_end_level(
     // The book without the target: its own underlying's exposure and the unrealized PnL.
     let (own, held_notional, held_unrealized) =
         position_terms(market, &target.position, &target.risk)?;
-    let mut own_exposure = *account
-        .book
-        .exposure(own)
-        .ok_or(RiskError::UnknownUnderlying)?;
+    // Off the stack (~2 KB each), allocated once for the whole search.
+    let mut own_exposure = Box::new(
+        *account
+            .book
+            .exposure(own)
+            .ok_or(RiskError::UnknownUnderlying)?,
+    );
+    let mut exposure = own_exposure.clone();
     own_exposure.remove(
         held_notional,
         target.position.instrument.tenor(),
@@ -296,7 +300,7 @@ pub fn quantity_for_end_level(
     let bound = max_quantity.min(target.position.size.unsigned_abs());
     smallest_sufficient(bound, |quantity| {
         let (remaining, realised) = transfer(market, target, quantity, discount)?;
-        let mut exposure = own_exposure;
+        *exposure = *own_exposure;
         let (_, notional, kept_unrealized) = position_terms(market, &remaining, &target.risk)?;
         exposure.add(notional, target.position.instrument.tenor(), &target.risk)?;
         let unrealized = rest_unrealized

@@ -195,8 +195,10 @@ pub struct Exposure {
     pub linears: u32,
 }
 
-/// Distinct tenors (expiries, and the perpetual) one account may hold on one underlying.
-pub const MAX_TENORS: usize = 16;
+/// Distinct tenors (expiries, and the perpetual) one exposure holds: one per position of a full
+/// book, so no account is refused for its tenors (an in-place update adds a position's new
+/// version at its old tenor).
+pub const MAX_TENORS: usize = MAX_POSITIONS;
 
 /// The delta-notional an exposure holds at one tenor.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -246,8 +248,10 @@ impl Exposure {
                 Ok(n + 1)
             }
         };
-        self.positions = count(self.positions)?;
+        let positions = count(self.positions)?;
+        // Refuses before anything changes.
         self.add_tenor(scaled, tenor, risk.delta, remove)?;
+        self.positions = positions;
         if risk.is_option {
             self.add_option(notional, scaled, risk)
         } else {

@@ -211,8 +211,7 @@ fn a_full_book_on_one_underlying_swaps_a_position_in_place() {
         .map(|k| Position {
             underlying: 0,
             instrument: Instrument::Future {
-                // Two series per tenor: MAX_TENORS of them.
-                expiry: NOW + 86_400 * (k % 16 + 1),
+                expiry: NOW + 86_400 * (k + 1),
             },
             size: 1_000 + k,
             cost_basis: 0,
@@ -749,20 +748,34 @@ fn legs_of_different_tenors_pay_the_spread_and_legs_of_one_tenor_do_not() {
     assert_eq!(charge(&[call, hedge]), charge(&[hedge]));
 }
 
-/// A tenor past `MAX_TENORS` on one underlying is refused by name; that many are margined.
+/// A full book in as many tenors is margined; an exposure refuses a tenor past `MAX_TENORS`
+/// by name.
 #[test]
 fn more_tenors_than_an_exposure_holds_are_refused() {
     let market = market(&[with_basis(0.0)]);
     let mut book: Vec<Position> = (1..MAX_TENORS as i64)
-        .map(|week| linear(future_in_days(7 * week), 1))
+        .map(|day| linear(future_in_days(day), 1))
         .collect();
     book.push(linear(Instrument::Perpetual, -7));
+    assert_eq!(book.len(), MAX_POSITIONS);
     assert!(margin(&market, &[], &book).is_ok());
-    book.push(linear(future_in_days(400), 1));
+    let risk = market.series_risk(&book[0]).unwrap();
+    let mut exposure = Exposure::default();
+    for (day, position) in book.iter().enumerate() {
+        exposure
+            .add(150_000_000, position.instrument.tenor(), &risk)
+            .unwrap();
+        assert_eq!(
+            exposure.tenors.iter().filter(|t| t.positions > 0).count(),
+            day + 1
+        );
+    }
+    let before = exposure;
     assert_eq!(
-        margin(&market, &[], &book).unwrap_err(),
-        RiskError::CapacityExceeded
+        exposure.add(150_000_000, NOW + 400 * DAY, &risk),
+        Err(RiskError::CapacityExceeded)
     );
+    assert_eq!(exposure, before);
 }
 
 #[test]

@@ -33,11 +33,11 @@ async fn gapped(seed: u64) -> (World, Trader, Trader, Trader) {
     (w, target, counterparty, keeper)
 }
 
-/// A debt no liquidation produced: the target (300 USDC, long 10 SOL futures at 150) settles
+/// A debt no liquidation produced: the target (330 USDC, long 10 SOL futures at 150) settles
 /// its expired futures at 100. No positions, no collateral, last liquidated in no series.
 async fn bankrupt_by_settlement() -> (World, Trader, Trader) {
     let mut w = World::listed().await;
-    let target = w.funded_trader(300 * USDC).await;
+    let target = w.funded_trader(330 * USDC).await;
     let counterparty = w.funded_trader(100_000 * USDC).await;
     w.trade(
         &target,
