@@ -10,8 +10,8 @@ pub const DAY: i64 = 86_400;
 /// Quote is USDC with 6 decimals: one dollar is 1_000_000 quote-native units.
 pub const USD: i64 = 1_000_000;
 
-/// The standard basis shock (annual carry) and calendar-spread minimum: a 30-day future's carry
-/// may move by 0.82 %, and each contract netted across tenors is charged 0.5 % of its
+/// The standard basis shock (per year of tenor) and calendar-spread minimum: a 30-day future may
+/// move by 0.82 % against spot, and each contract netted across tenors is charged 0.5 % of its
 /// delta-notional.
 pub const BASIS_SHOCK: f64 = 0.10;
 pub const CALENDAR_SPREAD_MINIMUM: f64 = 0.005;

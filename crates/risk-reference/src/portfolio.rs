@@ -16,7 +16,8 @@ fn contract_value(market: &Market, p: &Position, spot: f64, vol_shift: f64) -> f
     carried_value(market, p, spot, vol_shift, 0.0)
 }
 
-/// `contract_value` with a dated future's annual carry moved by `carry_shift`.
+/// `contract_value` with a dated future's carried value moved by `carry_shift` per year of
+/// tenor (the engine's basis shock).
 fn carried_value(
     market: &Market,
     p: &Position,
@@ -29,7 +30,9 @@ fn carried_value(
     let years = |expiry: i64| (expiry - market.now).max(0) as f64 / SECONDS_PER_YEAR as f64;
     match p.instrument {
         Instrument::Perpetual => spot,
-        Instrument::Future { expiry } => spot * ((rate + carry_shift) * years(expiry)).exp(),
+        Instrument::Future { expiry } => {
+            spot * (rate * years(expiry)).exp() * (1.0 + carry_shift * years(expiry))
+        }
         Instrument::Option {
             kind,
             strike,
@@ -66,8 +69,8 @@ pub fn node_losses(market: &Market, underlying: usize, positions: &[Position]) -
     shocked_node_losses(market, underlying, positions, &[0.0])
 }
 
-/// `node_losses` with, at each core node, the dated futures' carry also moved by each of
-/// `carry_shifts` (extended nodes keep today's carry).
+/// `node_losses` with, at each core node, the dated futures' carried value also moved by each
+/// of `carry_shifts` per year of tenor (extended nodes keep today's carry).
 fn shocked_node_losses(
     market: &Market,
     underlying: usize,
@@ -134,8 +137,9 @@ pub fn requirement(market: &Market, positions: &[Position]) -> f64 {
     aggregate(&members).map_or(f64::INFINITY, |a| a.requirement)
 }
 
-/// `requirement` over the grid joined with the basis shock: at every core node the dated
-/// futures' carry also moves by -s, 0 or +s (s the underlying's `basis_shock`).
+/// `requirement` over the grid joined with the basis shock: at every core node every dated
+/// future's carried value also moves by -sT, 0 or +sT of itself (s the underlying's
+/// `basis_shock`, T its tenor in years).
 pub fn requirement_with_basis(market: &Market, positions: &[Position]) -> f64 {
     let members: Vec<NodeLosses<f64>> = (0..market.underlyings.len())
         .filter(|u| positions.iter().any(|p| p.underlying as usize == *u))

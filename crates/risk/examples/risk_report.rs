@@ -173,9 +173,9 @@ fn print_basis(market: &Market) {
     println!("## Basis and calendar spreads\n");
     let u = &market.underlyings[SOL as usize];
     println!(
-        "A dated future's annual carry may move by ±{:.0} % (a future of tenor T is repriced at S·e^{{(r ± s)T}} at every core price; the loss is taken at 1 + R of spot), and every contract of delta-notional netted across two tenors (the perpetual is tenor 0) pays a calendar-spread minimum of {:.1} % of it, outside the correlation netting. \
+        "A dated future's price may move by ±{:.0} % of itself per year to expiry against spot (a future of tenor T is repriced at S·e^{{rT}}·(1 ± sT) at every core price; the loss is taken at 1 + R of spot), and every contract of delta-notional netted across two tenors (the perpetual is tenor 0) pays a calendar-spread minimum of {:.1} % of it, outside the correlation netting. \
          SPAN margins futures the same way: a scanning range for the outright price, then an intra-commodity (inter-month) spread charge per spread, since months of one commodity do not move one for one. \
-         (d) is the same book with both parameters at zero, as before they existed; (c) the f64 reference repricing every future at each carry shock, at every core node.\n",
+         (d) is the same book with both parameters at zero, as before they existed; (c) the f64 reference repricing every future at each basis shock (−sT, 0, +sT), at every core node.\n",
         u.basis_shock.to_num::<f64>() * 100.0,
         u.calendar_spread_minimum.to_num::<f64>() * 100.0,
     );

@@ -12,6 +12,7 @@ use crate::portfolio::{
     margin_totals, position_terms, position_value, underlying_result, Book, MarginReport, Market,
     PricedPosition, UnderlyingResult,
 };
+use crate::series::SeriesRisk;
 
 /// Health against the liquidation-end level (negative: still liquidatable).
 pub fn health_at_end_level(report: &MarginReport, end_fraction: Fx) -> RiskResult<i128> {
@@ -274,14 +275,12 @@ pub fn quantity_for_end_level(
     // The book without the target: its own underlying's exposure and the unrealized PnL.
     let (own, held_notional, held_unrealized) =
         position_terms(market, &target.position, &target.risk)?;
-    // Off the stack (~2 KB each), allocated once for the whole search.
-    let mut own_exposure = Box::new(
-        *account
-            .book
-            .exposure(own)
-            .ok_or(RiskError::UnknownUnderlying)?,
-    );
-    let mut exposure = own_exposure.clone();
+    // One copy (~1.4 KB): each trial adds the remaining position and takes it out again
+    // (exact), so the search needs no second one.
+    let mut own_exposure = *account
+        .book
+        .exposure(own)
+        .ok_or(RiskError::UnknownUnderlying)?;
     own_exposure.remove(
         held_notional,
         target.position.instrument.tenor(),
@@ -300,13 +299,15 @@ pub fn quantity_for_end_level(
     let bound = max_quantity.min(target.position.size.unsigned_abs());
     smallest_sufficient(bound, |quantity| {
         let (remaining, realised) = transfer(market, target, quantity, discount)?;
-        *exposure = *own_exposure;
+        let tenor = target.position.instrument.tenor();
         let (_, notional, kept_unrealized) = position_terms(market, &remaining, &target.risk)?;
-        exposure.add(notional, target.position.instrument.tenor(), &target.risk)?;
+        own_exposure.add(notional, tenor, &target.risk)?;
+        let trial = underlying_result(market, own, &own_exposure);
+        own_exposure.remove(notional, tenor, &target.risk)?;
+        let trial = trial?;
         let unrealized = rest_unrealized
             .checked_add(kept_unrealized)
             .ok_or(RiskError::Overflow)?;
-        let trial = underlying_result(market, own, &exposure)?;
         let results = account
             .results
             .iter()
@@ -347,10 +348,9 @@ pub struct PairLiquidation<'a> {
     account: &'a EvaluatedBook<'a>,
     legs: [&'a PricedPosition; 2],
     own: usize,
-    /// The legs' underlying without them, and a trial's copy (off the stack: ~1.5 KB each;
-    /// reused, as the program's heap never frees).
+    /// The legs' underlying without them (off the stack: ~1.4 KB). A trial adds what remains
+    /// of the legs and takes it out again (exact), so no second copy is needed.
     rest: Box<crate::portfolio::Exposure>,
-    trial: Box<crate::portfolio::Exposure>,
     trial_collateral: Vec<Collateral>,
     rest_unrealized: i128,
     maint_before: i128,
@@ -402,7 +402,6 @@ impl<'a> PairLiquidation<'a> {
             account,
             legs,
             own,
-            trial: rest.clone(),
             trial_collateral: account.collateral.to_vec(),
             rest,
             rest_unrealized,
@@ -422,23 +421,23 @@ impl<'a> PairLiquidation<'a> {
 
     /// The step taking `quantity` contracts of each leg, and the account's report after it.
     pub fn step(&mut self, quantity: u64) -> RiskResult<(PairStep, MarginReport)> {
-        *self.trial = *self.rest;
-        let exposure = &mut self.trial;
         let mut unrealized = self.rest_unrealized;
         let mut realised: i128 = 0;
         let mut legs = [None; 2];
-        for (slot, leg) in legs.iter_mut().zip(self.legs) {
+        let mut remaining = [None; 2];
+        for ((slot, kept_leg), leg) in legs.iter_mut().zip(remaining.iter_mut()).zip(self.legs) {
             let step = position_step(self.market, leg, quantity, Fx::ZERO)?;
-            let (remaining, leg_realised) = transfer(self.market, leg, quantity, Fx::ZERO)?;
-            let (_, notional, kept) = position_terms(self.market, &remaining, &leg.risk)?;
-            exposure.add(notional, remaining.instrument.tenor(), &leg.risk)?;
+            let (kept_position, leg_realised) = transfer(self.market, leg, quantity, Fx::ZERO)?;
+            let (_, notional, kept) = position_terms(self.market, &kept_position, &leg.risk)?;
             unrealized = unrealized.checked_add(kept).ok_or(RiskError::Overflow)?;
             realised = realised
                 .checked_add(leg_realised)
                 .ok_or(RiskError::Overflow)?;
             *slot = Some(step);
+            *kept_leg = Some((notional, kept_position.instrument.tenor(), &leg.risk));
         }
-        let trial = underlying_result(self.market, self.own, exposure)?;
+        let trial = self.trial_result(&remaining);
+        let trial = trial?;
         let results = self
             .account
             .results
@@ -474,6 +473,30 @@ impl<'a> PairLiquidation<'a> {
             },
             report,
         ))
+    }
+
+    /// The legs' underlying with `remaining` (notional, tenor, risk of what each leg keeps)
+    /// added back: added to `rest`, evaluated, taken out again, even on an error.
+    fn trial_result(
+        &mut self,
+        remaining: &[Option<(i128, i64, &SeriesRisk)>; 2],
+    ) -> RiskResult<Option<UnderlyingResult>> {
+        let mut added = 0;
+        let mut result = Ok(None);
+        for (notional, tenor, risk) in remaining.iter().flatten() {
+            result = self.rest.add(*notional, *tenor, risk).map(|_| None);
+            if result.is_err() {
+                break;
+            }
+            added += 1;
+        }
+        if result.is_ok() {
+            result = underlying_result(self.market, self.own, &self.rest);
+        }
+        for (notional, tenor, risk) in remaining.iter().flatten().take(added) {
+            self.rest.remove(*notional, *tenor, risk)?;
+        }
+        result
     }
 
     /// Smallest quantity (at most `max_quantity` and the smaller leg) that brings the account

@@ -130,9 +130,10 @@ pub struct Underlying {
     /// the requirement of the underlying's correlation group (deep out-of-the-money shorts can
     /// show almost no loss on the grid).
     pub short_option_minimum: Fx,
-    /// Basis shock: the annual carry of every dated future moves by up to this much (a future
-    /// of tenor T is repriced at S e^{(rate +- basis_shock) T}), so a perp against a future, or
-    /// two futures of different tenors, never net to zero. In [0, `MAX_BASIS_SHOCK`].
+    /// Basis shock, per year of tenor: every dated future's carried value moves by up to this
+    /// fraction of itself per year to expiry (a future of tenor T is repriced at
+    /// S e^{rate T} (1 +- basis_shock T)), so a perp against a future, or two futures of
+    /// different tenors, never net to zero. In [0, `MAX_BASIS_SHOCK`].
     pub basis_shock: Fx,
     /// Calendar-spread minimum: fraction of the delta-notional netted across different tenors
     /// charged per netted pair (SPAN's intra-commodity spread charge), in
@@ -140,7 +141,7 @@ pub struct Underlying {
     pub calendar_spread_minimum: Fx,
 }
 
-/// Largest basis shock: a 100 % per year move of a future's carry.
+/// Largest basis shock: a future's price moving by 100 % of itself per year to expiry.
 pub const MAX_BASIS_SHOCK: Fx = Fx::ONE;
 /// Largest calendar-spread minimum: 10 % of the netted delta-notional.
 pub const MAX_CALENDAR_SPREAD_MINIMUM: Fx = fx_ratio(1, 10);

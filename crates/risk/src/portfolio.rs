@@ -183,32 +183,28 @@ pub struct Exposure {
     pub net_theta: MoneyFrac,
     /// Σ |notional| of short options, for the short-option minimum.
     pub short_option_notional: i128,
-    /// Lower bounds of the dated futures' PnL, at today's spot, when every carry rises / falls
-    /// by the basis shock: Σ notional x (`carry_rise` or -`carry_fall`), each term widened by
+    /// Lower bounds of the dated futures' PnL, at today's spot, when the basis shock raises /
+    /// lowers every carried value: Σ notional x (`carry_rise` or -`carry_fall`), each term widened by
     /// `MARK_ERROR` against the holder.
     pub carry_rise_pnl: MoneyFrac,
     pub carry_fall_pnl: MoneyFrac,
-    /// Delta-notional by tenor (perps at tenor 0), for the calendar-spread minimum.
-    pub tenors: [TenorDelta; MAX_TENORS],
+    /// Delta-notional by tenor (perps at tenor 0), for the calendar-spread minimum: the first
+    /// `tenor_count` entries, in ascending tenor order (an exposure updated in place equals
+    /// one built afresh), each with the positions held at it.
+    pub tenors: [i64; MAX_TENORS],
+    pub tenor_positions: [u16; MAX_TENORS],
+    pub tenor_delta: [MoneyFrac; MAX_TENORS],
+    pub tenor_count: u8,
     pub positions: u32,
     /// Perps and futures among `positions`: a book without them has no linear terms.
     pub linears: u32,
 }
 
-/// Distinct tenors (expiries, and the perpetual) one exposure holds: one per position of a full
-/// book, so no account is refused for its tenors (an in-place update adds a position's new
-/// version at its old tenor).
-pub const MAX_TENORS: usize = MAX_POSITIONS;
-
-/// The delta-notional an exposure holds at one tenor.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TenorDelta {
-    /// Expiry (unix seconds), 0 for perpetuals; meaningful while `positions > 0`.
-    pub tenor: i64,
-    pub positions: u32,
-    /// Σ notional x delta.
-    pub delta: MoneyFrac,
-}
+/// Distinct tenors (expiries, and the perpetual) an account may hold on one underlying; a
+/// tenor past them is refused (`CapacityExceeded`). Bounded because every exposure carries the buckets
+/// and the program margins up to eight underlyings in a 32 KB heap. A liquidation never needs
+/// a new tenor on the target (steps and pairs only shrink its positions).
+pub const MAX_TENORS: usize = 10;
 
 impl Exposure {
     /// Adds `notional` (= size x spot) of a series of tenor `tenor` (`Instrument::tenor`).
@@ -261,33 +257,35 @@ impl Exposure {
         }
     }
 
-    /// Adds (or takes out) `scaled` x `delta` at `tenor`'s bucket. The used buckets come first,
-    /// in ascending tenor order (an exposure updated in place equals one built afresh); a bucket
-    /// is freed when its last position leaves. More than `MAX_TENORS` tenors is refused.
+    /// Adds (or takes out) `scaled` x `delta` at `tenor`'s bucket; a bucket is freed when its
+    /// last position leaves. More than `MAX_TENORS` tenors is refused.
     fn add_tenor(&mut self, scaled: i64, tenor: i64, delta: Fx, remove: bool) -> RiskResult<()> {
-        let used = self.tenors.iter().take_while(|b| b.positions > 0).count();
-        let at = match self.tenors[..used].binary_search_by_key(&tenor, |b| b.tenor) {
+        let used = self.tenor_count as usize;
+        let at = match self.tenors[..used].binary_search(&tenor) {
             Ok(at) => at,
             Err(_) if remove => return Err(RiskError::Overflow),
             Err(_) if used == MAX_TENORS => return Err(RiskError::CapacityExceeded),
             Err(at) => {
                 self.tenors[at..=used].rotate_right(1);
-                self.tenors[at] = TenorDelta {
-                    tenor,
-                    ..TenorDelta::default()
-                };
+                self.tenor_positions[at..=used].rotate_right(1);
+                self.tenor_delta[at..=used].rotate_right(1);
+                self.tenors[at] = tenor;
+                self.tenor_count += 1;
                 at
             }
         };
-        let bucket = &mut self.tenors[at];
-        Multiplicand::new(scaled).accumulate(&mut bucket.delta, delta);
+        Multiplicand::new(scaled).accumulate(&mut self.tenor_delta[at], delta);
         if !remove {
-            bucket.positions += 1;
+            self.tenor_positions[at] += 1;
         } else {
-            bucket.positions -= 1;
-            if bucket.positions == 0 {
+            self.tenor_positions[at] -= 1;
+            if self.tenor_positions[at] == 0 {
                 self.tenors[at..used].rotate_left(1);
-                self.tenors[used - 1] = TenorDelta::default();
+                self.tenor_positions[at..used].rotate_left(1);
+                self.tenor_delta[at..used].rotate_left(1);
+                self.tenors[used - 1] = 0;
+                self.tenor_delta[used - 1] = 0;
+                self.tenor_count -= 1;
             }
         }
         Ok(())
@@ -539,7 +537,8 @@ impl Exposure {
     }
 
     /// Basis charge (maintenance, outside the correlation netting): the worst loss of the dated
-    /// futures when every carry moves by the basis shock at any core price (at most 1 + R times
+    /// futures when the basis shock moves every carried value (all up or all down) at any core
+    /// price (at most 1 + R times
     /// the loss at today's spot), plus the calendar-spread minimum on the delta-notional
     /// netted across tenors, (Σ_t |N_t| - |Σ_t N_t|) / 2. Rationale: docs/risk-model.md.
     pub fn basis_charge(&self, underlying: &Underlying, grid: &GridConstants) -> RiskResult<i128> {
@@ -547,16 +546,14 @@ impl Exposure {
             .max(ceil_money(-self.carry_fall_pnl))
             .max(0);
         let carry = money_mul_ceil(carry_loss, crate::fx::add(Fx::ONE, grid.price_range)?)?;
-        let held = self.tenors.iter().filter(|b| b.positions > 0);
-        if held.clone().count() < 2 || underlying.calendar_spread_minimum == 0 {
+        let held = &self.tenor_delta[..self.tenor_count as usize];
+        if held.len() < 2 || underlying.calendar_spread_minimum == 0 {
             return Ok(carry);
         }
         let (mut gross, mut net): (MoneyFrac, MoneyFrac) = (0, 0);
-        for bucket in held {
-            gross = gross
-                .checked_add(bucket.delta.abs())
-                .ok_or(RiskError::Overflow)?;
-            net = net.checked_add(bucket.delta).ok_or(RiskError::Overflow)?;
+        for delta in held {
+            gross = gross.checked_add(delta.abs()).ok_or(RiskError::Overflow)?;
+            net = net.checked_add(*delta).ok_or(RiskError::Overflow)?;
         }
         let netted_twice = ceil_money(gross - net.abs());
         let spread = money_mul_ceil(netted_twice, underlying.calendar_spread_minimum)?;

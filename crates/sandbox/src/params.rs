@@ -100,7 +100,7 @@ pub fn underlying_risk(correlation_group: u8, beta_percent: i64) -> UnderlyingRi
     }
 }
 
-/// A dated future's annual carry may move by 10 %; each contract netted across tenors is
+/// A dated future may move against spot by 10 % of itself per year to expiry; each contract netted across tenors is
 /// charged 0.5 % of its delta-notional.
 pub const BASIS_SHOCK_PERCENT: i64 = 10;
 pub const CALENDAR_SPREAD_MINIMUM_BPS: i64 = 50;

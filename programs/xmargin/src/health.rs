@@ -528,12 +528,10 @@ impl<'s> RiskContext<'s> {
                 error,
                 carry: [carry_rise, carry_fall],
             } => {
-                let risk = linear(*delta, *error).map_err(risk_error)?;
-                Ok(Cow::Owned(SeriesRisk {
-                    carry_rise: *carry_rise,
-                    carry_fall: *carry_fall,
-                    ..risk
-                }))
+                let mut risk = linear(*delta, *error).map_err(risk_error)?;
+                risk.carry_rise = *carry_rise;
+                risk.carry_fall = *carry_fall;
+                Ok(Cow::Owned(risk))
             }
             SeriesTerms::Cached => self
                 .caches

@@ -427,31 +427,39 @@ async fn collateral_liquidation_refusals() {
     .await;
 }
 
-/// A target holding the most positions an account can, all on one market (perp and 31
-/// futures), is liquidated step by step: each step re-margins the book in place, briefly one
-/// position over a full book on that underlying.
+/// A target holding the most positions an account can, all on one market (a perp, futures on
+/// seven expiries, and calls), is liquidated step by step: each
+/// step re-margins the book in place, briefly one position over a full book on that
+/// underlying.
 #[tokio::test]
 async fn a_full_book_on_one_market_is_liquidated_in_place() {
     use xmargin::instructions::AddSeriesParams;
     use xmargin::state::{SeriesKind, MAX_ACCOUNT_POSITIONS};
     let mut w = World::listed().await;
-    // SOL already lists a perp (0), a future (1), a call (2) and a put (3).
-    let extra = MAX_ACCOUNT_POSITIONS - 2;
+    // SOL already lists a perp (0), a future (1), a call (2) and a put (3); the perp and seven
+    // futures' expiries make eight tenors (`xmargin_risk::portfolio::MAX_TENORS` is ten).
     let expiry = w.expiry;
-    let futures = (1..=extra as i64).map(|k| AddSeriesParams {
+    let futures = (1..=6i64).map(|k| AddSeriesParams {
         kind: SeriesKind::Future,
         strike: 0,
         expiry: expiry + k * 86_400,
     });
-    w.list_series(SOL_MARKET, futures).await;
-    let linear: Vec<u8> = [SOL_PERP, SOL_FUTURE]
+    let calls = MAX_ACCOUNT_POSITIONS - 8;
+    let strikes = (0..calls as u64).map(|k| AddSeriesParams {
+        kind: SeriesKind::Call,
+        strike: (160 + 5 * k) * USDC,
+        expiry,
+    });
+    w.list_series(SOL_MARKET, futures.chain(strikes)).await;
+    let held: Vec<u8> = [SOL_PERP, SOL_FUTURE]
         .into_iter()
-        .chain((0..extra as u8).map(|k| 4 + k))
+        .chain(4..4 + 6 + calls as u8)
         .collect();
-    let target = w.funded_trader(2_000 * USDC).await;
+    let target = w.funded_trader(4_000 * USDC).await;
     let counterparty = w.funded_trader(1_000_000 * USDC).await;
-    for series in &linear {
-        w.trade(&target, &counterparty, SOL_MARKET, *series, 2, 150 * USDC)
+    for series in &held {
+        let price = w.mark(SOL_MARKET, *series).await;
+        w.trade(&target, &counterparty, SOL_MARKET, *series, 2, price)
             .await
             .unwrap();
     }
@@ -462,6 +470,11 @@ async fn a_full_book_on_one_market_is_liquidated_in_place() {
             .count(),
         MAX_ACCOUNT_POSITIONS
     );
+    // Down to its initial margin, then SOL falls to 130.
+    let (init_health, _) = w.health(target.account).await;
+    w.withdraw(&target, QUOTE, init_health as u64 - USDC)
+        .await
+        .unwrap();
     let keeper = w.funded_trader(100_000 * USDC).await;
     w.set_sol_price(130 * 100_000_000).await;
     let ix = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_PERP, 1);

@@ -473,7 +473,8 @@ pub struct UnderlyingRisk {
     /// Most contracts one account holds in any one series (long or short), at most
     /// `max_open_interest`. Liquidations are exempt: closing out an account must always work.
     pub max_position: u64,
-    /// I32F32 bits: annual carry shock of dated futures (`xmargin_risk::Underlying::basis_shock`).
+    /// I32F32 bits: basis shock of dated futures per year of tenor
+    /// (`xmargin_risk::Underlying::basis_shock`).
     pub basis_shock: i64,
     /// I32F32 bits: calendar-spread minimum per netted pair of tenors, as a fraction of the
     /// delta-notional (`xmargin_risk::Underlying::calendar_spread_minimum`).
