@@ -354,8 +354,15 @@ pub async fn run_exporting(example: Option<&Path>) -> ClientResult<DemoOutcome> 
         .open_positions()
         .count();
 
-    story.progress("30 days later: futures and options expire; the keeper settles them");
+    story.progress(
+        "30 days later: futures and options expire; the keeper proposes settlement prices, final an hour later, then settles them",
+    );
     story.exchange.advance(30 * 86_400 + 60).await?;
+    keeper_pass(&story, &liquidator, &mut counters).await?;
+    story
+        .exchange
+        .advance(xmargin::state::SETTLEMENT_WINDOW_SECS)
+        .await?;
     keeper_pass(&story, &liquidator, &mut counters).await?;
     story
         .print_accounts(&[&hedger, &maker, &liquidator])

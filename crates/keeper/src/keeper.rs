@@ -13,7 +13,7 @@ use solana_signer::Signer;
 use xmargin::instructions::refresh_risk_cache::is_refreshed;
 use xmargin::instructions::{LiquidateCollateralParams, LiquidatePositionParams};
 use xmargin::state::{
-    MarginAccount, SeriesKind, QUOTE_ASSET, SERIES_ACTIVE, SERIES_SETTLED, SETTLEMENT_WINDOW_SECS,
+    MarginAccount, SeriesKind, QUOTE_ASSET, SERIES_ACTIVE, SERIES_SETTLED, SERIES_SETTLING,
 };
 use xmargin_client::budget::{budget_instructions, Work};
 use xmargin_client::instructions::{self as ix, Liquidation};
@@ -252,11 +252,11 @@ impl<'a, C: Chain> Keeper<'a, C> {
             for series in 0..market.series_count {
                 let stored = market.series[series as usize];
                 let expired = stored.is_expired(now);
-                let settled = stored.status == SERIES_SETTLED;
-                if expired
-                    && stored.status == SERIES_ACTIVE
-                    && now <= stored.expiry + SETTLEMENT_WINDOW_SECS
-                {
+                let mut settled = stored.status == SERIES_SETTLED;
+                // Propose at expiry; make the proposal final once its window has passed.
+                let finalizing =
+                    stored.status == SERIES_SETTLING && now >= stored.settlement_final_at;
+                if expired && (stored.status == SERIES_ACTIVE || finalizing) {
                     let settle = ix::settle_expired_series(index, market.oracle, series);
                     if self
                         .submit(
@@ -264,11 +264,13 @@ impl<'a, C: Chain> Keeper<'a, C> {
                             &[settle],
                         )
                         .await?
+                        && finalizing
                     {
                         self.counters.series_settled += 1;
+                        settled = true;
                     }
                 }
-                if !(settled || expired) {
+                if !settled {
                     continue;
                 }
                 let holders = accounts

@@ -332,7 +332,9 @@ impl Exposure {
                 &mut self.long_option_extended,
             )
         } else {
-            self.short_option_notional -= scaled.value() as i128;
+            if !risk.settled {
+                self.short_option_notional -= scaled.value() as i128;
+            }
             (
                 &mut self.other_price,
                 &mut self.other_vol,

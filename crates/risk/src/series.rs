@@ -60,6 +60,9 @@ pub struct SeriesRisk {
     /// each within `MARK_ERROR` of the exact one.
     pub carry_rise: Fx,
     pub carry_fall: Fx,
+    /// A settled series (`settled`): a fixed cash claim, not an option whatever its kind (no
+    /// short-option minimum). Not stored in words.
+    pub settled: bool,
 }
 
 /// Length of `SeriesRisk::to_words`.
@@ -143,6 +146,7 @@ impl SeriesRisk {
         reader.fill(&mut self.extended_high)?;
         self.carry_rise = Fx::ZERO;
         self.carry_fall = Fx::ZERO;
+        self.settled = false;
         Ok(())
     }
 }
@@ -211,6 +215,40 @@ pub fn linear(delta: Fx, error: Fx) -> RiskResult<SeriesRisk> {
         delta,
         ..SeriesRisk::default()
     })
+}
+
+/// A series settled at `payoff` (quote-native per contract) whose positions are not yet
+/// closed: worth exactly the payoff in every scenario. Normalised by the payoff itself, so
+/// the value is exact (size x payoff) and every change bound is zero.
+pub fn settled(payoff: u64) -> SeriesRisk {
+    let unit = if payoff > 0 { Fx::ONE } else { Fx::ZERO };
+    SeriesRisk {
+        is_option: true,
+        settled: true,
+        spot: payoff,
+        mark: unit,
+        mark_low: unit,
+        mark_high: unit,
+        extended_low: [unit; 2],
+        extended_high: [unit; 2],
+        ..SeriesRisk::default()
+    }
+}
+
+/// An expired series whose settlement price is proposed but not final: its marks widened to
+/// take in the proposed `payoff` (quote-native per contract, over `spot`, the spot `risk` is
+/// normalised by when it keeps none), so equity counts the worse of the live value and the
+/// proposed one on either side.
+pub fn include_proposed_payoff(risk: &mut SeriesRisk, payoff: u64, spot: u64) -> RiskResult<()> {
+    let normaliser = if risk.spot == 0 { spot } else { risk.spot };
+    if normaliser == 0 {
+        return Err(RiskError::SpotOutOfRange);
+    }
+    let bits = ((payoff as u128) << crate::fx::FRAC_BITS) / normaliser as u128;
+    let low = Fx::from_bits(i64::try_from(bits).map_err(|_| RiskError::Overflow)?);
+    risk.mark_low = risk.mark_low.min(low);
+    risk.mark_high = risk.mark_high.max(add(low, Fx::from_bits(1))?);
+    Ok(())
 }
 
 /// a x b rounded up: the truncated product plus one unit in the last place.

@@ -103,7 +103,7 @@ pub enum XmarginError {
     SeriesNotExpired,
     #[msg("the series is already settled")]
     SeriesAlreadySettled,
-    #[msg("the oracle price is not from the settlement window")]
+    #[msg("the oracle price was published before the series expired")]
     OutsideSettlementWindow,
     #[msg("the series is not settled yet")]
     SeriesNotSettled,
@@ -135,6 +135,8 @@ pub enum XmarginError {
     CollateralUnpriced,
     #[msg("a liquidated pair is two different series of one market held on opposite sides")]
     NotAnOffsettingPair,
+    #[msg("a settlement price already proposed was published no later than this one")]
+    SettlementPriceNotEarlier,
 }
 
 impl From<xmargin_risk::RiskError> for XmarginError {

@@ -225,6 +225,22 @@ pub struct SeriesSettled {
     /// Quote-native per contract.
     pub settlement_price: u64,
     pub publish_time: i64,
+    /// Published after the settlement window: nobody proposed a price inside it.
+    pub fallback: bool,
+}
+
+/// A settlement price proposed for an expired series: final at `final_at` unless a valid
+/// price published earlier (still at or after expiry) replaces it first.
+#[event]
+#[derive(Debug)]
+pub struct SettlementPriceProposed {
+    pub market: u8,
+    pub series: u8,
+    /// Quote-native per contract.
+    pub settlement_price: u64,
+    pub publish_time: i64,
+    pub final_at: i64,
+    pub fallback: bool,
 }
 
 #[event]

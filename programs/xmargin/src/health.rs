@@ -17,7 +17,7 @@ use xmargin_risk::portfolio::{
     margin_totals, underlying_result, Book, UnderlyingResult, UnderlyingSweep,
 };
 use xmargin_risk::price_band::initial_health_in_band;
-use xmargin_risk::series::{linear, SeriesRisk};
+use xmargin_risk::series::{include_proposed_payoff, linear, settled, SeriesRisk};
 use xmargin_risk::{
     Collateral, Fx, Instrument, MarginReport, Position, PricedPosition, Underlying,
 };
@@ -28,7 +28,7 @@ use crate::oracle::{
 };
 use crate::state::{
     Clearinghouse, CollateralRegistry, MarginAccount, Market, OracleKind, PositionSlot, RiskCache,
-    MAX_ACCOUNT_POSITIONS, QUOTE_ASSET,
+    MAX_ACCOUNT_POSITIONS, QUOTE_ASSET, SERIES_SETTLED,
 };
 
 /// A margin account's verdict.
@@ -88,6 +88,9 @@ struct SeriesInfo {
     instrument: Instrument,
     funding_index: i64,
     loss_index: i64,
+    /// Expired with a settlement price proposed, not final: what it would pay per contract
+    /// (the marks take it in: `xmargin_risk::series::include_proposed_payoff`).
+    proposed_payoff: Option<u64>,
     /// Computed once per instruction (or read from the cache where used) and shared by every
     /// account and evaluation using it.
     terms: SeriesTerms,
@@ -109,6 +112,8 @@ enum SeriesTerms {
     Live(Box<SeriesRisk>),
     /// Computed where used: one evaluation uses it.
     Deferred,
+    /// A settled series: a fixed claim of `payoff` per contract (`xmargin_risk::series::settled`).
+    Settled { payoff: u64 },
 }
 
 struct LoadedAsset {
@@ -463,7 +468,7 @@ impl<'s> RiskContext<'s> {
                 SeriesTerms::Live(slot) => {
                     **slot = series_risk(&engine, info.local, info.instrument)?
                 }
-                SeriesTerms::Cached | SeriesTerms::Deferred => {}
+                SeriesTerms::Cached | SeriesTerms::Deferred | SeriesTerms::Settled { .. } => {}
             }
         }
         let mut series_lookup: Vec<(u16, u16)> = instruments
@@ -522,6 +527,15 @@ impl<'s> RiskContext<'s> {
     }
 
     fn risk_of<'c>(&'c self, info: &'c SeriesInfo) -> Result<Cow<'c, SeriesRisk>> {
+        let mut risk = self.terms_risk(info)?;
+        if let Some(payoff) = info.proposed_payoff {
+            let spot = self.engine.underlyings[info.local as usize].spot;
+            include_proposed_payoff(risk.to_mut(), payoff, spot).map_err(risk_error)?;
+        }
+        Ok(risk)
+    }
+
+    fn terms_risk<'c>(&'c self, info: &'c SeriesInfo) -> Result<Cow<'c, SeriesRisk>> {
         match &info.terms {
             SeriesTerms::Linear {
                 delta,
@@ -541,6 +555,7 @@ impl<'s> RiskContext<'s> {
                 .risk(info.series)
                 .map(Cow::Owned),
             SeriesTerms::Live(risk) => Ok(Cow::Borrowed(risk)),
+            SeriesTerms::Settled { payoff } => Ok(Cow::Owned(settled(*payoff))),
             SeriesTerms::Deferred => {
                 series_risk(&self.engine, info.local, info.instrument).map(Cow::Owned)
             }
@@ -1083,7 +1098,11 @@ fn push_series(
 ) -> Result<bool> {
     let stored = market.series(series)?;
     let instrument = stored.instrument()?;
-    let terms = if !matches!(instrument, Instrument::Option { .. }) {
+    let terms = if stored.status == SERIES_SETTLED {
+        SeriesTerms::Settled {
+            payoff: stored.settlement_payoff()?,
+        }
+    } else if !matches!(instrument, Instrument::Option { .. }) {
         SeriesTerms::Linear {
             delta: Fx::ZERO,
             error: Fx::ZERO,
@@ -1107,6 +1126,7 @@ fn push_series(
         instrument,
         funding_index: stored.funding_index,
         loss_index: stored.loss_index,
+        proposed_payoff: stored.proposed_payoff()?,
         terms,
     });
     Ok(cached)

@@ -23,6 +23,15 @@ impl MarketOracle<'_> {
     /// The oracle's price, fresh and tight enough to open risk, and the price of one contract
     /// in quote-native units.
     pub fn contract_price(&self, clock: &Clock) -> Result<(OraclePrice, u64)> {
+        let (price, per_contract) = self.published_price()?;
+        price.check(&self.clearinghouse.strict_oracle, clock)?;
+        Ok((price, per_contract))
+    }
+
+    /// The oracle's price and the price of one contract, unchecked: the caller applies the
+    /// guard (a settlement price is judged at its publish time, however late it is presented:
+    /// `OraclePrice::check_at_publish`).
+    pub fn published_price(&self) -> Result<(OraclePrice, u64)> {
         let quote_decimals = self
             .collateral_registry
             .load()?
@@ -39,7 +48,6 @@ impl MarketOracle<'_> {
             market.oracle_kind()?,
             &market.feed_id,
         )?;
-        price.check(&self.clearinghouse.strict_oracle, clock)?;
         let per_contract = spot_per_contract(&price, &market, quote_decimals)?;
         Ok((price, per_contract))
     }

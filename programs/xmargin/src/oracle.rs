@@ -152,6 +152,13 @@ impl OraclePrice {
             age_secs <= guard.max_age_secs as i64 && age_slots <= guard.max_age_slots as u64,
             XmarginError::OracleStale
         );
+        self.check_at_publish(guard)
+    }
+
+    /// `check` without the age: whether the price was valid when published (a settlement
+    /// price is judged at its publish time, however late it is presented).
+    pub fn check_at_publish(&self, guard: &OracleGuard) -> Result<()> {
+        require!(self.price > 0, XmarginError::OracleInvalid);
         // Price > 0 (above): both 64 x 64 -> 128-bit products (limbs on SBF).
         let conf_scaled = mul_u64_wide(self.conf, BPS_DENOMINATOR.into());
         let allowed = mul_u64_wide(self.price as u64, guard.max_conf_bps as u64);

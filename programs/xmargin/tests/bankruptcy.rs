@@ -52,6 +52,10 @@ async fn bankrupt_by_settlement() -> (World, Trader, Trader) {
     let now = w.h.clock().await.unix_timestamp;
     w.h.advance(w.expiry - now + 10).await;
     w.set_sol_price(100 * 100_000_000).await;
+    let propose = settle_series_ix(&w, SOL_MARKET, SOL_FUTURE);
+    w.h.send(&[propose], &[]).await.unwrap();
+    w.h.advance(xmargin::state::SETTLEMENT_WINDOW_SECS).await;
+    w.refresh_oracles().await;
     let ixs = [
         settle_series_ix(&w, SOL_MARKET, SOL_FUTURE),
         settle_position_ix(SOL_MARKET, SOL_FUTURE, target.account),

@@ -420,13 +420,20 @@ async fn compute_units_of_every_instruction_class() {
         )
         .await;
 
-    // Expiry: the SOL future settles from the oracle inside the window, then one position.
+    // Expiry: a settlement price for the SOL future is proposed, final a window later, then
+    // one position settles.
     let now = w.h.clock().await.unix_timestamp;
     w.h.advance(w.expiry - now + 1).await;
     w.refresh_oracles().await;
     let settle = settle_series_ix(&w, SOL_MARKET, SOL_FUTURE);
     table
-        .measure(&mut w, "settle_expired_series", &[settle], &[])
+        .measure(&mut w, "settle_expired_series (proposal)", &[settle], &[])
+        .await;
+    w.h.advance(xmargin::state::SETTLEMENT_WINDOW_SECS).await;
+    w.refresh_oracles().await;
+    let settle = settle_series_ix(&w, SOL_MARKET, SOL_FUTURE);
+    table
+        .measure(&mut w, "settle_expired_series (final)", &[settle], &[])
         .await;
     let position = settle_position_ix(SOL_MARKET, SOL_FUTURE, taker.account);
     table

@@ -1,12 +1,15 @@
-//! Expiry: the settlement price comes from the oracle inside the settlement window, options and
-//! futures cash-settle account by account, and nothing settles twice or early.
+//! Expiry: the settlement price is the earliest valid oracle price published at or after expiry
+//! that anyone presents within a window of the first proposal (a fallback flags one published
+//! after that window), settled series are valued at their payoff until each account settles,
+//! options and futures cash-settle account by account, and nothing settles twice or early.
 mod common;
 
 use anchor_lang::solana_program::instruction::Instruction;
 use common::program_error;
 use common::world::*;
 use xmargin::error::XmarginError;
-use xmargin::state::SERIES_SETTLED;
+use xmargin::events::{SeriesSettled, SettlementPriceProposed};
+use xmargin::state::{SERIES_SETTLED, SERIES_SETTLING, SETTLEMENT_WINDOW_SECS};
 
 async fn refused(w: &mut World, ix: Instruction, error: XmarginError) {
     let watched = [market_address(SOL_MARKET), registry_address()];
@@ -31,11 +34,15 @@ async fn traded() -> (World, Trader, Trader) {
     (w, taker, maker)
 }
 
+async fn after_expiry(w: &mut World, secs: i64) {
+    let now = w.h.clock().await.unix_timestamp;
+    w.h.advance(w.expiry - now + secs).await;
+}
+
 #[tokio::test]
 async fn options_and_futures_settle_to_the_oracle_price() {
     let (mut w, taker, maker) = traded().await;
-    let now = w.h.clock().await.unix_timestamp;
-    w.h.advance(w.expiry - now + 10).await;
+    after_expiry(&mut w, 10).await;
     // SOL settles at 160: calls pay 10, puts nothing, futures 160.
     w.set_sol_price(160 * 100_000_000).await;
     let ixs: Vec<Instruction> = [SOL_FUTURE, SOL_CALL_150, SOL_PUT_140]
@@ -43,6 +50,27 @@ async fn options_and_futures_settle_to_the_oracle_price() {
         .map(|series| settle_series_ix(&w, SOL_MARKET, *series))
         .collect();
     w.h.send(&ixs, &[]).await.unwrap();
+    // Proposed, not final: no position settles yet.
+    let early = settle_position_ix(SOL_MARKET, SOL_FUTURE, taker.account);
+    refused(&mut w, early, XmarginError::SeriesNotSettled).await;
+    assert_eq!(
+        w.market(SOL_MARKET).await.series[SOL_FUTURE as usize].status,
+        SERIES_SETTLING
+    );
+    w.h.advance(SETTLEMENT_WINDOW_SECS).await;
+    w.set_sol_price(170 * 100_000_000).await;
+    let ixs: Vec<Instruction> = [SOL_FUTURE, SOL_CALL_150, SOL_PUT_140]
+        .iter()
+        .map(|series| settle_series_ix(&w, SOL_MARKET, *series))
+        .collect();
+    let events =
+        w.h.send_for_events::<SeriesSettled>(&ixs, &[])
+            .await
+            .unwrap();
+    assert_eq!(events.len(), 3);
+    assert!(events
+        .iter()
+        .all(|e| !e.fallback && e.settlement_price == 160 * USDC));
     let market = w.market(SOL_MARKET).await;
     for series in [SOL_FUTURE, SOL_CALL_150, SOL_PUT_140] {
         let s = market.series[series as usize];
@@ -97,21 +125,153 @@ async fn nothing_settles_early_late_or_without_an_expiry() {
     let unsettled = settle_position_ix(SOL_MARKET, SOL_CALL_150, taker.account);
     refused(&mut w, unsettled, XmarginError::SeriesNotSettled).await;
 
-    let now = w.h.clock().await.unix_timestamp;
-    w.h.advance(w.expiry - now + 10).await;
+    after_expiry(&mut w, 10).await;
     // A price published before expiry is not a settlement price.
     let expiry = w.expiry;
     w.write_sol_oracle(|p| p.publish_time = expiry - 1).await;
     w.h.advance(0).await;
     let before_expiry = settle_series_ix(&w, SOL_MARKET, SOL_CALL_150);
     refused(&mut w, before_expiry, XmarginError::OutsideSettlementWindow).await;
-    // Nor is one from after the window.
-    w.h.advance(3_700).await;
-    w.refresh_oracles().await;
-    let late = settle_series_ix(&w, SOL_MARKET, SOL_CALL_150);
-    refused(&mut w, late, XmarginError::OutsideSettlementWindow).await;
     // Another account than the market's oracle.
     let mut foreign = settle_series_ix(&w, SOL_MARKET, SOL_CALL_150);
     foreign.accounts[3].pubkey = w.btc_oracle;
     refused(&mut w, foreign, XmarginError::MissingOracle).await;
+}
+
+/// The settlement price is the earliest valid price published at or after expiry that anyone
+/// presents before the proposal is final, not whatever is current when someone cranks (the
+/// base took the current price, and only within the hour after expiry).
+#[tokio::test]
+async fn the_earliest_price_presented_before_the_proposal_is_final_settles() {
+    let (mut w, taker, maker) = traded().await;
+    after_expiry(&mut w, 600).await;
+    let expiry = w.expiry;
+    // A keeper proposes the price of 10 minutes after expiry: 170.
+    w.sol_price = 170 * 100_000_000;
+    w.write_sol_oracle(|p| p.publish_time = expiry + 600).await;
+    let propose = settle_series_ix(&w, SOL_MARKET, SOL_CALL_150);
+    let events =
+        w.h.send_for_events::<SettlementPriceProposed>(&[propose], &[])
+            .await
+            .unwrap();
+    assert_eq!(events[0].settlement_price, 170 * USDC);
+    assert!(!events[0].fallback);
+    let final_at = events[0].final_at;
+    // A later price cannot replace it...
+    w.h.advance(60).await;
+    w.sol_price = 120 * 100_000_000;
+    w.write_sol_oracle(|p| p.publish_time = expiry + 660).await;
+    let later = settle_series_ix(&w, SOL_MARKET, SOL_CALL_150);
+    refused(&mut w, later, XmarginError::SettlementPriceNotEarlier).await;
+    // ...an earlier one, presented late (as a pull update keeps its publish time), does.
+    w.sol_price = 160 * 100_000_000;
+    w.write_sol_oracle(|p| p.publish_time = expiry + 5).await;
+    let earlier = settle_series_ix(&w, SOL_MARKET, SOL_CALL_150);
+    w.h.send(&[earlier], &[]).await.unwrap();
+    // One invalid when published (confidence too wide) is no settlement price.
+    w.write_sol_oracle(|p| {
+        p.publish_time = expiry + 1;
+        p.conf = p.price as u64;
+    })
+    .await;
+    let wide = settle_series_ix(&w, SOL_MARKET, SOL_CALL_150);
+    refused(&mut w, wide, XmarginError::OracleConfidenceTooWide).await;
+    // Final a window after the first proposal, at the earliest price presented.
+    let now = w.h.clock().await.unix_timestamp;
+    w.h.advance(final_at - now).await;
+    w.set_sol_price(200 * 100_000_000).await;
+    let finalize = settle_series_ix(&w, SOL_MARKET, SOL_CALL_150);
+    let settled =
+        w.h.send_for_events::<SeriesSettled>(&[finalize], &[])
+            .await
+            .unwrap();
+    assert_eq!(
+        (settled[0].settlement_price, settled[0].publish_time),
+        (160 * USDC, expiry + 5)
+    );
+    let again = settle_series_ix(&w, SOL_MARKET, SOL_CALL_150);
+    refused(&mut w, again, XmarginError::SeriesAlreadySettled).await;
+    let ixs = [
+        settle_position_ix(SOL_MARKET, SOL_CALL_150, taker.account),
+        settle_position_ix(SOL_MARKET, SOL_CALL_150, maker.account),
+    ];
+    w.h.send(&ixs, &[]).await.unwrap();
+    w.assert_books_reconcile().await;
+}
+
+/// Nobody proposed a price within the window after expiry: the base could never settle such a
+/// series. The first valid price presented settles it, flagged as the fallback.
+#[tokio::test]
+async fn a_series_nobody_settled_in_time_settles_by_the_flagged_fallback() {
+    let (mut w, taker, maker) = traded().await;
+    after_expiry(&mut w, 3 * SETTLEMENT_WINDOW_SECS).await;
+    w.set_sol_price(160 * 100_000_000).await;
+    let propose = settle_series_ix(&w, SOL_MARKET, SOL_FUTURE);
+    let proposed =
+        w.h.send_for_events::<SettlementPriceProposed>(&[propose], &[])
+            .await
+            .unwrap();
+    assert!(proposed[0].fallback);
+    let now = w.h.clock().await.unix_timestamp;
+    w.h.advance(proposed[0].final_at - now).await;
+    w.refresh_oracles().await;
+    let finalize = settle_series_ix(&w, SOL_MARKET, SOL_FUTURE);
+    let settled =
+        w.h.send_for_events::<SeriesSettled>(&[finalize], &[])
+            .await
+            .unwrap();
+    assert!(settled[0].fallback);
+    assert_eq!(settled[0].settlement_price, 160 * USDC);
+    let ixs = [
+        settle_position_ix(SOL_MARKET, SOL_FUTURE, taker.account),
+        settle_position_ix(SOL_MARKET, SOL_FUTURE, maker.account),
+    ];
+    w.h.send(&ixs, &[]).await.unwrap();
+    w.assert_books_reconcile().await;
+}
+
+/// Once settled, a series is worth its payoff until each account settles it: the base valued
+/// it at live spot, so a holder could withdraw profit the settlement then took back. While a
+/// price is proposed, each side is valued at the worse of the live and proposed payoffs.
+#[tokio::test]
+async fn expired_positions_are_valued_at_the_proposed_then_settled_payoff_not_live_spot() {
+    let (mut w, taker, _maker) = traded().await;
+    after_expiry(&mut w, 10).await;
+    w.set_sol_price(160 * 100_000_000).await;
+    let ixs: Vec<Instruction> = [SOL_FUTURE, SOL_CALL_150, SOL_PUT_140]
+        .iter()
+        .map(|series| settle_series_ix(&w, SOL_MARKET, *series))
+        .collect();
+    w.h.send(&ixs, &[]).await.unwrap();
+    // Proposed at 160; SOL then rallies to 220: the long calls and futures do not gain.
+    let (_, at_proposal) = w.health(taker.account).await;
+    w.set_sol_price(220 * 100_000_000).await;
+    let (_, pending) = w.health(taker.account).await;
+    assert!(pending <= at_proposal, "{pending} > {at_proposal}");
+    // Final: the payoff, whatever spot does.
+    w.h.advance(SETTLEMENT_WINDOW_SECS).await;
+    w.refresh_oracles().await;
+    let ixs: Vec<Instruction> = [SOL_FUTURE, SOL_CALL_150, SOL_PUT_140]
+        .iter()
+        .map(|series| settle_series_ix(&w, SOL_MARKET, *series))
+        .collect();
+    w.h.send(&ixs, &[]).await.unwrap();
+    let settled = w.health(taker.account).await;
+    w.set_sol_price(100 * 100_000_000).await;
+    assert_eq!(w.health(taker.account).await, settled);
+    // What the account could withdraw is exactly what settling pays it.
+    let ixs: Vec<Instruction> = [SOL_FUTURE, SOL_CALL_150, SOL_PUT_140]
+        .iter()
+        .map(|series| settle_position_ix(SOL_MARKET, *series, taker.account))
+        .collect();
+    w.h.send(&ixs, &[]).await.unwrap();
+    let (init, maint) = w.health(taker.account).await;
+    // Maintenance exactly; initial health at most one unit lower before (its band rounds
+    // against the holder).
+    assert_eq!(maint, settled.1);
+    assert!(
+        (0..=1).contains(&(init - settled.0)),
+        "{init} vs {settled:?}"
+    );
+    assert!(pending <= settled.1);
 }

@@ -53,7 +53,10 @@ pub fn handler(ctx: Context<AddSeries>, params: AddSeriesParams) -> Result<()> {
         loss_index: 0,
         kind,
         status: SERIES_ACTIVE,
-        _padding: [0; 6],
+        settlement_fallback: 0,
+        _padding: [0; 5],
+        settlement_publish_time: 0,
+        settlement_final_at: 0,
     };
     market.series_count += 1;
     crate::emit_event!(SeriesAdded {

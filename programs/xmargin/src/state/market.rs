@@ -68,8 +68,12 @@ impl TryFrom<u8> for SeriesKind {
 pub const SERIES_UNUSED: u8 = 0;
 pub const SERIES_ACTIVE: u8 = 1;
 pub const SERIES_SETTLED: u8 = 2;
-/// The settlement price is the first valid oracle price published within this long after
-/// expiry.
+/// Expired with a settlement price proposed, which an earlier valid price may still replace
+/// until `Series::settlement_final_at`.
+pub const SERIES_SETTLING: u8 = 3;
+/// The settlement price is the earliest valid oracle price published at or after expiry that
+/// anyone presents within this long of the first proposal; a price published more than this
+/// long after expiry is the fallback, flagged (docs/security.md, "Expiry").
 pub const SETTLEMENT_WINDOW_SECS: i64 = 3_600;
 /// A perp's premium weighs the fills of the current window of this length fully and those of
 /// the previous one less and less through it (`Series::premium_ppm_at`).
@@ -142,7 +146,14 @@ pub struct Series {
     pub kind: u8,
     /// `SERIES_*`.
     pub status: u8,
-    pub _padding: [u8; 6],
+    /// 1 when the settlement price was published after the settlement window (nobody
+    /// proposed one inside it): the fallback.
+    pub settlement_fallback: u8,
+    pub _padding: [u8; 5],
+    /// Publish time of `settlement_price` once proposed (`SERIES_SETTLING` or settled).
+    pub settlement_publish_time: i64,
+    /// When a proposed settlement price becomes final: one window after the first proposal.
+    pub settlement_final_at: i64,
 }
 
 impl Series {
@@ -211,7 +222,18 @@ impl Series {
             self.status == SERIES_SETTLED,
             XmarginError::SeriesNotSettled
         );
-        let price = self.settlement_price;
+        self.payoff_at(self.settlement_price)
+    }
+
+    /// The payoff a settlement at `price` would pay, once proposed (`SERIES_SETTLING`).
+    pub fn proposed_payoff(&self) -> Result<Option<u64>> {
+        if self.status != SERIES_SETTLING {
+            return Ok(None);
+        }
+        self.payoff_at(self.settlement_price).map(Some)
+    }
+
+    fn payoff_at(&self, price: u64) -> Result<u64> {
         Ok(match SeriesKind::try_from(self.kind)? {
             SeriesKind::Perpetual => return err!(XmarginError::SeriesNotExpired),
             SeriesKind::Future => price,
@@ -612,7 +634,8 @@ impl Market {
 }
 
 const _: () = {
-    assert!(core::mem::size_of::<Series>() == 120);
+    assert!(core::mem::size_of::<Series>() == 136);
+    assert!(core::mem::offset_of!(Series, settlement_publish_time) == 120);
     assert!(core::mem::offset_of!(Series, premium_volume) == 48);
     assert!(core::mem::offset_of!(Series, kind) == 112);
     assert!(core::mem::size_of::<StoredVolSurface>() == 40);
@@ -626,7 +649,7 @@ const _: () = {
     assert!(core::mem::offset_of!(Market, grid_constants) == 256);
     assert!(core::mem::offset_of!(Market, risk_generation) == 256 + GRID_WORDS * 8 + 24);
     assert!(core::mem::offset_of!(Market, series) == 256 + GRID_WORDS * 8 + 64);
-    assert!(core::mem::size_of::<Market>() == 256 + GRID_WORDS * 8 + 64 + 64 * 120);
+    assert!(core::mem::size_of::<Market>() == 256 + GRID_WORDS * 8 + 64 + 64 * 136);
     assert!(core::mem::align_of::<Market>() == 8);
 };
 
