@@ -527,11 +527,12 @@ impl<'s> RiskContext<'s> {
     }
 
     fn risk_of<'c>(&'c self, info: &'c SeriesInfo) -> Result<Cow<'c, SeriesRisk>> {
+        let Some(payoff) = info.proposed_payoff else {
+            return self.terms_risk(info);
+        };
         let mut risk = self.terms_risk(info)?;
-        if let Some(payoff) = info.proposed_payoff {
-            let spot = self.engine.underlyings[info.local as usize].spot;
-            include_proposed_payoff(risk.to_mut(), payoff, spot).map_err(risk_error)?;
-        }
+        let spot = self.engine.underlyings[info.local as usize].spot;
+        include_proposed_payoff(risk.to_mut(), payoff, spot).map_err(risk_error)?;
         Ok(risk)
     }
 

@@ -23,12 +23,14 @@ use solana_signer::Signer;
 /// increment) and for every position added on an underlying already held. The first position
 /// on a new underlying (its market, oracle, cache, scenarios and netting: 6,870-7,690, over
 /// 4,000) has a regression ceiling a few percent above the measured figures
-/// (docs/compute-units.md).
+/// (docs/compute-units.md). The average allows 4,100: the calendar-spread charge's tenor
+/// buckets, the futures' basis shock and the expiry valuation took it from 3,614 to ~4,040
+/// (issue 21).
 const MARGIN_CHECK_BUDGET: u64 = 200_000;
 const LIQUIDATION_BUDGET: u64 = 250_000;
 const HELD_UNDERLYING_POSITION_BUDGET: u64 = 4_000;
 const NEW_UNDERLYING_POSITION_BUDGET: u64 = 8_200;
-const AVERAGE_POSITION_BUDGET: u64 = 4_000;
+const AVERAGE_POSITION_BUDGET: u64 = 4_100;
 /// Heap an instruction may use (a `heap-report` build, see scripts/cu-table.sh), inside the
 /// runtime's default 32 KB frame, which no transaction enlarges: 28 KB, cached or live, so at
 /// least 4 KB of the frame stays free. The worst, a liquidation of the worst-case account,
