@@ -344,17 +344,20 @@ impl<'a, C: Chain> Keeper<'a, C> {
                     let max_quantity = protocol
                         .liquidation_quantity(&account, market, series)
                         .unwrap_or(size.unsigned_abs());
-                    let params = LiquidatePositionParams {
-                        series,
-                        max_quantity,
-                        paired_series: None,
+                    let liquidate = |max_quantity, paired_series| {
+                        let params = LiquidatePositionParams {
+                            series,
+                            max_quantity,
+                            paired_series,
+                        };
+                        protocol.liquidate_position_ixs(
+                            who,
+                            (&account, &liquidator),
+                            market,
+                            params,
+                        )
                     };
-                    let ixs = protocol.liquidate_position_ixs(
-                        who,
-                        (&account, &liquidator),
-                        market,
-                        params,
-                    )?;
+                    let ixs = liquidate(max_quantity, None)?;
                     let key = ("liquidate_position", target, market, step as u8);
                     let mut accepted = self.submit(key, &ixs).await?;
                     if let (false, Some(paired)) =
@@ -362,17 +365,7 @@ impl<'a, C: Chain> Keeper<'a, C> {
                     {
                         // A hedge no single leg of which can be reduced: take it as a pair
                         // (the program sizes the pair).
-                        let params = LiquidatePositionParams {
-                            series,
-                            max_quantity: size.unsigned_abs(),
-                            paired_series: Some(paired),
-                        };
-                        let ixs = protocol.liquidate_position_ixs(
-                            who,
-                            (&account, &liquidator),
-                            market,
-                            params,
-                        )?;
+                        let ixs = liquidate(size.unsigned_abs(), Some(paired))?;
                         let key = ("liquidate_pair", target, market, step as u8);
                         accepted = self.submit(key, &ixs).await?;
                     }

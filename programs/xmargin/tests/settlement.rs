@@ -34,6 +34,14 @@ async fn traded() -> (World, Trader, Trader) {
     (w, taker, maker)
 }
 
+/// `settle_expired_series` of the future, the call and the put.
+fn settle_all_ixs(w: &World) -> Vec<Instruction> {
+    [SOL_FUTURE, SOL_CALL_150, SOL_PUT_140]
+        .iter()
+        .map(|series| settle_series_ix(w, SOL_MARKET, *series))
+        .collect()
+}
+
 async fn after_expiry(w: &mut World, secs: i64) {
     let now = w.h.clock().await.unix_timestamp;
     w.h.advance(w.expiry - now + secs).await;
@@ -45,10 +53,7 @@ async fn options_and_futures_settle_to_the_oracle_price() {
     after_expiry(&mut w, 10).await;
     // SOL settles at 160: calls pay 10, puts nothing, futures 160.
     w.set_sol_price(160 * 100_000_000).await;
-    let ixs: Vec<Instruction> = [SOL_FUTURE, SOL_CALL_150, SOL_PUT_140]
-        .iter()
-        .map(|series| settle_series_ix(&w, SOL_MARKET, *series))
-        .collect();
+    let ixs = settle_all_ixs(&w);
     w.h.send(&ixs, &[]).await.unwrap();
     // Proposed, not final: no position settles yet.
     let early = settle_position_ix(SOL_MARKET, SOL_FUTURE, taker.account);
@@ -59,10 +64,7 @@ async fn options_and_futures_settle_to_the_oracle_price() {
     );
     w.h.advance(SETTLEMENT_WINDOW_SECS).await;
     w.set_sol_price(170 * 100_000_000).await;
-    let ixs: Vec<Instruction> = [SOL_FUTURE, SOL_CALL_150, SOL_PUT_140]
-        .iter()
-        .map(|series| settle_series_ix(&w, SOL_MARKET, *series))
-        .collect();
+    let ixs = settle_all_ixs(&w);
     let events =
         w.h.send_for_events::<SeriesSettled>(&ixs, &[])
             .await
@@ -238,10 +240,7 @@ async fn expired_positions_are_valued_at_the_proposed_then_settled_payoff_not_li
     let (mut w, taker, _maker) = traded().await;
     after_expiry(&mut w, 10).await;
     w.set_sol_price(160 * 100_000_000).await;
-    let ixs: Vec<Instruction> = [SOL_FUTURE, SOL_CALL_150, SOL_PUT_140]
-        .iter()
-        .map(|series| settle_series_ix(&w, SOL_MARKET, *series))
-        .collect();
+    let ixs = settle_all_ixs(&w);
     w.h.send(&ixs, &[]).await.unwrap();
     // Proposed at 160; SOL then rallies to 220: the long calls and futures do not gain.
     let (_, at_proposal) = w.health(taker.account).await;
@@ -251,10 +250,7 @@ async fn expired_positions_are_valued_at_the_proposed_then_settled_payoff_not_li
     // Final: the payoff, whatever spot does.
     w.h.advance(SETTLEMENT_WINDOW_SECS).await;
     w.refresh_oracles().await;
-    let ixs: Vec<Instruction> = [SOL_FUTURE, SOL_CALL_150, SOL_PUT_140]
-        .iter()
-        .map(|series| settle_series_ix(&w, SOL_MARKET, *series))
-        .collect();
+    let ixs = settle_all_ixs(&w);
     w.h.send(&ixs, &[]).await.unwrap();
     let settled = w.health(taker.account).await;
     w.set_sol_price(100 * 100_000_000).await;

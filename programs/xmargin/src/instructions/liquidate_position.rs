@@ -209,14 +209,14 @@ fn plan_step(
 /// maximum; with the pair's fee.
 // Out of line: the two priced positions (~1.2 KB) go to the heap, not the handler's frame.
 #[inline(never)]
-fn pair_plan(
+fn plan_pair(
     risk: &RiskContext<'_>,
     evaluated: &AccountRisk,
     target: &MarginAccount,
     clearinghouse: &Clearinghouse,
     keys: [(u8, u8); 2],
     max_quantity: u64,
-) -> Result<([PositionStep; 2], i128)> {
+) -> Result<Step> {
     let mut priced = Box::new([None, None]);
     for (slot, key) in priced.iter_mut().zip(keys) {
         let held = target
@@ -256,21 +256,12 @@ fn pair_plan(
         .map_err(risk_error)?;
     let quantity = needed.unwrap_or(pair.held()).min(max_quantity);
     let (step, _) = pair.step(quantity).map_err(risk_error)?;
-    Ok((step.legs, step.fee))
-}
-
-fn plan_pair(
-    risk: &RiskContext<'_>,
-    evaluated: &AccountRisk,
-    target: &MarginAccount,
-    clearinghouse: &Clearinghouse,
-    keys: [(u8, u8); 2],
-    max_quantity: u64,
-) -> Result<Step> {
-    let (legs, fee) = pair_plan(risk, evaluated, target, clearinghouse, keys, max_quantity)?;
     Step::of(
-        [Some((keys[0].1, legs[0])), Some((keys[1].1, legs[1]))],
-        fee,
+        [
+            Some((keys[0].1, step.legs[0])),
+            Some((keys[1].1, step.legs[1])),
+        ],
+        step.fee,
         clearinghouse,
     )
 }
