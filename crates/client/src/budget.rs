@@ -220,7 +220,11 @@ mod tests {
                 Work::Liquidate(worst_case(false), CheckShape::default()),
             ),
             ("crank_funding (one perp)", Work::CrankFunding),
-            ("settle_expired_series", Work::SettleExpiredSeries),
+            (
+                "settle_expired_series (proposal)",
+                Work::SettleExpiredSeries,
+            ),
+            ("settle_expired_series (final)", Work::SettleExpiredSeries),
             ("settle_position", Work::SettlePosition),
         ];
         for (label, work) in cases {

@@ -235,22 +235,6 @@ pub fn settled(payoff: u64) -> SeriesRisk {
     }
 }
 
-/// An expired series whose settlement price is proposed but not final: its marks widened to
-/// take in the proposed `payoff` (quote-native per contract, over `spot`, the spot `risk` is
-/// normalised by when it keeps none), so equity counts the worse of the live value and the
-/// proposed one on either side.
-pub fn include_proposed_payoff(risk: &mut SeriesRisk, payoff: u64, spot: u64) -> RiskResult<()> {
-    let normaliser = if risk.spot == 0 { spot } else { risk.spot };
-    if normaliser == 0 {
-        return Err(RiskError::SpotOutOfRange);
-    }
-    let bits = ((payoff as u128) << crate::fx::FRAC_BITS) / normaliser as u128;
-    let low = Fx::from_bits(i64::try_from(bits).map_err(|_| RiskError::Overflow)?);
-    risk.mark_low = risk.mark_low.min(low);
-    risk.mark_high = risk.mark_high.max(add(low, Fx::from_bits(1))?);
-    Ok(())
-}
-
 /// a x b rounded up: the truncated product plus one unit in the last place.
 fn mul_up(a: Fx, b: Fx) -> RiskResult<Fx> {
     add(mul(a, b)?, Fx::from_bits(1))

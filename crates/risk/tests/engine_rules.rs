@@ -904,10 +904,10 @@ fn grid_constants_round_trip_through_words_and_rebuild_the_same_market() {
 }
 
 /// A settled series is a fixed claim: worth size x payoff exactly in every scenario, with no
-/// short-option minimum; a proposed payoff widens an expired series' marks to take it in.
+/// short-option minimum.
 #[test]
 fn a_settled_series_is_worth_its_payoff_in_every_scenario() {
-    use xmargin_risk::series::{include_proposed_payoff, settled};
+    use xmargin_risk::series::settled;
     use xmargin_risk::PricedPosition;
     let mut u = underlying(150_000_000, 0.8, 0.9, 0);
     u.short_option_minimum = fx(0.01);
@@ -927,11 +927,4 @@ fn a_settled_series_is_worth_its_payoff_in_every_scenario() {
         assert_eq!(report.unrealized_pnl as i128, size as i128 * payoff as i128);
         assert_eq!(report.maintenance, 0, "size {size} payoff {payoff}");
     }
-    let mut live = market.series_risk(&call).unwrap();
-    let (low, high) = (live.mark_low, live.mark_high);
-    include_proposed_payoff(&mut live, 30_000_000, 150_000_000).unwrap();
-    assert_eq!(live.mark_low, low);
-    assert!(live.mark_high >= fx(0.2) && live.mark_high > high);
-    include_proposed_payoff(&mut live, 0, 150_000_000).unwrap();
-    assert_eq!(live.mark_low, Fx::ZERO);
 }

@@ -17,7 +17,7 @@ use xmargin_risk::portfolio::{
     margin_totals, underlying_result, Book, UnderlyingResult, UnderlyingSweep,
 };
 use xmargin_risk::price_band::initial_health_in_band;
-use xmargin_risk::series::{include_proposed_payoff, linear, settled, SeriesRisk};
+use xmargin_risk::series::{linear, settled, SeriesRisk};
 use xmargin_risk::{
     Collateral, Fx, Instrument, MarginReport, Position, PricedPosition, Underlying,
 };
@@ -28,7 +28,7 @@ use crate::oracle::{
 };
 use crate::state::{
     Clearinghouse, CollateralRegistry, MarginAccount, Market, OracleKind, PositionSlot, RiskCache,
-    MAX_ACCOUNT_POSITIONS, QUOTE_ASSET, SERIES_SETTLED,
+    MAX_ACCOUNT_POSITIONS, QUOTE_ASSET,
 };
 
 /// A margin account's verdict.
@@ -88,9 +88,6 @@ struct SeriesInfo {
     instrument: Instrument,
     funding_index: i64,
     loss_index: i64,
-    /// Expired with a settlement price proposed, not final: what it would pay per contract
-    /// (the marks take it in: `xmargin_risk::series::include_proposed_payoff`).
-    proposed_payoff: Option<u64>,
     /// Computed once per instruction (or read from the cache where used) and shared by every
     /// account and evaluation using it.
     terms: SeriesTerms,
@@ -112,7 +109,8 @@ enum SeriesTerms {
     Live(Box<SeriesRisk>),
     /// Computed where used: one evaluation uses it.
     Deferred,
-    /// A settled series: a fixed claim of `payoff` per contract (`xmargin_risk::series::settled`).
+    /// A settled series, or one with a settlement price proposed: a fixed claim of `payoff`
+    /// per contract (`xmargin_risk::series::settled`).
     Settled { payoff: u64 },
 }
 
@@ -527,16 +525,6 @@ impl<'s> RiskContext<'s> {
     }
 
     fn risk_of<'c>(&'c self, info: &'c SeriesInfo) -> Result<Cow<'c, SeriesRisk>> {
-        let Some(payoff) = info.proposed_payoff else {
-            return self.terms_risk(info);
-        };
-        let mut risk = self.terms_risk(info)?;
-        let spot = self.engine.underlyings[info.local as usize].spot;
-        include_proposed_payoff(risk.to_mut(), payoff, spot).map_err(risk_error)?;
-        Ok(risk)
-    }
-
-    fn terms_risk<'c>(&'c self, info: &'c SeriesInfo) -> Result<Cow<'c, SeriesRisk>> {
         match &info.terms {
             SeriesTerms::Linear {
                 delta,
@@ -1099,10 +1087,10 @@ fn push_series(
 ) -> Result<bool> {
     let stored = market.series(series)?;
     let instrument = stored.instrument()?;
-    let terms = if stored.status == SERIES_SETTLED {
-        SeriesTerms::Settled {
-            payoff: stored.settlement_payoff()?,
-        }
+    let terms = if let Some(payoff) = stored.fixed_payoff()? {
+        // Settled, or a price proposed: a fixed claim that no longer moves with spot (an
+        // expired series hedges nothing).
+        SeriesTerms::Settled { payoff }
     } else if !matches!(instrument, Instrument::Option { .. }) {
         SeriesTerms::Linear {
             delta: Fx::ZERO,
@@ -1127,7 +1115,6 @@ fn push_series(
         instrument,
         funding_index: stored.funding_index,
         loss_index: stored.loss_index,
-        proposed_payoff: stored.proposed_payoff()?,
         terms,
     });
     Ok(cached)

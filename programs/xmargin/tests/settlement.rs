@@ -232,21 +232,33 @@ async fn a_series_nobody_settled_in_time_settles_by_the_flagged_fallback() {
     w.assert_books_reconcile().await;
 }
 
-/// Once settled, a series is worth its payoff until each account settles it: the base valued
-/// it at live spot, so a holder could withdraw profit the settlement then took back. While a
-/// price is proposed, each side is valued at the worse of the live and proposed payoffs.
+/// Once a settlement price is proposed, an expired series is a fixed claim worth its proposed
+/// payoff, whatever spot does, until each account settles it: the base valued it at live spot,
+/// so a holder could withdraw profit the settlement then took back, and an expired future
+/// still "hedged" a new perp (the review's attack: two colluders opening perps against expired
+/// futures needed almost no margin).
 #[tokio::test]
 async fn expired_positions_are_valued_at_the_proposed_then_settled_payoff_not_live_spot() {
-    let (mut w, taker, _maker) = traded().await;
+    let (mut w, taker, maker) = traded().await;
     after_expiry(&mut w, 10).await;
     w.set_sol_price(160 * 100_000_000).await;
     let ixs = settle_all_ixs(&w);
     w.h.send(&ixs, &[]).await.unwrap();
     // Proposed at 160; SOL then rallies to 220: the long calls and futures do not gain.
-    let (_, at_proposal) = w.health(taker.account).await;
+    let at_proposal = w.health(taker.account).await;
     w.set_sol_price(220 * 100_000_000).await;
-    let (_, pending) = w.health(taker.account).await;
-    assert!(pending <= at_proposal, "{pending} > {at_proposal}");
+    assert_eq!(w.health(taker.account).await, at_proposal);
+    // Short perps against the expired long futures are naked: they need a naked perp's
+    // margin (at least 15 % of the notional, the core move), not the hedge's.
+    let (_, before) = w.health(taker.account).await;
+    w.trade(&taker, &maker, SOL_MARKET, SOL_PERP, -3, 220 * USDC)
+        .await
+        .unwrap();
+    let (_, after) = w.health(taker.account).await;
+    let naked = (3 * 220 * USDC as i64) * 15 / 100;
+    assert!(before - after >= naked, "{before} - {after} < {naked}");
+    let close = w.trade_ix(&taker, &maker, SOL_MARKET, SOL_PERP, 3, 220 * USDC);
+    w.h.send(&[close], &[&taker.key, &maker.key]).await.unwrap();
     // Final: the payoff, whatever spot does.
     w.h.advance(SETTLEMENT_WINDOW_SECS).await;
     w.refresh_oracles().await;
@@ -269,5 +281,4 @@ async fn expired_positions_are_valued_at_the_proposed_then_settled_payoff_not_li
         (0..=1).contains(&(init - settled.0)),
         "{init} vs {settled:?}"
     );
-    assert!(pending <= settled.1);
 }

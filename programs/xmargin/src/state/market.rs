@@ -225,9 +225,10 @@ impl Series {
         self.payoff_at(self.settlement_price)
     }
 
-    /// The payoff a settlement at `price` would pay, once proposed (`SERIES_SETTLING`).
-    pub fn proposed_payoff(&self) -> Result<Option<u64>> {
-        if self.status != SERIES_SETTLING {
+    /// The payoff per contract once a settlement price is proposed (`SERIES_SETTLING`) or
+    /// final: from then on the series is a fixed claim, valued at it.
+    pub fn fixed_payoff(&self) -> Result<Option<u64>> {
+        if self.status != SERIES_SETTLING && self.status != SERIES_SETTLED {
             return Ok(None);
         }
         self.payoff_at(self.settlement_price).map(Some)
