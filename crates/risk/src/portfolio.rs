@@ -304,8 +304,8 @@ impl Exposure {
         scaled.accumulate(&mut self.linear_down, down);
         if risk.carry_rise != 0 || risk.carry_fall != 0 {
             // A long gains when the carry rises: its bound takes the lower change; a short the
-            // higher. Widened by MARK_ERROR (the exponentials' rounding). |carry| <= e^{1.5}:
-            // no overflow.
+            // higher. Widened by MARK_ERROR (the carried value's rounding). |carry| is at most
+            // e^{rT} x sT, far inside Fx: no overflow.
             let (rise, fall) = if long {
                 (risk.carry_rise - MARK_ERROR, risk.carry_fall + MARK_ERROR)
             } else {
