@@ -354,7 +354,7 @@ impl Liquidation {
 }
 
 /// Takes over up to `params.max_quantity` contracts of the target's position in `market`
-/// (`risk_accounts` must not repeat `market`).
+/// (`risk_accounts` must not repeat `market`), and with a pair its paired leg in proportion.
 pub fn liquidate_position(
     who: Liquidation,
     market: u8,
@@ -368,7 +368,16 @@ pub fn liquidate_position(
         },
         xmargin::instruction::LiquidatePosition { params },
     );
-    with_remaining(ix, risk_accounts)
+    let mut ix = with_remaining(ix, risk_accounts);
+    // A pair's leg in another market changes hands there: that market is written.
+    if let Some(paired) = params.paired_market.filter(|index| *index != market) {
+        let key = pda::market(paired);
+        match ix.accounts.iter_mut().find(|meta| meta.pubkey == key) {
+            Some(meta) => meta.is_writable = true,
+            None => ix.accounts.push(AccountMeta::new(key, false)),
+        }
+    }
+    ix
 }
 
 /// Buys up to `params.max_amount` of the target's collateral `params.asset` at a discount.

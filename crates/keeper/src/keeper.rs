@@ -344,11 +344,12 @@ impl<'a, C: Chain> Keeper<'a, C> {
                     let max_quantity = protocol
                         .liquidation_quantity(&account, market, series)
                         .unwrap_or(size.unsigned_abs());
-                    let liquidate = |max_quantity, paired_series| {
+                    let liquidate = |max_quantity, paired: Option<(u8, u8)>| {
                         let params = LiquidatePositionParams {
                             series,
                             max_quantity,
-                            paired_series,
+                            paired_series: paired.map(|(_, series)| series),
+                            paired_market: paired.map(|(market, _)| market),
                         };
                         protocol.liquidate_position_ixs(
                             who,
@@ -360,9 +361,10 @@ impl<'a, C: Chain> Keeper<'a, C> {
                     let ixs = liquidate(max_quantity, None)?;
                     let key = ("liquidate_position", target, market, step as u8);
                     let mut accepted = self.submit(key, &ixs).await?;
-                    if let (false, Some(paired)) =
-                        (accepted, offsetting_series(&account, market, series, size))
-                    {
+                    if let (false, Some(paired)) = (
+                        accepted,
+                        paired_leg(&protocol, &account, market, series, size),
+                    ) {
                         // A hedge no single leg of which can be reduced: take it as a pair
                         // (the program sizes the pair).
                         let ixs = liquidate(size.unsigned_abs(), Some(paired))?;
@@ -434,14 +436,33 @@ impl<'a, C: Chain> Keeper<'a, C> {
 
 /// The largest position in `market` held on the other side of `size` (of `series`): the other
 /// leg of the pair a hedged book is liquidated by.
-fn offsetting_series(account: &MarginAccount, market: u8, series: u8, size: i64) -> Option<u8> {
-    account
+/// The leg to pair with (market, series) when no single step helps: a position of the same
+/// market held on the other side, else the largest position of another market (a hedge
+/// across underlyings).
+fn paired_leg(
+    protocol: &Protocol,
+    account: &MarginAccount,
+    market: u8,
+    series: u8,
+    size: i64,
+) -> Option<(u8, u8)> {
+    let same_market = account
         .open_positions()
         .filter(|slot| {
             slot.market == market && slot.series != series && slot.size.signum() == -size.signum()
         })
         .max_by_key(|slot| slot.size.unsigned_abs())
-        .map(|slot| slot.series)
+        .map(|slot| (slot.market, slot.series));
+    same_market.or_else(|| {
+        account
+            .open_positions()
+            .filter(|slot| slot.market != market && slot.size != 0)
+            .max_by_key(|slot| {
+                let spot = protocol.spot_of(slot.market).unwrap_or(0) as u128;
+                slot.size.unsigned_abs() as u128 * spot
+            })
+            .map(|slot| (slot.market, slot.series))
+    })
 }
 
 /// The position whose value at the current spot is largest: liquidating it first moves the

@@ -326,8 +326,16 @@ pub fn quantity_for_end_level(
     })
 }
 
-/// What a liquidator taking a netted pair (equal contracts of two opposite positions on one
-/// underlying) moves.
+/// What one leg of a pair keeps after a trial step, to add back to its underlying.
+#[derive(Clone, Copy)]
+struct Kept<'r> {
+    underlying: usize,
+    notional: i128,
+    tenor: i64,
+    risk: &'r SeriesRisk,
+}
+
+/// What a liquidator taking a pair (the same fraction of two positions) moves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PairStep {
     /// Each leg at its account-adverse mark, with no fee of its own.
@@ -339,18 +347,21 @@ pub struct PairStep {
 }
 
 /// A hedged book can have no single leg whose removal raises health (each leg alone needs
-/// more margin than the pair), so a liquidator may take both legs at once. The pair is fixed
-/// by the step (equal contracts of two positions held on opposite sides, one underlying), so
-/// a liquidator cannot take the hedge leg alone. Prepared once per step: the account's book
-/// without the two legs.
+/// more margin than the pair), so a liquidator may take two legs at once: the same fraction of
+/// each position (the first leg's contracts, the second's in proportion, rounded down), so the
+/// book keeps its hedge ratio and the hedge leg cannot be taken alone. The legs may sit on one
+/// underlying (a perp against a future) or two (a SOL leg hedged by a BTC leg through their
+/// correlation group). Whether the step helps is the caller's check: the program accepts it
+/// only if it strictly raises maintenance health. Prepared once per step: each touched
+/// underlying's exposure without the legs.
 pub struct PairLiquidation<'a> {
     market: &'a Market,
     account: &'a EvaluatedBook<'a>,
     legs: [&'a PricedPosition; 2],
-    own: usize,
-    /// The legs' underlying without them (off the stack: ~1.4 KB). A trial adds what remains
-    /// of the legs and takes it out again (exact), so no second copy is needed.
-    rest: Box<crate::portfolio::Exposure>,
+    /// (underlying, its exposure without the legs), one entry per underlying the legs touch
+    /// (~1.4 KB each, off the stack). A trial adds what remains of the legs and takes it out
+    /// again (exact), so no second copy is needed.
+    rests: Vec<(usize, crate::portfolio::Exposure)>,
     trial_collateral: Vec<Collateral>,
     rest_unrealized: i128,
     maint_before: i128,
@@ -358,8 +369,7 @@ pub struct PairLiquidation<'a> {
 }
 
 impl<'a> PairLiquidation<'a> {
-    /// Refuses legs on different underlyings or held on the same side
-    /// (`NoLiquidationSolution`).
+    /// Refuses the same position twice (`NoLiquidationSolution`).
     pub fn new(
         market: &'a Market,
         account: &'a EvaluatedBook<'a>,
@@ -370,26 +380,38 @@ impl<'a> PairLiquidation<'a> {
             return Err(RiskError::CapacityExceeded);
         }
         let [first, second] = legs;
-        let opposite = (first.position.size > 0 && second.position.size < 0)
-            || (first.position.size < 0 && second.position.size > 0);
-        if !opposite || first.position.underlying != second.position.underlying {
+        if first.position.underlying == second.position.underlying
+            && first.position.instrument == second.position.instrument
+        {
             return Err(RiskError::NoLiquidationSolution);
         }
-        let own = first.position.underlying as usize;
-        let mut rest = Box::new(
-            *account
-                .book
-                .exposure(own)
-                .ok_or(RiskError::UnknownUnderlying)?,
-        );
+        let underlyings = if first.position.underlying == second.position.underlying {
+            1
+        } else {
+            2
+        };
+        let mut rests: Vec<(usize, crate::portfolio::Exposure)> = Vec::with_capacity(underlyings);
         let mut rest_unrealized = account.book.unrealized;
         for leg in legs {
+            let own = leg.position.underlying as usize;
+            if own >= account.results.len() {
+                return Err(RiskError::UnknownUnderlying);
+            }
+            if !rests.iter().any(|(at, _)| *at == own) {
+                let exposure = account
+                    .book
+                    .exposure(own)
+                    .ok_or(RiskError::UnknownUnderlying)?;
+                rests.push((own, *exposure));
+            }
+            let rest = rests
+                .iter_mut()
+                .find(|(at, _)| *at == own)
+                .map(|(_, exposure)| exposure)
+                .ok_or(RiskError::UnknownUnderlying)?;
             let (_, notional, unrealized) = position_terms(market, &leg.position, &leg.risk)?;
             rest.remove(notional, leg.position.instrument.tenor(), &leg.risk)?;
             rest_unrealized -= unrealized;
-        }
-        if own >= account.results.len() {
-            return Err(RiskError::UnknownUnderlying);
         }
         let before = margin_totals(
             market,
@@ -401,31 +423,45 @@ impl<'a> PairLiquidation<'a> {
             market,
             account,
             legs,
-            own,
             trial_collateral: account.collateral.to_vec(),
-            rest,
+            rests,
             rest_unrealized,
             maint_before: before.maintenance as i128,
             discount,
         })
     }
 
-    /// Contracts of each leg: at most the smaller position.
+    /// Contracts of the first leg: the whole position.
     pub fn held(&self) -> u64 {
-        self.legs[0]
-            .position
-            .size
-            .unsigned_abs()
-            .min(self.legs[1].position.size.unsigned_abs())
+        self.legs[0].position.size.unsigned_abs()
     }
 
-    /// The step taking `quantity` contracts of each leg, and the account's report after it.
+    /// Contracts of each leg when the first moves `quantity`: the second in proportion,
+    /// rounded down (all of it with all of the first).
+    fn quantities(&self, quantity: u64) -> RiskResult<[u64; 2]> {
+        let first = self.held();
+        if quantity > first {
+            return Err(RiskError::NoLiquidationSolution);
+        }
+        let second = self.legs[1].position.size.unsigned_abs() as u128;
+        let proportional = second * quantity as u128 / first.max(1) as u128;
+        Ok([quantity, proportional as u64])
+    }
+
+    /// The step taking `quantity` contracts of the first leg (and the second in proportion),
+    /// and the account's report after it.
     pub fn step(&mut self, quantity: u64) -> RiskResult<(PairStep, MarginReport)> {
+        let quantities = self.quantities(quantity)?;
         let mut unrealized = self.rest_unrealized;
         let mut realised: i128 = 0;
         let mut legs = [None; 2];
         let mut remaining = [None; 2];
-        for ((slot, kept_leg), leg) in legs.iter_mut().zip(remaining.iter_mut()).zip(self.legs) {
+        for (((slot, kept_leg), leg), quantity) in legs
+            .iter_mut()
+            .zip(remaining.iter_mut())
+            .zip(self.legs)
+            .zip(quantities)
+        {
             let step = position_step(self.market, leg, quantity, Fx::ZERO)?;
             let (kept_position, leg_realised) = transfer(self.market, leg, quantity, Fx::ZERO)?;
             let (_, notional, kept) = position_terms(self.market, &kept_position, &leg.risk)?;
@@ -434,22 +470,25 @@ impl<'a> PairLiquidation<'a> {
                 .checked_add(leg_realised)
                 .ok_or(RiskError::Overflow)?;
             *slot = Some(step);
-            *kept_leg = Some((notional, kept_position.instrument.tenor(), &leg.risk));
-        }
-        let trial = self.trial_result(&remaining);
-        let trial = trial?;
-        let results = self
-            .account
-            .results
-            .iter()
-            .enumerate()
-            .filter_map(|(at, result)| {
-                if at == self.own {
-                    trial.as_ref()
-                } else {
-                    result.as_ref()
-                }
+            *kept_leg = Some(Kept {
+                underlying: leg.position.underlying as usize,
+                notional,
+                tenor: kept_position.instrument.tenor(),
+                risk: &leg.risk,
             });
+        }
+        let trials = self.trial_results(&remaining)?;
+        let results =
+            self.account
+                .results
+                .iter()
+                .enumerate()
+                .filter_map(|(at, result)| {
+                    match trials.iter().find(|(underlying, _)| *underlying == at) {
+                        Some((_, trial)) => trial.as_ref(),
+                        None => result.as_ref(),
+                    }
+                });
         let after_legs = margin_totals(self.market, results.clone(), unrealized, &[])?;
         let released = (self.maint_before - after_legs.maintenance as i128).max(0);
         let fee = money_mul_ceil(released, self.discount)?;
@@ -475,32 +514,52 @@ impl<'a> PairLiquidation<'a> {
         ))
     }
 
-    /// The legs' underlying with `remaining` (notional, tenor, risk of what each leg keeps)
-    /// added back: added to `rest`, evaluated, taken out again, even on an error.
-    fn trial_result(
+    /// Each touched underlying with what the legs keep (`remaining`) added back: added to its
+    /// rest, evaluated, taken out again, even on an error.
+    fn trial_results(
         &mut self,
-        remaining: &[Option<(i128, i64, &SeriesRisk)>; 2],
-    ) -> RiskResult<Option<UnderlyingResult>> {
+        remaining: &[Option<Kept<'a>>; 2],
+    ) -> RiskResult<Vec<(usize, Option<UnderlyingResult>)>> {
         let mut added = 0;
-        let mut result = Ok(None);
-        for (notional, tenor, risk) in remaining.iter().flatten() {
-            result = self.rest.add(*notional, *tenor, risk).map(|_| None);
-            if result.is_err() {
+        let mut outcome = Ok(());
+        for kept in remaining.iter().flatten() {
+            outcome = self
+                .rest_of(kept.underlying)
+                .and_then(|rest| rest.add(kept.notional, kept.tenor, kept.risk));
+            if outcome.is_err() {
                 break;
             }
             added += 1;
         }
-        if result.is_ok() {
-            result = underlying_result(self.market, self.own, &self.rest);
+        let mut trials = Vec::with_capacity(self.rests.len());
+        if outcome.is_ok() {
+            for (underlying, rest) in &self.rests {
+                match underlying_result(self.market, *underlying, rest) {
+                    Ok(result) => trials.push((*underlying, result)),
+                    Err(error) => {
+                        outcome = Err(error);
+                        break;
+                    }
+                }
+            }
         }
-        for (notional, tenor, risk) in remaining.iter().flatten().take(added) {
-            self.rest.remove(*notional, *tenor, risk)?;
+        for kept in remaining.iter().flatten().take(added) {
+            self.rest_of(kept.underlying)?
+                .remove(kept.notional, kept.tenor, kept.risk)?;
         }
-        result
+        outcome.map(|()| trials)
     }
 
-    /// Smallest quantity (at most `max_quantity` and the smaller leg) that brings the account
-    /// to the liquidation-end level; None if even that maximum does not.
+    fn rest_of(&mut self, underlying: usize) -> RiskResult<&mut crate::portfolio::Exposure> {
+        self.rests
+            .iter_mut()
+            .find(|(at, _)| *at == underlying)
+            .map(|(_, exposure)| exposure)
+            .ok_or(RiskError::UnknownUnderlying)
+    }
+
+    /// Smallest quantity of the first leg (at most `max_quantity` and the position) that
+    /// brings the account to the liquidation-end level; None if even that maximum does not.
     pub fn quantity_for_end_level(
         &mut self,
         max_quantity: u64,

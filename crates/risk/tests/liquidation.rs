@@ -348,18 +348,102 @@ fn a_hedged_pair_no_single_leg_can_reduce_is_taken_as_a_pair() {
         step.fee,
         (released * discount.to_bits() as i128 + (1 << 32) - 1) >> 32
     );
-    // Legs held on one side, or on two underlyings, are no pair.
-    let same_side = [
-        priced[0],
-        leg(
-            Instrument::Future {
-                expiry: NOW + 30 * DAY,
-            },
-            2_000,
-        ),
-    ];
+    // The same position twice is no pair.
     assert_eq!(
-        PairLiquidation::new(&market, &account, [&same_side[0], &same_side[1]], discount).err(),
+        PairLiquidation::new(&market, &account, [&priced[0], &priced[0]], discount).err(),
         Some(RiskError::NoLiquidationSolution)
     );
+}
+
+/// The fuzzer's stuck account, in the engine: a SOL leg hedged by a BTC leg through their
+/// correlation group. Neither leg alone raises health; the pair (the same fraction of each)
+/// does, and its report equals re-margining the transferred book from scratch.
+#[test]
+fn a_hedge_across_two_underlyings_is_taken_as_a_proportional_pair() {
+    use xmargin_risk::liquidation::{EvaluatedBook, PairLiquidation};
+    let mut other = sol();
+    other.spot = 100_000_000;
+    let market = market(&[sol(), other]);
+    let leg = |underlying: u8, size: i64| {
+        let spot = market.underlyings[underlying as usize].spot as i64;
+        let position = Position {
+            underlying,
+            instrument: Instrument::Perpetual,
+            size,
+            cost_basis: size * spot,
+        };
+        PricedPosition {
+            position,
+            risk: market.series_risk(&position).unwrap(),
+        }
+    };
+    let priced = [leg(0, 1_000), leg(1, -1_500)];
+    let requirement = margin_priced(&market, &[usdc(0)], &priced)
+        .unwrap()
+        .maintenance;
+    let collateral = [usdc(requirement * 9 / 10)];
+    let before = margin_priced(&market, &collateral, &priced).unwrap();
+    assert!(before.maint_health() < 0);
+    let (discount, end_fraction) = (fx(0.025), fx(0.5));
+    for index in 0..2 {
+        let held = priced[index].position.size.unsigned_abs();
+        for quantity in [1, held / 2, held] {
+            let (c, p) = after_position_transfer(
+                &market,
+                &collateral,
+                &priced,
+                0,
+                index,
+                quantity,
+                discount,
+            )
+            .unwrap();
+            let after = margin_priced(&market, &c, &p).unwrap();
+            assert!(
+                after.maint_health() < before.maint_health(),
+                "leg {index} x {quantity}"
+            );
+        }
+    }
+    let mut book = xmargin_risk::portfolio::Book::new(2);
+    for p in &priced {
+        book.add(&market, p).unwrap();
+    }
+    let results = book.results(&market).unwrap();
+    let account = EvaluatedBook {
+        book: &book,
+        results: &results,
+        collateral: &collateral,
+        quote_index: 0,
+    };
+    let mut pair =
+        PairLiquidation::new(&market, &account, [&priced[0], &priced[1]], discount).unwrap();
+    let quantity = pair
+        .quantity_for_end_level(1_000, end_fraction)
+        .unwrap()
+        .expect("the whole pair restores the end level");
+    let (step, report) = pair.step(quantity).unwrap();
+    assert!(health_at_end_level(&report, end_fraction).unwrap() >= 0);
+    assert!(report.maint_health() > before.maint_health());
+    assert_eq!(step.legs[0].moved, quantity as i64);
+    assert_eq!(step.legs[1].moved, -((quantity * 1_500 / 1_000) as i64));
+    let mut moved = priced;
+    let mut realised: i128 = 0;
+    for (p, l) in moved.iter_mut().zip(step.legs) {
+        let spot = market.underlyings[p.position.underlying as usize].spot as i64;
+        p.position.size -= l.moved;
+        p.position.cost_basis -= l.moved * spot;
+        realised += l.value - l.moved as i128 * spot as i128;
+    }
+    let quote = usdc((collateral[0].amount as i128 + realised - step.fee) as i64);
+    let fresh = margin_priced(&market, &[quote], &moved).unwrap();
+    assert_eq!(fresh.maint_health(), report.maint_health());
+    let released = (before.maintenance - fresh.maintenance) as i128;
+    assert_eq!(
+        step.fee,
+        (released * discount.to_bits() as i128 + (1 << 32) - 1) >> 32
+    );
+    // All of the first leg takes all of the second.
+    let (whole, _) = pair.step(1_000).unwrap();
+    assert_eq!(whole.legs[1].moved, -1_500);
 }

@@ -211,7 +211,8 @@ fn vectors() -> Value {
             LiquidatePositionParams {
                 series: 2,
                 max_quantity: 17,
-                paired_series: Some(1),
+                paired_series: Some(0),
+                paired_market: Some(1),
             },
             &risk,
         ),

@@ -203,8 +203,9 @@ pub struct PositionLiquidated {
     pub quantity: i64,
     /// Quote value of the moved contracts at the target-adverse mark.
     pub value: i64,
-    /// A pair step's second leg (`LiquidatePositionParams::paired_series`): its series,
-    /// contracts and value as above; the fee is the pair's.
+    /// A pair step's second leg (`LiquidatePositionParams::paired_series`): its market and
+    /// series, contracts and value as above; the fee is the pair's.
+    pub paired_market: Option<u8>,
     pub paired_series: Option<u8>,
     pub paired_quantity: i64,
     pub paired_value: i64,

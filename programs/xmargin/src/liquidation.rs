@@ -133,14 +133,14 @@ impl Before {
 impl<'a> Parties<'a, '_> {
     /// Authorizes the liquidator, loads prices (`OracleUse::Liquidate`: markets strict, a stale
     /// collateral feed lowers the asset's value instead of blocking the step),
-    /// accrues the funding of `also` (series of `market` the step moves) up to now, settles
+    /// accrues the funding of `also` (series of `markets` the step moves) up to now, settles
     /// both accounts' funding, and checks the target is liquidatable: below
     /// maintenance, or still flagged and below the liquidation-end level. Returns the prices,
     /// the target's state and its evaluation (which `finish` updates instead of redoing).
     pub fn begin(
         &self,
         also: &[(u8, u8)],
-        market: Option<&AccountLoader<'_, Market>>,
+        markets: &[&AccountLoader<'_, Market>],
     ) -> Result<(RiskContext<'a>, Before, AccountRisk)> {
         self.clearinghouse.require_not_paused(PAUSE_LIQUIDATE)?;
         let needs = {
@@ -178,10 +178,12 @@ impl<'a> Parties<'a, '_> {
             &clock,
         )?;
         // A perp changing hands pays its funding up to now first, like a fill.
-        if let Some(market) = market {
+        for market in markets {
             let mut market = market.load_mut()?;
-            for &(_, series) in also {
-                risk.accrue_funding(&mut market, series, clock.unix_timestamp)?;
+            for &(index, series) in also {
+                if index == market.index {
+                    risk.accrue_funding(&mut market, series, clock.unix_timestamp)?;
+                }
             }
         }
         {

@@ -5,8 +5,8 @@
 mod common;
 
 use anchor_lang::solana_program::instruction::Instruction;
-use common::program_error;
 use common::world::*;
+use common::{program_error, LegacyPrice, PullPrice};
 use xmargin::error::XmarginError;
 use xmargin::events::{SeriesSettled, SettlementPriceProposed};
 use xmargin::state::{SERIES_SETTLED, SERIES_SETTLING, SETTLEMENT_WINDOW_SECS};
@@ -281,4 +281,93 @@ async fn expired_positions_are_valued_at_the_proposed_then_settled_payoff_not_li
         (0..=1).contains(&(init - settled.0)),
         "{init} vs {settled:?}"
     );
+}
+
+/// A sponsored pull feed only moves forward, so the registered account cannot show an earlier
+/// price once a later one is posted (the review's finding: the first proposer picked among the
+/// prices since expiry). On a pull market any verified update of the market's feed is a
+/// settlement price: an update posted late keeps the publish time it was signed with.
+#[tokio::test]
+async fn on_a_pull_market_any_verified_update_of_its_feed_presents_the_earliest_price() {
+    let mut w = World::listed().await;
+    let expiry = w.expiry;
+    let future = w.market(BTC_MARKET).await.series_count;
+    let list = w.add_series_ix(
+        BTC_MARKET,
+        xmargin::instructions::AddSeriesParams {
+            kind: xmargin::state::SeriesKind::Future,
+            strike: 0,
+            expiry,
+        },
+    );
+    w.as_admin(&[list]).await.unwrap();
+    after_expiry(&mut w, 900).await;
+    // The sponsored feed already shows the price of 10 minutes after expiry.
+    w.btc_price = 110_000 * 100_000_000;
+    w.write_btc_oracle(|p| p.publish_time = expiry + 600).await;
+    let propose = settle_series_ix(&w, BTC_MARKET, future);
+    w.h.send(&[propose], &[]).await.unwrap();
+    // The update of 5 s after expiry, posted to an account of its own.
+    let clock = w.h.clock().await;
+    let update = |feed_id, fully_verified| PullPrice {
+        feed_id,
+        price: 95_000 * 100_000_000,
+        conf: 2_000_000_000,
+        expo: -8,
+        ema: 95_000 * 100_000_000,
+        publish_time: expiry + 5,
+        slot: clock.slot,
+        fully_verified,
+    };
+    let present = |w: &mut World, price: PullPrice| {
+        let account = anchor_lang::prelude::Pubkey::new_unique();
+        w.h.write_pull_oracle(account, price);
+        xmargin_client::instructions::settle_expired_series(BTC_MARKET, account, future)
+    };
+    let watched = [market_address(BTC_MARKET)];
+    let other_feed = present(&mut w, update([8; 32], true));
+    w.h.assert_refused(
+        &watched,
+        &[other_feed],
+        &[],
+        program_error(XmarginError::OracleFeedMismatch),
+    )
+    .await;
+    let unverified = present(&mut w, update(BTC_FEED, false));
+    w.h.assert_refused(
+        &watched,
+        &[unverified],
+        &[],
+        program_error(XmarginError::OracleNotVerified),
+    )
+    .await;
+    // A legacy market still takes its registered oracle only.
+    let foreign = anchor_lang::prelude::Pubkey::new_unique();
+    w.h.write_legacy_oracle(foreign, LegacyPrice::fresh(w.sol_price, &clock));
+    let on_legacy =
+        xmargin_client::instructions::settle_expired_series(SOL_MARKET, foreign, SOL_FUTURE);
+    w.h.assert_refused(
+        &[market_address(SOL_MARKET)],
+        &[on_legacy],
+        &[],
+        program_error(XmarginError::MissingOracle),
+    )
+    .await;
+    let earliest = present(&mut w, update(BTC_FEED, true));
+    let replaced =
+        w.h.send_for_events::<SettlementPriceProposed>(&[earliest], &[])
+            .await
+            .unwrap();
+    assert_eq!(replaced[0].publish_time, expiry + 5);
+    // One contract is 0.01 BTC.
+    assert_eq!(replaced[0].settlement_price, 950 * USDC);
+    let now = w.h.clock().await.unix_timestamp;
+    w.h.advance(replaced[0].final_at - now).await;
+    w.refresh_oracles().await;
+    let finalize = settle_series_ix(&w, BTC_MARKET, future);
+    let settled =
+        w.h.send_for_events::<SeriesSettled>(&[finalize], &[])
+            .await
+            .unwrap();
+    assert_eq!(settled[0].settlement_price, 950 * USDC);
 }

@@ -45,7 +45,7 @@ pub fn handler<'info>(
     require!(params.asset != QUOTE_ASSET, XmarginError::InvalidParameter);
     let common = &ctx.accounts.common;
     let parties = common.parties(None, ctx.remaining_accounts)?;
-    let (risk, before, evaluated) = parties.begin(&[], None)?;
+    let (risk, before, evaluated) = parties.begin(&[], &[])?;
     // Valued low or at zero while its feed is stale (so the account can still be liquidated),
     // but sold only at a strict price.
     require!(

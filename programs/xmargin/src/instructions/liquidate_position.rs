@@ -14,12 +14,16 @@ use crate::state::{Clearinghouse, MarginAccount, Market};
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LiquidatePositionParams {
     pub series: u8,
-    /// Most contracts the liquidator is willing to take in this step (of each leg of a pair).
+    /// Most contracts the liquidator is willing to take in this step (of the first leg of a
+    /// pair).
     pub max_quantity: u64,
-    /// Take this series of the same market too, in equal contracts, held on the other side:
-    /// a netted pair, for a hedged book no single leg of which can be reduced. The fee is on
-    /// the maintenance requirement the pair releases.
+    /// Take this series too, the same fraction of its position as of the first leg's: a pair,
+    /// for a hedged book no single leg of which can be reduced. The fee is on the maintenance
+    /// requirement the pair releases; the step must still raise maintenance health.
     pub paired_series: Option<u8>,
+    /// The paired series' market when it is not `market` (a hedge across underlyings); that
+    /// market is then passed writable among the remaining accounts.
+    pub paired_market: Option<u8>,
 }
 
 #[derive(Accounts)]
@@ -33,6 +37,7 @@ pub struct LiquidatePosition<'info> {
 /// One leg of a step.
 #[derive(Clone, Copy)]
 struct Leg {
+    market: u8,
     series: u8,
     /// Contracts, signed as the target holds them.
     moved: i64,
@@ -56,21 +61,42 @@ pub fn handler<'info>(
     let market_index = {
         let market = ctx.accounts.market.load()?;
         market.series(params.series)?;
-        if let Some(paired) = params.paired_series {
-            market.series(paired)?;
-            require!(paired != params.series, XmarginError::NotAnOffsettingPair);
-        }
         market.index
+    };
+    // The paired leg's market: this one, or another passed writable among the remaining
+    // accounts.
+    let paired_market = match params.paired_market.filter(|index| *index != market_index) {
+        Some(index) if params.paired_series.is_some() => {
+            Some(writable_market(ctx.remaining_accounts, index)?)
+        }
+        Some(_) => return err!(XmarginError::NotAnOffsettingPair),
+        None => None,
+    };
+    let paired_key = match params.paired_series {
+        Some(paired) => {
+            let loader = paired_market.as_ref().unwrap_or(&ctx.accounts.market);
+            let market = loader.load()?;
+            market.series(paired)?;
+            require!(
+                (market.index, paired) != (market_index, params.series),
+                XmarginError::NotAnOffsettingPair
+            );
+            Some((market.index, paired))
+        }
+        None => None,
     };
     let common = &ctx.accounts.common;
     let parties = common.parties(Some(ctx.accounts.market.as_ref()), ctx.remaining_accounts)?;
     let key = (market_index, params.series);
-    let paired_key = params.paired_series.map(|paired| (market_index, paired));
     let moved_keys: &[(u8, u8)] = match paired_key {
         Some(paired) => &[key, paired],
         None => &[key],
     };
-    let (risk, before, evaluated) = parties.begin(moved_keys, Some(&ctx.accounts.market))?;
+    let markets: &[&AccountLoader<Market>] = match &paired_market {
+        Some(other) => &[&ctx.accounts.market, other],
+        None => &[&ctx.accounts.market],
+    };
+    let (risk, before, evaluated) = parties.begin(moved_keys, markets)?;
     let step = {
         let target = common.target_account.load()?;
         match paired_key {
@@ -96,12 +122,16 @@ pub fn handler<'info>(
     {
         let mut target = common.target_account.load_mut()?;
         let mut liquidator = common.liquidator_account.load_mut()?;
-        let mut market = ctx.accounts.market.load_mut()?;
         for leg in step.legs.iter().flatten() {
             let target_fill =
-                target.apply_value_fill(market_index, leg.series, -leg.moved, -leg.value)?;
+                target.apply_value_fill(leg.market, leg.series, -leg.moved, -leg.value)?;
             let liquidator_fill =
-                liquidator.apply_value_fill(market_index, leg.series, leg.moved, leg.value)?;
+                liquidator.apply_value_fill(leg.market, leg.series, leg.moved, leg.value)?;
+            let loader = markets
+                .iter()
+                .find(|loader| loader.load().is_ok_and(|m| m.index == leg.market))
+                .ok_or_else(|| error!(XmarginError::UnknownMarket))?;
+            let mut market = loader.load_mut()?;
             let series = market.series_mut(leg.series)?;
             series.record_fill(&target_fill, -leg.moved)?;
             series.record_fill(&liquidator_fill, leg.moved)?;
@@ -131,6 +161,7 @@ pub fn handler<'info>(
         series: params.series,
         quantity: first.moved,
         value: value_of(&first)?,
+        paired_market: paired.map(|leg| leg.market),
         paired_series: paired.map(|leg| leg.series),
         paired_quantity: paired.map_or(0, |leg| leg.moved),
         paired_value: paired.as_ref().map(value_of).transpose()?.unwrap_or(0),
@@ -201,12 +232,12 @@ fn plan_step(
         quantity_to_liquidate(risk, evaluated, target, clearinghouse, key, max_quantity)?;
     let step = position_step(risk.engine(), &priced, quantity, discount(clearinghouse))
         .map_err(risk_error)?;
-    Step::of([Some((key.1, step)), None], step.fee, clearinghouse)
+    Step::of([Some((key, step)), None], step.fee, clearinghouse)
 }
 
-/// Sizes a pair step: equal contracts of the two legs that bring the target to the
-/// liquidation-end level (engine bisection, `PairLiquidation`), capped by the liquidator's
-/// maximum; with the pair's fee.
+/// Sizes a pair step: the contracts of the first leg (the second in proportion) that bring
+/// the target to the liquidation-end level (engine bisection, `PairLiquidation`), capped by
+/// the liquidator's maximum; with the pair's fee.
 // Out of line: the two priced positions (~1.2 KB) go to the heap, not the handler's frame.
 #[inline(never)]
 fn plan_pair(
@@ -257,10 +288,7 @@ fn plan_pair(
     let quantity = needed.unwrap_or(pair.held()).min(max_quantity);
     let (step, _) = pair.step(quantity).map_err(risk_error)?;
     Step::of(
-        [
-            Some((keys[0].1, step.legs[0])),
-            Some((keys[1].1, step.legs[1])),
-        ],
+        [Some((keys[0], step.legs[0])), Some((keys[1], step.legs[1]))],
         step.fee,
         clearinghouse,
     )
@@ -268,7 +296,7 @@ fn plan_pair(
 
 impl Step {
     fn of(
-        legs: [Option<(u8, PositionStep)>; 2],
+        legs: [Option<((u8, u8), PositionStep)>; 2],
         fee: i128,
         clearinghouse: &Clearinghouse,
     ) -> Result<Self> {
@@ -276,7 +304,8 @@ impl Step {
         let (liquidator_fee, insurance_fee) = split_fee(clearinghouse, fee);
         Ok(Self {
             legs: legs.map(|leg| {
-                leg.map(|(series, step)| Leg {
+                leg.map(|((market, series), step)| Leg {
+                    market,
                     series,
                     moved: step.moved,
                     value: step.value,
@@ -287,4 +316,21 @@ impl Step {
             insurance_fee,
         })
     }
+}
+
+/// The market `index` among `accounts`, writable (a pair's second leg changes hands in it).
+fn writable_market<'info>(
+    accounts: &'info [AccountInfo<'info>],
+    index: u8,
+) -> Result<AccountLoader<'info, Market>> {
+    for info in accounts.iter().filter(|info| info.owner == &crate::ID) {
+        let Ok(loader) = AccountLoader::<Market>::try_from(info) else {
+            continue;
+        };
+        if loader.load()?.index == index {
+            require!(info.is_writable, XmarginError::UnknownMarket);
+            return Ok(loader);
+        }
+    }
+    err!(XmarginError::UnknownMarket)
 }

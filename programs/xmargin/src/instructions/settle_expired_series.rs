@@ -7,9 +7,10 @@ use crate::state::{
     SeriesKind, SERIES_ACTIVE, SERIES_SETTLED, SERIES_SETTLING, SETTLEMENT_WINDOW_SECS,
 };
 
-/// Permissionless, for an expired future or option. The first call proposes the oracle's
-/// price (valid when published, at or after expiry, however late it is presented: a pull
-/// update keeps its publish time) and opens a window of `SETTLEMENT_WINDOW_SECS`; within it,
+/// Permissionless, for an expired future or option. The first call proposes the presented
+/// price (the market's oracle, or on a pull market any verified update of its feed; valid when
+/// published, at or after expiry, however late it is presented: a pull update keeps its
+/// publish time) and opens a window of `SETTLEMENT_WINDOW_SECS`; within it,
 /// any valid price published earlier (still at or after expiry) replaces the proposal; after
 /// it, any call makes the proposal final. A price published more than a window after expiry
 /// settles too (nobody proposed one in time), flagged `fallback`. Positions then settle one
@@ -42,7 +43,7 @@ pub fn handler(ctx: Context<MarketOracle>, series_index: u8) -> Result<()> {
         });
         return Ok(());
     }
-    let (price, settlement_price) = ctx.accounts.published_price()?;
+    let (price, settlement_price) = ctx.accounts.settlement_price()?;
     price.check_at_publish(&ctx.accounts.clearinghouse.strict_oracle)?;
     require!(
         price.publish_time >= series.expiry,

@@ -14,6 +14,13 @@ use solana_keypair::Keypair;
 use solana_program_test::{BanksClientError, ProgramTestContext};
 use solana_signer::Signer;
 use solana_transaction::Transaction;
+use solana_transaction_error::TransactionError;
+
+/// A processed transaction: its result and the compute units it consumed.
+pub struct Outcome {
+    pub result: Result<(), TransactionError>,
+    pub units: u64,
+}
 
 pub struct Harness {
     pub ctx: ProgramTestContext,
@@ -83,6 +90,35 @@ impl Harness {
             .clone()
             .map_err(BanksClientError::TransactionError)?;
         Ok(outcome.metadata.map(|m| m.log_messages).unwrap_or_default())
+    }
+
+    /// Sends and returns what the transaction did, refused or not: `Err` only when it could
+    /// not be processed at all.
+    pub async fn send_measured(
+        &mut self,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+    ) -> Result<Outcome, BanksClientError> {
+        let tx = self.transaction(instructions, signers).await?;
+        let outcome =
+            xmargin_client::chain::process_retrying_locks(&self.ctx.banks_client, tx).await?;
+        Ok(Outcome {
+            result: outcome.result,
+            units: outcome.metadata.map_or(0, |m| m.compute_units_consumed),
+        })
+    }
+
+    /// Runs the transaction against the current bank without committing it.
+    pub async fn simulate(
+        &mut self,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+    ) -> Result<Result<(), TransactionError>, BanksClientError> {
+        let tx = self.transaction(instructions, signers).await?;
+        let simulated = self.ctx.banks_client.simulate_transaction(tx).await?;
+        Ok(simulated
+            .result
+            .unwrap_or(Err(TransactionError::AccountNotFound)))
     }
 
     /// Sends and returns every Anchor event of type `E` the transaction logged.

@@ -820,6 +820,19 @@ impl World {
         (series, paired_series): (u8, Option<u8>),
         max_quantity: u64,
     ) -> Instruction {
+        let paired = paired_series.map(|paired| (market, paired));
+        self.liquidate_legs_ix(liquidator, target, (market, series), paired, max_quantity)
+    }
+
+    /// `liquidate_ix` of `first`, with `paired` (market, series), if any, as the second leg.
+    pub fn liquidate_legs_ix(
+        &self,
+        liquidator: &Trader,
+        target: Pubkey,
+        (market, series): (u8, u8),
+        paired: Option<(u8, u8)>,
+        max_quantity: u64,
+    ) -> Instruction {
         let risk: Vec<AccountMeta> = self
             .risk_accounts()
             .into_iter()
@@ -831,7 +844,8 @@ impl World {
             LiquidatePositionParams {
                 series,
                 max_quantity,
-                paired_series,
+                paired_series: paired.map(|(_, series)| series),
+                paired_market: paired.map(|(market, _)| market),
             },
             &risk,
         )
@@ -909,6 +923,13 @@ impl World {
     /// Vault tokens == what the registry says is deposited == Σ balances (quote: minus open cost
     /// bases, plus fees, minus unbacked debt), and every series' sizes sum to zero.
     pub async fn assert_books_reconcile(&mut self) {
+        if let Err(broken) = self.books_reconcile().await {
+            panic!("{broken}");
+        }
+    }
+
+    /// `assert_books_reconcile` as a verdict: the first broken identity, described.
+    pub async fn books_reconcile(&mut self) -> Result<(), String> {
         let registry = self.registry().await;
         let mut accounts = Vec::new();
         for address in self.accounts.clone() {
@@ -919,7 +940,9 @@ impl World {
         for index in 0..registry.asset_count {
             let asset = registry.assets[index as usize];
             let vault = self.h.token_balance(asset.vault).await;
-            assert_eq!(vault, asset.deposited, "asset {index}: vault vs deposited");
+            expect_equal(vault, asset.deposited, || {
+                format!("asset {index}: vault vs deposited")
+            })?;
             let mut books: i128 = accounts
                 .iter()
                 .filter_map(|a| a.balance_of(index))
@@ -945,7 +968,9 @@ impl World {
                 books = books - open_basis - pending_funding - registry.unbacked_debt as i128;
             }
             books += asset.fees_accrued as i128;
-            assert_eq!(books, vault as i128, "asset {index}: books vs vault");
+            expect_equal(books, vault as i128, || {
+                format!("asset {index}: books vs vault")
+            })?;
         }
         let mut markets = vec![SOL_MARKET, BTC_MARKET];
         markets.extend(self.extra_markets.clone());
@@ -960,18 +985,36 @@ impl World {
                     .filter_map(|a| a.position(market, series))
                     .map(|p| p.size)
                     .sum();
-                assert_eq!(net, 0, "market {market} series {series} sizes sum to zero");
+                expect_equal(net, 0, || {
+                    format!("market {market} series {series} sizes sum to zero")
+                })?;
                 let s = m.series[series as usize];
                 let longs: i64 = accounts
                     .iter()
                     .filter_map(|a| a.position(market, series))
                     .map(|p| p.size.max(0))
                     .sum();
-                assert_eq!(s.open_interest_long as i64, longs);
-                assert_eq!(s.open_interest_short, s.open_interest_long);
+                expect_equal(s.open_interest_long as i64, longs, || {
+                    format!("market {market} series {series} long open interest")
+                })?;
+                expect_equal(s.open_interest_short, s.open_interest_long, || {
+                    format!("market {market} series {series} short open interest")
+                })?;
             }
         }
+        Ok(())
     }
+}
+
+fn expect_equal<T: PartialEq + std::fmt::Debug>(
+    left: T,
+    right: T,
+    what: impl FnOnce() -> String,
+) -> Result<(), String> {
+    if left == right {
+        return Ok(());
+    }
+    Err(format!("{}: {left:?} != {right:?}", what()))
 }
 
 pub fn sol_collateral_params() -> AddCollateralAssetParams {

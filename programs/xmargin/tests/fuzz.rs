@@ -1,0 +1,973 @@
+//! The stateful fuzzer: random sequences of every user, keeper and authority action driven
+//! through the real program in the in-process runtime (native, or the SBF `.so` under
+//! scripts/test-sbf.sh), with the solvency and liveness invariants checked after every step
+//! (docs/security.md, "Invariants the fuzzer checks").
+//!
+//! A sequence starts from a fresh listed exchange: USDC and SOL collateral, a SOL market
+//! (perpetual, 30-day future, 150 call, 140 put; a risk cache) on a legacy feed and a BTC
+//! perpetual on a pull feed, four traders (0 and 1 collude, 2 is a bystander who also funds the
+//! insurance fund, 3 is the keeper's well-capitalised liquidator). Operations name traders and
+//! series by index, so any sub-sequence is still a valid input and proptest shrinks a failure
+//! to a minimal sequence.
+//!
+//! Runs: `scripts/fuzz.sh [SEQUENCES] [OPERATIONS]`, seeded by `XMARGIN_FUZZ_SEED`. Each failure
+//! found becomes a named regression test below.
+mod common;
+
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::solana_program::instruction::Instruction;
+use common::world::*;
+use common::Outcome;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
+use pyth_sdk_solana::state::PriceStatus;
+use solana_instruction_error::InstructionError;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use solana_transaction_error::TransactionError;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use xmargin::state::{MarginAccount, StoredGrid};
+
+const TRADERS: usize = 4;
+const KEEPER: usize = 3;
+const BYSTANDER: usize = 2;
+/// (market, series) of every listed series, by the index operations use.
+const SERIES: [(u8, u8); 5] = [
+    (SOL_MARKET, SOL_PERP),
+    (SOL_MARKET, SOL_FUTURE),
+    (SOL_MARKET, SOL_CALL_150),
+    (SOL_MARKET, SOL_PUT_140),
+    (BTC_MARKET, BTC_PERP),
+];
+
+/// Where a fill's price lies: across the program's band (0 = its low edge, 10,000 = its high
+/// edge), or beyond an edge by some basis points of it.
+#[derive(Clone, Copy, Debug)]
+enum Fill {
+    InBand(u16),
+    Beyond { above: bool, bps: u16 },
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Deposit {
+        trader: usize,
+        asset: u8,
+        amount: u64,
+    },
+    /// `per_mille` of the account's balance of `asset` (above 1,000: more than it holds).
+    Withdraw {
+        trader: usize,
+        asset: u8,
+        per_mille: u16,
+    },
+    Trade {
+        taker: usize,
+        maker: usize,
+        series: usize,
+        contracts: i64,
+        fill: Fill,
+    },
+    /// Publishes `market`'s feed, fresh and trading, moved by `bps`.
+    MovePrice {
+        market: u8,
+        bps: i32,
+    },
+    HaltFeed {
+        market: u8,
+    },
+    StaleFeed {
+        market: u8,
+    },
+    /// The risk authority moves the flat vol surface by 5 points (within the per-call bound).
+    StepVol {
+        market: u8,
+        up: bool,
+    },
+    /// The risk authority moves the core price range by a point (between 10 % and 25 %).
+    StepGrid {
+        market: u8,
+        widen: bool,
+    },
+    CrankFunding {
+        series: usize,
+    },
+    RefreshCache {
+        first: u8,
+        count: u8,
+    },
+    Liquidate {
+        liquidator: usize,
+        target: usize,
+        series: usize,
+        paired: Option<usize>,
+        quantity: u64,
+    },
+    LiquidateCollateral {
+        liquidator: usize,
+        target: usize,
+        amount: u64,
+    },
+    ResolveBankruptcy {
+        target: usize,
+        market: u8,
+    },
+    SettleSeries {
+        series: usize,
+    },
+    SettlePosition {
+        trader: usize,
+        series: usize,
+    },
+    /// Moves the clock (`to_expiry`: to the options' expiry plus `secs`), republishing every
+    /// feed that is not halted when `republish`.
+    Advance {
+        secs: i64,
+        to_expiry: bool,
+        republish: bool,
+    },
+    FundInsurance {
+        amount: u64,
+    },
+}
+
+fn trader() -> impl Strategy<Value = usize> {
+    0..TRADERS
+}
+
+fn contracts() -> impl Strategy<Value = i64> {
+    prop_oneof![1i64..10, 10i64..400, 400i64..4_000]
+        .prop_flat_map(|n| prop_oneof![Just(n), Just(-n)])
+}
+
+fn fill() -> impl Strategy<Value = Fill> {
+    prop_oneof![
+        4 => (0u16..=10_000).prop_map(Fill::InBand),
+        1 => (any::<bool>(), 1u16..2_000).prop_map(|(above, bps)| Fill::Beyond { above, bps }),
+    ]
+}
+
+fn price_move() -> impl Strategy<Value = i32> {
+    prop_oneof![
+        4 => -800i32..800,
+        2 => -2_500i32..2_500,
+        1 => prop_oneof![-6_000i32..-3_000, 3_000i32..6_000],
+    ]
+}
+
+fn quantity() -> impl Strategy<Value = u64> {
+    prop_oneof![Just(1u64), 1u64..100, 100u64..5_000, Just(u64::MAX)]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let series = 0..SERIES.len();
+    prop_oneof![
+        3 => (trader(), 0u8..2, 1u64..200_000).prop_map(|(trader, asset, units)| Op::Deposit {
+            trader,
+            asset,
+            // USDC, or SOL in thousandths.
+            amount: if asset == QUOTE { units * USDC } else { units * SOL_LAMPORTS / 1_000 },
+        }),
+        3 => (trader(), 0u8..2, 1u16..1_200)
+            .prop_map(|(trader, asset, per_mille)| Op::Withdraw { trader, asset, per_mille }),
+        10 => (trader(), trader(), series.clone(), contracts(), fill()).prop_map(
+            |(taker, maker, series, contracts, fill)| Op::Trade { taker, maker, series, contracts, fill }
+        ),
+        5 => (0u8..2, price_move()).prop_map(|(market, bps)| Op::MovePrice { market, bps }),
+        1 => (0u8..2).prop_map(|market| Op::HaltFeed { market }),
+        1 => (0u8..2).prop_map(|market| Op::StaleFeed { market }),
+        1 => (0u8..2, any::<bool>()).prop_map(|(market, up)| Op::StepVol { market, up }),
+        1 => (0u8..2, any::<bool>()).prop_map(|(market, widen)| Op::StepGrid { market, widen }),
+        2 => series.clone().prop_map(|series| Op::CrankFunding { series }),
+        1 => (0u8..4, 1u8..5).prop_map(|(first, count)| Op::RefreshCache { first, count }),
+        4 => (
+            prop_oneof![3 => Just(KEEPER), 1 => trader()],
+            trader(),
+            series.clone(),
+            proptest::option::weighted(0.3, series.clone()),
+            quantity()
+        )
+            .prop_map(|(liquidator, target, series, paired, quantity)| Op::Liquidate {
+                liquidator,
+                target,
+                series,
+                paired,
+                quantity,
+            }),
+        1 => (prop_oneof![3 => Just(KEEPER), 1 => trader()], trader(), quantity()).prop_map(
+            |(liquidator, target, amount)| Op::LiquidateCollateral {
+                liquidator,
+                target,
+                amount: amount.saturating_mul(SOL_LAMPORTS / 100),
+            }
+        ),
+        1 => (trader(), 0u8..2).prop_map(|(target, market)| Op::ResolveBankruptcy { target, market }),
+        1 => series.clone().prop_map(|series| Op::SettleSeries { series }),
+        1 => (trader(), series).prop_map(|(trader, series)| Op::SettlePosition { trader, series }),
+        3 => (
+            prop_oneof![Just(1i64), 1i64..600, 600i64..86_400, 86_400i64..864_000],
+            proptest::bool::weighted(0.1),
+            proptest::bool::weighted(0.85)
+        )
+            .prop_map(|(secs, to_expiry, republish)| Op::Advance { secs, to_expiry, republish }),
+        1 => (1u64..50_000).prop_map(|units| Op::FundInsurance { amount: units * USDC }),
+    ]
+}
+
+/// Totals over a run, for the summary line.
+#[derive(Default)]
+struct Stats {
+    sequences: AtomicU64,
+    instructions: AtomicU64,
+    checks: AtomicU64,
+    probes: AtomicU64,
+    max_units: AtomicU64,
+}
+
+impl Stats {
+    fn add(&self, counter: &AtomicU64, n: u64) {
+        let _ = self;
+        counter.fetch_add(n, Relaxed);
+    }
+}
+
+/// A feed as the fuzzer last wrote it.
+#[derive(Clone, Copy)]
+struct Feed {
+    halted: bool,
+    published: i64,
+}
+
+struct Fuzz<'s> {
+    w: World,
+    traders: Vec<Trader>,
+    feeds: [Feed; 2],
+    vols: [i64; 2],
+    price_ranges: [i64; 2],
+    stats: &'s Stats,
+}
+
+/// What an operation sent and which margin accounts it may change.
+struct Sent {
+    outcome: Outcome,
+    parties: Vec<Pubkey>,
+    /// A fill price outside the band the program's own valuation gives.
+    off_band: bool,
+}
+
+type Verdict = Result<(), String>;
+
+/// Older than the tolerant guard's 600 s: a stale feed.
+const STALE_SECS: i64 = 700;
+/// The strict guard's age limit: a feed younger than this is live.
+const LIVE_SECS: i64 = 60;
+
+impl<'s> Fuzz<'s> {
+    async fn start(stats: &'s Stats) -> Self {
+        let mut w = World::listed().await;
+        w.enable_risk_cache(SOL_MARKET).await;
+        w.refresh_risk_caches().await;
+        let mut traders = Vec::new();
+        for index in 0..TRADERS {
+            let trader = w.trader(100_000_000 * USDC, 100_000 * SOL_LAMPORTS).await;
+            let usdc = if index == KEEPER { 50_000_000 } else { 100_000 };
+            w.deposit(&trader, QUOTE, usdc * USDC).await.unwrap();
+            traders.push(trader);
+        }
+        let insure = w.fund_insurance_ix(&traders[BYSTANDER], 100_000 * USDC);
+        let key = traders[BYSTANDER].key.insecure_clone();
+        w.h.send(&[insure], &[&key]).await.unwrap();
+        let now = w.h.clock().await.unix_timestamp;
+        let mut fuzz = Self {
+            w,
+            traders,
+            feeds: [Feed {
+                halted: false,
+                published: now,
+            }; 2],
+            vols: [80; 2],
+            price_ranges: [15; 2],
+            stats,
+        };
+        for market in [SOL_MARKET, BTC_MARKET] {
+            fuzz.write_feed(market, now).await;
+        }
+        fuzz
+    }
+
+    fn account(&self, trader: usize) -> Pubkey {
+        self.traders[trader % TRADERS].account
+    }
+
+    /// Every account an instruction here can write: refusals must leave all of them as they
+    /// were.
+    fn watched(&self) -> Vec<Pubkey> {
+        let mut keys: Vec<Pubkey> = self.traders.iter().map(|t| t.account).collect();
+        keys.extend(self.traders.iter().flat_map(|t| [t.usdc, t.sol]));
+        keys.extend([
+            clearinghouse_address(),
+            registry_address(),
+            market_address(SOL_MARKET),
+            market_address(BTC_MARKET),
+            vault_address(self.w.usdc_mint),
+            vault_address(self.w.sol_mint),
+            insurance_address(),
+        ]);
+        keys.extend(self.w.risk_caches.iter().map(|(_, cache)| *cache));
+        keys
+    }
+
+    /// Writes `market`'s feed at its price, published at `published` (halted: a legacy feed
+    /// says so, a pull feed publishes nothing new).
+    async fn write_feed(&mut self, market: u8, published: i64) {
+        let feed = &mut self.feeds[market as usize];
+        feed.published = published;
+        let feed = *feed;
+        if market == SOL_MARKET {
+            let status = if feed.halted {
+                PriceStatus::Halted
+            } else {
+                PriceStatus::Trading
+            };
+            self.w
+                .write_sol_oracle(|p| {
+                    p.status = status;
+                    p.publish_time = published;
+                })
+                .await;
+        } else {
+            self.w
+                .write_btc_oracle(|p| p.publish_time = published)
+                .await;
+        }
+    }
+
+    async fn now(&mut self) -> i64 {
+        self.w.h.clock().await.unix_timestamp
+    }
+
+    async fn feeds_live(&mut self) -> bool {
+        let now = self.now().await;
+        self.feeds
+            .iter()
+            .all(|f| !f.halted && now - f.published < LIVE_SECS)
+    }
+
+    async fn send(&mut self, ixs: &[Instruction], signers: &[&Keypair]) -> Outcome {
+        self.stats.add(&self.stats.instructions, 1);
+        // A trader trading with itself signs once.
+        let mut signers = signers.to_vec();
+        signers.dedup_by_key(|key| key.pubkey());
+        let signers = signers.as_slice();
+        let outcome = self
+            .w
+            .h
+            .send_measured(ixs, signers)
+            .await
+            .expect("the bank processes every transaction");
+        self.stats.max_units.fetch_max(outcome.units, Relaxed);
+        outcome
+    }
+
+    async fn as_trader(&mut self, trader: usize, ixs: &[Instruction]) -> Outcome {
+        let key = self.traders[trader].key.insecure_clone();
+        self.send(ixs, &[&key]).await
+    }
+
+    async fn balance(&mut self, trader: usize, asset: u8) -> u64 {
+        let account = self.account(trader);
+        let account = self.w.margin_account(account).await;
+        account
+            .balance_of(asset)
+            .map_or(0, |b| b.amount.max(0) as u64)
+    }
+
+    /// Applies one operation; `None` when it sent nothing (the world only changed its feeds or
+    /// clock).
+    async fn apply(&mut self, op: &Op) -> Option<Sent> {
+        let mut off_band = false;
+        let (outcome, parties) = match *op {
+            Op::Deposit {
+                trader,
+                asset,
+                amount,
+            } => {
+                let t = &self.traders[trader];
+                let source = if asset == QUOTE { t.usdc } else { t.sol };
+                let deposit = self.w.deposit_ix(&t.key, t.account, source, asset, amount);
+                (
+                    self.as_trader(trader, &[deposit]).await,
+                    vec![self.account(trader)],
+                )
+            }
+            Op::Withdraw {
+                trader,
+                asset,
+                per_mille,
+            } => {
+                let balance = self.balance(trader, asset).await;
+                let amount = (balance as u128 * per_mille as u128 / 1_000).max(1) as u64;
+                let t = &self.traders[trader];
+                let destination = if asset == QUOTE { t.usdc } else { t.sol };
+                let withdraw = self
+                    .w
+                    .withdraw_ix(&t.key, t.account, destination, asset, amount);
+                (
+                    self.as_trader(trader, &[withdraw]).await,
+                    vec![self.account(trader)],
+                )
+            }
+            Op::Trade {
+                taker,
+                maker,
+                series,
+                contracts,
+                fill,
+            } => {
+                let (market, series) = SERIES[series];
+                let band = self.w.protocol().await.fill_band(market, series).ok();
+                let (low, high) = band.map_or((1, 1), |b| (b.low, b.high));
+                // Without a band the program would accept nothing.
+                off_band = band.is_none();
+                let price = match fill {
+                    Fill::InBand(at) => low + ((high - low) as u128 * at as u128 / 10_000) as u64,
+                    Fill::Beyond { above, bps } => {
+                        off_band = true;
+                        if above {
+                            high + (high as u128 * bps as u128 / 10_000).max(1) as u64
+                        } else {
+                            low.saturating_sub((low as u128 * bps as u128 / 10_000).max(1) as u64)
+                        }
+                    }
+                };
+                let trade = self.w.trade_ix(
+                    &self.traders[taker],
+                    &self.traders[maker],
+                    market,
+                    series,
+                    contracts,
+                    price,
+                );
+                let keys = [
+                    self.traders[taker].key.insecure_clone(),
+                    self.traders[maker].key.insecure_clone(),
+                ];
+                (
+                    self.send(&[trade], &[&keys[0], &keys[1]]).await,
+                    vec![self.account(taker), self.account(maker)],
+                )
+            }
+            Op::MovePrice { market, bps } => {
+                let price = if market == SOL_MARKET {
+                    &mut self.w.sol_price
+                } else {
+                    &mut self.w.btc_price
+                };
+                *price = (*price as i128 * (10_000 + bps) as i128 / 10_000).max(1) as i64;
+                self.feeds[market as usize].halted = false;
+                let now = self.now().await;
+                self.write_feed(market, now).await;
+                return None;
+            }
+            Op::HaltFeed { market } => {
+                self.feeds[market as usize].halted = true;
+                let now = self.now().await;
+                let published = if market == SOL_MARKET {
+                    now
+                } else {
+                    now - STALE_SECS
+                };
+                self.write_feed(market, published).await;
+                return None;
+            }
+            Op::StaleFeed { market } => {
+                let now = self.now().await;
+                self.write_feed(market, now - STALE_SECS).await;
+                return None;
+            }
+            Op::StepVol { market, up } => {
+                let vol = (self.vols[market as usize] + if up { 5 } else { -5 }).clamp(30, 200);
+                let update = vol_surface_ix(&self.w, market, flat_surface(vol));
+                let outcome = self.as_risk_authority(&[update]).await;
+                if outcome.result.is_ok() {
+                    self.vols[market as usize] = vol;
+                }
+                (outcome, vec![])
+            }
+            Op::StepGrid { market, widen } => {
+                let range =
+                    (self.price_ranges[market as usize] + if widen { 1 } else { -1 }).clamp(10, 25);
+                let mut risk = underlying_risk(0, 90);
+                risk.grid = StoredGrid {
+                    price_range: fx(range, 100),
+                    ..risk.grid
+                };
+                let update = market_risk_ix(&self.w, market, risk);
+                let outcome = self.as_risk_authority(&[update]).await;
+                if outcome.result.is_ok() {
+                    self.price_ranges[market as usize] = range;
+                }
+                (outcome, vec![])
+            }
+            Op::CrankFunding { series } => {
+                let (market, series) = SERIES[series];
+                let crank = self.w.crank_funding_ix(market, series);
+                (self.send(&[crank], &[]).await, vec![])
+            }
+            Op::RefreshCache { first, count } => {
+                let refresh = self.w.refresh_risk_cache_ix(SOL_MARKET, first, count);
+                (self.send(&[refresh], &[]).await, vec![])
+            }
+            Op::Liquidate {
+                liquidator,
+                target,
+                series,
+                paired,
+                quantity,
+            } => {
+                let target_account = self.account(target);
+                let liquidate = self.w.liquidate_legs_ix(
+                    &self.traders[liquidator],
+                    target_account,
+                    SERIES[series],
+                    paired.map(|p| SERIES[p]),
+                    quantity,
+                );
+                (
+                    self.as_trader(liquidator, &[liquidate]).await,
+                    vec![self.account(liquidator), target_account],
+                )
+            }
+            Op::LiquidateCollateral {
+                liquidator,
+                target,
+                amount,
+            } => {
+                let target_account = self.account(target);
+                let liquidate = self.w.liquidate_collateral_ix(
+                    &self.traders[liquidator],
+                    target_account,
+                    SOL_ASSET,
+                    amount,
+                );
+                (
+                    self.as_trader(liquidator, &[liquidate]).await,
+                    vec![self.account(liquidator), target_account],
+                )
+            }
+            Op::ResolveBankruptcy { target, market } => {
+                let target_account = self.account(target);
+                let resolve = self.w.resolve_bankruptcy_ix(target_account, market);
+                (self.send(&[resolve], &[]).await, vec![target_account])
+            }
+            Op::SettleSeries { series } => {
+                let (market, series) = SERIES[series];
+                let settle = settle_series_ix(&self.w, market, series);
+                (self.send(&[settle], &[]).await, vec![])
+            }
+            Op::SettlePosition { trader, series } => {
+                let (market, series) = SERIES[series];
+                let account = self.account(trader);
+                let settle = settle_position_ix(market, series, account);
+                (self.send(&[settle], &[]).await, vec![account])
+            }
+            Op::Advance {
+                secs,
+                to_expiry,
+                republish,
+            } => {
+                let now = self.w.h.clock().await.unix_timestamp;
+                let by = if to_expiry && self.w.expiry > now {
+                    self.w.expiry - now + secs % 7_200
+                } else {
+                    secs
+                };
+                self.w.h.advance(by).await;
+                let now = self.now().await;
+                for market in [SOL_MARKET, BTC_MARKET] {
+                    if republish && !self.feeds[market as usize].halted {
+                        self.write_feed(market, now).await;
+                    }
+                }
+                return None;
+            }
+            Op::FundInsurance { amount } => {
+                let fund = self.w.fund_insurance_ix(&self.traders[BYSTANDER], amount);
+                (self.as_trader(BYSTANDER, &[fund]).await, vec![])
+            }
+        };
+        Some(Sent {
+            outcome,
+            parties,
+            off_band,
+        })
+    }
+
+    async fn as_risk_authority(&mut self, ixs: &[Instruction]) -> Outcome {
+        let key = self.w.risk_authority.insecure_clone();
+        self.send(ixs, &[&key]).await
+    }
+
+    /// One operation and every invariant after it.
+    async fn step(&mut self, op: &Op) -> Verdict {
+        let watched = self.watched();
+        let before = self.w.h.snapshot(&watched).await;
+        let insurance_before = self.w.h.token_balance(insurance_address()).await;
+        let debts_before = self.quote_debts().await;
+        let Some(sent) = self.apply(op).await else {
+            return self.after_step().await;
+        };
+        let after = self.w.h.snapshot(&watched).await;
+        match &sent.outcome.result {
+            Err(error) => {
+                self.checked(2);
+                if !is_named_refusal(error) {
+                    return Err(format!("refused without a named error: {error:?}"));
+                }
+                if let Some(k) = (0..watched.len()).find(|k| before[*k] != after[*k]) {
+                    return Err(format!(
+                        "a refusal ({error:?}) changed account {}",
+                        watched[k]
+                    ));
+                }
+            }
+            Ok(()) => {
+                self.checked(3);
+                if sent.off_band {
+                    return Err("a fill outside the program's band was accepted".into());
+                }
+                for (k, key) in watched.iter().enumerate().take(TRADERS) {
+                    if before[k] != after[k] && !sent.parties.contains(key) {
+                        return Err(format!("bystander account {key} changed"));
+                    }
+                }
+                let insurance = self.w.h.token_balance(insurance_address()).await;
+                let paid = insurance_before.saturating_sub(insurance);
+                let resolved_debt = match op {
+                    Op::ResolveBankruptcy { target, .. } => debts_before[*target],
+                    _ => 0,
+                };
+                if paid > resolved_debt {
+                    return Err(format!(
+                        "the insurance fund paid {paid} against a resolved debt of {resolved_debt}"
+                    ));
+                }
+            }
+        }
+        self.after_step().await
+    }
+
+    fn checked(&self, n: u64) {
+        self.stats.add(&self.stats.checks, n);
+    }
+
+    /// Each trader's quote debt (what a bankruptcy resolution may pay for it).
+    async fn quote_debts(&mut self) -> [u64; TRADERS] {
+        let mut debts = [0; TRADERS];
+        for (k, debt) in debts.iter_mut().enumerate() {
+            let account = self.w.margin_account(self.account(k)).await;
+            *debt = account.quote_balance().min(0).unsigned_abs();
+        }
+        debts
+    }
+
+    /// The invariants that hold in every state: books, then liveness and its converse.
+    async fn after_step(&mut self) -> Verdict {
+        self.checked(1);
+        self.w.books_reconcile().await?;
+        if !self.feeds_live().await {
+            return Ok(());
+        }
+        let protocol = self.w.protocol().await;
+        for target in 0..TRADERS {
+            let address = self.account(target);
+            let account = self.w.margin_account(address).await;
+            let Ok(verdict) = xmargin_keeper::scan::evaluate_alone(&protocol, address, &account)
+            else {
+                continue;
+            };
+            self.checked(1);
+            let liquidator = if target == KEEPER { BYSTANDER } else { KEEPER };
+            let candidates = self.remedies(liquidator, address, &account);
+            if verdict.liquidatable || verdict.bankrupt {
+                let mut refusals = Vec::new();
+                for (what, ixs) in &candidates {
+                    match self.simulate(liquidator, ixs).await {
+                        Ok(()) => {
+                            refusals.clear();
+                            break;
+                        }
+                        Err(error) => refusals.push(format!("{what}: {error:?}")),
+                    }
+                }
+                if !refusals.is_empty() || candidates.is_empty() {
+                    return Err(format!(
+                        "trader {target} is liquidatable (maintenance health {}) and nothing \
+                         resolves it: {refusals:?}",
+                        verdict.maint_health
+                    ));
+                }
+            } else if account.being_liquidated == 0 {
+                // A healthy account: no liquidation step may be taken from it.
+                let steps = candidates
+                    .iter()
+                    .filter(|(what, _)| what.starts_with("liquidate"));
+                for (what, ixs) in steps.take(1) {
+                    if self.simulate(liquidator, ixs).await.is_ok() {
+                        return Err(format!(
+                            "trader {target} is above maintenance ({}) and {what} succeeds",
+                            verdict.maint_health
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every step that could close out or resolve `target`: each position alone, each pair
+    /// of positions, its SOL collateral, then bankruptcy on each market.
+    fn remedies(
+        &self,
+        liquidator: usize,
+        target: Pubkey,
+        account: &MarginAccount,
+    ) -> Vec<(String, Vec<Instruction>)> {
+        let liquidator = &self.traders[liquidator];
+        let positions: Vec<(u8, u8, i64)> = account
+            .open_positions()
+            .map(|p| (p.market, p.series, p.size))
+            .collect();
+        let mut out = Vec::new();
+        for &(market, series, _) in &positions {
+            let step = self
+                .w
+                .liquidate_ix(liquidator, target, market, series, u64::MAX);
+            out.push((format!("liquidate {market}/{series}"), vec![step]));
+        }
+        for (k, &(market, series, _)) in positions.iter().enumerate() {
+            for &(other_market, other, _) in &positions[k + 1..] {
+                let step = self.w.liquidate_legs_ix(
+                    liquidator,
+                    target,
+                    (market, series),
+                    Some((other_market, other)),
+                    u64::MAX,
+                );
+                out.push((
+                    format!("liquidate pair {market}/{series}+{other_market}/{other}"),
+                    vec![step],
+                ));
+            }
+        }
+        if account.balance_of(SOL_ASSET).is_some_and(|b| b.amount > 0) {
+            let step = self
+                .w
+                .liquidate_collateral_ix(liquidator, target, SOL_ASSET, u64::MAX);
+            out.push(("liquidate collateral".into(), vec![step]));
+        }
+        for market in [SOL_MARKET, BTC_MARKET] {
+            let resolve = self.w.resolve_bankruptcy_ix(target, market);
+            out.push((format!("resolve on {market}"), vec![resolve]));
+        }
+        out
+    }
+
+    async fn simulate(
+        &mut self,
+        signer: usize,
+        ixs: &[Instruction],
+    ) -> Result<(), TransactionError> {
+        self.stats.add(&self.stats.probes, 1);
+        let key = self.traders[signer].key.insecure_clone();
+        let signs = ixs
+            .iter()
+            .flat_map(|ix| &ix.accounts)
+            .any(|meta| meta.is_signer && meta.pubkey == key.pubkey());
+        let signers: &[&Keypair] = if signs { &[&key] } else { &[] };
+        self.w
+            .h
+            .simulate(ixs, signers)
+            .await
+            .expect("the bank simulates every transaction")
+    }
+}
+
+/// A refusal the program (or a program it calls) names: a custom error code. Anything else —
+/// a panic, running out of compute or heap, an account the runtime rejects — is a violation.
+fn is_named_refusal(error: &TransactionError) -> bool {
+    matches!(
+        error,
+        TransactionError::InstructionError(_, InstructionError::Custom(_))
+    )
+}
+
+/// Plays `ops` from a fresh exchange: the exchange after them, or the first broken
+/// invariant with the step that broke it.
+async fn play<'s>(ops: &[Op], stats: &'s Stats) -> Result<Fuzz<'s>, String> {
+    stats.add(&stats.sequences, 1);
+    let mut fuzz = Fuzz::start(stats).await;
+    fuzz.after_step()
+        .await
+        .map_err(|e| format!("at setup: {e}"))?;
+    for (k, op) in ops.iter().enumerate() {
+        fuzz.step(op)
+            .await
+            .map_err(|e| format!("step {k} ({op:?}): {e}"))?;
+    }
+    Ok(fuzz)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+fn run_sequence(ops: &[Op], stats: &Stats) -> Verdict {
+    runtime().block_on(play(ops, stats)).map(drop)
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `XMARGIN_FUZZ_SEQUENCES` sequences of up to `XMARGIN_FUZZ_OPERATIONS` operations from
+/// `XMARGIN_FUZZ_SEED`, in batches of eight: each batch stops at its first violation (after
+/// shrinking it), the run goes on with the next batch.
+#[test]
+fn random_sequences_keep_every_invariant() {
+    let sequences = env_number("XMARGIN_FUZZ_SEQUENCES", 8);
+    let operations = env_number("XMARGIN_FUZZ_OPERATIONS", 40) as usize;
+    let seed = env_number("XMARGIN_FUZZ_SEED", 2026);
+    let stats = Stats::default();
+    let mut violations = Vec::new();
+    let batch = 8;
+    for first in (0..sequences).step_by(batch as usize) {
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&seed.to_le_bytes());
+        bytes[8..16].copy_from_slice(&first.to_le_bytes());
+        let config = Config {
+            cases: (sequences - first).min(batch) as u32,
+            failure_persistence: None,
+            max_shrink_iters: 200,
+            ..Config::default()
+        };
+        let mut runner =
+            TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
+        let strategy = proptest::collection::vec(op(), 1..=operations);
+        let result = runner.run(&strategy, |ops| {
+            run_sequence(&ops, &stats).map_err(TestCaseError::fail)
+        });
+        if let Err(failure) = result {
+            eprintln!("fuzz: seed {seed}, batch from sequence {first}: {failure}");
+            violations.push(failure.to_string());
+        }
+    }
+    println!(
+        "fuzz: {} sequences, {} instructions, {} invariant checks, {} violations",
+        stats.sequences.load(Relaxed),
+        stats.instructions.load(Relaxed),
+        stats.checks.load(Relaxed),
+        violations.len()
+    );
+    eprintln!(
+        "fuzz: {} liquidation probes simulated; most compute units in one transaction {}",
+        stats.probes.load(Relaxed),
+        stats.max_units.load(Relaxed)
+    );
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+/// Found by the fuzzer (seed 2026): trader 1, short 190 SOL 140 puts and short 9 BTC perps
+/// (long SOL delta hedged by short BTC in one correlation group), fell below maintenance on a
+/// 7 % SOL drop. Each leg alone raised the requirement more than it released
+/// (`LiquidationDidNotImproveHealth`), the account was not bankrupt, and the pair step took
+/// two series of one market only: nothing could liquidate it. Pairs now take two legs of any
+/// markets, the same fraction of each.
+#[test]
+fn regression_a_sol_leg_hedged_by_a_btc_leg_can_be_liquidated() {
+    let ops = [
+        Op::Deposit {
+            trader: 1,
+            asset: QUOTE,
+            amount: 114_339 * USDC,
+        },
+        Op::HaltFeed { market: 0 },
+        Op::Withdraw {
+            trader: 1,
+            asset: QUOTE,
+            per_mille: 975,
+        },
+        Op::MovePrice {
+            market: 0,
+            bps: 261,
+        },
+        Op::Trade {
+            taker: 1,
+            maker: 2,
+            series: 3,
+            contracts: -190,
+            fill: Fill::InBand(7_320),
+        },
+        Op::Trade {
+            taker: 0,
+            maker: 2,
+            series: 4,
+            contracts: 37,
+            fill: Fill::InBand(786),
+        },
+        Op::MovePrice {
+            market: 0,
+            bps: -794,
+        },
+        Op::Trade {
+            taker: 2,
+            maker: 1,
+            series: 4,
+            contracts: 9,
+            fill: Fill::InBand(7_172),
+        },
+        Op::MovePrice {
+            market: 0,
+            bps: 694,
+        },
+        Op::Withdraw {
+            trader: 1,
+            asset: QUOTE,
+            per_mille: 458,
+        },
+        Op::MovePrice {
+            market: 1,
+            bps: 549,
+        },
+        Op::MovePrice {
+            market: 0,
+            bps: -719,
+        },
+        // The pair the probe found, taken for real: it must restore trader 1.
+        Op::Liquidate {
+            liquidator: KEEPER,
+            target: 1,
+            series: 3,
+            paired: Some(4),
+            quantity: u64::MAX,
+        },
+    ];
+    let stats = Stats::default();
+    runtime().block_on(async {
+        let mut fuzz = play(&ops, &stats).await.unwrap();
+        let account = fuzz.w.margin_account(fuzz.account(1)).await;
+        let size = |market, series| account.position(market, series).map_or(0, |p| p.size);
+        // The same fraction of each leg changed hands.
+        let (puts, perps) = (size(SOL_MARKET, SOL_PUT_140), size(BTC_MARKET, BTC_PERP));
+        assert!(puts > -190 && perps > -9, "{puts} puts, {perps} perps left");
+        assert_eq!(i64::from(puts == 0), i64::from(perps == 0));
+        let (_, maint) = fuzz.w.health(fuzz.account(1)).await;
+        assert!(maint >= 0, "maintenance health {maint} after the pair step");
+    });
+}
