@@ -269,6 +269,85 @@ pub fn quantity_for_end_level(
     discount: Fx,
     end_fraction: Fx,
 ) -> RiskResult<Option<u64>> {
+    search_position(
+        market,
+        account,
+        target,
+        max_quantity,
+        discount,
+        end_fraction,
+        false,
+    )
+}
+
+/// The contracts of `target` a step takes: the fewest that reach the liquidation-end level
+/// (`quantity_for_end_level`), else those after which maintenance health is highest. A
+/// position that hedges part of the book helps only up to the point where the rest is
+/// balanced: taking all of it can lower health where taking part raises it (the fuzzer's
+/// short puts against short BTC perps). Health is concave in the quantity (equity moves
+/// linearly, the requirement is a maximum of linear scenario losses), so a ternary search
+/// finds that point.
+pub fn quantity_to_take(
+    market: &Market,
+    account: &EvaluatedBook,
+    target: &PricedPosition,
+    max_quantity: u64,
+    discount: Fx,
+    end_fraction: Fx,
+) -> RiskResult<u64> {
+    let bound = max_quantity.min(target.position.size.unsigned_abs());
+    Ok(search_position(
+        market,
+        account,
+        target,
+        max_quantity,
+        discount,
+        end_fraction,
+        true,
+    )?
+    .unwrap_or(bound))
+}
+
+/// The amount in `1..=max` after which `health_after` is highest, for a health concave in
+/// the amount (ties: the smaller amount); at most ~2 log1.5(max) evaluations.
+pub fn healthiest(
+    max: u64,
+    mut health_after: impl FnMut(u64) -> RiskResult<i128>,
+) -> RiskResult<u64> {
+    if max == 0 {
+        return Err(RiskError::NoLiquidationSolution);
+    }
+    let (mut low, mut high) = (1u64, max);
+    // invariant: a maximum lies in low..=high
+    while high - low > 2 {
+        let third = (high - low) / 3;
+        let (left, right) = (low + third, high - third);
+        if health_after(left)? < health_after(right)? {
+            low = left + 1;
+        } else {
+            high = right;
+        }
+    }
+    let mut best = (low, health_after(low)?);
+    for amount in low + 1..=high {
+        let health = health_after(amount)?;
+        if health > best.1 {
+            best = (amount, health);
+        }
+    }
+    Ok(best.0)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn search_position(
+    market: &Market,
+    account: &EvaluatedBook,
+    target: &PricedPosition,
+    max_quantity: u64,
+    discount: Fx,
+    end_fraction: Fx,
+    or_healthiest: bool,
+) -> RiskResult<Option<u64>> {
     if account.collateral.len() > MAX_COLLATERAL {
         return Err(RiskError::CapacityExceeded);
     }
@@ -297,7 +376,7 @@ pub fn quantity_for_end_level(
         .amount;
     let mut trial_collateral = account.collateral.to_vec();
     let bound = max_quantity.min(target.position.size.unsigned_abs());
-    smallest_sufficient(bound, |quantity| {
+    let mut report_after = |quantity| {
         let (remaining, realised) = transfer(market, target, quantity, discount)?;
         let tenor = target.position.instrument.tenor();
         let (_, notional, kept_unrealized) = position_terms(market, &remaining, &target.risk)?;
@@ -321,9 +400,18 @@ pub fn quantity_for_end_level(
             });
         trial_collateral[account.quote_index].amount =
             crate::fx::to_i64(quote_amount as i128 + realised)?;
-        let report = margin_totals(market, results, unrealized, &trial_collateral)?;
-        health_at_end_level(&report, end_fraction)
+        margin_totals(market, results, unrealized, &trial_collateral)
+    };
+    let sufficient = smallest_sufficient(bound, |quantity| {
+        health_at_end_level(&report_after(quantity)?, end_fraction)
+    })?;
+    if sufficient.is_some() || !or_healthiest {
+        return Ok(sufficient);
+    }
+    healthiest(bound, |quantity| {
+        Ok(report_after(quantity)?.maint_health() as i128)
     })
+    .map(Some)
 }
 
 /// What one leg of a pair keeps after a trial step, to add back to its underlying.
@@ -341,15 +429,17 @@ pub struct PairStep {
     /// Each leg at its account-adverse mark, with no fee of its own.
     pub legs: [PositionStep; 2],
     /// The liquidation fee: the discount on the maintenance requirement the pair releases
-    /// (never on the legs' notional, which for a hedge dwarfs the risk it carries; zero when
-    /// nothing is released, and then no step improves health).
+    /// (not on the legs' notional, which for a hedge dwarfs the risk it carries), and never
+    /// more than the legs would pay as single steps (the discount on their value: a short
+    /// option's requirement can far exceed its premium).
     pub fee: i128,
 }
 
 /// A hedged book can have no single leg whose removal raises health (each leg alone needs
-/// more margin than the pair), so a liquidator may take two legs at once: the same fraction of
-/// each position (the first leg's contracts, the second's in proportion, rounded down), so the
-/// book keeps its hedge ratio and the hedge leg cannot be taken alone. The legs may sit on one
+/// more margin than the pair), so a liquidator may take two legs that hedge each other
+/// (beta-weighted deltas not of one sign) at once: the same fraction of each position (the
+/// first leg's contracts, the second's in proportion, rounded up), so the book keeps its hedge
+/// ratio and the hedge leg cannot be taken alone. The legs may sit on one
 /// underlying (a perp against a future) or two (a SOL leg hedged by a BTC leg through their
 /// correlation group). Whether the step helps is the caller's check: the program accepts it
 /// only if it strictly raises maintenance health. Prepared once per step: each touched
@@ -369,7 +459,9 @@ pub struct PairLiquidation<'a> {
 }
 
 impl<'a> PairLiquidation<'a> {
-    /// Refuses the same position twice (`NoLiquidationSolution`).
+    /// Refuses legs that cannot hedge each other: the same position twice, or legs whose
+    /// beta-weighted deltas have one sign (each of those reduces alone)
+    /// (`NoLiquidationSolution`).
     pub fn new(
         market: &'a Market,
         account: &'a EvaluatedBook<'a>,
@@ -380,9 +472,21 @@ impl<'a> PairLiquidation<'a> {
             return Err(RiskError::CapacityExceeded);
         }
         let [first, second] = legs;
-        if first.position.underlying == second.position.underlying
-            && first.position.instrument == second.position.instrument
-        {
+        let same = first.position.underlying == second.position.underlying
+            && first.position.instrument == second.position.instrument;
+        let direction = |leg: &PricedPosition| -> RiskResult<i32> {
+            let beta = market
+                .underlyings
+                .get(leg.position.underlying as usize)
+                .ok_or(RiskError::UnknownUnderlying)?
+                .beta;
+            Ok(leg.position.size.signum() as i32
+                * leg.risk.delta.signum().to_num::<i32>()
+                * beta.signum().to_num::<i32>())
+        };
+        // A leg without delta (an option far out of the money) can still hedge the other in
+        // the extended scenarios: only legs on one side are refused.
+        if same || direction(first)? * direction(second)? > 0 {
             return Err(RiskError::NoLiquidationSolution);
         }
         let underlyings = if first.position.underlying == second.position.underlying {
@@ -437,14 +541,14 @@ impl<'a> PairLiquidation<'a> {
     }
 
     /// Contracts of each leg when the first moves `quantity`: the second in proportion,
-    /// rounded down (all of it with all of the first).
+    /// rounded up, so both legs always move (all of it with all of the first).
     fn quantities(&self, quantity: u64) -> RiskResult<[u64; 2]> {
         let first = self.held();
         if quantity > first {
             return Err(RiskError::NoLiquidationSolution);
         }
         let second = self.legs[1].position.size.unsigned_abs() as u128;
-        let proportional = second * quantity as u128 / first.max(1) as u128;
+        let proportional = (second * quantity as u128).div_ceil(first.max(1) as u128);
         Ok([quantity, proportional as u64])
     }
 
@@ -454,6 +558,8 @@ impl<'a> PairLiquidation<'a> {
         let quantities = self.quantities(quantity)?;
         let mut unrealized = self.rest_unrealized;
         let mut realised: i128 = 0;
+        // What the legs would pay as single steps: the pair's fee never exceeds it.
+        let mut single_step_fees: i128 = 0;
         let mut legs = [None; 2];
         let mut remaining = [None; 2];
         for (((slot, kept_leg), leg), quantity) in legs
@@ -463,6 +569,9 @@ impl<'a> PairLiquidation<'a> {
             .zip(quantities)
         {
             let step = position_step(self.market, leg, quantity, Fx::ZERO)?;
+            single_step_fees = single_step_fees
+                .checked_add(money_mul_ceil(step.value.abs(), self.discount)?)
+                .ok_or(RiskError::Overflow)?;
             let (kept_position, leg_realised) = transfer(self.market, leg, quantity, Fx::ZERO)?;
             let (_, notional, kept) = position_terms(self.market, &kept_position, &leg.risk)?;
             unrealized = unrealized.checked_add(kept).ok_or(RiskError::Overflow)?;
@@ -491,7 +600,7 @@ impl<'a> PairLiquidation<'a> {
                 });
         let after_legs = margin_totals(self.market, results.clone(), unrealized, &[])?;
         let released = (self.maint_before - after_legs.maintenance as i128).max(0);
-        let fee = money_mul_ceil(released, self.discount)?;
+        let fee = money_mul_ceil(released, self.discount)?.min(single_step_fees);
         let quote_index = self.account.quote_index;
         let quote_amount = self
             .account

@@ -71,6 +71,38 @@ fn search_finds_the_threshold_of_a_monotone_health() {
     );
 }
 
+proptest::proptest! {
+    /// The ternary search reaches the highest health of any concave health (a peak with
+    /// slopes of either steepness, plateaus included), as a scan of every amount does.
+    #[test]
+    fn the_healthiest_amount_is_the_peak_of_a_concave_health(
+        max in 1u64..3_000,
+        peak in 0u64..3_200,
+        rise in 0i128..50,
+        fall in 0i128..50,
+        plateau in 0u64..20,
+    ) {
+        let health = |q: u64| -> i128 {
+            let (q, peak) = (q as i128, peak as i128);
+            if q < peak {
+                -rise * (peak - q)
+            } else {
+                -fall * (q - peak - plateau as i128).max(0)
+            }
+        };
+        let mut evaluations = 0;
+        let found = xmargin_risk::liquidation::healthiest(max, |q| {
+            evaluations += 1;
+            Ok(health(q))
+        })
+        .unwrap();
+        let best = (1..=max).map(health).max().unwrap();
+        proptest::prop_assert!((1..=max).contains(&found));
+        proptest::prop_assert_eq!(health(found), best);
+        proptest::prop_assert!(evaluations <= 45, "{evaluations}");
+    }
+}
+
 #[test]
 fn closing_part_of_a_naked_short_call_restores_the_end_level() {
     let market = market(&[sol()]);
@@ -426,7 +458,13 @@ fn a_hedge_across_two_underlyings_is_taken_as_a_proportional_pair() {
     assert!(health_at_end_level(&report, end_fraction).unwrap() >= 0);
     assert!(report.maint_health() > before.maint_health());
     assert_eq!(step.legs[0].moved, quantity as i64);
-    assert_eq!(step.legs[1].moved, -((quantity * 1_500 / 1_000) as i64));
+    // The second leg in proportion, rounded up: both legs always move.
+    assert_eq!(
+        step.legs[1].moved,
+        -((quantity * 1_500).div_ceil(1_000) as i64)
+    );
+    let (one, _) = pair.step(1).unwrap();
+    assert_eq!((one.legs[0].moved, one.legs[1].moved), (1, -2));
     let mut moved = priced;
     let mut realised: i128 = 0;
     for (p, l) in moved.iter_mut().zip(step.legs) {
@@ -443,7 +481,20 @@ fn a_hedge_across_two_underlyings_is_taken_as_a_proportional_pair() {
         step.fee,
         (released * discount.to_bits() as i128 + (1 << 32) - 1) >> 32
     );
+    // Never more than the two legs' single-step fees.
+    let single: i128 = step
+        .legs
+        .iter()
+        .map(|l| (l.value.abs() * discount.to_bits() as i128 + (1 << 32) - 1) >> 32)
+        .sum();
+    assert!(step.fee <= single, "{} > {single}", step.fee);
     // All of the first leg takes all of the second.
     let (whole, _) = pair.step(1_000).unwrap();
     assert_eq!(whole.legs[1].moved, -1_500);
+    // Legs that do not hedge each other (both long delta) are no pair: each reduces alone.
+    let both_long = [priced[0], leg(1, 1_500)];
+    assert_eq!(
+        PairLiquidation::new(&market, &account, [&both_long[0], &both_long[1]], discount).err(),
+        Some(RiskError::NoLiquidationSolution)
+    );
 }

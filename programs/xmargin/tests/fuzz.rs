@@ -26,11 +26,20 @@ use solana_keypair::Keypair;
 use solana_signer::Signer;
 use solana_transaction_error::TransactionError;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use xmargin::state::{MarginAccount, StoredGrid};
+use xmargin::events::{CollateralLiquidated, PositionLiquidated};
+use xmargin::state::{MarginAccount, StoredGrid, SERIES_SETTLED, SERIES_SETTLING};
 
+/// Traders the operations name (0..TRADERS), then the backstop.
 const TRADERS: usize = 4;
 const KEEPER: usize = 3;
 const BYSTANDER: usize = 2;
+/// A liquidator with deep pockets that never trades: the liveness checks and the keeper's
+/// steps liquidate with it (a liquidation must leave the liquidator above initial margin, so
+/// liveness is judged for a liquidator able to carry the book).
+const BACKSTOP: usize = 4;
+/// Trader 0 delegates trading to trader 1's key (the colluder).
+const DELEGATED: usize = 0;
+const DELEGATE: usize = 1;
 /// (market, series) of every listed series, by the index operations use.
 const SERIES: [(u8, u8); 5] = [
     (SOL_MARKET, SOL_PERP),
@@ -55,18 +64,23 @@ enum Op {
         asset: u8,
         amount: u64,
     },
-    /// `per_mille` of the account's balance of `asset` (above 1,000: more than it holds).
+    /// `per_mille` of the account's balance of `asset` (above 1,000: more than it holds),
+    /// signed by the owner or by trader 0's delegate (trader 1's key), who may never withdraw.
     Withdraw {
         trader: usize,
         asset: u8,
         per_mille: u16,
+        by_delegate: bool,
     },
+    /// The taker signed by its owner or by trader 0's delegate (trader 1's key: a delegate of
+    /// trader 0 only).
     Trade {
         taker: usize,
         maker: usize,
         series: usize,
         contracts: i64,
         fill: Fill,
+        by_delegate: bool,
     },
     /// Publishes `market`'s feed, fresh and trading, moved by `bps`.
     MovePrice {
@@ -129,6 +143,14 @@ enum Op {
     FundInsurance {
         amount: u64,
     },
+    /// The owner withdraws all the quote the program allows (the client's preview): the
+    /// account sits at its initial margin.
+    WithdrawMost {
+        trader: usize,
+    },
+    /// The keeper's pass: the first liquidatable or bankrupt account, by the first step that
+    /// works on it (the liveness check's list).
+    Keeper,
 }
 
 fn trader() -> impl Strategy<Value = usize> {
@@ -136,7 +158,7 @@ fn trader() -> impl Strategy<Value = usize> {
 }
 
 fn contracts() -> impl Strategy<Value = i64> {
-    prop_oneof![1i64..10, 10i64..400, 400i64..4_000]
+    prop_oneof![1i64..10, 10i64..150, 150i64..1_500]
         .prop_flat_map(|n| prop_oneof![Just(n), Just(-n)])
 }
 
@@ -168,11 +190,31 @@ fn op() -> impl Strategy<Value = Op> {
             // USDC, or SOL in thousandths.
             amount: if asset == QUOTE { units * USDC } else { units * SOL_LAMPORTS / 1_000 },
         }),
-        3 => (trader(), 0u8..2, 1u16..1_200)
-            .prop_map(|(trader, asset, per_mille)| Op::Withdraw { trader, asset, per_mille }),
-        10 => (trader(), trader(), series.clone(), contracts(), fill()).prop_map(
-            |(taker, maker, series, contracts, fill)| Op::Trade { taker, maker, series, contracts, fill }
+        3 => (trader(), 0u8..2, 1u16..1_200, proptest::bool::weighted(0.1)).prop_map(
+            |(trader, asset, per_mille, by_delegate)| Op::Withdraw {
+                trader,
+                asset,
+                per_mille,
+                by_delegate,
+            }
         ),
+        10 => (
+            trader(),
+            prop_oneof![1 => Just(0usize), 15 => 1..TRADERS],
+            series.clone(),
+            contracts(),
+            fill(),
+            proptest::bool::weighted(0.15)
+        )
+            .prop_map(|(taker, offset, series, contracts, fill, by_delegate)| Op::Trade {
+                taker,
+                // Now and then a trader trades with itself (refused).
+                maker: (taker + offset) % TRADERS,
+                series,
+                contracts,
+                fill,
+                by_delegate,
+            }),
         5 => (0u8..2, price_move()).prop_map(|(market, bps)| Op::MovePrice { market, bps }),
         1 => (0u8..2).prop_map(|market| Op::HaltFeed { market }),
         1 => (0u8..2).prop_map(|market| Op::StaleFeed { market }),
@@ -211,24 +253,55 @@ fn op() -> impl Strategy<Value = Op> {
         )
             .prop_map(|(secs, to_expiry, republish)| Op::Advance { secs, to_expiry, republish }),
         1 => (1u64..50_000).prop_map(|units| Op::FundInsurance { amount: units * USDC }),
+        2 => trader().prop_map(|trader| Op::WithdrawMost { trader }),
+        4 => Just(Op::Keeper),
     ]
 }
 
 /// Totals over a run, for the summary line.
 #[derive(Default)]
 struct Stats {
+    /// Sequences played, shrinking runs included.
     sequences: AtomicU64,
+    /// Transactions the operations sent (one program instruction each).
     instructions: AtomicU64,
     checks: AtomicU64,
+    /// Liquidations and resolutions simulated by the liveness checks.
     probes: AtomicU64,
     max_units: AtomicU64,
+    /// (accepted, refused) by operation, to show what the sequences reached.
+    outcomes: std::sync::Mutex<std::collections::BTreeMap<&'static str, (u64, u64)>>,
 }
 
-impl Stats {
-    fn add(&self, counter: &AtomicU64, n: u64) {
-        let _ = self;
-        counter.fetch_add(n, Relaxed);
+impl Op {
+    fn name(&self) -> &'static str {
+        match self {
+            Op::Deposit { .. } => "deposit",
+            Op::Withdraw { .. } => "withdraw",
+            Op::Trade { .. } => "trade",
+            Op::MovePrice { .. } => "move price",
+            Op::HaltFeed { .. } => "halt feed",
+            Op::StaleFeed { .. } => "stale feed",
+            Op::StepVol { .. } => "vol step",
+            Op::StepGrid { .. } => "grid step",
+            Op::CrankFunding { .. } => "crank funding",
+            Op::RefreshCache { .. } => "refresh cache",
+            Op::Liquidate { paired: None, .. } => "liquidate position",
+            Op::Liquidate { .. } => "liquidate pair",
+            Op::LiquidateCollateral { .. } => "liquidate collateral",
+            Op::ResolveBankruptcy { .. } => "resolve bankruptcy",
+            Op::SettleSeries { .. } => "settle series",
+            Op::SettlePosition { .. } => "settle position",
+            Op::Advance { .. } => "advance clock",
+            Op::FundInsurance { .. } => "fund insurance",
+            Op::WithdrawMost { .. } => "withdraw most",
+            Op::Keeper => "keeper step",
+        }
     }
+}
+
+fn bump(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Relaxed);
 }
 
 /// A feed as the fuzzer last wrote it.
@@ -251,8 +324,9 @@ struct Fuzz<'s> {
 struct Sent {
     outcome: Outcome,
     parties: Vec<Pubkey>,
-    /// A fill price outside the band the program's own valuation gives.
-    off_band: bool,
+    /// Why the program must refuse it, if it must: a fill price outside the band the
+    /// program's own valuation gives, a delegate withdrawing.
+    must_refuse: Option<&'static str>,
 }
 
 type Verdict = Result<(), String>;
@@ -268,12 +342,23 @@ impl<'s> Fuzz<'s> {
         w.enable_risk_cache(SOL_MARKET).await;
         w.refresh_risk_caches().await;
         let mut traders = Vec::new();
-        for index in 0..TRADERS {
+        for index in 0..=BACKSTOP {
             let trader = w.trader(100_000_000 * USDC, 100_000 * SOL_LAMPORTS).await;
-            let usdc = if index == KEEPER { 50_000_000 } else { 100_000 };
+            let usdc = match index {
+                KEEPER => 5_000_000,
+                BACKSTOP => 90_000_000,
+                _ => 20_000,
+            };
             w.deposit(&trader, QUOTE, usdc * USDC).await.unwrap();
             traders.push(trader);
         }
+        let delegate = xmargin_client::instructions::set_delegate(
+            traders[DELEGATED].key.pubkey(),
+            traders[DELEGATED].account,
+            traders[DELEGATE].key.pubkey(),
+        );
+        let owner = traders[DELEGATED].key.insecure_clone();
+        w.h.send(&[delegate], &[&owner]).await.unwrap();
         let insure = w.fund_insurance_ix(&traders[BYSTANDER], 100_000 * USDC);
         let key = traders[BYSTANDER].key.insecure_clone();
         w.h.send(&[insure], &[&key]).await.unwrap();
@@ -296,7 +381,7 @@ impl<'s> Fuzz<'s> {
     }
 
     fn account(&self, trader: usize) -> Pubkey {
-        self.traders[trader % TRADERS].account
+        self.traders[trader].account
     }
 
     /// Every account an instruction here can write: refusals must leave all of them as they
@@ -354,7 +439,7 @@ impl<'s> Fuzz<'s> {
     }
 
     async fn send(&mut self, ixs: &[Instruction], signers: &[&Keypair]) -> Outcome {
-        self.stats.add(&self.stats.instructions, 1);
+        bump(&self.stats.instructions, 1);
         // A trader trading with itself signs once.
         let mut signers = signers.to_vec();
         signers.dedup_by_key(|key| key.pubkey());
@@ -385,7 +470,7 @@ impl<'s> Fuzz<'s> {
     /// Applies one operation; `None` when it sent nothing (the world only changed its feeds or
     /// clock).
     async fn apply(&mut self, op: &Op) -> Option<Sent> {
-        let mut off_band = false;
+        let mut must_refuse = None;
         let (outcome, parties) = match *op {
             Op::Deposit {
                 trader,
@@ -404,16 +489,22 @@ impl<'s> Fuzz<'s> {
                 trader,
                 asset,
                 per_mille,
+                by_delegate,
             } => {
                 let balance = self.balance(trader, asset).await;
                 let amount = (balance as u128 * per_mille as u128 / 1_000).max(1) as u64;
+                let signer = if by_delegate { DELEGATE } else { trader };
+                if signer != trader {
+                    must_refuse = Some("a withdrawal not signed by the owner");
+                }
                 let t = &self.traders[trader];
                 let destination = if asset == QUOTE { t.usdc } else { t.sol };
-                let withdraw = self
-                    .w
-                    .withdraw_ix(&t.key, t.account, destination, asset, amount);
+                let signer_key = self.traders[signer].key.insecure_clone();
+                let withdraw =
+                    self.w
+                        .withdraw_ix(&signer_key, t.account, destination, asset, amount);
                 (
-                    self.as_trader(trader, &[withdraw]).await,
+                    self.send(&[withdraw], &[&signer_key]).await,
                     vec![self.account(trader)],
                 )
             }
@@ -423,16 +514,19 @@ impl<'s> Fuzz<'s> {
                 series,
                 contracts,
                 fill,
+                by_delegate,
             } => {
                 let (market, series) = SERIES[series];
                 let band = self.w.protocol().await.fill_band(market, series).ok();
                 let (low, high) = band.map_or((1, 1), |b| (b.low, b.high));
                 // Without a band the program would accept nothing.
-                off_band = band.is_none();
+                if band.is_none() {
+                    must_refuse = Some("a fill with no band to check it against");
+                }
                 let price = match fill {
                     Fill::InBand(at) => low + ((high - low) as u128 * at as u128 / 10_000) as u64,
                     Fill::Beyond { above, bps } => {
-                        off_band = true;
+                        must_refuse = Some("a fill outside the program's band");
                         if above {
                             high + (high as u128 * bps as u128 / 10_000).max(1) as u64
                         } else {
@@ -440,16 +534,22 @@ impl<'s> Fuzz<'s> {
                         }
                     }
                 };
-                let trade = self.w.trade_ix(
-                    &self.traders[taker],
-                    &self.traders[maker],
+                let signer = if by_delegate { DELEGATE } else { taker };
+                if signer != taker && taker != DELEGATED {
+                    must_refuse = Some("a trade signed by neither owner nor delegate");
+                }
+                let trade = self.w.trade_ix_signed_by(
+                    self.traders[signer].key.pubkey(),
+                    self.account(taker),
+                    self.traders[maker].key.pubkey(),
+                    self.account(maker),
                     market,
                     series,
                     contracts,
                     price,
                 );
                 let keys = [
-                    self.traders[taker].key.insecure_clone(),
+                    self.traders[signer].key.insecure_clone(),
                     self.traders[maker].key.insecure_clone(),
                 ];
                 (
@@ -595,12 +695,75 @@ impl<'s> Fuzz<'s> {
                 let fund = self.w.fund_insurance_ix(&self.traders[BYSTANDER], amount);
                 (self.as_trader(BYSTANDER, &[fund]).await, vec![])
             }
+            Op::WithdrawMost { trader } => {
+                let account = self.w.margin_account(self.account(trader)).await;
+                let amount = self
+                    .w
+                    .protocol()
+                    .await
+                    .largest_withdrawal(&account, QUOTE)
+                    .unwrap_or(0)
+                    .max(1);
+                let t = &self.traders[trader];
+                let withdraw = self.w.withdraw_ix(&t.key, t.account, t.usdc, QUOTE, amount);
+                (
+                    self.as_trader(trader, &[withdraw]).await,
+                    vec![self.account(trader)],
+                )
+            }
+            Op::Keeper => {
+                let (liquidator, target, ixs) = self.keeper_step().await?;
+                let signs = ixs
+                    .iter()
+                    .flat_map(|ix| &ix.accounts)
+                    .any(|meta| meta.is_signer);
+                let outcome = if signs {
+                    self.as_trader(liquidator, &ixs).await
+                } else {
+                    self.send(&ixs, &[]).await
+                };
+                (
+                    outcome,
+                    vec![self.account(liquidator), self.account(target)],
+                )
+            }
         };
         Some(Sent {
             outcome,
             parties,
-            off_band,
+            must_refuse,
         })
+    }
+
+    /// The first account the program would liquidate (or a bankrupt one) and the first step
+    /// the bank accepts for it, by simulation; `None` when no account needs one (or feeds are
+    /// not live).
+    async fn keeper_step(&mut self) -> Option<(usize, usize, Vec<Instruction>)> {
+        if !self.feeds_live().await {
+            return None;
+        }
+        let protocol = self.w.protocol().await;
+        for target in 0..TRADERS {
+            let address = self.account(target);
+            let account = self.w.margin_account(address).await;
+            let Ok(verdict) = xmargin_keeper::scan::evaluate_alone(&protocol, address, &account)
+            else {
+                continue;
+            };
+            if !(verdict.liquidatable || verdict.bankrupt) {
+                continue;
+            }
+            let liquidator = BACKSTOP;
+            let Some(remedies) = self.remedies(liquidator, address, &account).await else {
+                continue;
+            };
+            for (_, ixs) in remedies {
+                if self.simulate(liquidator, &ixs).await.is_ok() {
+                    return Some((liquidator, target, ixs));
+                }
+            }
+        }
+        None
     }
 
     async fn as_risk_authority(&mut self, ixs: &[Instruction]) -> Outcome {
@@ -613,11 +776,24 @@ impl<'s> Fuzz<'s> {
         let watched = self.watched();
         let before = self.w.h.snapshot(&watched).await;
         let insurance_before = self.w.h.token_balance(insurance_address()).await;
-        let debts_before = self.quote_debts().await;
+        let shortfall_before = match *op {
+            Op::Liquidate { target, .. }
+            | Op::LiquidateCollateral { target, .. }
+            | Op::ResolveBankruptcy { target, .. } => self.shortfall(self.account(target)).await,
+            Op::Keeper => self.keeper_target().await,
+            _ => Some(0),
+        };
         let Some(sent) = self.apply(op).await else {
             return self.after_step().await;
         };
         let after = self.w.h.snapshot(&watched).await;
+        if let Ok(mut outcomes) = self.stats.outcomes.lock() {
+            let entry = outcomes.entry(op.name()).or_default();
+            match sent.outcome.result {
+                Ok(()) => entry.0 += 1,
+                Err(_) => entry.1 += 1,
+            }
+        }
         match &sent.outcome.result {
             Err(error) => {
                 self.checked(2);
@@ -633,24 +809,36 @@ impl<'s> Fuzz<'s> {
             }
             Ok(()) => {
                 self.checked(3);
-                if sent.off_band {
-                    return Err("a fill outside the program's band was accepted".into());
+                if let Some(why) = sent.must_refuse {
+                    return Err(format!("{why} was accepted"));
                 }
-                for (k, key) in watched.iter().enumerate().take(TRADERS) {
+                for (k, key) in watched.iter().enumerate().take(BACKSTOP + 1) {
                     if before[k] != after[k] && !sent.parties.contains(key) {
                         return Err(format!("bystander account {key} changed"));
                     }
                 }
+                // The fund pays only what an account emptied here owed: its shortfall
+                // before the step plus the fee the step charged it.
                 let insurance = self.w.h.token_balance(insurance_address()).await;
                 let paid = insurance_before.saturating_sub(insurance);
-                let resolved_debt = match op {
-                    Op::ResolveBankruptcy { target, .. } => debts_before[*target],
-                    _ => 0,
-                };
-                if paid > resolved_debt {
-                    return Err(format!(
-                        "the insurance fund paid {paid} against a resolved debt of {resolved_debt}"
-                    ));
+                let fees: u64 = common::events::<PositionLiquidated>(&sent.outcome.logs)
+                    .iter()
+                    .map(|e| e.fee)
+                    .chain(
+                        common::events::<CollateralLiquidated>(&sent.outcome.logs)
+                            .iter()
+                            .map(|e| e.liquidator_fee + e.insurance_fee),
+                    )
+                    .sum();
+                // Unknown when the program's prices could not be read before the step.
+                if let Some(shortfall) = shortfall_before {
+                    self.checked(1);
+                    if paid > shortfall + fees {
+                        return Err(format!(
+                            "the insurance fund paid {paid}, more than the shortfall \
+                             {shortfall} plus fees {fees}"
+                        ));
+                    }
                 }
             }
         }
@@ -658,17 +846,38 @@ impl<'s> Fuzz<'s> {
     }
 
     fn checked(&self, n: u64) {
-        self.stats.add(&self.stats.checks, n);
+        bump(&self.stats.checks, n);
     }
 
-    /// Each trader's quote debt (what a bankruptcy resolution may pay for it).
-    async fn quote_debts(&mut self) -> [u64; TRADERS] {
-        let mut debts = [0; TRADERS];
-        for (k, debt) in debts.iter_mut().enumerate() {
-            let account = self.w.margin_account(self.account(k)).await;
-            *debt = account.quote_balance().min(0).unsigned_abs();
+    /// What the account at `address` owes beyond everything it holds: its negative equity at
+    /// maintenance weights and the liquidation's prices, accruals settled (None when those
+    /// prices cannot be read). The most a resolution may take from the insurance fund for it,
+    /// with the fee of the step that empties it.
+    async fn shortfall(&mut self, address: Pubkey) -> Option<u64> {
+        let account = self.w.margin_account(address).await;
+        let protocol = self.w.protocol().await;
+        let needs = xmargin_client::Protocol::needs(&[&account], None);
+        let context = protocol
+            .context(&needs, xmargin::oracle::OracleUse::Liquidate)
+            .ok()?;
+        let mut settled = account;
+        context.settle_accruals(&mut settled, &[]).ok()?;
+        let equity = context.health(&settled).ok()?.report.equity_maint;
+        Some(equity.min(0).unsigned_abs())
+    }
+
+    /// The shortfall of the account the keeper's step would liquidate (0 if none).
+    async fn keeper_target(&mut self) -> Option<u64> {
+        let protocol = self.w.protocol().await;
+        for target in 0..TRADERS {
+            let address = self.account(target);
+            let account = self.w.margin_account(address).await;
+            let verdict = xmargin_keeper::scan::evaluate_alone(&protocol, address, &account);
+            if verdict.is_ok_and(|v| v.liquidatable || v.bankrupt) {
+                return self.shortfall(address).await;
+            }
         }
-        debts
+        Some(0)
     }
 
     /// The invariants that hold in every state: books, then liveness and its converse.
@@ -687,8 +896,11 @@ impl<'s> Fuzz<'s> {
                 continue;
             };
             self.checked(1);
-            let liquidator = if target == KEEPER { BYSTANDER } else { KEEPER };
-            let candidates = self.remedies(liquidator, address, &account);
+            let liquidator = BACKSTOP;
+            let Some(candidates) = self.remedies(liquidator, address, &account).await else {
+                // Resolves by settlement once its price is final.
+                continue;
+            };
             if verdict.liquidatable || verdict.bankrupt {
                 let mut refusals = Vec::new();
                 for (what, ixs) in &candidates {
@@ -725,20 +937,37 @@ impl<'s> Fuzz<'s> {
         Ok(())
     }
 
-    /// Every step that could close out or resolve `target`: each position alone, each pair
-    /// of positions, its SOL collateral, then bankruptcy on each market.
-    fn remedies(
-        &self,
+    /// Every step that could close out or resolve `target`: settling its expired positions
+    /// (making the price final first when its window has passed), each position alone, each
+    /// pair of positions, its SOL collateral, then bankruptcy on each market. `None` when an
+    /// expired position waits for its settlement price to become final: the account resolves
+    /// then, by settlement.
+    async fn remedies(
+        &mut self,
         liquidator: usize,
         target: Pubkey,
         account: &MarginAccount,
-    ) -> Vec<(String, Vec<Instruction>)> {
-        let liquidator = &self.traders[liquidator];
+    ) -> Option<Vec<(String, Vec<Instruction>)>> {
         let positions: Vec<(u8, u8, i64)> = account
             .open_positions()
             .map(|p| (p.market, p.series, p.size))
             .collect();
+        let now = self.now().await;
         let mut out = Vec::new();
+        for &(market, series, _) in &positions {
+            let stored = self.w.market(market).await.series[series as usize];
+            let settle = settle_position_ix(market, series, target);
+            if stored.status == SERIES_SETTLED {
+                out.push((format!("settle {market}/{series}"), vec![settle]));
+            } else if stored.status == SERIES_SETTLING {
+                if now < stored.settlement_final_at {
+                    return None;
+                }
+                let finalize = settle_series_ix(&self.w, market, series);
+                out.push((format!("settle {market}/{series}"), vec![finalize, settle]));
+            }
+        }
+        let liquidator = &self.traders[liquidator];
         for &(market, series, _) in &positions {
             let step = self
                 .w
@@ -770,7 +999,7 @@ impl<'s> Fuzz<'s> {
             let resolve = self.w.resolve_bankruptcy_ix(target, market);
             out.push((format!("resolve on {market}"), vec![resolve]));
         }
-        out
+        Some(out)
     }
 
     async fn simulate(
@@ -778,7 +1007,7 @@ impl<'s> Fuzz<'s> {
         signer: usize,
         ixs: &[Instruction],
     ) -> Result<(), TransactionError> {
-        self.stats.add(&self.stats.probes, 1);
+        bump(&self.stats.probes, 1);
         let key = self.traders[signer].key.insecure_clone();
         let signs = ixs
             .iter()
@@ -805,7 +1034,7 @@ fn is_named_refusal(error: &TransactionError) -> bool {
 /// Plays `ops` from a fresh exchange: the exchange after them, or the first broken
 /// invariant with the step that broke it.
 async fn play<'s>(ops: &[Op], stats: &'s Stats) -> Result<Fuzz<'s>, String> {
-    stats.add(&stats.sequences, 1);
+    bump(&stats.sequences, 1);
     let mut fuzz = Fuzz::start(stats).await;
     fuzz.after_step()
         .await
@@ -841,8 +1070,8 @@ fn env_number(name: &str, default: u64) -> u64 {
 /// shrinking it), the run goes on with the next batch.
 #[test]
 fn random_sequences_keep_every_invariant() {
-    let sequences = env_number("XMARGIN_FUZZ_SEQUENCES", 8);
-    let operations = env_number("XMARGIN_FUZZ_OPERATIONS", 40) as usize;
+    let sequences = env_number("XMARGIN_FUZZ_SEQUENCES", 32);
+    let operations = env_number("XMARGIN_FUZZ_OPERATIONS", 60) as usize;
     let seed = env_number("XMARGIN_FUZZ_SEED", 2026);
     let stats = Stats::default();
     let mut violations = Vec::new();
@@ -880,18 +1109,33 @@ fn random_sequences_keep_every_invariant() {
         stats.probes.load(Relaxed),
         stats.max_units.load(Relaxed)
     );
+    if let Ok(outcomes) = stats.outcomes.lock() {
+        let shown: Vec<String> = outcomes
+            .iter()
+            .map(|(name, (accepted, refused))| format!("{name} {accepted}/{refused}"))
+            .collect();
+        eprintln!("fuzz: accepted/refused by operation: {}", shown.join(", "));
+    }
     assert!(violations.is_empty(), "{violations:#?}");
 }
 
 /// Found by the fuzzer (seed 2026): trader 1, short 190 SOL 140 puts and short 9 BTC perps
-/// (long SOL delta hedged by short BTC in one correlation group), fell below maintenance on a
-/// 7 % SOL drop. Each leg alone raised the requirement more than it released
-/// (`LiquidationDidNotImproveHealth`), the account was not bankrupt, and the pair step took
-/// two series of one market only: nothing could liquidate it. Pairs now take two legs of any
-/// markets, the same fraction of each.
+/// (long SOL delta partly hedged by short BTC in one correlation group), fell below
+/// maintenance on a 7 % SOL drop. Every step a keeper sends was refused
+/// (`LiquidationDidNotImproveHealth`): the program sized a step to the liquidation-end level
+/// or, short of it, took the whole position, and taking all the puts (or all the perps) left
+/// the other leg naked, while taking part of the puts would have raised health. No quantity
+/// reaches the end level here, so a step now takes the quantity after which maintenance
+/// health is highest (`xmargin_risk::liquidation::quantity_to_take`).
 #[test]
-fn regression_a_sol_leg_hedged_by_a_btc_leg_can_be_liquidated() {
-    let ops = [
+fn regression_a_partly_hedged_book_is_reduced_by_part_of_a_leg() {
+    // Traders 0 to 2 started with 100,000 USDC deposited when this was found.
+    let topped_up = (0..3).map(|trader| Op::Deposit {
+        trader,
+        asset: QUOTE,
+        amount: 80_000 * USDC,
+    });
+    let found = [
         Op::Deposit {
             trader: 1,
             asset: QUOTE,
@@ -902,6 +1146,7 @@ fn regression_a_sol_leg_hedged_by_a_btc_leg_can_be_liquidated() {
             trader: 1,
             asset: QUOTE,
             per_mille: 975,
+            by_delegate: false,
         },
         Op::MovePrice {
             market: 0,
@@ -913,6 +1158,7 @@ fn regression_a_sol_leg_hedged_by_a_btc_leg_can_be_liquidated() {
             series: 3,
             contracts: -190,
             fill: Fill::InBand(7_320),
+            by_delegate: false,
         },
         Op::Trade {
             taker: 0,
@@ -920,6 +1166,7 @@ fn regression_a_sol_leg_hedged_by_a_btc_leg_can_be_liquidated() {
             series: 4,
             contracts: 37,
             fill: Fill::InBand(786),
+            by_delegate: false,
         },
         Op::MovePrice {
             market: 0,
@@ -931,6 +1178,7 @@ fn regression_a_sol_leg_hedged_by_a_btc_leg_can_be_liquidated() {
             series: 4,
             contracts: 9,
             fill: Fill::InBand(7_172),
+            by_delegate: false,
         },
         Op::MovePrice {
             market: 0,
@@ -940,6 +1188,7 @@ fn regression_a_sol_leg_hedged_by_a_btc_leg_can_be_liquidated() {
             trader: 1,
             asset: QUOTE,
             per_mille: 458,
+            by_delegate: false,
         },
         Op::MovePrice {
             market: 1,
@@ -949,25 +1198,89 @@ fn regression_a_sol_leg_hedged_by_a_btc_leg_can_be_liquidated() {
             market: 0,
             bps: -719,
         },
-        // The pair the probe found, taken for real: it must restore trader 1.
+        // What a keeper sends: everything it may take of the puts.
         Op::Liquidate {
             liquidator: KEEPER,
             target: 1,
             series: 3,
-            paired: Some(4),
+            paired: None,
             quantity: u64::MAX,
         },
+    ];
+    let ops: Vec<Op> = topped_up.chain(found).collect();
+    let stats = Stats::default();
+    runtime().block_on(async {
+        let (ops, step) = ops.split_at(ops.len() - 1);
+        let mut fuzz = play(ops, &stats).await.unwrap();
+        let (_, before) = fuzz.w.health(fuzz.account(1)).await;
+        assert!(before < 0, "{before}");
+        fuzz.step(&step[0]).await.unwrap();
+        let account = fuzz.w.margin_account(fuzz.account(1)).await;
+        let size = |market, series| account.position(market, series).map_or(0, |p| p.size);
+        // Part of the puts changed hands, the perps stayed.
+        let (puts, perps) = (size(SOL_MARKET, SOL_PUT_140), size(BTC_MARKET, BTC_PERP));
+        assert!(
+            -190 < puts && puts < 0 && perps == -9,
+            "{puts} puts, {perps} perps"
+        );
+        let (_, after) = fuzz.w.health(fuzz.account(1)).await;
+        assert!(after > before, "{before} -> {after}");
+    });
+}
+
+/// Found by the fuzzer (seed 2026, after pairs required opposite deltas): trader 2, long 338
+/// SOL perps and short 2 SOL 150 calls, SOL down 41 % and the calls expired unproposed. The
+/// keeper took 337 perps; the last perp covered the calls in the extended up-move scenario
+/// (+100 % at 30 % weight), so taking it alone raised the requirement, taking the worthless
+/// calls alone changed nothing, and the pair was refused because the calls carry no delta.
+/// A leg without delta may now pair with any other.
+#[test]
+fn regression_a_covered_call_without_delta_is_taken_as_a_pair() {
+    let ops = [
+        Op::Trade {
+            taker: 2,
+            maker: 3,
+            series: 2,
+            contracts: -2,
+            fill: Fill::InBand(0),
+            by_delegate: false,
+        },
+        Op::Trade {
+            taker: 2,
+            maker: 3,
+            series: 0,
+            contracts: 338,
+            fill: Fill::InBand(7_546),
+            by_delegate: false,
+        },
+        Op::MovePrice {
+            market: 0,
+            bps: -4_114,
+        },
+        Op::Advance {
+            secs: 30_812,
+            to_expiry: true,
+            republish: false,
+        },
+        Op::StepGrid {
+            market: 0,
+            widen: true,
+        },
+        Op::Advance {
+            secs: 81_469,
+            to_expiry: false,
+            republish: true,
+        },
+        Op::Keeper,
+        Op::Keeper,
     ];
     let stats = Stats::default();
     runtime().block_on(async {
         let mut fuzz = play(&ops, &stats).await.unwrap();
-        let account = fuzz.w.margin_account(fuzz.account(1)).await;
-        let size = |market, series| account.position(market, series).map_or(0, |p| p.size);
-        // The same fraction of each leg changed hands.
-        let (puts, perps) = (size(SOL_MARKET, SOL_PUT_140), size(BTC_MARKET, BTC_PERP));
-        assert!(puts > -190 && perps > -9, "{puts} puts, {perps} perps left");
-        assert_eq!(i64::from(puts == 0), i64::from(perps == 0));
-        let (_, maint) = fuzz.w.health(fuzz.account(1)).await;
-        assert!(maint >= 0, "maintenance health {maint} after the pair step");
+        let account = fuzz.w.margin_account(fuzz.account(2)).await;
+        assert_eq!(account.open_positions().count(), 0);
+        // Both keeper steps went through; nothing is left to liquidate.
+        assert_eq!(stats.instructions.load(Relaxed), 5);
+        assert!(fuzz.keeper_step().await.is_none());
     });
 }

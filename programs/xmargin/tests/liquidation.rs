@@ -9,6 +9,7 @@ use common::{anchor_ix, program_error};
 use solana_signer::Signer;
 use xmargin::error::XmarginError;
 use xmargin::events::PositionLiquidated;
+use xmargin::instructions::LiquidatePositionParams;
 use xmargin::state::MODE_CROSS;
 
 /// A target long 10 SOL perps on 300 USDC, pushed underwater by SOL falling to 130, and a
@@ -131,8 +132,9 @@ async fn an_underwater_account_is_liquidated_in_partial_steps() {
     assert!(held > 0, "partial: the target keeps part of its position");
 }
 
-/// Taking away the whole hedge leg of an underwater book raises its requirement more than it
-/// frees: such a step would lower the account's health, and is refused.
+/// Taking away the hedge leg of an underwater book raises its requirement more than it
+/// frees: such a step would lower the account's health, and is refused. A step on the larger
+/// leg takes the part that helps, not all a liquidator asks for.
 #[tokio::test]
 async fn a_step_that_would_lower_health_is_refused() {
     let mut w = World::listed().await;
@@ -163,18 +165,28 @@ async fn a_step_that_would_lower_health_is_refused() {
     w.btc_price = 102_000 * 100_000_000;
     w.refresh_oracles().await;
     let keeper = w.funded_trader(1_000_000 * USDC).await;
-    let hedge = w.liquidate_ix(&keeper, target.account, BTC_MARKET, BTC_PERP, 15);
-    refused(
-        &mut w,
-        &keeper,
-        &target,
-        hedge,
-        XmarginError::LiquidationDidNotImproveHealth,
-    )
-    .await;
-    // Taking part of the larger leg (15,300 USDC short BTC against 13,500 long SOL) helps.
-    let ix = w.liquidate_ix(&keeper, target.account, BTC_MARKET, BTC_PERP, 5);
+    // Any part of the smaller leg (13,500 USDC long SOL against 15,300 short BTC) unbalances
+    // the hedge further.
+    for quantity in [100, 10, 1] {
+        let hedge = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_PERP, quantity);
+        refused(
+            &mut w,
+            &keeper,
+            &target,
+            hedge,
+            XmarginError::LiquidationDidNotImproveHealth,
+        )
+        .await;
+    }
+    // Asked for all of the larger leg, the step takes the part after which health is
+    // highest: all of it would leave the SOL leg naked.
+    let (_, before) = w.health(target.account).await;
+    let ix = w.liquidate_ix(&keeper, target.account, BTC_MARKET, BTC_PERP, 15);
     w.h.send(&[ix], &[&keeper.key]).await.unwrap();
+    let left = w.margin_account(target.account).await;
+    let btc = left.position(BTC_MARKET, BTC_PERP).map_or(0, |p| p.size);
+    assert!(-15 < btc && btc < 0, "{btc}");
+    assert!(w.health(target.account).await.1 > before);
     w.assert_books_reconcile().await;
 }
 
@@ -771,4 +783,170 @@ async fn a_hedged_basis_trade_no_single_leg_can_reduce_is_liquidated_as_a_pair()
         XmarginError::NotLiquidatable,
     )
     .await;
+}
+
+/// A SOL leg hedged by a BTC leg (one correlation group, beta 0.9 each): long 200 SOL perps
+/// against short 30 BTC perps, $30,000 a side. Once the risk authority doubles the grid the
+/// hedge is below maintenance, and any part of either leg taken alone leaves the rest
+/// unbalanced: every single step is refused. The pair across the two markets (the same
+/// fraction of each, the BTC market written) restores it.
+#[tokio::test]
+async fn a_hedge_across_two_markets_is_liquidated_as_a_pair() {
+    let mut w = World::listed().await;
+    let target = w.funded_trader(50_000 * USDC).await;
+    let counterparty = w.funded_trader(1_000_000 * USDC).await;
+    let btc = w.mark(BTC_MARKET, BTC_PERP).await;
+    w.trade(
+        &target,
+        &counterparty,
+        SOL_MARKET,
+        SOL_PERP,
+        200,
+        150 * USDC,
+    )
+    .await
+    .unwrap();
+    w.trade(&target, &counterparty, BTC_MARKET, BTC_PERP, -30, btc)
+        .await
+        .unwrap();
+    let (init_health, _) = w.health(target.account).await;
+    w.withdraw(&target, QUOTE, init_health as u64 - USDC)
+        .await
+        .unwrap();
+    for market in [SOL_MARKET, BTC_MARKET] {
+        let mut risk = w.market(market).await.risk;
+        risk.grid.price_range *= 2;
+        w.as_risk_authority(&[market_risk_ix(&w, market, risk)])
+            .await
+            .unwrap();
+    }
+    let (_, maint_health) = w.health(target.account).await;
+    assert!(maint_health < 0, "{maint_health}");
+    let keeper = w.funded_trader(1_000_000 * USDC).await;
+    for (market, series, held) in [(SOL_MARKET, SOL_PERP, 200), (BTC_MARKET, BTC_PERP, 30)] {
+        for quantity in [u64::MAX, held / 2, 1] {
+            let ix = w.liquidate_ix(&keeper, target.account, market, series, quantity);
+            refused(
+                &mut w,
+                &keeper,
+                &target,
+                ix,
+                XmarginError::LiquidationDidNotImproveHealth,
+            )
+            .await;
+        }
+    }
+    let legs = |w: &World| {
+        w.liquidate_legs_ix(
+            &keeper,
+            target.account,
+            (SOL_MARKET, SOL_PERP),
+            Some((BTC_MARKET, BTC_PERP)),
+            u64::MAX,
+        )
+    };
+    // The other market must be passed writable...
+    let mut read_only = legs(&w);
+    for meta in read_only.accounts.iter_mut() {
+        if meta.pubkey == market_address(BTC_MARKET) {
+            meta.is_writable = false;
+        }
+    }
+    refused(
+        &mut w,
+        &keeper,
+        &target,
+        read_only,
+        XmarginError::UnknownMarket,
+    )
+    .await;
+
+    // ...and a market without a series is no pair.
+    let no_series = xmargin_client::instructions::liquidate_position(
+        w.liquidation(&keeper, target.account),
+        SOL_MARKET,
+        LiquidatePositionParams {
+            series: SOL_PERP,
+            max_quantity: u64::MAX,
+            paired_series: None,
+            paired_market: Some(BTC_MARKET),
+        },
+        &w.risk_accounts()
+            .into_iter()
+            .filter(|meta| meta.pubkey != market_address(SOL_MARKET))
+            .collect::<Vec<_>>(),
+    );
+    refused(
+        &mut w,
+        &keeper,
+        &target,
+        no_series,
+        XmarginError::NotAnOffsettingPair,
+    )
+    .await;
+    let key = keeper.key.insecure_clone();
+    let events =
+        w.h.send_for_events::<PositionLiquidated>(&[legs(&w)], &[&key])
+            .await
+            .unwrap();
+    let event = &events[0];
+    assert_eq!(
+        (event.paired_market, event.paired_series),
+        (Some(BTC_MARKET), Some(BTC_PERP))
+    );
+    // The same fraction of each leg: 30 BTC contracts for every 200 SOL, rounded up.
+    let sol = event.quantity.unsigned_abs();
+    assert_eq!(event.paired_quantity, -((sol * 30).div_ceil(200) as i64));
+    // The fee: on the requirement released, never above the legs' single-step fees.
+    let single = |value: i64| (value.unsigned_abs() * 250).div_ceil(10_000);
+    assert!(
+        event.fee <= single(event.value) + single(event.paired_value),
+        "{event:?}"
+    );
+    assert!(event.quantity > 0 && event.maint_health_after > event.maint_health_before);
+    assert!(event.maint_health_after >= 0, "{event:?}");
+    let account = w.margin_account(target.account).await;
+    assert_eq!(
+        account.position(BTC_MARKET, BTC_PERP).map_or(0, |p| p.size),
+        -30 - event.paired_quantity
+    );
+    w.assert_books_reconcile().await;
+}
+
+/// Two legs on one side (long perps and a long future) hedge nothing: each can be reduced
+/// alone, so they are no pair, whatever markets they sit in.
+#[tokio::test]
+async fn legs_on_one_side_are_no_pair() {
+    let mut w = World::listed().await;
+    let target = w.funded_trader(400 * USDC).await;
+    let counterparty = w.funded_trader(1_000_000 * USDC).await;
+    let future = w.mark(SOL_MARKET, SOL_FUTURE).await;
+    w.trade(&target, &counterparty, SOL_MARKET, SOL_PERP, 10, 150 * USDC)
+        .await
+        .unwrap();
+    w.trade(&target, &counterparty, SOL_MARKET, SOL_FUTURE, 1, future)
+        .await
+        .unwrap();
+    let keeper = w.funded_trader(100_000 * USDC).await;
+    w.set_sol_price(130 * 100_000_000).await;
+    assert!(w.health(target.account).await.1 < 0);
+    let pair = w.liquidate_pair_ix(
+        &keeper,
+        target.account,
+        SOL_MARKET,
+        (SOL_PERP, Some(SOL_FUTURE)),
+        u64::MAX,
+    );
+    refused(
+        &mut w,
+        &keeper,
+        &target,
+        pair,
+        XmarginError::NotAnOffsettingPair,
+    )
+    .await;
+    let single = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_PERP, u64::MAX);
+    let key = keeper.key.insecure_clone();
+    w.h.send(&[single], &[&key]).await.unwrap();
+    w.assert_books_reconcile().await;
 }

@@ -1,6 +1,6 @@
 use anchor_lang::prelude::*;
 use xmargin_risk::liquidation::{
-    position_step, quantity_for_end_level, EvaluatedBook, PairLiquidation, PositionStep,
+    position_step, quantity_to_take, EvaluatedBook, PairLiquidation, PositionStep,
 };
 use xmargin_risk::portfolio::PricedPosition;
 use xmargin_risk::{Fx, RiskError};
@@ -176,8 +176,8 @@ pub fn handler<'info>(
 }
 
 /// Contracts of `key` a step with `max_quantity` takes from `target` (settled and evaluated as
-/// `evaluated` with `risk`'s prices): the fewest that reach the liquidation-end level, else all
-/// the liquidator allows. With the position's priced form. Keepers call it to size their steps.
+/// `evaluated` with `risk`'s prices): the fewest that reach the liquidation-end level, else
+/// those (at most the liquidator's maximum) after which maintenance health is highest. With the position's priced form. Keepers call it to size their steps.
 // Out of line: the priced position (~600 bytes) must not join the handler's 4 KB frame.
 #[inline(never)]
 pub fn quantity_to_liquidate(
@@ -197,14 +197,13 @@ pub fn quantity_to_liquidate(
         position,
         risk: *risk_of_series,
     };
-    let held = priced.position.size.unsigned_abs();
     let book = EvaluatedBook {
         book: &evaluated.book,
         results: &evaluated.results,
         collateral: &evaluated.collateral.values,
         quote_index: 0,
     };
-    let needed = quantity_for_end_level(
+    let quantity = quantity_to_take(
         risk.engine(),
         &book,
         &priced,
@@ -213,7 +212,7 @@ pub fn quantity_to_liquidate(
         Fx::from_bits(clearinghouse.liquidation_end_fraction_bits),
     )
     .map_err(risk_error)?;
-    Ok((needed.unwrap_or(held).min(max_quantity), priced))
+    Ok((quantity, priced))
 }
 
 /// Sizes the step: the contracts that bring the target to the liquidation-end level (engine

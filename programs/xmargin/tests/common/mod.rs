@@ -20,6 +20,7 @@ use solana_transaction_error::TransactionError;
 pub struct Outcome {
     pub result: Result<(), TransactionError>,
     pub units: u64,
+    pub logs: Vec<String>,
 }
 
 pub struct Harness {
@@ -102,9 +103,13 @@ impl Harness {
         let tx = self.transaction(instructions, signers).await?;
         let outcome =
             xmargin_client::chain::process_retrying_locks(&self.ctx.banks_client, tx).await?;
+        let (units, logs) = outcome.metadata.map_or((0, Vec::new()), |m| {
+            (m.compute_units_consumed, m.log_messages)
+        });
         Ok(Outcome {
             result: outcome.result,
-            units: outcome.metadata.map_or(0, |m| m.compute_units_consumed),
+            units,
+            logs,
         })
     }
 

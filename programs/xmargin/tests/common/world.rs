@@ -791,7 +791,7 @@ impl World {
         self.h.send(&[ix], &[&taker.key, &maker.key]).await
     }
 
-    fn liquidation(&self, liquidator: &Trader, target: Pubkey) -> ix::Liquidation {
+    pub fn liquidation(&self, liquidator: &Trader, target: Pubkey) -> ix::Liquidation {
         ix::Liquidation {
             liquidator: liquidator.key.pubkey(),
             liquidator_account: liquidator.account,
@@ -921,7 +921,8 @@ impl World {
     }
 
     /// Vault tokens == what the registry says is deposited == Σ balances (quote: minus open cost
-    /// bases, plus fees, minus unbacked debt), and every series' sizes sum to zero.
+    /// bases and unpaid funding and losses, plus the payoff of positions in settled series not
+    /// yet settled, plus fees, minus unbacked debt), and every series' sizes sum to zero.
     pub async fn assert_books_reconcile(&mut self) {
         if let Err(broken) = self.books_reconcile().await {
             panic!("{broken}");
@@ -963,6 +964,11 @@ impl World {
                     // Socialized losses not yet paid.
                     pending_funding += position.size.unsigned_abs() as i128
                         * (series.loss_index - position.loss_snapshot) as i128;
+                    // A settled series' payoff, once some holders have settled and others
+                    // not: the settled ones' balances already hold theirs.
+                    if let Ok(Some(payoff)) = series.fixed_payoff() {
+                        pending_funding -= position.size as i128 * payoff as i128;
+                    }
                 }
                 // Bad debt nothing could pay: balances exceed the vault by it.
                 books = books - open_basis - pending_funding - registry.unbacked_debt as i128;
@@ -979,7 +985,9 @@ impl World {
                 continue;
             }
             let m = self.market(market).await;
-            for series in 0..m.series_count {
+            // A settled series loses each position as its holder settles it.
+            let live = |series: &u8| m.series[*series as usize].status != SERIES_SETTLED;
+            for series in (0..m.series_count).filter(live) {
                 let net: i64 = accounts
                     .iter()
                     .filter_map(|a| a.position(market, series))
