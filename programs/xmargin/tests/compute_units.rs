@@ -434,7 +434,7 @@ async fn compute_units_of_every_instruction_class() {
                 1,
             );
             if w.h
-                .simulate(&[ix.clone()], &[&keeper_key])
+                .simulate(std::slice::from_ref(&ix), &[&keeper_key])
                 .await
                 .unwrap()
                 .is_ok()
