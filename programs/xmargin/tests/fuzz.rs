@@ -1075,6 +1075,7 @@ fn random_sequences_keep_every_invariant() {
     let seed = env_number("XMARGIN_FUZZ_SEED", 2026);
     let stats = Stats::default();
     let mut violations = Vec::new();
+    let started = std::time::Instant::now();
     let batch = 8;
     for first in (0..sequences).step_by(batch as usize) {
         let mut bytes = [0u8; 32];
@@ -1095,6 +1096,16 @@ fn random_sequences_keep_every_invariant() {
         if let Err(failure) = result {
             eprintln!("fuzz: seed {seed}, batch from sequence {first}: {failure}");
             violations.push(failure.to_string());
+        }
+        if std::env::var_os("XMARGIN_FUZZ_PROGRESS").is_some() {
+            eprintln!(
+                "fuzz: progress {} sequences, {} instructions, {} invariant checks, {} violations, {} s",
+                stats.sequences.load(Relaxed),
+                stats.instructions.load(Relaxed),
+                stats.checks.load(Relaxed),
+                violations.len(),
+                started.elapsed().as_secs()
+            );
         }
     }
     println!(
