@@ -733,6 +733,12 @@ impl Book {
         self.exposures.get(index)?.as_deref()
     }
 
+    /// The exposure of underlying `index`, to change in place (a pair liquidation plans its
+    /// step in the account's own book and restores it).
+    pub fn exposure_mut(&mut self, index: usize) -> Option<&mut Exposure> {
+        self.exposures.get_mut(index)?.as_deref_mut()
+    }
+
     /// (underlying index, exposure) of every underlying a position was added on, in index order.
     pub fn exposures(&self) -> impl Iterator<Item = (usize, &Exposure)> {
         self.exposures

@@ -281,7 +281,7 @@ fn money(asset: &xmargin_risk::Collateral, units: u64) -> i128 {
 /// on the requirement it releases; its report equals re-margining the transferred book.
 #[test]
 fn a_hedged_pair_no_single_leg_can_reduce_is_taken_as_a_pair() {
-    use xmargin_risk::liquidation::{EvaluatedBook, PairLiquidation};
+    use xmargin_risk::liquidation::PairLiquidation;
     let mut u = sol();
     u.basis_shock = fx(0.10);
     u.calendar_spread_minimum = fx(0.005);
@@ -340,14 +340,16 @@ fn a_hedged_pair_no_single_leg_can_reduce_is_taken_as_a_pair() {
         book.add(&market, p).unwrap();
     }
     let results = book.results(&market).unwrap();
-    let account = EvaluatedBook {
-        book: &book,
-        results: &results,
-        collateral: &collateral,
-        quote_index: 0,
-    };
-    let mut pair =
-        PairLiquidation::new(&market, &account, [&priced[0], &priced[1]], discount).unwrap();
+    let mut pair = PairLiquidation::new(
+        &market,
+        &mut book,
+        &results,
+        &collateral,
+        0,
+        [&priced[0], &priced[1]],
+        discount,
+    )
+    .unwrap();
     let quantity = pair
         .quantity_for_end_level(2_000, end_fraction)
         .unwrap()
@@ -380,9 +382,28 @@ fn a_hedged_pair_no_single_leg_can_reduce_is_taken_as_a_pair() {
         step.fee,
         (released * discount.to_bits() as i128 + (1 << 32) - 1) >> 32
     );
+    // Planning leaves the book as it was.
+    pair.restore().unwrap();
+    let mut fresh_book = xmargin_risk::portfolio::Book::new(1);
+    for p in &priced {
+        fresh_book.add(&market, p).unwrap();
+    }
+    assert_eq!(
+        book.results(&market).unwrap(),
+        fresh_book.results(&market).unwrap()
+    );
     // The same position twice is no pair.
     assert_eq!(
-        PairLiquidation::new(&market, &account, [&priced[0], &priced[0]], discount).err(),
+        PairLiquidation::new(
+            &market,
+            &mut book,
+            &results,
+            &collateral,
+            0,
+            [&priced[0], &priced[0]],
+            discount
+        )
+        .err(),
         Some(RiskError::NoLiquidationSolution)
     );
 }
@@ -392,7 +413,7 @@ fn a_hedged_pair_no_single_leg_can_reduce_is_taken_as_a_pair() {
 /// does, and its report equals re-margining the transferred book from scratch.
 #[test]
 fn a_hedge_across_two_underlyings_is_taken_as_a_proportional_pair() {
-    use xmargin_risk::liquidation::{EvaluatedBook, PairLiquidation};
+    use xmargin_risk::liquidation::PairLiquidation;
     let mut other = sol();
     other.spot = 100_000_000;
     let market = market(&[sol(), other]);
@@ -442,14 +463,16 @@ fn a_hedge_across_two_underlyings_is_taken_as_a_proportional_pair() {
         book.add(&market, p).unwrap();
     }
     let results = book.results(&market).unwrap();
-    let account = EvaluatedBook {
-        book: &book,
-        results: &results,
-        collateral: &collateral,
-        quote_index: 0,
-    };
-    let mut pair =
-        PairLiquidation::new(&market, &account, [&priced[0], &priced[1]], discount).unwrap();
+    let mut pair = PairLiquidation::new(
+        &market,
+        &mut book,
+        &results,
+        &collateral,
+        0,
+        [&priced[0], &priced[1]],
+        discount,
+    )
+    .unwrap();
     let quantity = pair
         .quantity_for_end_level(1_000, end_fraction)
         .unwrap()
@@ -491,10 +514,20 @@ fn a_hedge_across_two_underlyings_is_taken_as_a_proportional_pair() {
     // All of the first leg takes all of the second.
     let (whole, _) = pair.step(1_000).unwrap();
     assert_eq!(whole.legs[1].moved, -1_500);
+    pair.restore().unwrap();
     // Legs that do not hedge each other (both long delta) are no pair: each reduces alone.
     let both_long = [priced[0], leg(1, 1_500)];
     assert_eq!(
-        PairLiquidation::new(&market, &account, [&both_long[0], &both_long[1]], discount).err(),
+        PairLiquidation::new(
+            &market,
+            &mut book,
+            &results,
+            &collateral,
+            0,
+            [&both_long[0], &both_long[1]],
+            discount
+        )
+        .err(),
         Some(RiskError::NoLiquidationSolution)
     );
 }

@@ -96,7 +96,7 @@ pub fn handler<'info>(
         Some(other) => &[&ctx.accounts.market, other],
         None => &[&ctx.accounts.market],
     };
-    let (risk, before, evaluated) = parties.begin(moved_keys, markets)?;
+    let (risk, before, mut evaluated) = parties.begin(moved_keys, markets)?;
     let step = {
         let target = common.target_account.load()?;
         match paired_key {
@@ -110,7 +110,7 @@ pub fn handler<'info>(
             )?,
             Some(paired) => plan_pair(
                 &risk,
-                &evaluated,
+                &mut evaluated,
                 &target,
                 &common.clearinghouse,
                 [key, paired],
@@ -241,7 +241,7 @@ fn plan_step(
 #[inline(never)]
 fn plan_pair(
     risk: &RiskContext<'_>,
-    evaluated: &AccountRisk,
+    evaluated: &mut AccountRisk,
     target: &MarginAccount,
     clearinghouse: &Clearinghouse,
     keys: [(u8, u8); 2],
@@ -262,15 +262,12 @@ fn plan_pair(
     let [Some(first), Some(second)] = &*priced else {
         return err!(XmarginError::NoPosition);
     };
-    let book = EvaluatedBook {
-        book: &evaluated.book,
-        results: &evaluated.results,
-        collateral: &evaluated.collateral.values,
-        quote_index: 0,
-    };
     let mut pair = PairLiquidation::new(
         risk.engine(),
-        &book,
+        &mut evaluated.book,
+        &evaluated.results,
+        &evaluated.collateral.values,
+        0,
         [first, second],
         discount(clearinghouse),
     )
@@ -286,6 +283,8 @@ fn plan_pair(
         .map_err(risk_error)?;
     let quantity = needed.unwrap_or(pair.held()).min(max_quantity);
     let (step, _) = pair.step(quantity).map_err(risk_error)?;
+    // The book goes back as it was: `finish` updates it for the step.
+    pair.restore().map_err(risk_error)?;
     Step::of(
         [Some((keys[0], step.legs[0])), Some((keys[1], step.legs[1]))],
         step.fee,
