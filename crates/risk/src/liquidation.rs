@@ -314,8 +314,10 @@ pub fn healthiest(
     max: u64,
     mut health_after: impl FnMut(u64) -> RiskResult<i128>,
 ) -> RiskResult<u64> {
-    if max == 0 {
-        return Err(RiskError::NoLiquidationSolution);
+    match max {
+        0 => return Err(RiskError::NoLiquidationSolution),
+        1 => return Ok(1),
+        _ => {}
     }
     let (mut low, mut high) = (1u64, max);
     // invariant: a maximum lies in low..=high

@@ -113,6 +113,8 @@ pub struct Before {
     pub maint_health: i64,
     /// Health against the liquidation-end level (negative: what the step should restore).
     pub end_health: i128,
+    /// Equity at maintenance weights (negative: insolvent).
+    pub equity: i64,
 }
 
 impl Before {
@@ -120,6 +122,7 @@ impl Before {
         Ok(Self {
             maint_health: report.maint_health(),
             end_health: health_at_end_level(report, end_fraction).map_err(risk_error)?,
+            equity: report.equity_maint,
         })
     }
 
@@ -219,8 +222,12 @@ impl<'a> Parties<'a, '_> {
         risk.reevaluate(&mut target, &*self.target.load()?)?;
         let after = &target.report;
         let maint_health = after.maint_health();
+        // Closing the last position of an insolvent account need not raise its health: a
+        // worthless option left alone would otherwise block its resolution for ever
+        // (docs/security.md, "Solvency and liveness").
+        let closes_insolvent = before.equity < 0 && !self.target.load()?.has_positions();
         require!(
-            maint_health > before.maint_health,
+            maint_health > before.maint_health || closes_insolvent,
             XmarginError::LiquidationDidNotImproveHealth
         );
         let end_health = health_at_end_level(after, self.end_fraction()).map_err(risk_error)?;

@@ -1295,3 +1295,70 @@ fn regression_a_covered_call_without_delta_is_taken_as_a_pair() {
         assert!(fuzz.keeper_step().await.is_none());
     });
 }
+
+/// Found by the fuzzer (seed 7): trader 1, short 640 SOL puts, 7 futures and long 4 SOL 150
+/// calls, SOL down ~80 %. The keeper took the puts and futures; the account was left insolvent
+/// with 4 calls worth nothing. Taking them changed no health (worth 0, no requirement), so the
+/// step was refused, and the account could not be resolved while it held them: stuck for
+/// ever. Closing the last position of an insolvent account is now allowed, and resolves it.
+#[test]
+fn regression_worthless_options_do_not_block_an_insolvent_account() {
+    let ops = [
+        Op::MovePrice {
+            market: 0,
+            bps: -3_784,
+        },
+        Op::MovePrice {
+            market: 0,
+            bps: -780,
+        },
+        Op::Trade {
+            taker: 2,
+            maker: 1,
+            series: 2,
+            contracts: -4,
+            fill: Fill::InBand(7_538),
+            by_delegate: false,
+        },
+        Op::Trade {
+            taker: 3,
+            maker: 1,
+            series: 3,
+            contracts: 640,
+            fill: Fill::InBand(346),
+            by_delegate: false,
+        },
+        Op::Trade {
+            taker: 0,
+            maker: 1,
+            series: 1,
+            contracts: 7,
+            fill: Fill::InBand(4_507),
+            by_delegate: false,
+        },
+        Op::MovePrice {
+            market: 0,
+            bps: -5_318,
+        },
+        Op::MovePrice {
+            market: 0,
+            bps: -3_167,
+        },
+        Op::MovePrice {
+            market: 0,
+            bps: 536,
+        },
+        Op::Keeper,
+        Op::Keeper,
+        Op::Keeper,
+        Op::Keeper,
+    ];
+    let stats = Stats::default();
+    runtime().block_on(async {
+        let mut fuzz = play(&ops, &stats).await.unwrap();
+        let account = fuzz.w.margin_account(fuzz.account(1)).await;
+        assert_eq!(account.open_positions().count(), 0);
+        assert_eq!(account.quote_balance(), 0, "resolved");
+        assert!(fuzz.keeper_step().await.is_none());
+    });
+}

@@ -197,6 +197,12 @@ pub fn quantity_to_liquidate(
         position,
         risk: *risk_of_series,
     };
+    // The last position of an insolvent account goes whole: nothing it keeps can restore it,
+    // and emptying it lets the resolution that follows socialize the rest (`Parties::finish`).
+    if evaluated.report.equity_maint < 0 && target.open_positions().count() == 1 {
+        let held = priced.position.size.unsigned_abs();
+        return Ok((held.min(max_quantity), priced));
+    }
     let book = EvaluatedBook {
         book: &evaluated.book,
         results: &evaluated.results,
@@ -237,7 +243,8 @@ fn plan_step(
 /// Sizes a pair step: the contracts of the first leg (the second in proportion) that bring
 /// the target to the liquidation-end level (engine bisection, `PairLiquidation`), capped by
 /// the liquidator's maximum; with the pair's fee.
-// Out of line: the two priced positions (~1.2 KB) go to the heap, not the handler's frame.
+// Out of line: the two priced positions (~1.2 KB) sit in this frame, not the handler's (nor
+// the heap, which the worst-case pair step fills to its budget).
 #[inline(never)]
 fn plan_pair(
     risk: &RiskContext<'_>,
@@ -247,7 +254,7 @@ fn plan_pair(
     keys: [(u8, u8); 2],
     max_quantity: u64,
 ) -> Result<Step> {
-    let mut priced = Box::new([None, None]);
+    let mut priced: [Option<PricedPosition>; 2] = [None, None];
     for (slot, key) in priced.iter_mut().zip(keys) {
         let held = target
             .position(key.0, key.1)
@@ -259,7 +266,7 @@ fn plan_pair(
             risk: *risk_of_series,
         });
     }
-    let [Some(first), Some(second)] = &*priced else {
+    let [Some(first), Some(second)] = &priced else {
         return err!(XmarginError::NoPosition);
     };
     let mut pair = PairLiquidation::new(
