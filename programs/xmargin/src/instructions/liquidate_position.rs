@@ -269,6 +269,27 @@ fn plan_pair(
     let [Some(first), Some(second)] = &priced else {
         return err!(XmarginError::NoPosition);
     };
+    size_pair(
+        risk,
+        evaluated,
+        [first, second],
+        clearinghouse,
+        keys,
+        max_quantity,
+    )
+}
+
+/// `plan_pair`'s sizing, in a frame of its own: the priced legs (~1.2 KB) stay in the
+/// caller's, the engine's planning state in this one (SBF frames are 4 KB each).
+#[inline(never)]
+fn size_pair(
+    risk: &RiskContext<'_>,
+    evaluated: &mut AccountRisk,
+    [first, second]: [&PricedPosition; 2],
+    clearinghouse: &Clearinghouse,
+    keys: [(u8, u8); 2],
+    max_quantity: u64,
+) -> Result<Step> {
     let mut pair = PairLiquidation::new(
         risk.engine(),
         &mut evaluated.book,
