@@ -678,6 +678,19 @@ impl<'a> PairLiquidation<'a> {
             .ok_or(RiskError::UnknownUnderlying)
     }
 
+    /// The first leg's contracts a step takes: the fewest that reach the liquidation-end
+    /// level, else those after which maintenance health is highest (as `quantity_to_take` for
+    /// one leg: the pair's health is concave in its size too).
+    pub fn quantity_to_take(&mut self, max_quantity: u64, end_fraction: Fx) -> RiskResult<u64> {
+        if let Some(quantity) = self.quantity_for_end_level(max_quantity, end_fraction)? {
+            return Ok(quantity);
+        }
+        let bound = max_quantity.min(self.held());
+        healthiest(bound, |quantity| {
+            Ok(self.step(quantity)?.1.maint_health() as i128)
+        })
+    }
+
     /// Smallest quantity of the first leg (at most `max_quantity` and the position) that
     /// brings the account to the liquidation-end level; None if even that maximum does not.
     pub fn quantity_for_end_level(

@@ -241,8 +241,8 @@ fn plan_step(
 }
 
 /// Sizes a pair step: the contracts of the first leg (the second in proportion) that bring
-/// the target to the liquidation-end level (engine bisection, `PairLiquidation`), capped by
-/// the liquidator's maximum; with the pair's fee.
+/// the target to the liquidation-end level (engine bisection, `PairLiquidation`), else those
+/// after which its health is highest, at most the liquidator's maximum; with the pair's fee.
 // Out of line: the two priced positions (~1.2 KB) sit in this frame, not the handler's (nor
 // the heap, which the worst-case pair step fills to its budget).
 #[inline(never)]
@@ -303,13 +303,12 @@ fn size_pair(
         RiskError::NoLiquidationSolution => error!(XmarginError::NotAnOffsettingPair),
         other => risk_error(other),
     })?;
-    let needed = pair
-        .quantity_for_end_level(
+    let quantity = pair
+        .quantity_to_take(
             max_quantity,
             Fx::from_bits(clearinghouse.liquidation_end_fraction_bits),
         )
         .map_err(risk_error)?;
-    let quantity = needed.unwrap_or(pair.held()).min(max_quantity);
     let (step, _) = pair.step(quantity).map_err(risk_error)?;
     // The book goes back as it was: `finish` updates it for the step.
     pair.restore().map_err(risk_error)?;
