@@ -4,7 +4,8 @@
 #   scripts/fuzz.sh [SEQUENCES] [OPERATIONS]   (default 32 sequences of up to 60 operations)
 # XMARGIN_FUZZ_SEED picks the sequences (default 2026: the same run every time); SBF_OUT_DIR
 # pointing at a built xmargin.so runs it in the SBF VM (compute metered). A failure is shrunk
-# to a minimal sequence and printed. The last line is
+# to a minimal sequence and printed; XMARGIN_FUZZ_FIRST=N XMARGIN_FUZZ_SHRINK=0 with N+8 sequences
+# replays one batch of a long run alone. The last line is
 # "fuzz: S sequences, I instructions, C invariant checks, V violations".
 set -euo pipefail
 cd "$(dirname "$0")/.."
