@@ -513,12 +513,30 @@ impl<'a> PairLiquidation<'a> {
             collateral,
         )?;
         let mut rest_unrealized = book.unrealized;
+        let mut removed = 0;
         for leg in legs {
-            let (own, notional, unrealized) = position_terms(market, &leg.position, &leg.risk)?;
-            book.exposure_mut(own)
-                .ok_or(RiskError::UnknownUnderlying)?
-                .remove(notional, leg.position.instrument.tenor(), &leg.risk)?;
-            rest_unrealized -= unrealized;
+            let taken = position_terms(market, &leg.position, &leg.risk).and_then(
+                |(own, notional, unrealized)| {
+                    book.exposure_mut(own)
+                        .ok_or(RiskError::UnknownUnderlying)?
+                        .remove(notional, leg.position.instrument.tenor(), &leg.risk)?;
+                    Ok(unrealized)
+                },
+            );
+            match taken {
+                Ok(unrealized) => rest_unrealized -= unrealized,
+                Err(error) => {
+                    // Leave the book as it came: put back the leg already taken out.
+                    for leg in legs.iter().take(removed) {
+                        let (own, notional, _) = position_terms(market, &leg.position, &leg.risk)?;
+                        book.exposure_mut(own)
+                            .ok_or(RiskError::UnknownUnderlying)?
+                            .add(notional, leg.position.instrument.tenor(), &leg.risk)?;
+                    }
+                    return Err(error);
+                }
+            }
+            removed += 1;
         }
         Ok(Self {
             market,

@@ -115,6 +115,8 @@ pub struct Before {
     pub end_health: i128,
     /// Equity at maintenance weights (negative: insolvent).
     pub equity: i64,
+    /// The target held positions (set by `Parties::begin`).
+    pub had_positions: bool,
 }
 
 impl Before {
@@ -123,6 +125,7 @@ impl Before {
             maint_health: report.maint_health(),
             end_health: health_at_end_level(report, end_fraction).map_err(risk_error)?,
             equity: report.equity_maint,
+            had_positions: false,
         })
     }
 
@@ -197,7 +200,8 @@ impl<'a> Parties<'a, '_> {
         }
         let target = self.target.load()?;
         let evaluated = risk.evaluate(&target)?;
-        let before = Before::of(&evaluated.report, self.end_fraction())?;
+        let mut before = Before::of(&evaluated.report, self.end_fraction())?;
+        before.had_positions = target.has_positions();
         require!(
             before.is_liquidatable(target.being_liquidated != 0),
             XmarginError::NotLiquidatable
@@ -222,12 +226,14 @@ impl<'a> Parties<'a, '_> {
         risk.reevaluate(&mut target, &*self.target.load()?)?;
         let after = &target.report;
         let maint_health = after.maint_health();
-        // Closing the last position of an insolvent account need not raise its health: a
-        // worthless option left alone would otherwise block its resolution for ever
-        // (docs/security.md, "Solvency and liveness").
-        let closes_insolvent = before.equity < 0 && !self.target.load()?.has_positions();
+        // A position step closing the last position of an insolvent account (taken whole and
+        // without a fee) need only not lower its health: a worthless option left alone would
+        // otherwise block its resolution for ever (docs/security.md, "Solvency and liveness").
+        let closes_insolvent =
+            before.equity < 0 && before.had_positions && !self.target.load()?.has_positions();
         require!(
-            maint_health > before.maint_health || closes_insolvent,
+            maint_health > before.maint_health
+                || (closes_insolvent && maint_health == before.maint_health),
             XmarginError::LiquidationDidNotImproveHealth
         );
         let end_health = health_at_end_level(after, self.end_fraction()).map_err(risk_error)?;

@@ -199,7 +199,7 @@ pub fn quantity_to_liquidate(
     };
     // The last position of an insolvent account goes whole: nothing it keeps can restore it,
     // and emptying it lets the resolution that follows socialize the rest (`Parties::finish`).
-    if evaluated.report.equity_maint < 0 && target.open_positions().count() == 1 {
+    if is_last_of_insolvent(evaluated, target) {
         let held = priced.position.size.unsigned_abs();
         return Ok((held.min(max_quantity), priced));
     }
@@ -235,8 +235,13 @@ fn plan_step(
 ) -> Result<Step> {
     let (quantity, priced) =
         quantity_to_liquidate(risk, evaluated, target, clearinghouse, key, max_quantity)?;
-    let step = position_step(risk.engine(), &priced, quantity, discount(clearinghouse))
-        .map_err(risk_error)?;
+    // Closing an insolvent account pays no fee: the fund or the series' holders would pay it.
+    let discount = if is_last_of_insolvent(evaluated, target) {
+        Fx::ZERO
+    } else {
+        discount(clearinghouse)
+    };
+    let step = position_step(risk.engine(), &priced, quantity, discount).map_err(risk_error)?;
     Step::of([Some((key, step)), None], step.fee, clearinghouse)
 }
 
@@ -358,4 +363,10 @@ fn writable_market<'info>(
         }
     }
     err!(XmarginError::UnknownMarket)
+}
+
+/// `target` (evaluated as `evaluated`) is insolvent at maintenance weights and holds one
+/// position: a step takes it whole, without a fee.
+fn is_last_of_insolvent(evaluated: &AccountRisk, target: &MarginAccount) -> bool {
+    evaluated.report.equity_maint < 0 && target.open_positions().count() == 1
 }
