@@ -513,8 +513,7 @@ impl<'a> PairLiquidation<'a> {
             collateral,
         )?;
         let mut rest_unrealized = book.unrealized;
-        let mut removed = 0;
-        for leg in legs {
+        for (removed, leg) in legs.into_iter().enumerate() {
             let taken = position_terms(market, &leg.position, &leg.risk).and_then(
                 |(own, notional, unrealized)| {
                     book.exposure_mut(own)
@@ -536,7 +535,6 @@ impl<'a> PairLiquidation<'a> {
                     return Err(error);
                 }
             }
-            removed += 1;
         }
         Ok(Self {
             market,
