@@ -226,14 +226,15 @@ impl<'a> Parties<'a, '_> {
         risk.reevaluate(&mut target, &*self.target.load()?)?;
         let after = &target.report;
         let maint_health = after.maint_health();
-        // A position step closing the last position of an insolvent account (taken whole and
-        // without a fee) need only not lower its health: a worthless option left alone would
-        // otherwise block its resolution for ever (docs/security.md, "Solvency and liveness").
-        let closes_insolvent =
-            before.equity < 0 && before.had_positions && !self.target.load()?.has_positions();
+        // An insolvent account's positions are closed out at its own valuation, without a fee
+        // (a fee would be paid by the fund or the series' holders): such a step need only not
+        // lower its equity. Its health may fall (a hedge leg goes first), but nothing can
+        // restore it, and a book no step could improve would otherwise be stuck for ever
+        // (docs/security.md, "Solvency and liveness").
+        let closes_out_insolvent =
+            before.equity < 0 && before.had_positions && after.equity_maint >= before.equity;
         require!(
-            maint_health > before.maint_health
-                || (closes_insolvent && maint_health == before.maint_health),
+            maint_health > before.maint_health || closes_out_insolvent,
             XmarginError::LiquidationDidNotImproveHealth
         );
         let end_health = health_at_end_level(after, self.end_fraction()).map_err(risk_error)?;

@@ -857,9 +857,17 @@ impl<'s> Fuzz<'s> {
         let account = self.w.margin_account(address).await;
         let protocol = self.w.protocol().await;
         let needs = xmargin_client::Protocol::needs(&[&account], None);
-        let context = protocol
+        let mut context = protocol
             .context(&needs, xmargin::oracle::OracleUse::Liquidate)
             .ok()?;
+        // The step accrues its perps' funding to now before it settles the target.
+        let now = protocol.clock.unix_timestamp;
+        for position in account.open_positions() {
+            let mut market = protocol.market(position.market).ok()?;
+            context
+                .accrue_funding(&mut market, position.series, now)
+                .ok()?;
+        }
         let mut settled = account;
         context.settle_accruals(&mut settled, &[]).ok()?;
         let equity = context.health(&settled).ok()?.report.equity_maint;
@@ -1392,4 +1400,17 @@ fn regression_worthless_options_do_not_block_an_insolvent_account() {
 fn regression_a_three_leg_book_is_reduced_by_part_of_a_pair() {
     let stats = Stats::default();
     run_batch(11, 240, 8, 600, 0, &stats).unwrap();
+}
+
+/// Found by the long run (seeds 13 and 14: the batches from sequences 96 and 64, replayed
+/// here): insolvent accounts holding three or four SOL legs (perp, future, call, put) that
+/// hedged one another so that no single step and no pair of any size raised health; not
+/// bankrupt while they held positions, nothing could be done. An insolvent account's positions
+/// are now closed out whole at its own valuation, without a fee, each step only required not
+/// to lower its equity.
+#[test]
+fn regression_an_insolvent_multi_leg_book_is_closed_out() {
+    let stats = Stats::default();
+    run_batch(13, 96, 8, 600, 0, &stats).unwrap();
+    run_batch(14, 64, 8, 600, 0, &stats).unwrap();
 }

@@ -572,11 +572,12 @@ async fn collateral_weighted_above_one_minus_the_fee_can_still_be_sold() {
 /// The target is long 100 SOL perps and 20 calls struck at 150; SOL falls to 110. The fee
 /// charged on the calls' underlying notional (2.5 % of 110 per contract) would exceed what the
 /// calls are worth, so on the base commit taking them lowered the target's health; the fee is
-/// now the discount on the value the step moves.
+/// now the discount on the value the step moves. (The target stays solvent: an insolvent one
+/// is closed out without a fee.)
 #[tokio::test]
 async fn a_long_option_worth_less_than_the_fee_on_its_notional_can_be_taken() {
     let mut w = World::listed().await;
-    let target = w.funded_trader(4_000 * USDC).await;
+    let target = w.funded_trader(5_800 * USDC).await;
     let counterparty = w.funded_trader(1_000_000 * USDC).await;
     w.trade(
         &target,

@@ -197,9 +197,10 @@ pub fn quantity_to_liquidate(
         position,
         risk: *risk_of_series,
     };
-    // The last position of an insolvent account goes whole: nothing it keeps can restore it,
-    // and emptying it lets the resolution that follows socialize the rest (`Parties::finish`).
-    if is_last_of_insolvent(evaluated, target) {
+    // An insolvent account's positions go whole, one step each: nothing it keeps can restore
+    // it, and emptying it lets the resolution that follows socialize the rest
+    // (`Parties::finish`).
+    if is_insolvent(evaluated) {
         let held = priced.position.size.unsigned_abs();
         return Ok((held.min(max_quantity), priced));
     }
@@ -235,8 +236,8 @@ fn plan_step(
 ) -> Result<Step> {
     let (quantity, priced) =
         quantity_to_liquidate(risk, evaluated, target, clearinghouse, key, max_quantity)?;
-    // Closing an insolvent account pays no fee: the fund or the series' holders would pay it.
-    let discount = if is_last_of_insolvent(evaluated, target) {
+    // Closing out an insolvent account pays no fee: the fund or the series' holders would.
+    let discount = if is_insolvent(evaluated) {
         Fx::ZERO
     } else {
         discount(clearinghouse)
@@ -365,8 +366,8 @@ fn writable_market<'info>(
     err!(XmarginError::UnknownMarket)
 }
 
-/// `target` (evaluated as `evaluated`) is insolvent at maintenance weights and holds one
-/// position: a step takes it whole, without a fee.
-fn is_last_of_insolvent(evaluated: &AccountRisk, target: &MarginAccount) -> bool {
-    evaluated.report.equity_maint < 0 && target.open_positions().count() == 1
+/// The target (evaluated as `evaluated`) is insolvent at maintenance weights: a position step
+/// takes a whole position at the account's own valuation, without a fee.
+fn is_insolvent(evaluated: &AccountRisk) -> bool {
+    evaluated.report.equity_maint < 0
 }
