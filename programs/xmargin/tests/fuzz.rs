@@ -331,6 +331,8 @@ struct Sent {
 
 type Verdict = Result<(), String>;
 
+/// The BTC pull feed's confidence (`World::write_btc_oracle`).
+const BTC_CONF: u64 = 2_000_000_000;
 /// Older than the tolerant guard's 600 s: a stale feed.
 const STALE_SECS: i64 = 700;
 /// The strict guard's age limit: a feed younger than this is live.
@@ -431,11 +433,17 @@ impl<'s> Fuzz<'s> {
         self.w.h.clock().await.unix_timestamp
     }
 
+    /// Every feed fresh, trading, and tight enough for the strict guard (the feeds keep a
+    /// fixed confidence: after a crash it is too wide a share of the price). Otherwise no
+    /// price is good enough to change hands at, by design, and liveness waits.
     async fn feeds_live(&mut self) -> bool {
         let now = self.now().await;
+        let tight = |conf: u64, price: i64| conf as i128 * 10_000 <= price as i128 * 100;
         self.feeds
             .iter()
             .all(|f| !f.halted && now - f.published < LIVE_SECS)
+            && tight(self.w.sol_conf, self.w.sol_price)
+            && tight(BTC_CONF, self.w.btc_price)
     }
 
     async fn send(&mut self, ixs: &[Instruction], signers: &[&Keypair]) -> Outcome {
