@@ -284,9 +284,10 @@ pub fn quantity_for_end_level(
 /// (`quantity_for_end_level`), else those after which maintenance health is highest. A
 /// position that hedges part of the book helps only up to the point where the rest is
 /// balanced: taking all of it can lower health where taking part raises it (the fuzzer's
-/// short puts against short BTC perps). Health is concave in the quantity (equity moves
-/// linearly, the requirement is a maximum of linear scenario losses), so a ternary search
-/// finds that point.
+/// short puts against short BTC perps). A ternary search finds that point where health is
+/// concave in the quantity (equity moves linearly, the scenario requirement is a maximum of
+/// linear losses); the calendar-spread minimum and the long-option floor are not, and there
+/// it may stop at a lesser maximum (docs/security.md).
 pub fn quantity_to_take(
     market: &Market,
     account: &EvaluatedBook,
