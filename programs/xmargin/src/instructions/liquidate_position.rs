@@ -177,7 +177,8 @@ pub fn handler<'info>(
 
 /// Contracts of `key` a step with `max_quantity` takes from `target` (settled and evaluated as
 /// `evaluated` with `risk`'s prices): the fewest that reach the liquidation-end level, else
-/// those (at most the liquidator's maximum) after which maintenance health is highest. With the position's priced form. Keepers call it to size their steps.
+/// those (at most the liquidator's maximum) after which maintenance health is highest. With
+/// the position's priced form. Keepers call it to size their steps.
 // Out of line: the priced position (~600 bytes) must not join the handler's 4 KB frame.
 #[inline(never)]
 pub fn quantity_to_liquidate(
