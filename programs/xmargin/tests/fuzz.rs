@@ -27,7 +27,9 @@ use solana_signer::Signer;
 use solana_transaction_error::TransactionError;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use xmargin::events::{CollateralLiquidated, PositionLiquidated};
+use xmargin::liquidation::Before;
 use xmargin::state::{MarginAccount, StoredGrid, SERIES_SETTLED, SERIES_SETTLING};
+use xmargin_risk::Fx;
 
 /// Traders the operations name (0..TRADERS), then the backstop.
 const TRADERS: usize = 4;
@@ -330,6 +332,10 @@ struct Sent {
 }
 
 type Verdict = Result<(), String>;
+
+/// A step that could close out or resolve an account: what it is, the series whose funding
+/// it accrues to now, its instructions.
+type Remedy = (String, Vec<(u8, u8)>, Vec<Instruction>);
 
 /// The BTC pull feed's confidence (`World::write_btc_oracle`).
 const BTC_CONF: u64 = 2_000_000_000;
@@ -765,7 +771,7 @@ impl<'s> Fuzz<'s> {
             let Some(remedies) = self.remedies(liquidator, address, &account).await else {
                 continue;
             };
-            for (_, ixs) in remedies {
+            for (_, _, ixs) in remedies {
                 if self.simulate(liquidator, &ixs).await.is_ok() {
                     return Some((liquidator, target, ixs));
                 }
@@ -784,13 +790,20 @@ impl<'s> Fuzz<'s> {
         let watched = self.watched();
         let before = self.w.h.snapshot(&watched).await;
         let insurance_before = self.w.h.token_balance(insurance_address()).await;
-        let shortfall_before = match *op {
-            Op::Liquidate { target, .. }
-            | Op::LiquidateCollateral { target, .. }
-            | Op::ResolveBankruptcy { target, .. } => self.shortfall(self.account(target)).await,
-            Op::Keeper => self.keeper_target().await,
-            _ => Some(0),
-        };
+        // Each account's shortfall, before a step that may empty one into the fund.
+        let mut shortfalls = Vec::new();
+        if matches!(
+            op,
+            Op::Liquidate { .. }
+                | Op::LiquidateCollateral { .. }
+                | Op::ResolveBankruptcy { .. }
+                | Op::Keeper
+        ) {
+            for trader in 0..=BACKSTOP {
+                let address = self.account(trader);
+                shortfalls.push((address, self.shortfall(address).await));
+            }
+        }
         let Some(sent) = self.apply(op).await else {
             return self.after_step().await;
         };
@@ -839,7 +852,11 @@ impl<'s> Fuzz<'s> {
                     )
                     .sum();
                 // Unknown when the program's prices could not be read before the step.
-                if let Some(shortfall) = shortfall_before {
+                let shortfall = shortfalls
+                    .iter()
+                    .filter(|(address, _)| sent.parties.contains(address))
+                    .try_fold(0, |sum, (_, shortfall)| Some(sum + (*shortfall)?));
+                if let Some(shortfall) = shortfall {
                     self.checked(1);
                     if paid > shortfall + fees {
                         return Err(format!(
@@ -857,43 +874,46 @@ impl<'s> Fuzz<'s> {
         bump(&self.stats.checks, n);
     }
 
-    /// What the account at `address` owes beyond everything it holds: its negative equity at
-    /// maintenance weights and the liquidation's prices, accruals settled (None when those
-    /// prices cannot be read). The most a resolution may take from the insurance fund for it,
-    /// with the fee of the step that empties it.
-    async fn shortfall(&mut self, address: Pubkey) -> Option<u64> {
+    /// The account at `address` as a liquidation step sees it: at the liquidation's prices,
+    /// with the funding of the perps in `accrue` accrued to now (a step accrues its own
+    /// series, as a crank would) and the account's accruals settled. `None` when those prices
+    /// cannot be read.
+    async fn as_step_sees(&mut self, address: Pubkey, accrue: &[(u8, u8)]) -> Option<Before> {
         let account = self.w.margin_account(address).await;
         let protocol = self.w.protocol().await;
         let needs = xmargin_client::Protocol::needs(&[&account], None);
         let mut context = protocol
             .context(&needs, xmargin::oracle::OracleUse::Liquidate)
             .ok()?;
-        // The step accrues its perps' funding to now before it settles the target.
         let now = protocol.clock.unix_timestamp;
-        for position in account.open_positions() {
-            let mut market = protocol.market(position.market).ok()?;
-            context
-                .accrue_funding(&mut market, position.series, now)
-                .ok()?;
+        for &(market, series) in accrue {
+            let mut market = protocol.market(market).ok()?;
+            context.accrue_funding(&mut market, series, now).ok()?;
         }
         let mut settled = account;
         context.settle_accruals(&mut settled, &[]).ok()?;
-        let equity = context.health(&settled).ok()?.report.equity_maint;
-        Some(equity.min(0).unsigned_abs())
+        let report = context.health(&settled).ok()?.report;
+        let end_fraction = Fx::from_bits(protocol.clearinghouse.liquidation_end_fraction_bits);
+        Before::of(&report, end_fraction).ok()
     }
 
-    /// The shortfall of the account the keeper's step would liquidate (0 if none).
-    async fn keeper_target(&mut self) -> Option<u64> {
-        let protocol = self.w.protocol().await;
-        for target in 0..TRADERS {
-            let address = self.account(target);
-            let account = self.w.margin_account(address).await;
-            let verdict = xmargin_keeper::scan::evaluate_alone(&protocol, address, &account);
-            if verdict.is_ok_and(|v| v.liquidatable || v.bankrupt) {
-                return self.shortfall(address).await;
-            }
-        }
-        Some(0)
+    /// The series of every position the account at `address` holds.
+    async fn held(&mut self, address: Pubkey) -> Vec<(u8, u8)> {
+        let account = self.w.margin_account(address).await;
+        account
+            .open_positions()
+            .map(|p| (p.market, p.series))
+            .collect()
+    }
+
+    /// What the account at `address` owes beyond everything it holds: its negative equity at
+    /// maintenance weights and the liquidation's prices, every perp's funding accrued to now
+    /// (None when those prices cannot be read). The most a resolution may take from the
+    /// insurance fund for it, with the fee of the step that empties it.
+    async fn shortfall(&mut self, address: Pubkey) -> Option<u64> {
+        let held = self.held(address).await;
+        let before = self.as_step_sees(address, &held).await?;
+        Some(before.equity.min(0).unsigned_abs())
     }
 
     /// The invariants that hold in every state: books, then liveness and its converse.
@@ -903,23 +923,25 @@ impl<'s> Fuzz<'s> {
         if !self.feeds_live().await {
             return Ok(());
         }
-        let protocol = self.w.protocol().await;
         for target in 0..TRADERS {
             let address = self.account(target);
             let account = self.w.margin_account(address).await;
-            let Ok(verdict) = xmargin_keeper::scan::evaluate_alone(&protocol, address, &account)
-            else {
+            // Due once every perp it holds is cranked to now: a step accrues only its own
+            // series, so the status an uncranked perp hides is anyone's to reveal.
+            let held = self.held(address).await;
+            let Some(verdict) = self.as_step_sees(address, &held).await else {
                 continue;
             };
+            let flagged = account.being_liquidated != 0;
             self.checked(1);
             let liquidator = BACKSTOP;
             let Some(candidates) = self.remedies(liquidator, address, &account).await else {
                 // Resolves by settlement once its price is final.
                 continue;
             };
-            if verdict.liquidatable || verdict.bankrupt {
+            if verdict.is_liquidatable(flagged) || account.is_bankrupt() {
                 let mut refusals = Vec::new();
-                for (what, ixs) in &candidates {
+                for (what, _, ixs) in &candidates {
                     match self.simulate(liquidator, ixs).await {
                         Ok(()) => {
                             refusals.clear();
@@ -935,13 +957,17 @@ impl<'s> Fuzz<'s> {
                         verdict.maint_health
                     ));
                 }
-            } else if account.being_liquidated == 0 {
-                // A healthy account: no liquidation step may be taken from it.
-                let steps = candidates
+            } else if !flagged {
+                // A healthy account, as the step would see it: no liquidation step may be
+                // taken from it.
+                let step = candidates
                     .iter()
-                    .filter(|(what, _)| what.starts_with("liquidate"));
-                for (what, ixs) in steps.take(1) {
-                    if self.simulate(liquidator, ixs).await.is_ok() {
+                    .find(|(what, _, _)| what.starts_with("liquidate"));
+                if let Some((what, accrued, ixs)) = step {
+                    let seen = self.as_step_sees(address, accrued).await;
+                    if seen.is_some_and(|seen| !seen.is_liquidatable(false))
+                        && self.simulate(liquidator, ixs).await.is_ok()
+                    {
                         return Err(format!(
                             "trader {target} is above maintenance ({}) and {what} succeeds",
                             verdict.maint_health
@@ -963,7 +989,7 @@ impl<'s> Fuzz<'s> {
         liquidator: usize,
         target: Pubkey,
         account: &MarginAccount,
-    ) -> Option<Vec<(String, Vec<Instruction>)>> {
+    ) -> Option<Vec<Remedy>> {
         let positions: Vec<(u8, u8, i64)> = account
             .open_positions()
             .map(|p| (p.market, p.series, p.size))
@@ -974,13 +1000,17 @@ impl<'s> Fuzz<'s> {
             let stored = self.w.market(market).await.series[series as usize];
             let settle = settle_position_ix(market, series, target);
             if stored.status == SERIES_SETTLED {
-                out.push((format!("settle {market}/{series}"), vec![settle]));
+                out.push((format!("settle {market}/{series}"), vec![], vec![settle]));
             } else if stored.status == SERIES_SETTLING {
                 if now < stored.settlement_final_at {
                     return None;
                 }
                 let finalize = settle_series_ix(&self.w, market, series);
-                out.push((format!("settle {market}/{series}"), vec![finalize, settle]));
+                out.push((
+                    format!("settle {market}/{series}"),
+                    vec![],
+                    vec![finalize, settle],
+                ));
             }
         }
         let liquidator = &self.traders[liquidator];
@@ -988,7 +1018,11 @@ impl<'s> Fuzz<'s> {
             let step = self
                 .w
                 .liquidate_ix(liquidator, target, market, series, u64::MAX);
-            out.push((format!("liquidate {market}/{series}"), vec![step]));
+            out.push((
+                format!("liquidate {market}/{series}"),
+                vec![(market, series)],
+                vec![step],
+            ));
         }
         for (k, &(market, series, _)) in positions.iter().enumerate() {
             for &(other_market, other, _) in &positions[k + 1..] {
@@ -1001,6 +1035,7 @@ impl<'s> Fuzz<'s> {
                 );
                 out.push((
                     format!("liquidate pair {market}/{series}+{other_market}/{other}"),
+                    vec![(market, series), (other_market, other)],
                     vec![step],
                 ));
             }
@@ -1009,11 +1044,11 @@ impl<'s> Fuzz<'s> {
             let step = self
                 .w
                 .liquidate_collateral_ix(liquidator, target, SOL_ASSET, u64::MAX);
-            out.push(("liquidate collateral".into(), vec![step]));
+            out.push(("liquidate collateral".into(), vec![], vec![step]));
         }
         for market in [SOL_MARKET, BTC_MARKET] {
             let resolve = self.w.resolve_bankruptcy_ix(target, market);
-            out.push((format!("resolve on {market}"), vec![resolve]));
+            out.push((format!("resolve on {market}"), vec![], vec![resolve]));
         }
         Some(out)
     }
