@@ -13,6 +13,7 @@ use common::world::*;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use xmargin::error::XmarginError;
+use xmargin::events::PositionLiquidated;
 use xmargin::state::*;
 use xmargin_client::instructions as ix;
 
@@ -704,4 +705,66 @@ async fn attack_a_second_insurance_fund_is_refused() {
         "refusal changed state"
     );
     assert_eq!(w.h.token_balance(insurance_address()).await, 1_000 * USDC);
+}
+
+/// Equity at maintenance weights of `address`, accruals settled, at the prices a withdrawal
+/// would use (negative: insolvent).
+async fn maint_equity(w: &mut World, address: Pubkey) -> i64 {
+    let account = w.margin_account(address).await;
+    let protocol = w.protocol().await;
+    let (context, settled) = protocol.settled(&account).unwrap();
+    context.health(&settled).unwrap().report.equity_maint
+}
+
+/// Attack: a liquidator pairing the legs of an insolvent account to earn a fee the insurance
+/// fund would pay. Long 200 SOL perps against short 30 BTC perps, withdrawn to initial margin;
+/// SOL then falls 40 %, more than the account holds. An insolvent account's positions close
+/// out at its own valuation (`Parties::finish`), a pair as much as a single position: no fee,
+/// its equity unchanged, the fund untouched.
+#[tokio::test]
+async fn attack_a_pair_step_on_an_insolvent_account_earns_no_fee() {
+    let mut w = World::listed().await;
+    let target = w.funded_trader(50_000 * USDC).await;
+    let counterparty = w.funded_trader(1_000_000 * USDC).await;
+    let btc = w.mark(BTC_MARKET, BTC_PERP).await;
+    w.trade(
+        &target,
+        &counterparty,
+        SOL_MARKET,
+        SOL_PERP,
+        200,
+        150 * USDC,
+    )
+    .await
+    .unwrap();
+    w.trade(&target, &counterparty, BTC_MARKET, BTC_PERP, -30, btc)
+        .await
+        .unwrap();
+    let (init_health, _) = w.health(target.account).await;
+    w.withdraw(&target, QUOTE, init_health as u64 - USDC)
+        .await
+        .unwrap();
+    w.set_sol_price(90 * 100_000_000).await;
+    let equity = maint_equity(&mut w, target.account).await;
+    assert!(equity < 0, "{equity}");
+    let keeper = w.funded_trader(1_000_000 * USDC).await;
+    let insurance = w.h.token_balance(insurance_address()).await;
+    let pair = w.liquidate_legs_ix(
+        &keeper,
+        target.account,
+        (SOL_MARKET, SOL_PERP),
+        Some((BTC_MARKET, BTC_PERP)),
+        u64::MAX,
+    );
+    let key = keeper.key.insecure_clone();
+    let events =
+        w.h.send_for_events::<PositionLiquidated>(&[pair], &[&key])
+            .await
+            .unwrap();
+    let event = &events[0];
+    assert!(event.quantity > 0 && event.paired_quantity < 0, "{event:?}");
+    assert_eq!(event.fee, 0, "{event:?}");
+    assert!(maint_equity(&mut w, target.account).await >= equity);
+    assert_eq!(w.h.token_balance(insurance_address()).await, insurance);
+    w.assert_books_reconcile().await;
 }

@@ -237,12 +237,7 @@ fn plan_step(
 ) -> Result<Step> {
     let (quantity, priced) =
         quantity_to_liquidate(risk, evaluated, target, clearinghouse, key, max_quantity)?;
-    // Closing out an insolvent account pays no fee: the fund or the series' holders would.
-    let discount = if is_insolvent(evaluated) {
-        Fx::ZERO
-    } else {
-        discount(clearinghouse)
-    };
+    let discount = step_discount(evaluated, clearinghouse);
     let step = position_step(risk.engine(), &priced, quantity, discount).map_err(risk_error)?;
     Step::of([Some((key, step)), None], step.fee, clearinghouse)
 }
@@ -297,6 +292,7 @@ fn size_pair(
     keys: [(u8, u8); 2],
     max_quantity: u64,
 ) -> Result<Step> {
+    let discount = step_discount(evaluated, clearinghouse);
     let mut pair = PairLiquidation::new(
         risk.engine(),
         &mut evaluated.book,
@@ -304,7 +300,7 @@ fn size_pair(
         &evaluated.collateral.values,
         0,
         [first, second],
-        discount(clearinghouse),
+        discount,
     )
     .map_err(|error| match error {
         RiskError::NoLiquidationSolution => error!(XmarginError::NotAnOffsettingPair),
@@ -365,6 +361,16 @@ fn writable_market<'info>(
         }
     }
     err!(XmarginError::UnknownMarket)
+}
+
+/// The liquidator's discount on a step from the target (evaluated as `evaluated`): none when
+/// it is insolvent, since the fund or the series' holders would pay it.
+fn step_discount(evaluated: &AccountRisk, clearinghouse: &Clearinghouse) -> Fx {
+    if is_insolvent(evaluated) {
+        Fx::ZERO
+    } else {
+        discount(clearinghouse)
+    }
 }
 
 /// The target (evaluated as `evaluated`) is insolvent at maintenance weights: a position step
