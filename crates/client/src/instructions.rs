@@ -5,7 +5,7 @@ use anchor_lang::prelude::{AccountMeta, Pubkey};
 use anchor_lang::solana_program::instruction::Instruction;
 use anchor_lang::{InstructionData, ToAccountMetas};
 use xmargin::instructions::*;
-use xmargin::state::{StoredVolSurface, UnderlyingRisk};
+use xmargin::state::{Role, StoredVolSurface, UnderlyingRisk};
 
 use crate::pda;
 
@@ -145,6 +145,29 @@ pub fn set_pause(admin: Pubkey, pause_flags: u8) -> Instruction {
             clearinghouse: pda::clearinghouse(),
         },
         xmargin::instruction::SetPause { pause_flags },
+    )
+}
+
+/// Proposes `proposed` for `role`, signed by its holder (or the admin, for the risk
+/// authority); `Pubkey::default()` withdraws a proposal.
+pub fn propose_role(holder: Pubkey, role: Role, proposed: Pubkey) -> Instruction {
+    build(
+        xmargin::accounts::ProposeRole {
+            holder,
+            clearinghouse: pda::clearinghouse(),
+        },
+        xmargin::instruction::ProposeRole { role, proposed },
+    )
+}
+
+/// Takes `role`, signed by the key proposed for it.
+pub fn accept_role(proposed: Pubkey, role: Role) -> Instruction {
+    build(
+        xmargin::accounts::AcceptRole {
+            proposed,
+            clearinghouse: pda::clearinghouse(),
+        },
+        xmargin::instruction::AcceptRole { role },
     )
 }
 

@@ -133,10 +133,12 @@ pub enum XmarginError {
         "the collateral's feed fails the strict guard: it cannot change hands until it is fresh"
     )]
     CollateralUnpriced,
-    #[msg("a liquidated pair is two different series of one market held on opposite sides")]
+    #[msg("a liquidated pair is two different positions held on opposite sides")]
     NotAnOffsettingPair,
     #[msg("a settlement price already proposed was published no later than this one")]
     SettlementPriceNotEarlier,
+    #[msg("the signer is not the key proposed for this role")]
+    NotProposedForRole,
 }
 
 impl From<xmargin_risk::RiskError> for XmarginError {

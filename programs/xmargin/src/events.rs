@@ -2,6 +2,8 @@
 //! positions without re-reading accounts.
 use anchor_lang::prelude::*;
 
+use crate::state::Role;
+
 /// `emit!`, plus, off chain, the same "Program data: <base64>" line written through the
 /// runtime's log stub: Anchor's native `sol_log_data` is a no-op, so without this the events of
 /// a natively run program (solana-program-test) would be invisible to its tests.
@@ -98,6 +100,24 @@ pub struct RiskParamsUpdated {
     pub strict_oracle: OracleGuard,
     pub tolerant_oracle: OracleGuard,
     pub max_vol_step_bits: i64,
+}
+
+/// A role's holder proposed a key for it (`Pubkey::default()`: a proposal withdrawn).
+#[event]
+#[derive(Debug)]
+pub struct RoleProposed {
+    pub role: Role,
+    pub holder: Pubkey,
+    pub proposed: Pubkey,
+}
+
+/// The proposed key accepted the role: `previous` no longer holds it.
+#[event]
+#[derive(Debug)]
+pub struct RoleAccepted {
+    pub role: Role,
+    pub previous: Pubkey,
+    pub holder: Pubkey,
 }
 
 #[event]

@@ -18,7 +18,7 @@ pub mod vault;
 
 use instructions::*;
 use market_oracle::*;
-use state::{StoredVolSurface, UnderlyingRisk};
+use state::{Role, StoredVolSurface, UnderlyingRisk};
 
 declare_id!("CRNc2G47w4AqXa8ay95P97eH3sFQruNMypCsjkGTmjzQ");
 
@@ -72,6 +72,14 @@ pub mod xmargin {
 
     pub fn set_pause(ctx: Context<SetPause>, pause_flags: u8) -> Result<()> {
         heap::reported(instructions::set_pause::handler(ctx, pause_flags))
+    }
+
+    pub fn propose_role(ctx: Context<ProposeRole>, role: Role, proposed: Pubkey) -> Result<()> {
+        heap::reported(instructions::transfer_role::propose(ctx, role, proposed))
+    }
+
+    pub fn accept_role(ctx: Context<AcceptRole>, role: Role) -> Result<()> {
+        heap::reported(instructions::transfer_role::accept(ctx, role))
     }
 
     pub fn create_margin_account(

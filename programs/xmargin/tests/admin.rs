@@ -454,3 +454,117 @@ async fn pause_flags_are_set_by_the_admin_within_the_known_bits() {
     w.as_admin(&[w.pause_ix(0)]).await.unwrap();
     assert_eq!(w.clearinghouse().await.pause_flags, 0);
 }
+
+/// (admin, risk authority, pending admin, pending risk authority) as stored.
+async fn roles(w: &mut World) -> [Pubkey; 4] {
+    let c = w.clearinghouse().await;
+    [
+        c.admin,
+        c.risk_authority,
+        c.pending_admin,
+        c.pending_risk_authority,
+    ]
+}
+
+/// A role changes hands in two steps: the holder proposes, the proposed key accepts. The old
+/// key keeps its power until then, nobody else can accept, a proposal can be withdrawn, and
+/// the risk authority cannot touch the admin role.
+#[tokio::test]
+async fn a_role_changes_hands_only_when_the_proposed_key_accepts() {
+    use xmargin::events::{RoleAccepted, RoleProposed};
+    use xmargin_client::instructions::{accept_role, propose_role};
+    let mut w = World::listed().await;
+    let admin = w.admin.insecure_clone();
+    let risk = w.risk_authority.insecure_clone();
+    let successor = w.stranger().await;
+    let stranger = w.stranger().await;
+    let before = roles(&mut w).await;
+    // Only the holder proposes (the admin may also propose a risk authority).
+    for (ix, signer) in [
+        (
+            propose_role(stranger.pubkey(), Role::Admin, stranger.pubkey()),
+            &stranger,
+        ),
+        (
+            propose_role(risk.pubkey(), Role::Admin, risk.pubkey()),
+            &risk,
+        ),
+        (
+            propose_role(stranger.pubkey(), Role::RiskAuthority, stranger.pubkey()),
+            &stranger,
+        ),
+    ] {
+        refused_by(&mut w, ix, signer, XmarginError::Unauthorized).await;
+    }
+    // Nothing proposed: nobody can accept, not even the holder.
+    let ix = accept_role(admin.pubkey(), Role::Admin);
+    refused_by(&mut w, ix, &admin, XmarginError::NotProposedForRole).await;
+
+    let propose = propose_role(admin.pubkey(), Role::Admin, successor.pubkey());
+    let events =
+        w.h.send_for_events::<RoleProposed>(&[propose], &[&admin])
+            .await
+            .unwrap();
+    assert_eq!(
+        (events[0].role, events[0].holder, events[0].proposed),
+        (Role::Admin, admin.pubkey(), successor.pubkey())
+    );
+    assert_eq!(
+        roles(&mut w).await,
+        [before[0], before[1], successor.pubkey(), Pubkey::default()]
+    );
+    // Proposed is not accepted: the old admin still acts, the successor does not yet.
+    w.as_admin(&[w.pause_ix(0)]).await.unwrap();
+    let pause = signed_by(w.pause_ix(PAUSE_ALL), successor.pubkey());
+    refused_by(&mut w, pause, &successor, XmarginError::Unauthorized).await;
+    // A third party cannot accept, nor the successor accept another role.
+    for (ix, signer) in [
+        (accept_role(stranger.pubkey(), Role::Admin), &stranger),
+        (
+            accept_role(successor.pubkey(), Role::RiskAuthority),
+            &successor,
+        ),
+    ] {
+        refused_by(&mut w, ix, signer, XmarginError::NotProposedForRole).await;
+    }
+    let accept = accept_role(successor.pubkey(), Role::Admin);
+    let events =
+        w.h.send_for_events::<RoleAccepted>(&[accept], &[&successor])
+            .await
+            .unwrap();
+    assert_eq!(
+        (events[0].previous, events[0].holder),
+        (admin.pubkey(), successor.pubkey())
+    );
+    assert_eq!(
+        roles(&mut w).await,
+        [
+            successor.pubkey(),
+            before[1],
+            Pubkey::default(),
+            Pubkey::default()
+        ]
+    );
+    // The old key lost its power; the new one has it; an acceptance cannot be replayed.
+    let pause = w.pause_ix(PAUSE_ALL);
+    refused_by(&mut w, pause, &admin, XmarginError::Unauthorized).await;
+    let pause = signed_by(w.pause_ix(PAUSE_ALL), successor.pubkey());
+    w.h.send(&[pause], &[&successor]).await.unwrap();
+    let again = accept_role(successor.pubkey(), Role::Admin);
+    refused_by(&mut w, again, &successor, XmarginError::NotProposedForRole).await;
+
+    // The new admin replaces a lost risk key; a withdrawn proposal cannot be accepted.
+    let propose = propose_role(successor.pubkey(), Role::RiskAuthority, stranger.pubkey());
+    w.h.send(&[propose], &[&successor]).await.unwrap();
+    let withdraw = propose_role(risk.pubkey(), Role::RiskAuthority, Pubkey::default());
+    w.h.send(&[withdraw], &[&risk]).await.unwrap();
+    let ix = accept_role(stranger.pubkey(), Role::RiskAuthority);
+    refused_by(&mut w, ix, &stranger, XmarginError::NotProposedForRole).await;
+    let propose = propose_role(successor.pubkey(), Role::RiskAuthority, stranger.pubkey());
+    w.h.send(&[propose], &[&successor]).await.unwrap();
+    let accept = accept_role(stranger.pubkey(), Role::RiskAuthority);
+    w.h.send(&[accept], &[&stranger]).await.unwrap();
+    assert_eq!(roles(&mut w).await[1], stranger.pubkey());
+    let surface = vol_surface_ix(&w, SOL_MARKET, flat_surface(85));
+    refused_by(&mut w, surface, &risk, XmarginError::Unauthorized).await;
+}

@@ -768,3 +768,35 @@ async fn attack_a_pair_step_on_an_insolvent_account_earns_no_fee() {
     assert_eq!(w.h.token_balance(insurance_address()).await, insurance);
     w.assert_books_reconcile().await;
 }
+
+/// Attack: a liquidation fee larger than what the target still owns, paid by the insurance
+/// fund once the target is emptied (two colluding accounts could repeat it). Long 10 SOL perps
+/// on 300 USDC; SOL falls to 121, leaving a few USDC of equity against a 2.5 % fee of ~30 on
+/// the position. The fee is capped at the target's equity before the step: the target ends
+/// solvent and the fund pays nothing.
+#[tokio::test]
+async fn attack_a_liquidation_fee_never_exceeds_the_targets_equity() {
+    let mut w = World::listed().await;
+    let target = w.funded_trader(300 * USDC).await;
+    let counterparty = w.funded_trader(1_000_000 * USDC).await;
+    w.trade(&target, &counterparty, SOL_MARKET, SOL_PERP, 10, 150 * USDC)
+        .await
+        .unwrap();
+    w.set_sol_price(121 * PYTH).await;
+    let equity = maint_equity(&mut w, target.account).await;
+    assert!(equity > 0 && equity < 30 * USDC as i64, "{equity}");
+    let keeper = w.funded_trader(100_000 * USDC).await;
+    let insurance = w.h.token_balance(insurance_address()).await;
+    let ix = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_PERP, u64::MAX);
+    let key = keeper.key.insecure_clone();
+    let events =
+        w.h.send_for_events::<PositionLiquidated>(&[ix], &[&key])
+            .await
+            .unwrap();
+    let event = &events[0];
+    assert_eq!(event.quantity, 10, "{event:?}");
+    assert_eq!(event.fee, equity as u64, "{event:?}");
+    assert!(maint_equity(&mut w, target.account).await >= 0);
+    assert!(w.h.token_balance(insurance_address()).await >= insurance);
+    w.assert_books_reconcile().await;
+}

@@ -326,6 +326,9 @@ struct Fuzz<'s> {
 struct Sent {
     outcome: Outcome,
     parties: Vec<Pubkey>,
+    /// The account a liquidation or resolution acts on: the only one it may empty into the
+    /// insurance fund.
+    target: Option<Pubkey>,
     /// Why the program must refuse it, if it must: a fill price outside the band the
     /// program's own valuation gives, a delegate withdrawing.
     must_refuse: Option<&'static str>,
@@ -485,6 +488,12 @@ impl<'s> Fuzz<'s> {
     /// clock).
     async fn apply(&mut self, op: &Op) -> Option<Sent> {
         let mut must_refuse = None;
+        let mut target = match *op {
+            Op::Liquidate { target, .. }
+            | Op::LiquidateCollateral { target, .. }
+            | Op::ResolveBankruptcy { target, .. } => Some(self.account(target)),
+            _ => None,
+        };
         let (outcome, parties) = match *op {
             Op::Deposit {
                 trader,
@@ -726,7 +735,8 @@ impl<'s> Fuzz<'s> {
                 )
             }
             Op::Keeper => {
-                let (liquidator, target, ixs) = self.keeper_step().await?;
+                let (liquidator, liquidated, ixs) = self.keeper_step().await?;
+                target = Some(self.account(liquidated));
                 let signs = ixs
                     .iter()
                     .flat_map(|ix| &ix.accounts)
@@ -738,13 +748,14 @@ impl<'s> Fuzz<'s> {
                 };
                 (
                     outcome,
-                    vec![self.account(liquidator), self.account(target)],
+                    vec![self.account(liquidator), self.account(liquidated)],
                 )
             }
         };
         Some(Sent {
             outcome,
             parties,
+            target,
             must_refuse,
         })
     }
@@ -771,7 +782,9 @@ impl<'s> Fuzz<'s> {
             let Some(remedies) = self.remedies(liquidator, address, &account).await else {
                 continue;
             };
+            let cranks = self.cranks(&account);
             for (_, _, ixs) in remedies {
+                let ixs = [cranks.as_slice(), &ixs].concat();
                 if self.simulate(liquidator, &ixs).await.is_ok() {
                     return Some((liquidator, target, ixs));
                 }
@@ -790,19 +803,18 @@ impl<'s> Fuzz<'s> {
         let watched = self.watched();
         let before = self.w.h.snapshot(&watched).await;
         let insurance_before = self.w.h.token_balance(insurance_address()).await;
-        // Each account's shortfall, before a step that may empty one into the fund.
+        // The shortfall of each account the step may empty into the fund, before it.
+        let may_empty: Vec<usize> = match *op {
+            Op::Liquidate { target, .. }
+            | Op::LiquidateCollateral { target, .. }
+            | Op::ResolveBankruptcy { target, .. } => vec![target],
+            Op::Keeper => (0..TRADERS).collect(),
+            _ => vec![],
+        };
         let mut shortfalls = Vec::new();
-        if matches!(
-            op,
-            Op::Liquidate { .. }
-                | Op::LiquidateCollateral { .. }
-                | Op::ResolveBankruptcy { .. }
-                | Op::Keeper
-        ) {
-            for trader in 0..=BACKSTOP {
-                let address = self.account(trader);
-                shortfalls.push((address, self.shortfall(address).await));
-            }
+        for trader in may_empty {
+            let address = self.account(trader);
+            shortfalls.push((address, self.shortfall(address).await));
         }
         let Some(sent) = self.apply(op).await else {
             return self.after_step().await;
@@ -852,10 +864,13 @@ impl<'s> Fuzz<'s> {
                     )
                     .sum();
                 // Unknown when the program's prices could not be read before the step.
-                let shortfall = shortfalls
-                    .iter()
-                    .filter(|(address, _)| sent.parties.contains(address))
-                    .try_fold(0, |sum, (_, shortfall)| Some(sum + (*shortfall)?));
+                let shortfall = match sent.target {
+                    Some(target) => shortfalls
+                        .iter()
+                        .find(|(address, _)| *address == target)
+                        .and_then(|(_, shortfall)| *shortfall),
+                    None => Some(0),
+                };
                 if let Some(shortfall) = shortfall {
                     self.checked(1);
                     if paid > shortfall + fees {
@@ -941,8 +956,10 @@ impl<'s> Fuzz<'s> {
             };
             if verdict.is_liquidatable(flagged) || account.is_bankrupt() {
                 let mut refusals = Vec::new();
+                let cranks = self.cranks(&account);
                 for (what, _, ixs) in &candidates {
-                    match self.simulate(liquidator, ixs).await {
+                    let ixs = [cranks.as_slice(), ixs].concat();
+                    match self.simulate(liquidator, &ixs).await {
                         Ok(()) => {
                             refusals.clear();
                             break;
@@ -958,25 +975,38 @@ impl<'s> Fuzz<'s> {
                     ));
                 }
             } else if !flagged {
-                // A healthy account, as the step would see it: no liquidation step may be
-                // taken from it.
-                let step = candidates
-                    .iter()
-                    .find(|(what, _, _)| what.starts_with("liquidate"));
-                if let Some((what, accrued, ixs)) = step {
+                // A healthy account: the first liquidation step that sees it healthy (its own
+                // series' funding accrued, nothing cranked) must fail.
+                for (what, accrued, ixs) in &candidates {
+                    if !what.starts_with("liquidate") {
+                        continue;
+                    }
                     let seen = self.as_step_sees(address, accrued).await;
-                    if seen.is_some_and(|seen| !seen.is_liquidatable(false))
-                        && self.simulate(liquidator, ixs).await.is_ok()
-                    {
+                    if seen.is_none_or(|seen| seen.is_liquidatable(false)) {
+                        continue;
+                    }
+                    if self.simulate(liquidator, ixs).await.is_ok() {
                         return Err(format!(
                             "trader {target} is above maintenance ({}) and {what} succeeds",
                             verdict.maint_health
                         ));
                     }
+                    break;
                 }
             }
         }
         Ok(())
+    }
+
+    /// A funding crank of every perp `account` holds: what a keeper sends before a step, so
+    /// the step sees all of the account's funding (`as_step_sees` with every held perp).
+    fn cranks(&self, account: &MarginAccount) -> Vec<Instruction> {
+        account
+            .open_positions()
+            // Each market's perp is its series 0 (`World::listed`).
+            .filter(|p| p.series == SOL_PERP && p.series == BTC_PERP)
+            .map(|p| self.w.crank_funding_ix(p.market, p.series))
+            .collect()
     }
 
     /// Every step that could close out or resolve `target`: settling its expired positions

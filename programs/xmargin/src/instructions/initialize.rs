@@ -63,6 +63,8 @@ pub fn handler(ctx: Context<Initialize>, params: InitializeParams) -> Result<()>
         liquidator_fee_share_bps: params.liquidator_fee_share_bps,
         insurance_vault: Pubkey::default(),
         last_insurance_withdrawal: 0,
+        pending_admin: Pubkey::default(),
+        pending_risk_authority: Pubkey::default(),
     });
     let mut registry = ctx.accounts.collateral_registry.load_init()?;
     registry.bump = ctx.bumps.collateral_registry;

@@ -239,7 +239,12 @@ fn plan_step(
         quantity_to_liquidate(risk, evaluated, target, clearinghouse, key, max_quantity)?;
     let discount = step_discount(evaluated, clearinghouse);
     let step = position_step(risk.engine(), &priced, quantity, discount).map_err(risk_error)?;
-    Step::of([Some((key, step)), None], step.fee, clearinghouse)
+    Step::of(
+        [Some((key, step)), None],
+        step.fee,
+        evaluated.report.equity_maint,
+        clearinghouse,
+    )
 }
 
 /// Sizes a pair step: the contracts of the first leg (the second in proportion) that bring
@@ -318,16 +323,21 @@ fn size_pair(
     Step::of(
         [Some((keys[0], step.legs[0])), Some((keys[1], step.legs[1]))],
         step.fee,
+        evaluated.report.equity_maint,
         clearinghouse,
     )
 }
 
 impl Step {
+    /// The step's legs and its fee, at most the target's equity (maintenance weights) before
+    /// the step: beyond it the fee would be paid by the fund or the series' holders.
     fn of(
         legs: [Option<((u8, u8), PositionStep)>; 2],
         fee: i128,
+        equity: i64,
         clearinghouse: &Clearinghouse,
     ) -> Result<Self> {
+        let fee = fee.min(i128::from(equity.max(0)));
         let fee = u64::try_from(fee).map_err(|_| error!(XmarginError::MathOverflow))?;
         let (liquidator_fee, insurance_fee) = split_fee(clearinghouse, fee);
         Ok(Self {

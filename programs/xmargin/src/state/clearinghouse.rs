@@ -108,11 +108,48 @@ pub struct Clearinghouse {
     pub insurance_vault: Pubkey,
     /// Unix time of the last admin withdrawal from the insurance fund.
     pub last_insurance_withdrawal: i64,
+    /// Keys proposed for the roles, default when none (`transfer_role`).
+    pub pending_admin: Pubkey,
+    pub pending_risk_authority: Pubkey,
+}
+
+/// The roles a key can hold (`transfer_role`).
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    RiskAuthority,
 }
 
 impl Clearinghouse {
     pub const SEED: &'static [u8] = b"clearinghouse";
     pub const INSURANCE_SEED: &'static [u8] = b"insurance";
+
+    pub fn holder(&self, role: Role) -> Pubkey {
+        match role {
+            Role::Admin => self.admin,
+            Role::RiskAuthority => self.risk_authority,
+        }
+    }
+
+    pub fn holder_mut(&mut self, role: Role) -> &mut Pubkey {
+        match role {
+            Role::Admin => &mut self.admin,
+            Role::RiskAuthority => &mut self.risk_authority,
+        }
+    }
+
+    pub fn pending_mut(&mut self, role: Role) -> &mut Pubkey {
+        match role {
+            Role::Admin => &mut self.pending_admin,
+            Role::RiskAuthority => &mut self.pending_risk_authority,
+        }
+    }
+
+    /// The role's holder may propose its successor; the admin may also propose a risk
+    /// authority.
+    pub fn may_propose(&self, role: Role, signer: &Pubkey) -> bool {
+        *signer == self.holder(role) || (role == Role::RiskAuthority && *signer == self.admin)
+    }
 
     pub fn require_not_paused(&self, action: u8) -> Result<()> {
         require!(self.pause_flags & action == 0, XmarginError::Paused);
