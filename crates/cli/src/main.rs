@@ -8,19 +8,38 @@
 //!                  [--maker-account ADDRESS] [--account ADDRESS]
 //! xmargin show     [--account ADDRESS]
 //! xmargin what-if  --market M --series S --size N --price NATIVE [--account ADDRESS]
+//! xmargin admin    propose --key ADDRESS | accept  --role admin|risk-authority
+//!                  [--dry-run [--signer ADDRESS]]
 //! common: --url URL --keypair PATH --config PATH --output table|json
 use std::process::ExitCode;
 
-use xmargin_cli::trader::{open_wallet, Session, OPTIONS};
+use solana_signer::Signer;
+use xmargin_cli::admin;
+use xmargin_cli::trader::{address, open_wallet, Session, OPTIONS};
 use xmargin_client::config::Args;
 use xmargin_client::{ClientError, ClientResult, RpcChain};
 
-const USAGE: &str = "usage: xmargin <demo | account create | deposit | withdraw | trade | show | what-if> [options]";
+const USAGE: &str = "usage: xmargin <demo | account create | deposit | withdraw | trade | show | what-if | admin> [options]";
 
 async fn run() -> ClientResult<String> {
-    let args = Args::parse(std::env::args().skip(1), &[])?;
+    let args = Args::parse(std::env::args().skip(1), admin::FLAGS)?;
     let mut words = args.words.iter().map(String::as_str);
     match words.next() {
+        Some("admin") => {
+            args.only(admin::OPTIONS)?;
+            let action = words.next().unwrap_or_default();
+            if args.flag("dry-run") {
+                let signer = match args.option("signer") {
+                    Some(text) => address(text)?,
+                    None => open_wallet(&args)?.1.pubkey(),
+                };
+                let ix = admin::instruction(action, &args, signer)?;
+                return Ok(xmargin_client::instructions::to_json(&ix));
+            }
+            let (url, wallet) = open_wallet(&args)?;
+            let ix = admin::instruction(action, &args, wallet.pubkey())?;
+            admin::send(&RpcChain::new(&url), &wallet, action, ix).await
+        }
         Some("demo") => {
             args.only(&["export-example"])?;
             let example = args.option("export-example").map(std::path::Path::new);

@@ -2,6 +2,8 @@
 //! node here), and the binary's refusals of bad input.
 use std::process::Command;
 
+use anchor_lang::prelude::Pubkey;
+
 use solana_signer::Signer;
 use xmargin_cli::trader::Session;
 use xmargin_client::config::Args;
@@ -191,4 +193,118 @@ async fn trade_refuses_a_price_outside_the_fill_band() {
     );
     session.run("trade", &trade(150 * USDC)).await.unwrap();
     let _ = std::fs::remove_file(&maker_file);
+}
+
+/// `admin propose` and `accept` hand a role over on the runtime; `--dry-run` prints the very
+/// instruction the builder makes, for a multisig to wrap, and needs no wallet.
+#[tokio::test]
+async fn admin_hands_a_role_over_and_dry_run_prints_the_instruction() {
+    use xmargin::state::Role;
+    use xmargin_cli::admin;
+    let e = Exchange::open().await.unwrap();
+    let successor = solana_keypair::Keypair::new();
+    e.sandbox
+        .fund(successor.pubkey(), 1_000_000_000)
+        .await
+        .unwrap();
+    let key = successor.pubkey().to_string();
+    let signer = e.admin.pubkey().to_string();
+    let (ok, stdout, stderr) = xmargin(&[
+        "admin",
+        "propose",
+        "--role",
+        "admin",
+        "--key",
+        &key,
+        "--signer",
+        &signer,
+        "--dry-run",
+    ]);
+    assert!(ok, "{stderr}");
+    let expected = xmargin_client::instructions::propose_role(
+        e.admin.pubkey(),
+        Role::Admin,
+        successor.pubkey(),
+    );
+    assert_eq!(
+        stdout.trim(),
+        xmargin_client::instructions::to_json(&expected)
+    );
+    let printed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(printed["accounts"][0]["pubkey"], signer);
+    assert_eq!(printed["accounts"][0]["isSigner"], true);
+
+    let chain = BanksChain::new(e.sandbox.ctx.banks_client.clone());
+    let propose = admin::instruction(
+        "propose",
+        &args(&["--role", "admin", "--key", &key]),
+        e.admin.pubkey(),
+    )
+    .unwrap();
+    admin::send(&chain, &e.admin, "propose", propose)
+        .await
+        .unwrap();
+    assert_eq!(
+        holders(&chain).await,
+        (e.admin.pubkey(), successor.pubkey())
+    );
+    let accept =
+        admin::instruction("accept", &args(&["--role", "admin"]), successor.pubkey()).unwrap();
+    admin::send(&chain, &successor, "accept", accept)
+        .await
+        .unwrap();
+    assert_eq!(
+        holders(&chain).await,
+        (successor.pubkey(), Pubkey::default())
+    );
+    for (words, expected) in [
+        (
+            vec![
+                "admin",
+                "propose",
+                "--role",
+                "owner",
+                "--dry-run",
+                "--signer",
+                &signer,
+            ],
+            "--role",
+        ),
+        (
+            vec![
+                "admin",
+                "propose",
+                "--role",
+                "admin",
+                "--dry-run",
+                "--signer",
+                &signer,
+            ],
+            "missing --key",
+        ),
+        (
+            vec![
+                "admin",
+                "resign",
+                "--role",
+                "admin",
+                "--dry-run",
+                "--signer",
+                &signer,
+            ],
+            "usage: xmargin admin",
+        ),
+    ] {
+        let (ok, _, stderr) = xmargin(&words);
+        assert!(!ok && stderr.contains(expected), "{words:?}: {stderr}");
+    }
+}
+
+/// (admin, pending admin) as the clearinghouse stores them.
+async fn holders(chain: &BanksChain) -> (Pubkey, Pubkey) {
+    use xmargin_client::{pda, Chain};
+    let address = pda::clearinghouse();
+    let account = chain.account(&address).await.unwrap().unwrap();
+    let c = xmargin_client::accounts::clearinghouse(&address, &account).unwrap();
+    (c.admin, c.pending_admin)
 }

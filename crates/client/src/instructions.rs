@@ -9,6 +9,29 @@ use xmargin::state::{Role, StoredVolSurface, UnderlyingRisk};
 
 use crate::pda;
 
+/// `ix` as JSON, for a multisig or governance program to wrap: the program, each account with
+/// its signer and writable flags, and the data in base64.
+pub fn to_json(ix: &Instruction) -> String {
+    use base64::Engine;
+    let accounts: Vec<serde_json::Value> = ix
+        .accounts
+        .iter()
+        .map(|meta| {
+            serde_json::json!({
+                "pubkey": meta.pubkey.to_string(),
+                "isSigner": meta.is_signer,
+                "isWritable": meta.is_writable,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "programId": ix.program_id.to_string(),
+        "accounts": accounts,
+        "data": base64::engine::general_purpose::STANDARD.encode(&ix.data),
+    })
+    .to_string()
+}
+
 fn build(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruction {
     Instruction {
         program_id: xmargin::ID,
