@@ -40,7 +40,8 @@ pub use xmargin_sandbox::pyth::{LegacyPrice, PullPrice};
 
 impl Harness {
     /// A fresh bank whose clock starts at `START_TIME`, not at the wall clock's genesis: a
-    /// run (a fuzzer's seed above all) replays to the same state every time.
+    /// run (a fuzzer's seed above all) replays at the same times every time (funding steps
+    /// are fixed in absolute time).
     pub async fn start() -> Self {
         let program_test = xmargin_sandbox::program_test();
         let ctx = program_test.start_with_context().await;
