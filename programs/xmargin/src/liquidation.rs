@@ -231,8 +231,9 @@ impl<'a> Parties<'a, '_> {
         // lower its equity. Its health may fall (a hedge leg goes first), but nothing can
         // restore it, and a book no step could improve would otherwise be stuck for ever
         // (docs/security.md, "Solvency and liveness").
-        let closes_out_insolvent =
-            before.equity < 0 && before.had_positions && after.equity_maint >= before.equity;
+        let closes_out_insolvent = is_insolvent(before.equity)
+            && before.had_positions
+            && after.equity_maint >= before.equity;
         require!(
             maint_health > before.maint_health || closes_out_insolvent,
             XmarginError::LiquidationDidNotImproveHealth
@@ -247,6 +248,13 @@ impl<'a> Parties<'a, '_> {
         );
         Ok((maint_health, i64::try_from(end_health).unwrap_or(i64::MIN)))
     }
+}
+
+/// No equity left at maintenance weights: below zero, or exactly zero (where a fee capped at
+/// the equity leaves an account). Its positions close out at its own valuation, without a fee,
+/// whatever that does to its health (`Parties::finish`).
+pub fn is_insolvent(equity_maint: i64) -> bool {
+    equity_maint <= 0
 }
 
 /// The liquidation discount as a fraction.

@@ -1487,3 +1487,219 @@ fn regression_an_insolvent_multi_leg_book_is_closed_out() {
     run_batch(13, 96, 8, 600, 0, &stats).unwrap();
     run_batch(14, 64, 8, 600, 0, &stats).unwrap();
 }
+
+/// Found by the long run on the fee cap's commit (seed 63, batch 672, the first 37
+/// operations of the shrunk sequence): a keeper step whose fee took exactly the equity trader 0
+/// had left (the fee is capped at the target's equity) left it at equity 0 with five legs
+/// hedging one another (BTC perp, SOL perp, future, call, put): not insolvent (< 0), so no
+/// close-out, and every single step and pair lowered its health or was no pair. An account
+/// with no equity (≤ 0) is now closed out like an insolvent one (`liquidation::is_insolvent`).
+#[test]
+fn regression_an_account_left_at_zero_equity_is_closed_out() {
+    let ops = [
+        Op::MovePrice {
+            market: 0,
+            bps: 384,
+        },
+        Op::MovePrice {
+            market: 0,
+            bps: -5723,
+        },
+        Op::MovePrice {
+            market: 0,
+            bps: 637,
+        },
+        Op::Trade {
+            taker: 3,
+            maker: 0,
+            series: 4,
+            contracts: 4,
+            fill: Fill::InBand(5277),
+            by_delegate: false,
+        },
+        Op::Trade {
+            taker: 0,
+            maker: 3,
+            series: 3,
+            contracts: -73,
+            fill: Fill::InBand(6809),
+            by_delegate: false,
+        },
+        Op::Trade {
+            taker: 3,
+            maker: 0,
+            series: 2,
+            contracts: -60,
+            fill: Fill::InBand(467),
+            by_delegate: false,
+        },
+        Op::MovePrice {
+            market: 0,
+            bps: -3889,
+        },
+        Op::Trade {
+            taker: 2,
+            maker: 0,
+            series: 0,
+            contracts: -84,
+            fill: Fill::InBand(6312),
+            by_delegate: false,
+        },
+        Op::Trade {
+            taker: 0,
+            maker: 1,
+            series: 1,
+            contracts: -908,
+            fill: Fill::InBand(6871),
+            by_delegate: false,
+        },
+        Op::WithdrawMost { trader: 0 },
+        Op::MovePrice {
+            market: 1,
+            bps: 413,
+        },
+        Op::MovePrice {
+            market: 0,
+            bps: 1291,
+        },
+        Op::MovePrice {
+            market: 1,
+            bps: 396,
+        },
+        Op::MovePrice {
+            market: 1,
+            bps: 1821,
+        },
+        Op::MovePrice {
+            market: 1,
+            bps: 446,
+        },
+        Op::Keeper,
+        Op::Keeper,
+        Op::Trade {
+            taker: 0,
+            maker: 2,
+            series: 1,
+            contracts: 587,
+            fill: Fill::InBand(4839),
+            by_delegate: false,
+        },
+        Op::MovePrice {
+            market: 0,
+            bps: 5509,
+        },
+        Op::MovePrice {
+            market: 1,
+            bps: 474,
+        },
+        Op::MovePrice {
+            market: 1,
+            bps: -695,
+        },
+        Op::MovePrice {
+            market: 1,
+            bps: -4943,
+        },
+        Op::MovePrice {
+            market: 0,
+            bps: 374,
+        },
+        Op::HaltFeed { market: 0 },
+        Op::MovePrice {
+            market: 0,
+            bps: -2188,
+        },
+        Op::Trade {
+            taker: 3,
+            maker: 0,
+            series: 4,
+            contracts: -4,
+            fill: Fill::InBand(6832),
+            by_delegate: false,
+        },
+        Op::Trade {
+            taker: 0,
+            maker: 1,
+            series: 1,
+            contracts: -545,
+            fill: Fill::InBand(6316),
+            by_delegate: false,
+        },
+        Op::MovePrice {
+            market: 0,
+            bps: -666,
+        },
+        Op::MovePrice {
+            market: 0,
+            bps: 4567,
+        },
+        Op::Trade {
+            taker: 1,
+            maker: 2,
+            series: 4,
+            contracts: -77,
+            fill: Fill::InBand(5257),
+            by_delegate: false,
+        },
+        Op::Deposit {
+            trader: 3,
+            asset: 1,
+            amount: 28707000000,
+        },
+        Op::Trade {
+            taker: 1,
+            maker: 0,
+            series: 4,
+            contracts: 68,
+            fill: Fill::Beyond {
+                above: true,
+                bps: 853,
+            },
+            by_delegate: false,
+        },
+        Op::Trade {
+            taker: 1,
+            maker: 2,
+            series: 1,
+            contracts: -9,
+            fill: Fill::InBand(938),
+            by_delegate: false,
+        },
+        Op::Trade {
+            taker: 1,
+            maker: 3,
+            series: 0,
+            contracts: 1410,
+            fill: Fill::InBand(5750),
+            by_delegate: false,
+        },
+        Op::Advance {
+            secs: 20913,
+            to_expiry: false,
+            republish: true,
+        },
+        Op::FundInsurance {
+            amount: 18020000000,
+        },
+        Op::Keeper,
+    ];
+    let stats = Stats::default();
+    runtime().block_on(async {
+        let mut fuzz = play(&ops[..36], &stats).await.unwrap();
+        let address = fuzz.account(0);
+        // The step leaves trader 0 with its five legs, no equity and below maintenance; the
+        // liveness check after it (a close-out succeeds) is what failed before.
+        fuzz.step(&ops[36]).await.unwrap();
+        let held = fuzz.held(address).await;
+        assert_eq!(held.len(), 5);
+        let seen = fuzz.as_step_sees(address, &held).await.unwrap();
+        assert_eq!(seen.equity, 0);
+        assert!(seen.maint_health < 0, "{}", seen.maint_health);
+        // Keeper steps close it out and nothing is left to liquidate.
+        while let Some((liquidator, _, ixs)) = fuzz.keeper_step().await {
+            fuzz.as_trader(liquidator, &ixs).await.result.unwrap();
+        }
+        assert!(fuzz.held(address).await.len() < 5);
+        fuzz.after_step().await.unwrap();
+    });
+}

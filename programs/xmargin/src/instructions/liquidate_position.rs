@@ -201,7 +201,7 @@ pub fn quantity_to_liquidate(
     // An insolvent account's positions go whole, one step each: nothing it keeps can restore
     // it, and emptying it lets the resolution that follows socialize the rest
     // (`Parties::finish`).
-    if is_insolvent(evaluated) {
+    if is_insolvent(evaluated.report.equity_maint) {
         let held = priced.position.size.unsigned_abs();
         return Ok((held.min(max_quantity), priced));
     }
@@ -376,15 +376,9 @@ fn writable_market<'info>(
 /// The liquidator's discount on a step from the target (evaluated as `evaluated`): none when
 /// it is insolvent, since the fund or the series' holders would pay it.
 fn step_discount(evaluated: &AccountRisk, clearinghouse: &Clearinghouse) -> Fx {
-    if is_insolvent(evaluated) {
+    if is_insolvent(evaluated.report.equity_maint) {
         Fx::ZERO
     } else {
         discount(clearinghouse)
     }
-}
-
-/// The target (evaluated as `evaluated`) is insolvent at maintenance weights: a position step
-/// takes a whole position at the account's own valuation, without a fee.
-fn is_insolvent(evaluated: &AccountRisk) -> bool {
-    evaluated.report.equity_maint < 0
 }
