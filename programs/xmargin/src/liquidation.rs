@@ -113,7 +113,7 @@ pub struct Before {
     pub maint_health: i64,
     /// Health against the liquidation-end level (negative: what the step should restore).
     pub end_health: i128,
-    /// Equity at maintenance weights (negative: insolvent).
+    /// Equity at maintenance weights (≤ 0: insolvent, `is_insolvent`).
     pub equity: i64,
     /// The target held positions (set by `Parties::begin`).
     pub had_positions: bool,
@@ -214,8 +214,8 @@ impl<'a> Parties<'a, '_> {
         Fx::from_bits(self.clearinghouse.liquidation_end_fraction_bits)
     }
 
-    /// After the step: the target's health strictly rose, its flag follows the end level, and
-    /// the liquidator still meets initial margin. Returns (maintenance health, end-level
+    /// After the step: the target's health strictly rose (or, insolvent, its equity did not
+    /// fall), its flag follows the end level, and the liquidator still meets initial margin. Returns (maintenance health, end-level
     /// health) of the target.
     pub fn finish(
         &self,

@@ -1699,7 +1699,10 @@ fn regression_an_account_left_at_zero_equity_is_closed_out() {
         while let Some((liquidator, _, ixs)) = fuzz.keeper_step().await {
             fuzz.as_trader(liquidator, &ixs).await.result.unwrap();
         }
-        assert!(fuzz.held(address).await.len() < 5);
+        let held = fuzz.held(address).await;
+        let flagged = fuzz.w.margin_account(address).await.being_liquidated != 0;
+        let seen = fuzz.as_step_sees(address, &held).await.unwrap();
+        assert!(held.len() < 5 && !seen.is_liquidatable(flagged), "{held:?}");
         fuzz.after_step().await.unwrap();
     });
 }

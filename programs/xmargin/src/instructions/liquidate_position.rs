@@ -19,7 +19,8 @@ pub struct LiquidatePositionParams {
     pub max_quantity: u64,
     /// Take this series too, the same fraction of its position as of the first leg's: a pair,
     /// for a hedged book no single leg of which can be reduced. The fee is on the maintenance
-    /// requirement the pair releases; the step must still raise maintenance health.
+    /// requirement the pair releases; the step must still raise maintenance health (unless
+    /// the target is insolvent: then no fee, and its equity must not fall).
     pub paired_series: Option<u8>,
     /// The paired series' market when it is not `market` (a hedge across underlyings); that
     /// market is then passed writable among the remaining accounts.
@@ -177,8 +178,8 @@ pub fn handler<'info>(
 
 /// Contracts of `key` a step with `max_quantity` takes from `target` (settled and evaluated as
 /// `evaluated` with `risk`'s prices): the fewest that reach the liquidation-end level, else
-/// those (at most the liquidator's maximum) after which maintenance health is highest. With
-/// the position's priced form. Keepers call it to size their steps.
+/// those (at most the liquidator's maximum) after which maintenance health is highest; all of
+/// them (at most that maximum) when the target is insolvent. With the position's priced form. Keepers call it to size their steps.
 // Out of line: the priced position (~600 bytes) must not join the handler's 4 KB frame.
 #[inline(never)]
 pub fn quantity_to_liquidate(
