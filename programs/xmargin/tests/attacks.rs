@@ -707,15 +707,6 @@ async fn attack_a_second_insurance_fund_is_refused() {
     assert_eq!(w.h.token_balance(insurance_address()).await, 1_000 * USDC);
 }
 
-/// Equity at maintenance weights of `address`, accruals settled, at the prices a withdrawal
-/// would use (negative: insolvent).
-async fn maint_equity(w: &mut World, address: Pubkey) -> i64 {
-    let account = w.margin_account(address).await;
-    let protocol = w.protocol().await;
-    let (context, settled) = protocol.settled(&account).unwrap();
-    context.health(&settled).unwrap().report.equity_maint
-}
-
 /// Attack: a liquidator pairing the legs of an insolvent account to earn a fee the insurance
 /// fund would pay. Long 200 SOL perps against short 30 BTC perps, withdrawn to initial margin;
 /// SOL then falls 40 %, more than the account holds. An insolvent account's positions close
@@ -724,28 +715,9 @@ async fn maint_equity(w: &mut World, address: Pubkey) -> i64 {
 #[tokio::test]
 async fn attack_a_pair_step_on_an_insolvent_account_earns_no_fee() {
     let mut w = World::listed().await;
-    let target = w.funded_trader(50_000 * USDC).await;
-    let counterparty = w.funded_trader(1_000_000 * USDC).await;
-    let btc = w.mark(BTC_MARKET, BTC_PERP).await;
-    w.trade(
-        &target,
-        &counterparty,
-        SOL_MARKET,
-        SOL_PERP,
-        200,
-        150 * USDC,
-    )
-    .await
-    .unwrap();
-    w.trade(&target, &counterparty, BTC_MARKET, BTC_PERP, -30, btc)
-        .await
-        .unwrap();
-    let (init_health, _) = w.health(target.account).await;
-    w.withdraw(&target, QUOTE, init_health as u64 - USDC)
-        .await
-        .unwrap();
+    let target = w.cross_market_hedge().await;
     w.set_sol_price(90 * 100_000_000).await;
-    let equity = maint_equity(&mut w, target.account).await;
+    let equity = w.maint_equity(target.account).await;
     assert!(equity < 0, "{equity}");
     let keeper = w.funded_trader(1_000_000 * USDC).await;
     let insurance = w.h.token_balance(insurance_address()).await;
@@ -764,7 +736,7 @@ async fn attack_a_pair_step_on_an_insolvent_account_earns_no_fee() {
     let event = &events[0];
     assert!(event.quantity > 0 && event.paired_quantity < 0, "{event:?}");
     assert_eq!(event.fee, 0, "{event:?}");
-    assert!(maint_equity(&mut w, target.account).await >= equity);
+    assert!(w.maint_equity(target.account).await >= equity);
     assert_eq!(w.h.token_balance(insurance_address()).await, insurance);
     w.assert_books_reconcile().await;
 }
@@ -783,7 +755,7 @@ async fn attack_a_liquidation_fee_never_exceeds_the_targets_equity() {
         .await
         .unwrap();
     w.set_sol_price(121 * PYTH).await;
-    let equity = maint_equity(&mut w, target.account).await;
+    let equity = w.maint_equity(target.account).await;
     assert!(equity > 0 && equity < 30 * USDC as i64, "{equity}");
     let keeper = w.funded_trader(100_000 * USDC).await;
     let insurance = w.h.token_balance(insurance_address()).await;
@@ -796,7 +768,7 @@ async fn attack_a_liquidation_fee_never_exceeds_the_targets_equity() {
     let event = &events[0];
     assert_eq!(event.quantity, 10, "{event:?}");
     assert_eq!(event.fee, equity as u64, "{event:?}");
-    assert!(maint_equity(&mut w, target.account).await >= 0);
+    assert!(w.maint_equity(target.account).await >= 0);
     assert!(w.h.token_balance(insurance_address()).await >= insurance);
     w.assert_books_reconcile().await;
 }

@@ -31,6 +31,10 @@ use xmargin::liquidation::Before;
 use xmargin::state::{MarginAccount, StoredGrid, SERIES_SETTLED, SERIES_SETTLING};
 use xmargin_risk::Fx;
 
+/// Both markets' perpetual (`World::listed`).
+const PERP_SERIES: u8 = SOL_PERP;
+const _: () = assert!(SOL_PERP == BTC_PERP);
+
 /// Traders the operations name (0..TRADERS), then the backstop.
 const TRADERS: usize = 4;
 const KEEPER: usize = 3;
@@ -1004,7 +1008,7 @@ impl<'s> Fuzz<'s> {
         account
             .open_positions()
             // Each market's perp is its series 0 (`World::listed`).
-            .filter(|p| p.series == SOL_PERP && p.series == BTC_PERP)
+            .filter(|p| p.series == PERP_SERIES)
             .map(|p| self.w.crank_funding_ix(p.market, p.series))
             .collect()
     }

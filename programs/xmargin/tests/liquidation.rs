@@ -794,26 +794,7 @@ async fn a_hedged_basis_trade_no_single_leg_can_reduce_is_liquidated_as_a_pair()
 #[tokio::test]
 async fn a_hedge_across_two_markets_is_liquidated_as_a_pair() {
     let mut w = World::listed().await;
-    let target = w.funded_trader(50_000 * USDC).await;
-    let counterparty = w.funded_trader(1_000_000 * USDC).await;
-    let btc = w.mark(BTC_MARKET, BTC_PERP).await;
-    w.trade(
-        &target,
-        &counterparty,
-        SOL_MARKET,
-        SOL_PERP,
-        200,
-        150 * USDC,
-    )
-    .await
-    .unwrap();
-    w.trade(&target, &counterparty, BTC_MARKET, BTC_PERP, -30, btc)
-        .await
-        .unwrap();
-    let (init_health, _) = w.health(target.account).await;
-    w.withdraw(&target, QUOTE, init_health as u64 - USDC)
-        .await
-        .unwrap();
+    let target = w.cross_market_hedge().await;
     for market in [SOL_MARKET, BTC_MARKET] {
         let mut risk = w.market(market).await.risk;
         risk.grid.price_range *= 2;

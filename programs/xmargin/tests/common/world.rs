@@ -889,6 +889,42 @@ impl World {
         (health.init_health, health.maint_health())
     }
 
+    /// Equity at maintenance weights of `address`, accruals settled, at the prices a withdrawal
+    /// from it would use (≤ 0: insolvent).
+    pub async fn maint_equity(&mut self, address: Pubkey) -> i64 {
+        let account = self.margin_account(address).await;
+        let protocol = self.protocol().await;
+        let (context, settled) = protocol.settled(&account).unwrap();
+        context.health(&settled).unwrap().report.equity_maint
+    }
+
+    /// A trader long 200 SOL perps against short 30 BTC perps ($30,000 a side, one correlation
+    /// group, beta 0.9 each) from a well-funded counterparty, withdrawn down to a unit above
+    /// its initial margin.
+    pub async fn cross_market_hedge(&mut self) -> Trader {
+        let target = self.funded_trader(50_000 * USDC).await;
+        let counterparty = self.funded_trader(1_000_000 * USDC).await;
+        let btc = self.mark(BTC_MARKET, BTC_PERP).await;
+        self.trade(
+            &target,
+            &counterparty,
+            SOL_MARKET,
+            SOL_PERP,
+            200,
+            150 * USDC,
+        )
+        .await
+        .unwrap();
+        self.trade(&target, &counterparty, BTC_MARKET, BTC_PERP, -30, btc)
+            .await
+            .unwrap();
+        let (init_health, _) = self.health(target.account).await;
+        self.withdraw(&target, QUOTE, init_health as u64 - USDC)
+            .await
+            .unwrap();
+        target
+    }
+
     /// The prices `clear_trade` accepts for (market, series) now.
     pub async fn fill_band(&mut self, market: u8, series: u8) -> xmargin_risk::fill::FillBand {
         self.protocol().await.fill_band(market, series).unwrap()
