@@ -56,6 +56,7 @@ pub fn initialize(admin: Pubkey, params: InitializeParams) -> Instruction {
             admin,
             clearinghouse: pda::clearinghouse(),
             collateral_registry: pda::registry(),
+            program_data: pda::program_data(),
             system_program: SYSTEM_PROGRAM,
         },
         xmargin::instruction::Initialize { params },

@@ -10,6 +10,16 @@ pub fn clearinghouse() -> Pubkey {
     derive(&[Clearinghouse::SEED])
 }
 
+/// The program's program-data account under the upgradeable loader (its upgrade authority
+/// is the only key that may initialize).
+pub fn program_data() -> Pubkey {
+    Pubkey::find_program_address(
+        &[xmargin::ID.as_ref()],
+        &anchor_lang::solana_program::bpf_loader_upgradeable::ID,
+    )
+    .0
+}
+
 pub fn registry() -> Pubkey {
     derive(&[CollateralRegistry::SEED])
 }

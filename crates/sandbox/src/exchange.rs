@@ -154,6 +154,7 @@ impl Exchange {
         }
         exchange.publish_prices().await?;
         let admin = exchange.admin.pubkey();
+        exchange.sandbox.set_upgrade_authority(admin);
         let usdc = exchange.sandbox.create_mint(6).await?;
         exchange
             .as_admin(&[

@@ -48,6 +48,33 @@ pub fn write_account(ctx: &mut ProgramTestContext, address: Pubkey, owner: Pubke
     ctx.set_account(&address, &AccountSharedData::from(account));
 }
 
+/// The loader-v3 program-data header naming `upgrade_authority` (no ELF follows: the program
+/// itself is loaded by the test runtime; only `initialize` reads this account).
+pub fn program_data_header(upgrade_authority: Option<Pubkey>) -> Vec<u8> {
+    // bincode of `UpgradeableLoaderState::ProgramData { slot: 0, upgrade_authority_address }`.
+    let mut data = vec![3, 0, 0, 0];
+    data.extend_from_slice(&0u64.to_le_bytes());
+    match upgrade_authority {
+        Some(key) => {
+            data.push(1);
+            data.extend_from_slice(key.as_ref());
+        }
+        None => data.extend_from_slice(&[0; 33]),
+    }
+    data
+}
+
+/// Records `upgrade_authority` as the program's upgrade authority, as a deployment with the
+/// upgradeable loader would.
+pub fn set_upgrade_authority(ctx: &mut ProgramTestContext, upgrade_authority: Option<Pubkey>) {
+    write_account(
+        ctx,
+        xmargin_client::pda::program_data(),
+        anchor_lang::solana_program::bpf_loader_upgradeable::ID,
+        program_data_header(upgrade_authority),
+    );
+}
+
 /// Moves the bank's clock `secs` seconds forward (and two slots, so new blockhashes follow).
 pub async fn advance_clock(ctx: &mut ProgramTestContext, secs: i64) -> Result<(), String> {
     let clock = |ctx: &ProgramTestContext| {
@@ -103,6 +130,11 @@ impl Sandbox {
         advance_clock(&mut self.ctx, secs)
             .await
             .map_err(xmargin_client::ClientError::Transport)
+    }
+
+    /// Makes `key` the program's upgrade authority (the deployer, who initializes).
+    pub fn set_upgrade_authority(&mut self, key: Pubkey) {
+        set_upgrade_authority(&mut self.ctx, Some(key));
     }
 
     /// Writes an account straight into the bank (oracles).

@@ -139,6 +139,8 @@ pub enum XmarginError {
     SettlementPriceNotEarlier,
     #[msg("the signer is not the key proposed for this role")]
     NotProposedForRole,
+    #[msg("only the program's upgrade authority may initialize the clearinghouse")]
+    NotUpgradeAuthority,
 }
 
 impl From<xmargin_risk::RiskError> for XmarginError {

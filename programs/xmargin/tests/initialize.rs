@@ -1,9 +1,9 @@
 mod common;
 
 use anchor_lang::prelude::Pubkey;
-use anchor_lang::solana_program::instruction::Instruction;
+use anchor_lang::error::ErrorCode;
 use common::world::{clearinghouse_address, fx, initialize_params, registry_address};
-use common::{anchor_ix, assert_error, program_error, Harness};
+use common::{anchor_error, assert_error, program_error, Harness};
 use solana_signer::Signer;
 use xmargin::error::XmarginError;
 use xmargin::instructions::InitializeParams;
@@ -13,22 +13,76 @@ fn valid_params() -> InitializeParams {
     initialize_params(Pubkey::new_unique(), Pubkey::new_unique())
 }
 
-fn initialize_ix(admin: Pubkey, params: InitializeParams) -> Instruction {
-    anchor_ix(
-        xmargin::accounts::Initialize {
-            admin,
-            clearinghouse: clearinghouse_address(),
-            collateral_registry: registry_address(),
-            system_program: anchor_lang::system_program::ID,
-        },
-        xmargin::instruction::Initialize { params },
-    )
+use xmargin_client::instructions::initialize as initialize_ix;
+
+/// A bank where `deployer` deployed the program (its upgrade authority).
+async fn deployed_by(deployer: Pubkey) -> Harness {
+    let mut h = Harness::start().await;
+    xmargin_sandbox::set_upgrade_authority(&mut h.ctx, Some(deployer));
+    h
+}
+
+/// A bank deployed by its payer.
+async fn deployed() -> Harness {
+    let mut h = Harness::start().await;
+    let payer = h.payer().pubkey();
+    xmargin_sandbox::set_upgrade_authority(&mut h.ctx, Some(payer));
+    h
+}
+
+#[tokio::test]
+async fn attack_initialize_by_anyone_but_the_upgrade_authority_is_refused() {
+    let deployer = solana_keypair::Keypair::new();
+    let mut h = deployed_by(deployer.pubkey()).await;
+    let attacker = solana_keypair::Keypair::new();
+    h.fund(attacker.pubkey(), 1_000_000_000).await;
+    h.fund(deployer.pubkey(), 1_000_000_000).await;
+    let created = [clearinghouse_address(), registry_address()];
+
+    // A front-runner between deployment and initialization, with the real program data.
+    let front_run = h
+        .send(&[initialize_ix(attacker.pubkey(), valid_params())], &[&attacker])
+        .await;
+    assert_error(&front_run, program_error(XmarginError::NotUpgradeAuthority));
+
+    // Presenting the program data of another program, one the attacker deployed.
+    let theirs = Pubkey::new_unique();
+    xmargin_sandbox::write_account(
+        &mut h.ctx,
+        theirs,
+        anchor_lang::solana_program::bpf_loader_upgradeable::ID,
+        xmargin_sandbox::program_data_header(Some(attacker.pubkey())),
+    );
+    let mut forged = initialize_ix(attacker.pubkey(), valid_params());
+    forged.accounts[3].pubkey = theirs;
+    let result = h.send(&[forged], &[&attacker]).await;
+    assert_error(&result, anchor_error(ErrorCode::ConstraintSeeds));
+    for address in created {
+        assert!(h.data(address).await.is_none(), "{address} created");
+    }
+
+    // The deployer initializes, once.
+    h.send(&[initialize_ix(deployer.pubkey(), valid_params())], &[&deployer])
+        .await
+        .unwrap();
+    let stored: Clearinghouse = h.anchor_account(clearinghouse_address()).await.unwrap();
+    assert_eq!(stored.admin, deployer.pubkey());
+}
+
+#[tokio::test]
+async fn an_immutable_program_cannot_be_initialized() {
+    let mut h = Harness::start().await;
+    xmargin_sandbox::set_upgrade_authority(&mut h.ctx, None);
+    let payer = h.payer().pubkey();
+    let result = h.send(&[initialize_ix(payer, valid_params())], &[]).await;
+    assert_error(&result, program_error(XmarginError::NotUpgradeAuthority));
+    assert!(h.data(clearinghouse_address()).await.is_none());
 }
 
 #[tokio::test]
 async fn initialize_records_the_configuration_and_an_empty_registry() {
-    let mut h = Harness::start().await;
     let admin = solana_keypair::Keypair::new();
+    let mut h = deployed_by(admin.pubkey()).await;
     h.fund(admin.pubkey(), 1_000_000_000).await;
     let params = valid_params();
     h.send(&[initialize_ix(admin.pubkey(), params.clone())], &[&admin])
@@ -60,7 +114,7 @@ async fn initialize_records_the_configuration_and_an_empty_registry() {
 
 #[tokio::test]
 async fn initialize_twice_is_refused_and_keeps_the_first_configuration() {
-    let mut h = Harness::start().await;
+    let mut h = deployed().await;
     let payer = h.payer().pubkey();
     let first = valid_params();
     h.send(&[initialize_ix(payer, first.clone())], &[])
@@ -83,7 +137,7 @@ async fn initialize_twice_is_refused_and_keeps_the_first_configuration() {
 
 #[tokio::test]
 async fn initialize_refuses_out_of_range_parameters() {
-    let mut h = Harness::start().await;
+    let mut h = deployed().await;
     let payer = h.payer().pubkey();
     let cases: [fn(&mut InitializeParams); 9] = [
         |p| p.taker_fee_bps = 501,
@@ -109,7 +163,7 @@ async fn initialize_refuses_out_of_range_parameters() {
 
 #[tokio::test]
 async fn initialize_refuses_a_default_risk_authority() {
-    let mut h = Harness::start().await;
+    let mut h = deployed().await;
     let payer = h.payer().pubkey();
     let mut params = valid_params();
     params.risk_authority = Pubkey::default();

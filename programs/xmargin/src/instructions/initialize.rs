@@ -1,4 +1,5 @@
 use anchor_lang::prelude::*;
+use anchor_lang::solana_program::bpf_loader_upgradeable;
 
 use crate::error::XmarginError;
 use crate::events::ClearinghouseInitialized;
@@ -39,6 +40,16 @@ pub struct Initialize<'info> {
         bump
     )]
     pub collateral_registry: AccountLoader<'info, CollateralRegistry>,
+    /// The program's own program-data account: only its upgrade authority initializes, so
+    /// nobody can front-run the deployment (docs/security.md, "Roles").
+    #[account(
+        seeds = [crate::ID.as_ref()],
+        bump,
+        seeds::program = bpf_loader_upgradeable::ID,
+        constraint = program_data.upgrade_authority_address == Some(admin.key())
+            @ XmarginError::NotUpgradeAuthority
+    )]
+    pub program_data: Account<'info, ProgramData>,
     pub system_program: Program<'info, System>,
 }
 

@@ -151,6 +151,7 @@ impl World {
             risk_caches: Vec::new(),
         };
         world.refresh_oracles().await;
+        xmargin_sandbox::set_upgrade_authority(&mut world.h.ctx, Some(world.admin.pubkey()));
         let ix = world.initialize_ix(initialize_params(
             world.risk_authority.pubkey(),
             world.usdc_mint,
