@@ -162,13 +162,68 @@ pub fn update_risk_params(risk_authority: Pubkey, params: UpdateRiskParamsParams
     )
 }
 
-pub fn set_pause(admin: Pubkey, pause_flags: u8) -> Instruction {
+/// Pauses `pause_flags` for `duration_secs` (renewing an earlier pause); `(0, 0)` unpauses.
+pub fn set_pause(admin: Pubkey, pause_flags: u8, duration_secs: u32) -> Instruction {
     build(
         xmargin::accounts::SetPause {
             admin,
             clearinghouse: pda::clearinghouse(),
         },
-        xmargin::instruction::SetPause { pause_flags },
+        xmargin::instruction::SetPause {
+            pause_flags,
+            duration_secs,
+        },
+    )
+}
+
+/// Queues `change` as change `id` (the clearinghouse's `changes_queued`), signed by the role
+/// that owns the parameter.
+pub fn queue_change(proposer: Pubkey, id: u64, change: RiskChange) -> Instruction {
+    build(
+        xmargin::accounts::QueueChange {
+            proposer,
+            clearinghouse: pda::clearinghouse(),
+            pending_change: pda::pending_change(id),
+            system_program: SYSTEM_PROGRAM,
+        },
+        xmargin::instruction::QueueChange { change },
+    )
+}
+
+/// Applies queued change `id` once its delay has passed; anyone may send it. The rent goes
+/// back to `proposer`.
+pub fn execute_change(id: u64, proposer: Pubkey, change: &RiskChange) -> Instruction {
+    let (market, collateral_registry) = match change {
+        RiskChange::MarketRisk { market, .. } | RiskChange::VolSurface { market, .. } => {
+            (Some(pda::market(*market)), None)
+        }
+        RiskChange::CollateralAsset(_) | RiskChange::Liquidation(_) => {
+            (None, Some(pda::registry()))
+        }
+        RiskChange::RiskParams(_) | RiskChange::Timelock { .. } => (None, None),
+    };
+    build(
+        xmargin::accounts::ExecuteChange {
+            clearinghouse: pda::clearinghouse(),
+            pending_change: pda::pending_change(id),
+            proposer,
+            market,
+            collateral_registry,
+        },
+        xmargin::instruction::ExecuteChange {},
+    )
+}
+
+/// Withdraws queued change `id`, signed by its proposer or the role's holder.
+pub fn cancel_change(signer: Pubkey, id: u64, proposer: Pubkey) -> Instruction {
+    build(
+        xmargin::accounts::CancelChange {
+            signer,
+            clearinghouse: pda::clearinghouse(),
+            pending_change: pda::pending_change(id),
+            proposer,
+        },
+        xmargin::instruction::CancelChange {},
     )
 }
 

@@ -1,5 +1,6 @@
 //! Program-derived addresses, with the program's own seeds.
 use anchor_lang::prelude::Pubkey;
+use xmargin::instructions::PendingChange;
 use xmargin::state::{Clearinghouse, CollateralRegistry, MarginAccount, Market};
 
 fn derive(seeds: &[&[u8]]) -> Pubkey {
@@ -18,6 +19,11 @@ pub fn program_data() -> Pubkey {
         &anchor_lang::solana_program::bpf_loader_upgradeable::ID,
     )
     .0
+}
+
+/// Queued change `id` (`queue_change`).
+pub fn pending_change(id: u64) -> Pubkey {
+    derive(&[PendingChange::SEED, &id.to_le_bytes()])
 }
 
 pub fn registry() -> Pubkey {

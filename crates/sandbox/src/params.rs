@@ -33,6 +33,9 @@ pub fn tolerant_guard() -> OracleGuard {
     }
 }
 
+/// Changes larger than a step wait a day.
+pub const TIMELOCK_SECS: u32 = 86_400;
+
 /// Fees 5/2 bps, liquidation 2.5 % (half to the liquidator), initial = 1.25 x maintenance.
 pub fn initialize_params(risk_authority: Pubkey, quote_mint: Pubkey) -> InitializeParams {
     InitializeParams {
@@ -51,6 +54,7 @@ pub fn initialize_params(risk_authority: Pubkey, quote_mint: Pubkey) -> Initiali
         max_vol_step_bits: fx(10, 100),
         liquidation_end_fraction_bits: fx(1, 2),
         liquidator_fee_share_bps: 5_000,
+        timelock_secs: TIMELOCK_SECS,
     }
 }
 
@@ -115,14 +119,23 @@ pub fn volatile_weights() -> AssetWeights {
     }
 }
 
-/// A volatile collateral asset on a Pyth legacy oracle.
-pub fn volatile_collateral(liquidity_depth: u64, deposit_cap: u64) -> AddCollateralAssetParams {
+/// The exponent of every price the sandbox publishes (`pyth`).
+pub const PRICE_EXPONENT: i32 = -8;
+
+/// A volatile collateral asset of `decimals` on a Pyth legacy oracle.
+pub fn volatile_collateral(
+    decimals: u8,
+    liquidity_depth: u64,
+    deposit_cap: u64,
+) -> AddCollateralAssetParams {
     AddCollateralAssetParams {
         oracle_kind: OracleKind::PythLegacy,
         feed_id: [0; 32],
         weights: volatile_weights(),
         liquidity_depth,
         deposit_cap,
+        decimals,
+        exponent: PRICE_EXPONENT,
     }
 }
 
@@ -134,5 +147,7 @@ pub fn quote_params() -> AddCollateralAssetParams {
         weights: AssetWeights::unit(),
         liquidity_depth: 0,
         deposit_cap: u64::MAX / 4,
+        decimals: 6,
+        exponent: 0,
     }
 }

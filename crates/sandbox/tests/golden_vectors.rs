@@ -12,6 +12,7 @@ use anchor_lang::solana_program::instruction::Instruction;
 use serde_json::{json, Value};
 use xmargin::instructions::{
     AddMarketParams, ClearTradeParams, LiquidateCollateralParams, LiquidatePositionParams,
+    RiskChange,
 };
 use xmargin::state::{MarginAccount, OracleKind, QUOTE_ASSET};
 use xmargin_client::budget::{estimate_units, CheckShape, TradeSide, Work};
@@ -180,7 +181,7 @@ fn vectors() -> Value {
             key(1),
             key(8),
             Some(key(9)),
-            params::volatile_collateral(1_000, 2_000),
+            params::volatile_collateral(9, 1_000, 2_000),
         ),
         ix::add_collateral_asset(key(1), key(8), None, params::quote_params()),
         ix::add_market(
@@ -198,7 +199,25 @@ fn vectors() -> Value {
         ),
         ix::update_vol_surface(key(2), 0, market0.surface),
         ix::update_market_risk(key(2), 0, params::underlying_risk(1, 60)),
-        ix::set_pause(key(1), 3),
+        ix::set_pause(key(1), 3, 3_600),
+        ix::queue_change(
+            key(2),
+            5,
+            RiskChange::MarketRisk {
+                market: 0,
+                risk: params::underlying_risk(1, 60),
+            },
+        ),
+        ix::execute_change(
+            5,
+            key(2),
+            &RiskChange::VolSurface {
+                market: 1,
+                surface: market0.surface,
+            },
+        ),
+        ix::execute_change(6, key(1), &RiskChange::Timelock { secs: 7_200 }),
+        ix::cancel_change(key(1), 6, key(2)),
         ix::create_insurance_fund(key(1), key(3)),
         ix::withdraw_insurance(key(1), key(3), 42),
         ix::create_risk_cache(key(1), 0, key(10)),

@@ -141,6 +141,24 @@ pub enum XmarginError {
     NotProposedForRole,
     #[msg("only the program's upgrade authority may initialize the clearinghouse")]
     NotUpgradeAuthority,
+    #[msg("a change this large waits in the timelock: queue it")]
+    StepTooLarge,
+    #[msg("one step per parameter set per window: wait, or queue the change")]
+    StepTooSoon,
+    #[msg("the queued change's delay has not passed")]
+    ChangeNotYetExecutable,
+    #[msg("the queued change was not executed in its window")]
+    ChangeExpired,
+    #[msg("the accounts given are not the ones the queued change targets")]
+    ChangeTargetMismatch,
+    #[msg("an asset whose maintenance weight is at least 1 - liquidation fee can never be liquidated")]
+    AssetNotLiquidatable,
+    #[msg("the oracle's exponent is not the one listed")]
+    OracleExponentMismatch,
+    #[msg("the mint's decimals are not the ones listed")]
+    MintDecimalsMismatch,
+    #[msg("a pause lasts at most governance::MAX_PAUSE_SECS")]
+    PauseTooLong,
 }
 
 impl From<xmargin_risk::RiskError> for XmarginError {

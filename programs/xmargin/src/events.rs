@@ -2,6 +2,7 @@
 //! positions without re-reading accounts.
 use anchor_lang::prelude::*;
 
+use crate::instructions::{LiquidationParams, RiskChange};
 use crate::state::Role;
 
 /// `emit!`, plus, off chain, the same "Program data: <base64>" line written through the
@@ -125,6 +126,38 @@ pub struct RoleAccepted {
 pub struct PauseFlagsSet {
     pub previous: u8,
     pub pause_flags: u8,
+    /// The pause lapses at this Unix time unless renewed.
+    pub expires_at: i64,
+}
+
+/// A change larger than a step waits in the timelock until `executable_at`.
+#[event]
+#[derive(Debug)]
+pub struct ChangeQueued {
+    pub id: u64,
+    pub proposer: Pubkey,
+    pub executable_at: i64,
+    pub change: RiskChange,
+}
+
+/// A queued change applied (its own update event precedes this one).
+#[event]
+#[derive(Debug)]
+pub struct ChangeExecuted {
+    pub id: u64,
+}
+
+#[event]
+#[derive(Debug)]
+pub struct ChangeCancelled {
+    pub id: u64,
+    pub by: Pubkey,
+}
+
+#[event]
+#[derive(Debug)]
+pub struct LiquidationParamsUpdated {
+    pub params: LiquidationParams,
 }
 
 #[event]

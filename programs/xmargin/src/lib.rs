@@ -7,6 +7,7 @@ use anchor_lang::prelude::*;
 pub mod bankruptcy;
 pub mod error;
 pub mod events;
+pub mod governance;
 pub mod health;
 pub mod heap;
 pub mod instructions;
@@ -70,8 +71,24 @@ pub mod xmargin {
         heap::reported(instructions::update_risk_params::handler(ctx, params))
     }
 
-    pub fn set_pause(ctx: Context<SetPause>, pause_flags: u8) -> Result<()> {
-        heap::reported(instructions::set_pause::handler(ctx, pause_flags))
+    pub fn set_pause(ctx: Context<SetPause>, pause_flags: u8, duration_secs: u32) -> Result<()> {
+        heap::reported(instructions::set_pause::handler(
+            ctx,
+            pause_flags,
+            duration_secs,
+        ))
+    }
+
+    pub fn queue_change(ctx: Context<QueueChange>, change: RiskChange) -> Result<()> {
+        heap::reported(instructions::timelock::queue(ctx, change))
+    }
+
+    pub fn execute_change(ctx: Context<ExecuteChange>) -> Result<()> {
+        heap::reported(instructions::timelock::execute(ctx))
+    }
+
+    pub fn cancel_change(ctx: Context<CancelChange>) -> Result<()> {
+        heap::reported(instructions::timelock::cancel(ctx))
     }
 
     pub fn propose_role(ctx: Context<ProposeRole>, role: Role, proposed: Pubkey) -> Result<()> {

@@ -148,7 +148,8 @@ impl<'a> Parties<'a, '_> {
         also: &[(u8, u8)],
         markets: &[&AccountLoader<'_, Market>],
     ) -> Result<(RiskContext<'a>, Before, AccountRisk)> {
-        self.clearinghouse.require_not_paused(PAUSE_LIQUIDATE)?;
+        self.clearinghouse
+            .require_not_paused(PAUSE_LIQUIDATE, Clock::get()?.unix_timestamp)?;
         let needs = {
             let liquidator = self.liquidator.load()?;
             let target = self.target.load()?;

@@ -16,6 +16,9 @@ pub struct AddCollateralAssetParams {
     pub weights: AssetWeights,
     pub liquidity_depth: u64,
     pub deposit_cap: u64,
+    /// What the operator expects: checked against the mint and the oracle presented.
+    pub decimals: u8,
+    pub exponent: i32,
 }
 
 #[derive(Accounts)]
@@ -49,6 +52,10 @@ pub struct AddCollateralAsset<'info> {
 pub fn handler(ctx: Context<AddCollateralAsset>, params: AddCollateralAssetParams) -> Result<()> {
     let mint = ctx.accounts.mint.key();
     let is_quote = mint == ctx.accounts.clearinghouse.quote_mint;
+    require!(
+        ctx.accounts.mint.decimals == params.decimals,
+        XmarginError::MintDecimalsMismatch
+    );
     let mut registry = ctx.accounts.collateral_registry.load_mut()?;
     let count = registry.asset_count as usize;
     require!(
@@ -71,8 +78,15 @@ pub fn handler(ctx: Context<AddCollateralAsset>, params: AddCollateralAssetParam
             .oracle
             .as_ref()
             .ok_or_else(|| error!(XmarginError::MissingOracle))?;
-        read_oracle(info, params.oracle_kind, &params.feed_id)?;
+        let price = read_oracle(info, params.oracle_kind, &params.feed_id)?;
+        require!(
+            price.expo == params.exponent,
+            XmarginError::OracleExponentMismatch
+        );
         params.weights.validate()?;
+        params
+            .weights
+            .check_liquidatable(ctx.accounts.clearinghouse.liquidation_fee_bps)?;
         (info.key(), params.weights)
     };
     let oracle_kind = if is_quote {
@@ -94,6 +108,7 @@ pub fn handler(ctx: Context<AddCollateralAsset>, params: AddCollateralAssetParam
         oracle_kind: oracle_kind as u8,
         vault_bump: ctx.bumps.vault,
         _padding: [0; 5],
+        updated_at: Clock::get()?.unix_timestamp,
     };
     registry.asset_count += 1;
     crate::emit_event!(CollateralAssetAdded {

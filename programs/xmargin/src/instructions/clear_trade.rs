@@ -64,7 +64,6 @@ pub fn handler<'info>(
     params: ClearTradeParams,
 ) -> Result<()> {
     let clearinghouse = &ctx.accounts.clearinghouse;
-    clearinghouse.require_not_paused(PAUSE_TRADE)?;
     require!(params.size != 0, XmarginError::ZeroAmount);
     require!(params.price > 0, XmarginError::InvalidPrice);
     let notional = params.notional()?;
@@ -109,6 +108,10 @@ pub fn handler<'info>(
         }
         (taker_reduces, maker_reduces, needs)
     };
+    // A trade pause stops new risk, never a fill that only reduces both sides.
+    if !(taker_reduces && maker_reduces) {
+        clearinghouse.require_not_paused(PAUSE_TRADE, clock.unix_timestamp)?;
+    }
     let oracle_use = if taker_reduces && maker_reduces {
         OracleUse::ReduceRisk
     } else {

@@ -23,9 +23,13 @@ pub struct Deposit<'info> {
 }
 
 pub fn handler(ctx: Context<Deposit>, asset_index: u8, amount: u64) -> Result<()> {
-    ctx.accounts
-        .clearinghouse
-        .require_not_paused(PAUSE_DEPOSIT)?;
+    // A deposit pause stops new money, never a deposit into an account holding positions or
+    // a debt: that deposit can only lower its risk.
+    if !ctx.accounts.margin_account.load()?.has_exposure() {
+        ctx.accounts
+            .clearinghouse
+            .require_not_paused(PAUSE_DEPOSIT, Clock::get()?.unix_timestamp)?;
+    }
     let signed_amount = positive_amount(amount)?;
     let balance = {
         let mut registry = ctx.accounts.collateral_registry.load_mut()?;

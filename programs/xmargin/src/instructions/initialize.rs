@@ -18,6 +18,7 @@ pub struct InitializeParams {
     pub max_vol_step_bits: i64,
     pub liquidation_end_fraction_bits: i64,
     pub liquidator_fee_share_bps: u16,
+    pub timelock_secs: u32,
 }
 
 #[derive(Accounts)]
@@ -76,6 +77,10 @@ pub fn handler(ctx: Context<Initialize>, params: InitializeParams) -> Result<()>
         last_insurance_withdrawal: 0,
         pending_admin: Pubkey::default(),
         pending_risk_authority: Pubkey::default(),
+        pause_expires_at: 0,
+        timelock_secs: params.timelock_secs,
+        changes_queued: 0,
+        risk_params_updated_at: 0,
     });
     let mut registry = ctx.accounts.collateral_registry.load_init()?;
     registry.bump = ctx.bumps.collateral_registry;
@@ -107,5 +112,6 @@ fn validate(params: &InitializeParams) -> Result<()> {
         params.liquidation_end_fraction_bits,
         params.liquidator_fee_share_bps,
     )?;
-    Clearinghouse::validate_vol_step(params.max_vol_step_bits)
+    Clearinghouse::validate_vol_step(params.max_vol_step_bits)?;
+    Clearinghouse::validate_timelock(params.timelock_secs)
 }

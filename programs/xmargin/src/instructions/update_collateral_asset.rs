@@ -2,7 +2,8 @@ use anchor_lang::prelude::*;
 
 use crate::error::XmarginError;
 use crate::events::CollateralAssetUpdated;
-use crate::state::{AssetWeights, Clearinghouse, CollateralRegistry, QUOTE_ASSET};
+use crate::governance::{is_collateral_step, step_window_open};
+use crate::state::{AssetWeights, Clearinghouse, CollateralAsset, CollateralRegistry, QUOTE_ASSET};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
 pub struct UpdateCollateralAssetParams {
@@ -21,21 +22,53 @@ pub struct UpdateCollateralAsset<'info> {
     pub collateral_registry: AccountLoader<'info, CollateralRegistry>,
 }
 
+/// A step of one asset's weights, depth and cap (`governance`), or any change while no
+/// account holds the asset; larger changes go through `queue_change`.
 pub fn handler(
     ctx: Context<UpdateCollateralAsset>,
     params: UpdateCollateralAssetParams,
 ) -> Result<()> {
-    params.weights.validate()?;
-    // The quote asset is the unit of account: its weights stay at one.
-    require!(
-        params.index != QUOTE_ASSET || params.weights == AssetWeights::unit(),
-        XmarginError::InvalidParameter
-    );
+    let now = Clock::get()?.unix_timestamp;
+    let fee_bps = ctx.accounts.clearinghouse.liquidation_fee_bps;
     let mut registry = ctx.accounts.collateral_registry.load_mut()?;
     let asset = registry.asset_mut(params.index)?;
+    if asset.deposited > 0 {
+        require!(
+            is_collateral_step(
+                (&asset.weights, asset.liquidity_depth, asset.deposit_cap),
+                (&params.weights, params.liquidity_depth, params.deposit_cap),
+            ),
+            XmarginError::StepTooLarge
+        );
+        require!(
+            step_window_open(asset.updated_at, now),
+            XmarginError::StepTooSoon
+        );
+    }
+    apply(asset, &params, fee_bps, now)
+}
+
+/// Sets one asset's weights, depth and cap (a step or an executed queued change).
+pub fn apply(
+    asset: &mut CollateralAsset,
+    params: &UpdateCollateralAssetParams,
+    liquidation_fee_bps: u16,
+    now: i64,
+) -> Result<()> {
+    params.weights.validate()?;
+    // The quote asset is the unit of account: its weights stay at one.
+    if params.index == QUOTE_ASSET {
+        require!(
+            params.weights == AssetWeights::unit(),
+            XmarginError::InvalidParameter
+        );
+    } else {
+        params.weights.check_liquidatable(liquidation_fee_bps)?;
+    }
     asset.weights = params.weights;
     asset.liquidity_depth = params.liquidity_depth;
     asset.deposit_cap = params.deposit_cap;
+    asset.updated_at = now;
     crate::emit_event!(CollateralAssetUpdated {
         index: params.index,
         weights: asset.weights,

@@ -2,6 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::error::XmarginError;
 use crate::events::MarketRiskUpdated;
+use crate::governance::{is_market_risk_step, step_window_open};
 use crate::state::{Clearinghouse, Market, UnderlyingRisk};
 
 #[derive(Accounts)]
@@ -13,14 +14,32 @@ pub struct UpdateMarketRisk<'info> {
     pub market: AccountLoader<'info, Market>,
 }
 
-/// Scenario grid, rate, correlation loading and add-on parameters of one underlying, within
-/// the ranges the engine accepts.
+/// A step of the market's risk (`governance`), or any change while nobody holds a position in
+/// it; larger changes go through `queue_change`.
 pub fn handler(ctx: Context<UpdateMarketRisk>, risk: UnderlyingRisk) -> Result<()> {
+    let now = Clock::get()?.unix_timestamp;
     let mut market = ctx.accounts.market.load_mut()?;
+    if market.has_open_interest() {
+        require!(
+            is_market_risk_step(&market.risk, &risk),
+            XmarginError::StepTooLarge
+        );
+        require!(
+            step_window_open(market.risk_updated_at, now),
+            XmarginError::StepTooSoon
+        );
+    }
+    apply(&mut market, risk, now)
+}
+
+/// Scenario grid, rate, correlation loading and add-on parameters of one underlying, within
+/// the ranges the engine accepts (a step or an executed queued change).
+pub fn apply(market: &mut Market, risk: UnderlyingRisk, now: i64) -> Result<()> {
     market.risk = risk;
     market.validate_risk()?;
     market.refresh_constants()?;
     market.bump_risk_generation()?;
+    market.risk_updated_at = now;
     crate::emit_event!(MarketRiskUpdated {
         market: market.index,
         risk,

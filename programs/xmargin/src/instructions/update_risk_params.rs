@@ -2,6 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::error::XmarginError;
 use crate::events::RiskParamsUpdated;
+use crate::governance::{is_risk_params_step, risk_params_fields, step_window_open};
 use crate::state::{Clearinghouse, OracleGuard, StoredRiskParams};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -12,6 +13,22 @@ pub struct UpdateRiskParamsParams {
     pub max_vol_step_bits: i64,
 }
 
+impl UpdateRiskParamsParams {
+    fn fields(&self) -> [u64; 10] {
+        risk_params_fields(
+            &self.risk_params,
+            [&self.strict_oracle, &self.tolerant_oracle],
+            self.max_vol_step_bits,
+        )
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        self.risk_params.validate()?;
+        Clearinghouse::validate_oracle_guards(&self.strict_oracle, &self.tolerant_oracle)?;
+        Clearinghouse::validate_vol_step(self.max_vol_step_bits)
+    }
+}
+
 #[derive(Accounts)]
 pub struct UpdateRiskParams<'info> {
     pub risk_authority: Signer<'info>,
@@ -19,15 +36,39 @@ pub struct UpdateRiskParams<'info> {
     pub clearinghouse: Account<'info, Clearinghouse>,
 }
 
+/// A step of every global risk parameter and oracle guard (`governance`); larger changes go
+/// through `queue_change`.
 pub fn handler(ctx: Context<UpdateRiskParams>, params: UpdateRiskParamsParams) -> Result<()> {
-    params.risk_params.validate()?;
-    Clearinghouse::validate_oracle_guards(&params.strict_oracle, &params.tolerant_oracle)?;
-    Clearinghouse::validate_vol_step(params.max_vol_step_bits)?;
+    let now = Clock::get()?.unix_timestamp;
     let clearinghouse = &mut ctx.accounts.clearinghouse;
+    let current = risk_params_fields(
+        &clearinghouse.risk_params,
+        [&clearinghouse.strict_oracle, &clearinghouse.tolerant_oracle],
+        clearinghouse.max_vol_step_bits,
+    );
+    require!(
+        is_risk_params_step(&current, &params.fields()),
+        XmarginError::StepTooLarge
+    );
+    require!(
+        step_window_open(clearinghouse.risk_params_updated_at, now),
+        XmarginError::StepTooSoon
+    );
+    apply(clearinghouse, params, now)
+}
+
+/// Sets the global risk parameters (a step or an executed queued change).
+pub fn apply(
+    clearinghouse: &mut Clearinghouse,
+    params: UpdateRiskParamsParams,
+    now: i64,
+) -> Result<()> {
+    params.validate()?;
     clearinghouse.risk_params = params.risk_params;
     clearinghouse.strict_oracle = params.strict_oracle;
     clearinghouse.tolerant_oracle = params.tolerant_oracle;
     clearinghouse.max_vol_step_bits = params.max_vol_step_bits;
+    clearinghouse.risk_params_updated_at = now;
     crate::emit_event!(RiskParamsUpdated {
         risk_params: params.risk_params,
         strict_oracle: params.strict_oracle,

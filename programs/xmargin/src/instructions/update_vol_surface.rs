@@ -2,6 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::error::XmarginError;
 use crate::events::VolSurfaceUpdated;
+use crate::governance::{is_vol_surface_step, step_window_open};
 use crate::state::{Clearinghouse, Market, StoredVolSurface};
 
 #[derive(Accounts)]
@@ -13,19 +14,32 @@ pub struct UpdateVolSurface<'info> {
     pub market: AccountLoader<'info, Market>,
 }
 
-/// Moves the smile by at most `max_vol_step_bits` per parameter: a compromised or mistaken risk
-/// authority cannot reprice every option at once.
+/// Moves the smile by at most `max_vol_step_bits` per parameter, once per window: a
+/// compromised or mistaken risk authority cannot reprice every option at once. Larger moves
+/// go through `queue_change`; a market nobody holds a position in moves freely.
 pub fn handler(ctx: Context<UpdateVolSurface>, surface: StoredVolSurface) -> Result<()> {
+    let now = Clock::get()?.unix_timestamp;
     let max_step = ctx.accounts.clearinghouse.max_vol_step_bits.unsigned_abs();
     let mut market = ctx.accounts.market.load_mut()?;
+    if market.has_open_interest() {
+        require!(
+            is_vol_surface_step(&market.surface, &surface, max_step),
+            XmarginError::VolStepTooLarge
+        );
+        require!(
+            step_window_open(market.surface_updated_at, now),
+            XmarginError::StepTooSoon
+        );
+    }
+    apply(&mut market, surface, now)
+}
+
+/// Replaces the surface (a step or an executed queued change).
+pub fn apply(market: &mut Market, surface: StoredVolSurface, now: i64) -> Result<()> {
     let previous = market.surface;
-    require!(
-        previous.largest_step(&surface) <= max_step,
-        XmarginError::VolStepTooLarge
-    );
     market.surface = surface;
     market.validate_risk()?;
-    market.surface_updated_at = Clock::get()?.unix_timestamp;
+    market.surface_updated_at = now;
     market.bump_risk_generation()?;
     crate::emit_event!(VolSurfaceUpdated {
         market: market.index,

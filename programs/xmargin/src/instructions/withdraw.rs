@@ -35,7 +35,7 @@ pub fn handler<'info>(
 ) -> Result<()> {
     ctx.accounts
         .clearinghouse
-        .require_not_paused(PAUSE_WITHDRAW)?;
+        .require_not_paused(PAUSE_WITHDRAW, Clock::get()?.unix_timestamp)?;
     let signed_amount = positive_amount(amount)?;
     let risk = settled_context(&ctx)?;
     let balance = {

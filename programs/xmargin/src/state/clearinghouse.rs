@@ -2,6 +2,7 @@ use anchor_lang::prelude::*;
 use xmargin_risk::{Fx, RiskParams};
 
 use crate::error::XmarginError;
+use crate::governance::{MAX_TIMELOCK_SECS, MIN_TIMELOCK_SECS};
 
 /// Basis points in one whole (100 %).
 pub const BPS_DENOMINATOR: u16 = 10_000;
@@ -87,7 +88,7 @@ pub struct Clearinghouse {
     pub taker_fee_bps: u16,
     pub maker_fee_bps: u16,
     pub liquidation_fee_bps: u16,
-    /// Bit set of paused actions (`PAUSE_*`).
+    /// Bit set of paused actions (`PAUSE_*`), in force until `pause_expires_at`.
     pub pause_flags: u8,
     pub bump: u8,
     pub market_count: u8,
@@ -111,6 +112,14 @@ pub struct Clearinghouse {
     /// Keys proposed for the roles, default when none (`transfer_role`).
     pub pending_admin: Pubkey,
     pub pending_risk_authority: Pubkey,
+    /// A pause lapses at this Unix time unless renewed (`set_pause`).
+    pub pause_expires_at: i64,
+    /// Delay of a queued change (`queue_change`), within the `governance` bounds.
+    pub timelock_secs: u32,
+    /// Changes queued so far: the next one's id (`PendingChange` seed).
+    pub changes_queued: u64,
+    /// Unix time of the last step of the risk parameters (`update_risk_params`).
+    pub risk_params_updated_at: i64,
 }
 
 /// The roles a key can hold (`transfer_role`).
@@ -151,8 +160,21 @@ impl Clearinghouse {
         *signer == self.holder(role) || (role == Role::RiskAuthority && *signer == self.admin)
     }
 
-    pub fn require_not_paused(&self, action: u8) -> Result<()> {
-        require!(self.pause_flags & action == 0, XmarginError::Paused);
+    /// Whether `action` is paused at `now` (a pause lapses at `pause_expires_at`).
+    pub fn is_paused(&self, action: u8, now: i64) -> bool {
+        self.pause_flags & action != 0 && now < self.pause_expires_at
+    }
+
+    pub fn require_not_paused(&self, action: u8, now: i64) -> Result<()> {
+        require!(!self.is_paused(action, now), XmarginError::Paused);
+        Ok(())
+    }
+
+    pub fn validate_timelock(secs: u32) -> Result<()> {
+        require!(
+            (MIN_TIMELOCK_SECS..=MAX_TIMELOCK_SECS).contains(&secs),
+            XmarginError::InvalidParameter
+        );
         Ok(())
     }
 

@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 use xmargin_risk::{Collateral, Fx};
 
 use crate::error::XmarginError;
-use crate::state::OracleKind;
+use crate::state::{OracleKind, BPS_DENOMINATOR};
 
 /// Assets the clearinghouse can hold; an account uses at most `MAX_ACCOUNT_COLLATERAL` of them.
 pub const MAX_REGISTRY_ASSETS: usize = 16;
@@ -43,6 +43,18 @@ impl AssetWeights {
             .map_err(|_| error!(XmarginError::InvalidParameter))
     }
 
+    /// Selling collateral at the liquidation discount must raise maintenance health: the
+    /// maintenance weight stays below 1 - fee (docs/security.md, "Listing checks").
+    pub fn check_liquidatable(&self, liquidation_fee_bps: u16) -> Result<()> {
+        let one = Fx::ONE.to_bits() as i128;
+        let ceiling = one - one * liquidation_fee_bps as i128 / BPS_DENOMINATOR as i128;
+        require!(
+            (self.maint_asset as i128) < ceiling,
+            XmarginError::AssetNotLiquidatable
+        );
+        Ok(())
+    }
+
     /// The quote asset is the unit of account: no haircut.
     pub const fn unit() -> Self {
         let one = 1i64 << 32;
@@ -79,6 +91,8 @@ pub struct CollateralAsset {
     pub oracle_kind: u8,
     pub vault_bump: u8,
     pub _padding: [u8; 5],
+    /// Unix time of the last change of weights, depth or cap (`update_collateral_asset`).
+    pub updated_at: i64,
 }
 
 impl CollateralAsset {
@@ -179,9 +193,10 @@ impl CollateralRegistry {
 
 const _: () = {
     assert!(core::mem::size_of::<AssetWeights>() == 32);
-    assert!(core::mem::size_of::<CollateralAsset>() == 200);
+    assert!(core::mem::size_of::<CollateralAsset>() == 208);
+    assert!(core::mem::offset_of!(CollateralAsset, updated_at) == 200);
     assert!(core::mem::offset_of!(CollateralAsset, weights) == 128);
     assert!(core::mem::offset_of!(CollateralAsset, decimals) == 192);
-    assert!(core::mem::size_of::<CollateralRegistry>() == 8 + 16 * 200 + 8);
+    assert!(core::mem::size_of::<CollateralRegistry>() == 8 + 16 * 208 + 8);
     assert!(core::mem::align_of::<CollateralRegistry>() == 8);
 };

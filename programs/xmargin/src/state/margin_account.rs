@@ -190,6 +190,11 @@ impl MarginAccount {
         self.open_positions().next().is_some()
     }
 
+    /// Positions or a quote debt: something a deposit can make safer.
+    pub fn has_exposure(&self) -> bool {
+        self.has_positions() || self.quote_balance() < 0
+    }
+
     /// Whether a position in `market` is allowed by the account's mode.
     pub fn allows_market(&self, market: u8) -> bool {
         self.mode == MODE_CROSS || self.isolated_market == market

@@ -515,6 +515,8 @@ pub struct Market {
     /// A contract is `contract_size / 10^contract_decimals` units of the underlying.
     pub contract_size: u64,
     pub surface_updated_at: i64,
+    /// Unix time of the last change of `risk` (one step per `governance::STEP_WINDOW_SECS`).
+    pub risk_updated_at: i64,
     pub index: u8,
     pub bump: u8,
     /// `OracleKind` as u8.
@@ -542,6 +544,13 @@ impl Market {
 
     pub fn oracle_kind(&self) -> Result<OracleKind> {
         OracleKind::try_from(self.oracle_kind)
+    }
+
+    /// Whether any account holds a position in any of this market's series.
+    pub fn has_open_interest(&self) -> bool {
+        self.series[..self.series_count as usize]
+            .iter()
+            .any(|series| series.open_interest_long > 0 || series.open_interest_short > 0)
     }
 
     pub fn series(&self, index: u8) -> Result<&Series> {
@@ -647,10 +656,11 @@ const _: () = {
     assert!(core::mem::offset_of!(UnderlyingRisk, max_position) == 104);
     assert!(core::mem::offset_of!(Market, surface) == 64);
     assert!(core::mem::offset_of!(Market, risk) == 104);
-    assert!(core::mem::offset_of!(Market, grid_constants) == 256);
-    assert!(core::mem::offset_of!(Market, risk_generation) == 256 + GRID_WORDS * 8 + 24);
-    assert!(core::mem::offset_of!(Market, series) == 256 + GRID_WORDS * 8 + 64);
-    assert!(core::mem::size_of::<Market>() == 256 + GRID_WORDS * 8 + 64 + 64 * 136);
+    assert!(core::mem::offset_of!(Market, risk_updated_at) == 248);
+    assert!(core::mem::offset_of!(Market, grid_constants) == 264);
+    assert!(core::mem::offset_of!(Market, risk_generation) == 264 + GRID_WORDS * 8 + 24);
+    assert!(core::mem::offset_of!(Market, series) == 264 + GRID_WORDS * 8 + 64);
+    assert!(core::mem::size_of::<Market>() == 264 + GRID_WORDS * 8 + 64 + 64 * 136);
     assert!(core::mem::align_of::<Market>() == 8);
 };
 

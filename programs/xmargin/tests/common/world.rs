@@ -318,7 +318,11 @@ impl World {
             w.extra_oracles.push((oracle, 50 * 100_000_000));
             w.refresh_oracles().await;
             let mint = w.h.create_mint(6).await;
-            let ix = w.add_collateral_ix(mint, Some(oracle), sol_collateral_params());
+            let params = AddCollateralAssetParams {
+                decimals: 6,
+                ..sol_collateral_params()
+            };
+            let ix = w.add_collateral_ix(mint, Some(oracle), params);
             w.as_admin(&[ix]).await.unwrap();
             w.extra_mints.push((index, mint));
         }
@@ -469,8 +473,14 @@ impl World {
         )
     }
 
+    /// Pauses `pause_flags` for a day (0 unpauses).
     pub fn pause_ix(&self, pause_flags: u8) -> Instruction {
-        ix::set_pause(self.admin.pubkey(), pause_flags)
+        let duration = if pause_flags == 0 { 0 } else { 86_400 };
+        self.pause_for_ix(pause_flags, duration)
+    }
+
+    pub fn pause_for_ix(&self, pause_flags: u8, duration_secs: u32) -> Instruction {
+        ix::set_pause(self.admin.pubkey(), pause_flags, duration_secs)
     }
 
     pub fn add_series_ix(&self, market: u8, params: AddSeriesParams) -> Instruction {
@@ -1069,6 +1079,8 @@ pub fn sol_collateral_params() -> AddCollateralAssetParams {
         weights: sol_weights(),
         liquidity_depth: 10_000_000 * USDC,
         deposit_cap: 1_000_000 * SOL_LAMPORTS,
+        decimals: 9,
+        exponent: xmargin_sandbox::params::PRICE_EXPONENT,
     }
 }
 
