@@ -385,24 +385,20 @@ async fn a_market_holds_sixty_four_series() {
 }
 
 #[tokio::test]
-async fn the_vol_surface_moves_only_within_the_step_bound() {
+async fn a_surface_nobody_holds_moves_freely_within_the_engines_range() {
     let mut w = World::listed().await;
-    // 80 % -> 89 %: within the 10-point step.
-    let ok = vol_surface_ix(&w, SOL_MARKET, flat_surface(89));
-    w.as_risk_authority(&[ok]).await.unwrap();
-    assert_eq!(w.market(SOL_MARKET).await.surface, flat_surface(89));
-    // 89 % -> 100 %: 11 points in one update.
-    let too_far = vol_surface_ix(&w, SOL_MARKET, flat_surface(100));
-    let authority = w.risk_authority.insecure_clone();
-    refused_by(&mut w, too_far, &authority, XmarginError::VolStepTooLarge).await;
-    // Within the step each time, down to the engine's minimum vol, then below it.
-    for min_percent in [11, 2] {
+    // 80 % -> 100 %, then the engine's minimum vol: no open interest, no step bound.
+    for surface in [flat_surface(100), {
         let mut lower = flat_surface(89);
-        lower.min = fx(min_percent, 100);
-        w.as_risk_authority(&[vol_surface_ix(&w, SOL_MARKET, lower)])
+        lower.min = fx(2, 100);
+        lower
+    }] {
+        w.as_risk_authority(&[vol_surface_ix(&w, SOL_MARKET, surface)])
             .await
             .unwrap();
+        assert_eq!(w.market(SOL_MARKET).await.surface, surface);
     }
+    let authority = w.risk_authority.insecure_clone();
     let mut below_minimum = flat_surface(89);
     below_minimum.min = 0;
     let ix = vol_surface_ix(&w, SOL_MARKET, below_minimum);
@@ -422,7 +418,7 @@ async fn market_risk_and_global_risk_parameters_update_within_bounds() {
     let derived = UnderlyingConstants::new(&market.underlying(1_000_000)).unwrap();
     assert_eq!(market.constants().unwrap(), derived);
     let mut params = default_risk_params();
-    params.risk_params.initial_factor_bits = fx(3, 2);
+    params.risk_params.initial_factor_bits += params.risk_params.initial_factor_bits / 20;
     w.as_risk_authority(&[risk_params_ix(&w, params)])
         .await
         .unwrap();
@@ -568,3 +564,6 @@ async fn a_role_changes_hands_only_when_the_proposed_key_accepts() {
     let surface = vol_surface_ix(&w, SOL_MARKET, flat_surface(85));
     refused_by(&mut w, surface, &risk, XmarginError::Unauthorized).await;
 }
+
+#[path = "admin_cases/governance.rs"]
+mod governance;

@@ -400,8 +400,7 @@ async fn compute_units_of_every_instruction_class() {
         risk.grid.price_range *= 3;
         risk.grid.extended_down = risk.grid.extended_down.max(risk.grid.price_range);
         risk.grid.extended_up = risk.grid.extended_up.max(risk.grid.price_range);
-        let update = market_risk_ix(&w, *market, risk);
-        w.as_risk_authority(&[update]).await.unwrap();
+        w.set_market_risk(*market, risk).await;
     }
     w.refresh_risk_caches().await;
     let keeper = w.funded_trader(10_000_000 * USDC).await;

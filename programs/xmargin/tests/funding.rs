@@ -278,8 +278,7 @@ async fn open_interest_and_positions_are_capped() {
         max_position: 10,
         ..risk
     };
-    let update = market_risk_ix(&w, SOL_MARKET, lowered);
-    w.as_risk_authority(&[update]).await.unwrap();
+    w.set_market_risk(SOL_MARKET, lowered).await;
     w.trade(&b, &d, SOL_MARKET, SOL_PERP, 5, 150 * USDC)
         .await
         .unwrap();

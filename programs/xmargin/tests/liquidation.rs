@@ -530,9 +530,10 @@ async fn flat_in_debt(w: &mut World) -> Trader {
 /// Listed at a maintenance weight of 0.98, above 1 - the 2.5 % fee: on the base commit a sale
 /// at the full fee lowered the seller's health, so the account could never be liquidated
 /// (`RiskEngine`, no liquidation solution). The discount is capped at half the haircut (1 %).
+/// Listings now refuse such weights (`AssetNotLiquidatable`, `admin_cases/governance.rs`); the
+/// cap stays as a second line, so the weights are written straight into the registry here.
 #[tokio::test]
 async fn collateral_weighted_above_one_minus_the_fee_can_still_be_sold() {
-    use xmargin::instructions::UpdateCollateralAssetParams;
     use xmargin::state::AssetWeights;
     let mut w = World::listed().await;
     let weights = AssetWeights {
@@ -540,16 +541,11 @@ async fn collateral_weighted_above_one_minus_the_fee_can_still_be_sold() {
         maint_asset: ratio(98, 100).to_bits(),
         ..sol_collateral_params().weights
     };
-    let update = xmargin_client::instructions::update_collateral_asset(
-        w.admin.pubkey(),
-        UpdateCollateralAssetParams {
-            index: SOL_ASSET,
-            weights,
-            liquidity_depth: sol_collateral_params().liquidity_depth,
-            deposit_cap: sol_collateral_params().deposit_cap,
-        },
-    );
-    w.as_admin(&[update]).await.unwrap();
+    let mut data = w.h.data(registry_address()).await.unwrap();
+    let mut registry = w.registry().await;
+    registry.assets[SOL_ASSET as usize].weights = weights;
+    data[8..8 + std::mem::size_of_val(&registry)].copy_from_slice(bytemuck::bytes_of(&registry));
+    w.h.set_account(registry_address(), xmargin::ID, data);
     let target = flat_in_debt(&mut w).await;
     // 10 SOL at 10 USDC count 98 against a debt above 100.
     w.set_sol_price(10 * 100_000_000).await;
@@ -697,9 +693,7 @@ async fn a_hedged_basis_trade_no_single_leg_can_reduce_is_liquidated_as_a_pair()
     // The risk authority raises the calendar-spread minimum: the hedge falls below maintenance.
     let mut risk = w.market(SOL_MARKET).await.risk;
     risk.calendar_spread_minimum = xmargin_risk::fx::fx_ratio(2, 100).to_bits();
-    w.as_risk_authority(&[market_risk_ix(&w, SOL_MARKET, risk)])
-        .await
-        .unwrap();
+    w.set_market_risk(SOL_MARKET, risk).await;
     let (_, maint_health) = w.health(target.account).await;
     assert!(maint_health < 0, "{maint_health}");
     let keeper = w.funded_trader(1_000_000 * USDC).await;
@@ -798,9 +792,7 @@ async fn a_hedge_across_two_markets_is_liquidated_as_a_pair() {
     for market in [SOL_MARKET, BTC_MARKET] {
         let mut risk = w.market(market).await.risk;
         risk.grid.price_range *= 2;
-        w.as_risk_authority(&[market_risk_ix(&w, market, risk)])
-            .await
-            .unwrap();
+        w.set_market_risk(market, risk).await;
     }
     let (_, maint_health) = w.health(target.account).await;
     assert!(maint_health < 0, "{maint_health}");

@@ -140,8 +140,11 @@ async fn cached_option_risk_is_ignored_outside_its_spot_range_or_after_a_risk_up
     w.set_sol_price(SOL_PRICE).await;
     assert_eq!(cached(&snapshot(&mut w).await), 2);
     let surface = w.market(SOL_MARKET).await.surface;
-    let update = vol_surface_ix(&w, SOL_MARKET, surface);
-    w.as_risk_authority(&[update]).await.unwrap();
+    w.apply_after_timelock(xmargin::instructions::RiskChange::VolSurface {
+        market: SOL_MARKET,
+        surface,
+    })
+    .await;
     assert_eq!(cached(&snapshot(&mut w).await), 0);
     w.refresh_risk_caches().await;
     assert_eq!(cached(&snapshot(&mut w).await), 2);

@@ -32,20 +32,23 @@ pub fn handler(
     let fee_bps = ctx.accounts.clearinghouse.liquidation_fee_bps;
     let mut registry = ctx.accounts.collateral_registry.load_mut()?;
     let asset = registry.asset_mut(params.index)?;
+    let previous = *asset;
+    // Range errors first; a refused step below reverts the whole instruction.
+    apply(asset, &params, fee_bps, now)?;
     if asset.deposited > 0 {
         require!(
             is_collateral_step(
-                (&asset.weights, asset.liquidity_depth, asset.deposit_cap),
+                (&previous.weights, previous.liquidity_depth, previous.deposit_cap),
                 (&params.weights, params.liquidity_depth, params.deposit_cap),
             ),
             XmarginError::StepTooLarge
         );
         require!(
-            step_window_open(asset.updated_at, now),
+            step_window_open(previous.updated_at, now),
             XmarginError::StepTooSoon
         );
     }
-    apply(asset, &params, fee_bps, now)
+    Ok(())
 }
 
 /// Sets one asset's weights, depth and cap (a step or an executed queued change).

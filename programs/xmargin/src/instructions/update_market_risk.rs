@@ -19,17 +19,20 @@ pub struct UpdateMarketRisk<'info> {
 pub fn handler(ctx: Context<UpdateMarketRisk>, risk: UnderlyingRisk) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
     let mut market = ctx.accounts.market.load_mut()?;
+    let (previous, previous_at) = (market.risk, market.risk_updated_at);
+    // Range errors first; a refused step below reverts the whole instruction.
+    apply(&mut market, risk, now)?;
     if market.has_open_interest() {
         require!(
-            is_market_risk_step(&market.risk, &risk),
+            is_market_risk_step(&previous, &risk),
             XmarginError::StepTooLarge
         );
         require!(
-            step_window_open(market.risk_updated_at, now),
+            step_window_open(previous_at, now),
             XmarginError::StepTooSoon
         );
     }
-    apply(&mut market, risk, now)
+    Ok(())
 }
 
 /// Scenario grid, rate, correlation loading and add-on parameters of one underlying, within

@@ -41,20 +41,23 @@ pub struct UpdateRiskParams<'info> {
 pub fn handler(ctx: Context<UpdateRiskParams>, params: UpdateRiskParamsParams) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
     let clearinghouse = &mut ctx.accounts.clearinghouse;
-    let current = risk_params_fields(
+    let previous = risk_params_fields(
         &clearinghouse.risk_params,
         [&clearinghouse.strict_oracle, &clearinghouse.tolerant_oracle],
         clearinghouse.max_vol_step_bits,
     );
+    let previous_at = clearinghouse.risk_params_updated_at;
+    // Range errors first; a refused step below reverts the whole instruction.
+    apply(clearinghouse, params, now)?;
     require!(
-        is_risk_params_step(&current, &params.fields()),
+        is_risk_params_step(&previous, &params.fields()),
         XmarginError::StepTooLarge
     );
     require!(
-        step_window_open(clearinghouse.risk_params_updated_at, now),
+        step_window_open(previous_at, now),
         XmarginError::StepTooSoon
     );
-    apply(clearinghouse, params, now)
+    Ok(())
 }
 
 /// Sets the global risk parameters (a step or an executed queued change).

@@ -21,17 +21,20 @@ pub fn handler(ctx: Context<UpdateVolSurface>, surface: StoredVolSurface) -> Res
     let now = Clock::get()?.unix_timestamp;
     let max_step = ctx.accounts.clearinghouse.max_vol_step_bits.unsigned_abs();
     let mut market = ctx.accounts.market.load_mut()?;
+    let (previous, previous_at) = (market.surface, market.surface_updated_at);
+    // Range errors first; a refused step below reverts the whole instruction.
+    apply(&mut market, surface, now)?;
     if market.has_open_interest() {
         require!(
-            is_vol_surface_step(&market.surface, &surface, max_step),
+            is_vol_surface_step(&previous, &surface, max_step),
             XmarginError::VolStepTooLarge
         );
         require!(
-            step_window_open(market.surface_updated_at, now),
+            step_window_open(previous_at, now),
             XmarginError::StepTooSoon
         );
     }
-    apply(&mut market, surface, now)
+    Ok(())
 }
 
 /// Replaces the surface (a step or an executed queued change).

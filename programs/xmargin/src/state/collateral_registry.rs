@@ -46,8 +46,9 @@ impl AssetWeights {
     /// Selling collateral at the liquidation discount must raise maintenance health: the
     /// maintenance weight stays below 1 - fee (docs/security.md, "Listing checks").
     pub fn check_liquidatable(&self, liquidation_fee_bps: u16) -> Result<()> {
-        let one = Fx::ONE.to_bits() as i128;
-        let ceiling = one - one * liquidation_fee_bps as i128 / BPS_DENOMINATOR as i128;
+        let one = Fx::ONE.to_bits() as u128;
+        let fee = (one * liquidation_fee_bps as u128).div_ceil(BPS_DENOMINATOR as u128);
+        let ceiling = one.saturating_sub(fee) as i128;
         require!(
             (self.maint_asset as i128) < ceiling,
             XmarginError::AssetNotLiquidatable

@@ -154,6 +154,14 @@ impl Harness {
             .unwrap();
     }
 
+    /// Moves the clock's Unix time `secs` back (slots stay): undoes an `advance` that only
+    /// served to let a timelock pass.
+    pub async fn rewind(&mut self, secs: i64) {
+        let mut clock = self.clock().await;
+        clock.unix_timestamp -= secs;
+        self.ctx.set_sysvar(&clock);
+    }
+
     pub async fn account(&mut self, address: Pubkey) -> Option<Account> {
         self.ctx
             .banks_client

@@ -229,6 +229,30 @@ impl World {
         self.h.send(ixs, &[&authority]).await
     }
 
+    /// Applies `change` through the timelock (queued by its role, executed once the delay has
+    /// passed), then moves the clock back: a scenario that changes a parameter mid-way keeps its
+    /// prices and funding. The delay itself is tested in `admin_cases/governance.rs`.
+    pub async fn apply_after_timelock(&mut self, change: RiskChange) {
+        let proposer = match change.role() {
+            Role::Admin => self.admin.insecure_clone(),
+            Role::RiskAuthority => self.risk_authority.insecure_clone(),
+        };
+        let id = self.clearinghouse().await.changes_queued;
+        let queue = ix::queue_change(proposer.pubkey(), id, change.clone());
+        self.h.send(&[queue], &[&proposer]).await.unwrap();
+        let delay = self.clearinghouse().await.timelock_secs as i64;
+        self.h.advance(delay).await;
+        let execute = ix::execute_change(id, proposer.pubkey(), &change);
+        self.h.send(&[execute], &[]).await.unwrap();
+        self.h.rewind(delay).await;
+    }
+
+    /// `apply_after_timelock` of a market's risk.
+    pub async fn set_market_risk(&mut self, market: u8, risk: UnderlyingRisk) {
+        self.apply_after_timelock(RiskChange::MarketRisk { market, risk })
+            .await;
+    }
+
     /// A random keypair with lamports, for "wrong signer" tests.
     pub async fn stranger(&mut self) -> Keypair {
         let key = Keypair::new();
