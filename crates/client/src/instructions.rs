@@ -250,6 +250,26 @@ pub fn accept_role(proposed: Pubkey, role: Role) -> Instruction {
     )
 }
 
+/// Pays `amount` of the accrued trade fees from the quote vault to `treasury`.
+pub fn withdraw_fees(
+    admin: Pubkey,
+    quote_mint: Pubkey,
+    treasury: Pubkey,
+    amount: u64,
+) -> Instruction {
+    build(
+        xmargin::accounts::WithdrawFees {
+            admin,
+            clearinghouse: pda::clearinghouse(),
+            collateral_registry: pda::registry(),
+            vault: pda::vault(&quote_mint),
+            treasury,
+            token_program: TOKEN_PROGRAM,
+        },
+        xmargin::instruction::WithdrawFees { amount },
+    )
+}
+
 pub fn create_insurance_fund(admin: Pubkey, quote_mint: Pubkey) -> Instruction {
     build(
         xmargin::accounts::CreateInsuranceFund {

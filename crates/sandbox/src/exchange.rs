@@ -175,7 +175,8 @@ impl Exchange {
         for (k, (symbol, _, decimals, _, pull)) in specs.iter().enumerate() {
             let mint = exchange.sandbox.create_mint(*decimals).await?;
             let underlying = &exchange.underlyings[k];
-            let mut collateral = params::volatile_collateral(*decimals, 20_000_000 * USDC, u64::MAX / 4);
+            let mut collateral =
+                params::volatile_collateral(*decimals, 20_000_000 * USDC, u64::MAX / 4);
             if *pull {
                 collateral.oracle_kind = OracleKind::PythPull;
                 collateral.feed_id = underlying.pull_feed.unwrap_or_default();

@@ -218,6 +218,7 @@ fn vectors() -> Value {
         ),
         ix::execute_change(6, key(1), &RiskChange::Timelock { secs: 7_200 }),
         ix::cancel_change(key(1), 6, key(2)),
+        ix::withdraw_fees(key(1), key(3), key(4), 77),
         ix::create_insurance_fund(key(1), key(3)),
         ix::withdraw_insurance(key(1), key(3), 42),
         ix::create_risk_cache(key(1), 0, key(10)),

@@ -151,7 +151,9 @@ pub enum XmarginError {
     ChangeExpired,
     #[msg("the accounts given are not the ones the queued change targets")]
     ChangeTargetMismatch,
-    #[msg("an asset whose maintenance weight is at least 1 - liquidation fee can never be liquidated")]
+    #[msg(
+        "an asset whose maintenance weight is at least 1 - liquidation fee can never be liquidated"
+    )]
     AssetNotLiquidatable,
     #[msg("the oracle's exponent is not the one listed")]
     OracleExponentMismatch,
@@ -159,6 +161,8 @@ pub enum XmarginError {
     MintDecimalsMismatch,
     #[msg("a pause lasts at most governance::MAX_PAUSE_SECS")]
     PauseTooLong,
+    #[msg("more than the fees accrued")]
+    FeesExceeded,
 }
 
 impl From<xmargin_risk::RiskError> for XmarginError {

@@ -154,6 +154,16 @@ pub struct ChangeCancelled {
     pub by: Pubkey,
 }
 
+/// Trade fees paid from the quote vault to a treasury.
+#[event]
+#[derive(Debug)]
+pub struct FeesWithdrawn {
+    pub amount: u64,
+    /// Still accrued after this withdrawal.
+    pub fees_accrued: u64,
+    pub treasury: Pubkey,
+}
+
 #[event]
 #[derive(Debug)]
 pub struct LiquidationParamsUpdated {

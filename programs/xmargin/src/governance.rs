@@ -69,10 +69,16 @@ pub fn is_market_risk_step(previous: &UnderlyingRisk, next: &UnderlyingRisk) -> 
         (previous.beta, next.beta),
         (previous.short_option_minimum, next.short_option_minimum),
         (previous.basis_shock, next.basis_shock),
-        (previous.calendar_spread_minimum, next.calendar_spread_minimum),
+        (
+            previous.calendar_spread_minimum,
+            next.calendar_spread_minimum,
+        ),
     ];
     let relative_unsigned = [
-        (previous.concentration_threshold, next.concentration_threshold),
+        (
+            previous.concentration_threshold,
+            next.concentration_threshold,
+        ),
         (
             previous.cache_spot_tolerance_bps as u64,
             next.cache_spot_tolerance_bps as u64,

@@ -133,6 +133,10 @@ pub mod xmargin {
         heap::reported(instructions::withdraw::handler(ctx, asset_index, amount))
     }
 
+    pub fn withdraw_fees(ctx: Context<WithdrawFees>, amount: u64) -> Result<()> {
+        heap::reported(instructions::withdraw_fees::handler(ctx, amount))
+    }
+
     pub fn create_insurance_fund(ctx: Context<CreateInsuranceFund>) -> Result<()> {
         heap::reported(instructions::create_insurance_fund::handler(ctx))
     }

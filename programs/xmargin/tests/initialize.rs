@@ -1,7 +1,7 @@
 mod common;
 
-use anchor_lang::prelude::Pubkey;
 use anchor_lang::error::ErrorCode;
+use anchor_lang::prelude::Pubkey;
 use common::world::{clearinghouse_address, fx, initialize_params, registry_address};
 use common::{anchor_error, assert_error, program_error, Harness};
 use solana_signer::Signer;
@@ -41,7 +41,10 @@ async fn attack_initialize_by_anyone_but_the_upgrade_authority_is_refused() {
 
     // A front-runner between deployment and initialization, with the real program data.
     let front_run = h
-        .send(&[initialize_ix(attacker.pubkey(), valid_params())], &[&attacker])
+        .send(
+            &[initialize_ix(attacker.pubkey(), valid_params())],
+            &[&attacker],
+        )
         .await;
     assert_error(&front_run, program_error(XmarginError::NotUpgradeAuthority));
 
@@ -62,9 +65,12 @@ async fn attack_initialize_by_anyone_but_the_upgrade_authority_is_refused() {
     }
 
     // The deployer initializes, once.
-    h.send(&[initialize_ix(deployer.pubkey(), valid_params())], &[&deployer])
-        .await
-        .unwrap();
+    h.send(
+        &[initialize_ix(deployer.pubkey(), valid_params())],
+        &[&deployer],
+    )
+    .await
+    .unwrap();
     let stored: Clearinghouse = h.anchor_account(clearinghouse_address()).await.unwrap();
     assert_eq!(stored.admin, deployer.pubkey());
 }

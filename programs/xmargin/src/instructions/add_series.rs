@@ -3,8 +3,8 @@ use anchor_lang::prelude::*;
 use crate::error::XmarginError;
 use crate::events::SeriesAdded;
 use crate::state::{
-    step_start, Clearinghouse, Market, Series, SeriesKind, MAX_SERIES, PREMIUM_WINDOW_SECS,
-    SERIES_ACTIVE,
+    step_start, Clearinghouse, Market, Series, SeriesKind, PREMIUM_WINDOW_SECS, SERIES_ACTIVE,
+    SERIES_SETTLED,
 };
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,13 +30,24 @@ pub fn handler(ctx: Context<AddSeries>, params: AddSeriesParams) -> Result<()> {
     validate(&params, now)?;
     let mut market = ctx.accounts.market.load_mut()?;
     let count = market.series_count as usize;
-    require!(count < MAX_SERIES, XmarginError::MarketFull);
     let kind = params.kind as u8;
-    let duplicate = market.series[..count]
-        .iter()
-        .any(|s| s.kind == kind && s.strike == params.strike && s.expiry == params.expiry);
+    let duplicate = market.series[..count].iter().any(|s| {
+        s.status != SERIES_SETTLED
+            && s.kind == kind
+            && s.strike == params.strike
+            && s.expiry == params.expiry
+    });
     require!(!duplicate, XmarginError::InvalidSeries);
-    market.series[count] = Series {
+    let slot = market
+        .free_series_slot()
+        .ok_or_else(|| error!(XmarginError::MarketFull))?;
+    if slot < count {
+        // A reused slot: option risk cached for the old series must not apply to the new one.
+        market.bump_risk_generation()?;
+    } else {
+        market.series_count += 1;
+    }
+    market.series[slot] = Series {
         strike: params.strike,
         expiry: params.expiry,
         open_interest_long: 0,
@@ -58,10 +69,9 @@ pub fn handler(ctx: Context<AddSeries>, params: AddSeriesParams) -> Result<()> {
         settlement_publish_time: 0,
         settlement_final_at: 0,
     };
-    market.series_count += 1;
     crate::emit_event!(SeriesAdded {
         market: market.index,
-        series: count as u8,
+        series: slot as u8,
         kind,
         strike: params.strike,
         expiry: params.expiry,

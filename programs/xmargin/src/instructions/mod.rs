@@ -30,6 +30,7 @@ pub mod update_market_risk;
 pub mod update_risk_params;
 pub mod update_vol_surface;
 pub mod withdraw;
+pub mod withdraw_fees;
 pub mod withdraw_insurance;
 
 pub use add_collateral_asset::*;
@@ -57,4 +58,5 @@ pub use update_market_risk::*;
 pub use update_risk_params::*;
 pub use update_vol_surface::*;
 pub use withdraw::*;
+pub use withdraw_fees::*;
 pub use withdraw_insurance::*;

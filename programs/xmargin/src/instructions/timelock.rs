@@ -11,8 +11,7 @@ use crate::instructions::{
     UpdateCollateralAssetParams, UpdateRiskParamsParams,
 };
 use crate::state::{
-    Clearinghouse, CollateralRegistry, Market, Role, StoredVolSurface, UnderlyingRisk,
-    QUOTE_ASSET,
+    Clearinghouse, CollateralRegistry, Market, Role, StoredVolSurface, UnderlyingRisk, QUOTE_ASSET,
 };
 
 /// The liquidation fee and how far a liquidation goes; changed only through the timelock.
@@ -49,9 +48,9 @@ impl RiskChange {
             RiskChange::MarketRisk { .. }
             | RiskChange::VolSurface { .. }
             | RiskChange::RiskParams(_) => Role::RiskAuthority,
-            RiskChange::CollateralAsset(_) | RiskChange::Liquidation(_) | RiskChange::Timelock { .. } => {
-                Role::Admin
-            }
+            RiskChange::CollateralAsset(_)
+            | RiskChange::Liquidation(_)
+            | RiskChange::Timelock { .. } => Role::Admin,
         }
     }
 
@@ -97,7 +96,8 @@ pub struct PendingChange {
 impl PendingChange {
     pub const SEED: &'static [u8] = b"change";
     /// Discriminator, fixed fields and the largest change (a market's risk) with room to spare.
-    pub const SPACE: usize = 8 + 8 + 32 + 8 + 8 + 1 + 1 + core::mem::size_of::<UnderlyingRisk>() + 64;
+    pub const SPACE: usize =
+        8 + 8 + 32 + 8 + 8 + 1 + 1 + core::mem::size_of::<UnderlyingRisk>() + 64;
 }
 
 #[derive(Accounts)]
@@ -203,7 +203,9 @@ pub fn execute(ctx: Context<ExecuteChange>) -> Result<()> {
                 .enumerate()
             {
                 if index != QUOTE_ASSET as usize {
-                    asset.weights.check_liquidatable(params.liquidation_fee_bps)?;
+                    asset
+                        .weights
+                        .check_liquidatable(params.liquidation_fee_bps)?;
                 }
             }
             clearinghouse.liquidation_fee_bps = params.liquidation_fee_bps;

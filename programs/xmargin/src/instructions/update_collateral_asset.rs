@@ -38,7 +38,11 @@ pub fn handler(
     if asset.deposited > 0 {
         require!(
             is_collateral_step(
-                (&previous.weights, previous.liquidity_depth, previous.deposit_cap),
+                (
+                    &previous.weights,
+                    previous.liquidity_depth,
+                    previous.deposit_cap
+                ),
                 (&params.weights, params.liquidity_depth, params.deposit_cap),
             ),
             XmarginError::StepTooLarge

@@ -14,6 +14,8 @@ pub const MAX_LIQUIDATION_FEE_BPS: u16 = 1_000;
 pub const MAX_ORACLE_CONF_BPS: u16 = 1_000;
 /// An oracle older than a day is never acceptable, whatever the action.
 pub const MAX_ORACLE_AGE_SECS: u32 = 86_400;
+/// The same day in slots (400 ms each).
+pub const MAX_ORACLE_AGE_SLOTS: u32 = 216_000;
 
 pub const PAUSE_DEPOSIT: u8 = 1 << 0;
 pub const PAUSE_WITHDRAW: u8 = 1 << 1;
@@ -36,6 +38,7 @@ impl OracleGuard {
             self.max_age_secs > 0
                 && self.max_age_secs <= MAX_ORACLE_AGE_SECS
                 && self.max_age_slots > 0
+                && self.max_age_slots <= MAX_ORACLE_AGE_SLOTS
                 && self.max_conf_bps > 0
                 && self.max_conf_bps <= MAX_ORACLE_CONF_BPS,
             XmarginError::InvalidParameter

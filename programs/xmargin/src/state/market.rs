@@ -20,6 +20,8 @@ pub const MAX_FILL_BAND_BPS: u16 = 1_000;
 pub const MAX_OPEN_INTEREST_CAP: u64 = 1 << 53;
 /// Markets the clearinghouse lists; a position slot stores its market as a u8.
 pub const MAX_MARKETS: u8 = 64;
+/// Cached option risk older than an hour is never used, whatever the market's setting.
+pub const MAX_CACHE_AGE_SECS: u32 = 3_600;
 
 /// Where a price comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, AnchorSerialize, AnchorDeserialize)]
@@ -553,6 +555,20 @@ impl Market {
             .any(|series| series.open_interest_long > 0 || series.open_interest_short > 0)
     }
 
+    /// Where a new series goes: the first settled series nobody holds any more (no position can
+    /// refer to it: sizes are never 0 in a used position slot), else the next unused slot.
+    pub fn free_series_slot(&self) -> Option<usize> {
+        let count = self.series_count as usize;
+        self.series[..count]
+            .iter()
+            .position(|s| {
+                s.status == SERIES_SETTLED
+                    && s.open_interest_long == 0
+                    && s.open_interest_short == 0
+            })
+            .or((count < MAX_SERIES).then_some(count))
+    }
+
     pub fn series(&self, index: u8) -> Result<&Series> {
         self.series[..self.series_count as usize]
             .get(index as usize)
@@ -586,6 +602,7 @@ impl Market {
     pub fn validate_risk(&self) -> Result<()> {
         require!(
             self.risk.cache_spot_tolerance_bps <= MAX_SPOT_TOLERANCE_BPS
+                && self.risk.cache_max_age_secs <= MAX_CACHE_AGE_SECS
                 && self.risk.fill_band_bps <= MAX_FILL_BAND_BPS
                 && self.risk.max_open_interest <= MAX_OPEN_INTEREST_CAP
                 && self.risk.max_position > 0

@@ -17,7 +17,9 @@ async fn with_open_interest() -> World {
     let long = w.funded_trader(100_000 * USDC).await;
     let short = w.trader(100_000 * USDC, 10 * SOL_LAMPORTS).await;
     w.deposit(&short, QUOTE, 100_000 * USDC).await.unwrap();
-    w.deposit(&short, SOL_ASSET, 10 * SOL_LAMPORTS).await.unwrap();
+    w.deposit(&short, SOL_ASSET, 10 * SOL_LAMPORTS)
+        .await
+        .unwrap();
     let price = w.mark(SOL_MARKET, SOL_PERP).await;
     w.trade(&long, &short, SOL_MARKET, SOL_PERP, 10, price)
         .await
@@ -227,11 +229,7 @@ async fn a_queued_change_expires_and_can_be_cancelled_by_its_proposer_or_the_rol
     // After the role changed hands, the new holder cancels the old holder's change.
     let id = queue(&mut w, &authority, change.clone()).await;
     let successor = w.stranger().await;
-    let propose = ix::propose_role(
-        authority.pubkey(),
-        Role::RiskAuthority,
-        successor.pubkey(),
-    );
+    let propose = ix::propose_role(authority.pubkey(), Role::RiskAuthority, successor.pubkey());
     w.h.send(&[propose], &[&authority]).await.unwrap();
     let accept = ix::accept_role(successor.pubkey(), Role::RiskAuthority);
     w.h.send(&[accept], &[&successor]).await.unwrap();
@@ -315,7 +313,10 @@ async fn collateral_weights_of_a_held_asset_move_two_points_an_hour() {
     w.h.send(&[ix::execute_change(id, admin.pubkey(), &change)], &[])
         .await
         .unwrap();
-    assert_eq!(w.registry().await.assets[SOL_ASSET as usize].weights, halved);
+    assert_eq!(
+        w.registry().await.assets[SOL_ASSET as usize].weights,
+        halved
+    );
 }
 
 #[tokio::test]
@@ -451,4 +452,175 @@ async fn a_listing_is_checked_against_the_fee_the_oracle_and_the_mint() {
     just_liquidatable.weights.init_asset = fx(95, 100);
     let ix = w.add_collateral_ix(w.sol_mint, Some(w.sol_oracle), just_liquidatable);
     w.as_admin(&[ix]).await.unwrap();
+}
+
+#[tokio::test]
+async fn fees_go_to_a_treasury_never_more_than_accrued() {
+    let mut w = with_open_interest().await;
+    let accrued = w.registry().await.assets[QUOTE as usize].fees_accrued;
+    assert!(accrued > 0);
+    let admin = w.admin.insecure_clone();
+    let treasury_owner = Keypair::new();
+    let treasury =
+        w.h.create_token_account(w.usdc_mint, treasury_owner.pubkey())
+            .await;
+    let sol_treasury =
+        w.h.create_token_account(w.sol_mint, treasury_owner.pubkey())
+            .await;
+    let vault = ix_pda::vault(&w.usdc_mint);
+    let state = [registry_address(), vault, treasury];
+    let cases = [
+        (
+            ix::withdraw_fees(admin.pubkey(), w.usdc_mint, treasury, accrued + 1),
+            XmarginError::FeesExceeded,
+        ),
+        (
+            ix::withdraw_fees(admin.pubkey(), w.usdc_mint, sol_treasury, 1),
+            XmarginError::WrongMint,
+        ),
+        (
+            ix::withdraw_fees(admin.pubkey(), w.usdc_mint, treasury, 0),
+            XmarginError::ZeroAmount,
+        ),
+    ];
+    for (withdraw, error) in cases {
+        w.h.assert_refused(&state, &[withdraw], &[&admin], program_error(error))
+            .await;
+    }
+    let stranger = w.stranger().await;
+    let by_stranger = ix::withdraw_fees(stranger.pubkey(), w.usdc_mint, treasury, 1);
+    w.h.assert_refused(
+        &state,
+        &[by_stranger],
+        &[&stranger],
+        program_error(XmarginError::Unauthorized),
+    )
+    .await;
+    // The quote vault of another mint: the SOL vault is not the registry's quote vault.
+    let mut wrong_vault = ix::withdraw_fees(admin.pubkey(), w.usdc_mint, treasury, 1);
+    wrong_vault.accounts[3].pubkey = ix_pda::vault(&w.sol_mint);
+    w.h.assert_refused(
+        &state,
+        &[wrong_vault],
+        &[&admin],
+        program_error(XmarginError::WrongVault),
+    )
+    .await;
+
+    let withdraw = ix::withdraw_fees(admin.pubkey(), w.usdc_mint, treasury, accrued);
+    w.h.send(&[withdraw], &[&admin]).await.unwrap();
+    assert_eq!(w.h.token_balance(treasury).await, accrued);
+    assert_eq!(w.registry().await.assets[QUOTE as usize].fees_accrued, 0);
+    w.assert_books_reconcile().await;
+}
+
+#[tokio::test]
+async fn a_settled_series_slot_is_reused_only_once_nobody_holds_it() {
+    let mut w = World::listed().await;
+    let long = w.funded_trader(100_000 * USDC).await;
+    let short = w.funded_trader(100_000 * USDC).await;
+    w.trade(&long, &short, SOL_MARKET, SOL_FUTURE, 10, 150 * USDC)
+        .await
+        .unwrap();
+    let now = w.h.clock().await.unix_timestamp;
+    w.h.advance(w.expiry - now + 10).await;
+    w.refresh_oracles().await;
+    w.h.send(&[settle_series_ix(&w, SOL_MARKET, SOL_FUTURE)], &[])
+        .await
+        .unwrap();
+    w.h.advance(SETTLEMENT_WINDOW_SECS).await;
+    w.refresh_oracles().await;
+    let ixs = [
+        settle_series_ix(&w, SOL_MARKET, SOL_FUTURE),
+        settle_position_ix(SOL_MARKET, SOL_FUTURE, long.account),
+    ];
+    w.h.send(&ixs, &[]).await.unwrap();
+    let settled = w.market(SOL_MARKET).await;
+    assert_eq!(settled.series[SOL_FUTURE as usize].status, SERIES_SETTLED);
+
+    // One side still holds the settled series: a new series takes a fresh slot.
+    let expiry = w.h.clock().await.unix_timestamp + 30 * 86_400;
+    let future = AddSeriesParams {
+        kind: SeriesKind::Future,
+        strike: 0,
+        expiry,
+    };
+    w.as_admin(&[w.add_series_ix(SOL_MARKET, future)])
+        .await
+        .unwrap();
+    let market = w.market(SOL_MARKET).await;
+    assert_eq!(market.series_count, settled.series_count + 1);
+    assert_eq!(
+        market.series[SOL_FUTURE as usize],
+        settled.series[SOL_FUTURE as usize]
+    );
+
+    // Once the other side settles, the slot is reused, fresh, and the cached risk outdated.
+    w.h.send(
+        &[settle_position_ix(SOL_MARKET, SOL_FUTURE, short.account)],
+        &[],
+    )
+    .await
+    .unwrap();
+    let before = w.market(SOL_MARKET).await;
+    let call = AddSeriesParams {
+        kind: SeriesKind::Call,
+        strike: 160 * USDC,
+        expiry,
+    };
+    w.as_admin(&[w.add_series_ix(SOL_MARKET, call)])
+        .await
+        .unwrap();
+    let market = w.market(SOL_MARKET).await;
+    let reused = market.series[SOL_FUTURE as usize];
+    assert_eq!(market.series_count, before.series_count);
+    assert_eq!(market.risk_generation, before.risk_generation + 1);
+    assert_eq!(
+        (reused.kind, reused.strike, reused.expiry, reused.status),
+        (SeriesKind::Call as u8, 160 * USDC, expiry, SERIES_ACTIVE)
+    );
+    assert_eq!(
+        (
+            reused.open_interest_long,
+            reused.open_interest_short,
+            reused.settlement_price,
+            reused.loss_index
+        ),
+        (0, 0, 0, 0)
+    );
+    // Neither former holder has anything in the reused slot.
+    for trader in [&long, &short] {
+        let account = w.margin_account(trader.account).await;
+        assert!(account
+            .open_positions()
+            .all(|p| (p.market, p.series) != (SOL_MARKET, SOL_FUTURE)));
+    }
+    w.assert_books_reconcile().await;
+}
+
+#[tokio::test]
+async fn every_age_and_window_is_bounded() {
+    let mut w = World::listed().await;
+    let authority = w.risk_authority.insecure_clone();
+    let mut risk = w.market(BTC_MARKET).await.risk;
+    risk.cache_max_age_secs = MAX_CACHE_AGE_SECS + 1;
+    let ix = market_risk_ix(&w, BTC_MARKET, risk);
+    refused_by(&mut w, ix, &authority, XmarginError::InvalidParameter).await;
+    let mut guards = default_risk_params();
+    guards.tolerant_oracle.max_age_slots = MAX_ORACLE_AGE_SLOTS + 1;
+    let ix = risk_params_ix(&w, guards);
+    refused_by(&mut w, ix, &authority, XmarginError::InvalidParameter).await;
+    let admin = w.admin.insecure_clone();
+    for secs in [
+        xmargin::governance::MIN_TIMELOCK_SECS - 1,
+        xmargin::governance::MAX_TIMELOCK_SECS + 1,
+    ] {
+        let id = next_change_id(&mut w).await;
+        let ix = ix::queue_change(admin.pubkey(), id, RiskChange::Timelock { secs });
+        refused_by(&mut w, ix, &admin, XmarginError::InvalidParameter).await;
+    }
+    risk.cache_max_age_secs = MAX_CACHE_AGE_SECS;
+    w.as_risk_authority(&[market_risk_ix(&w, BTC_MARKET, risk)])
+        .await
+        .unwrap();
 }
