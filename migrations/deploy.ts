@@ -1,6 +1,9 @@
 // Deploy-and-bootstrap: after `solana program deploy` of target/deploy/xmargin.so, lists what
 // listing.json describes: initialize, the quote asset (USDC) and its insurance fund, SOL/BTC/ETH
-// collateral with their Pyth feeds, one market per underlying with its risk cache, and its series.
+// collateral with their Pyth feeds, one market per underlying with its risk cache, and its series;
+// then proposes the roles to the keys in listing.json (each accepts with `xmargin admin accept`).
+// Only the program's upgrade authority may initialize: run it with the deployer's keypair (it is
+// checked against the program-data account before anything is sent).
 // Steps already on chain are skipped (re-runnable). `--dry-run` prints the transactions instead of
 // sending them (without `--url` it assumes a fresh cluster and reads nothing).
 //
@@ -27,11 +30,15 @@ import {
   decodeMarket,
   describeInstruction,
   generateKeyPairSigner,
+  getAddressDecoder,
   getAddressEncoder,
   initializeInstruction,
   insuranceVaultAddress,
   marketAddress,
+  programDataAddress,
+  proposeRoleInstruction,
   registryAddress,
+  Role,
   rpcCall,
   sizeOfAccount,
   vaultAddress,
@@ -85,6 +92,11 @@ export interface Step {
 /** What is already listed, read from the cluster (nothing on a fresh one). */
 export interface Listed {
   initialized: boolean;
+  /** Role holders and pending keys, once initialized. */
+  admin?: Address;
+  riskAuthority?: Address;
+  pendingAdmin?: Address;
+  pendingRiskAuthority?: Address;
   insurance: boolean;
   assetCount: number;
   marketCount: number;
@@ -113,7 +125,7 @@ export async function plan(
       extraSigners: [],
       instructions: [
         initializeInstruction(
-          { admin, clearinghouse, collateralRegistry, systemProgram: SYSTEM_PROGRAM },
+          { admin, clearinghouse, collateralRegistry, programData: await programDataAddress(), systemProgram: SYSTEM_PROGRAM },
           {
             params: {
               riskAuthority: admin,
@@ -131,6 +143,7 @@ export async function plan(
               maxVolStepBits: fixedBits(r.max_vol_step),
               liquidationEndFractionBits: fixedBits(r.liquidation_end_fraction),
               liquidatorFeeShareBps: listing.fees.liquidator_share_bps,
+              timelockSecs: listing.governance.timelock_secs,
             },
           },
         ),
@@ -138,7 +151,7 @@ export async function plan(
     });
   }
   const assets = [
-    { symbol: listing.quote.symbol, mint: listing.quote.mint, oracle: null, oracle_kind: "None", weights: null, liquidity_depth: "0", deposit_cap: listing.quote.deposit_cap },
+    { symbol: listing.quote.symbol, mint: listing.quote.mint, oracle: null, oracle_kind: "None", weights: null, liquidity_depth: "0", deposit_cap: listing.quote.deposit_cap, decimals: listing.quote.decimals, exponent: 0 },
     ...listing.collateral,
   ];
   for (const [index, a] of assets.entries()) {
@@ -162,6 +175,8 @@ export async function plan(
           weights: a.weights ? weights(a.weights) : UNIT_WEIGHTS,
           liquidityDepth: BigInt(a.liquidity_depth),
           depositCap: BigInt(a.deposit_cap),
+          decimals: a.decimals,
+          exponent: a.exponent,
         },
       },
     );
@@ -247,6 +262,18 @@ export async function plan(
     }
     if (instructions.length) steps.push({ label: `market ${index}: ${m.symbol}`, instructions, extraSigners });
   }
+  const handOver = [
+    { role: Role.Admin, key: listing.roles.admin, holder: listed.admin ?? admin, pending: listed.pendingAdmin },
+    { role: Role.RiskAuthority, key: listing.roles.risk_authority, holder: listed.riskAuthority ?? admin, pending: listed.pendingRiskAuthority },
+  ].filter((r) => r.key && r.key !== r.holder && r.key !== r.pending);
+  if (handOver.length) {
+    // The admin proposes both: the deployer holds both roles after `initialize`.
+    steps.push({
+      label: "roles: propose the listing's keys",
+      extraSigners: [],
+      instructions: handOver.map((r) => proposeRoleInstruction({ holder: admin, clearinghouse }, { role: r.role, proposed: address(r.key) })),
+    });
+  }
   return steps;
 }
 
@@ -269,6 +296,16 @@ function createAccount(payer: Address, account: Address, lamports: bigint, space
 }
 
 
+/** The program-data account's upgrade authority must be the key that initializes. */
+async function requireUpgradeAuthority(url: string, admin: Address) {
+  const programData = await programDataAddress();
+  const info = await rpcCall<{ value: { data: [string, string] } | null }>(url, "getAccountInfo", [programData, { encoding: "base64", dataSlice: { offset: 0, length: 45 } }]);
+  if (!info.value) throw new Error(`no program data at ${programData}: deploy the program with the upgradeable loader first`);
+  const data = Buffer.from(info.value.data[0], "base64");
+  const authority = data[12] === 1 ? getAddressDecoder().decode(data.subarray(13, 45)) : null;
+  if (authority !== admin) throw new Error(`only the upgrade authority (${authority ?? "none"}) may initialize; the keypair is ${admin}`);
+}
+
 async function readListed(url: string): Promise<Listed> {
   type Info = { data: [string, string] } | null;
   const get = async (keys: Address[]) =>
@@ -283,6 +320,10 @@ async function readListed(url: string): Promise<Listed> {
   const decoded = markets.map((m) => (m ? decodeMarket(m) : null));
   return {
     initialized: true,
+    admin: clearinghouse.admin,
+    riskAuthority: clearinghouse.riskAuthority,
+    pendingAdmin: clearinghouse.pendingAdmin,
+    pendingRiskAuthority: clearinghouse.pendingRiskAuthority,
     insurance: insurance !== null,
     assetCount: registry.assetCount,
     marketCount: clearinghouse.marketCount,
@@ -313,6 +354,7 @@ async function main(argv: string[]) {
     }
   }
   const listed = url ? await readListed(url) : FRESH;
+  if (url && !listed.initialized) await requireUpgradeAuthority(url, adminAddress);
   const rentFor = async (space: number) =>
     url ? BigInt(await rpcCall<number>(url, "getMinimumBalanceForRentExemption", [space])) : BigInt(Math.ceil((space + 128) * 6960));
   const steps = await plan(listing, adminAddress, listed, rentFor);

@@ -6,7 +6,7 @@ import { type AccountMeta, type Instruction, type InstructionSpec, type Schema, 
 export const PROGRAM_ADDRESS: Address = address("CRNc2G47w4AqXa8ay95P97eH3sFQruNMypCsjkGTmjzQ");
 
 /** Every IDL type, by name: the coder encodes and decodes with it. */
-export const SCHEMA: Schema = {"AddCollateralAssetParams":{"name":"AddCollateralAssetParams","type":{"kind":"struct","fields":[{"name":"oracle_kind","type":{"defined":{"name":"OracleKind"}}},{"name":"feed_id","type":{"array":["u8",32]}},{"name":"weights","type":{"defined":{"name":"AssetWeights"}}},{"name":"liquidity_depth","type":"u64"},{"name":"deposit_cap","type":"u64"}]}},"AddMarketParams":{"name":"AddMarketParams","type":{"kind":"struct","fields":[{"name":"oracle_kind","type":{"defined":{"name":"OracleKind"}}},{"name":"feed_id","type":{"array":["u8",32]}},{"name":"contract_size","type":"u64"},{"name":"contract_decimals","type":"u8"},{"name":"surface","type":{"defined":{"name":"StoredVolSurface"}}},{"name":"risk","type":{"defined":{"name":"UnderlyingRisk"}}}]}},"AddSeriesParams":{"name":"AddSeriesParams","type":{"kind":"struct","fields":[{"name":"kind","type":{"defined":{"name":"SeriesKind"}}},{"name":"strike","docs":["Quote-native per contract (options only)."],"type":"u64"},{"name":"expiry","docs":["Unix seconds (futures and options only)."],"type":"i64"}]}},"AssetWeights":{"name":"AssetWeights","docs":["Haircuts of one asset as stored (I32F32 bits)."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"init_asset","type":"i64"},{"name":"maint_asset","type":"i64"},{"name":"init_liab","type":"i64"},{"name":"maint_liab","type":"i64"}]}},"BadDebtAbsorbed":{"name":"BadDebtAbsorbed","docs":["Debt left after the insurance fund with no open interest to socialize it across: the","protocol's accrued quote fees pay `from_fees`, `unbacked` is recorded in the registry."],"type":{"kind":"struct","fields":[{"name":"account","type":"pubkey"},{"name":"from_fees","type":"u64"},{"name":"unbacked","type":"u64"},{"name":"unbacked_debt_after","type":"u64"}]}},"BankruptcyInsuranceCovered":{"name":"BankruptcyInsuranceCovered","type":{"kind":"struct","fields":[{"name":"account","type":"pubkey"},{"name":"amount","docs":["Quote paid by the insurance fund into the account's debt."],"type":"u64"},{"name":"fund_balance_after","type":"u64"}]}},"CachedSeries":{"name":"CachedSeries","docs":["One option series' windowed risk (`xmargin_risk::window`), as the refresh crank stored it."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"strike","docs":["The series it was computed for: a slot whose series no longer matches is ignored."],"type":"u64"},{"name":"expiry","type":"i64"},{"name":"spot_low","docs":["The window: spot (quote-native per contract) and unix seconds."],"type":"u64"},{"name":"spot_high","type":"u64"},{"name":"valid_from","type":"i64"},{"name":"valid_until","type":"i64"},{"name":"generation","docs":["`Market::risk_generation` at computation."],"type":"u64"},{"name":"kind","docs":["`SeriesKind` as u8."],"type":"u8"},{"name":"filled","docs":["1 once written."],"type":"u8"},{"name":"_padding","type":{"array":["u8",6]}},{"name":"risk","docs":["`SeriesRisk::to_words`."],"type":{"array":["i64",67]}}]}},"ClearTradeParams":{"name":"ClearTradeParams","type":{"kind":"struct","fields":[{"name":"series","type":"u8"},{"name":"size","docs":["Contracts the taker buys; negative sells."],"type":"i64"},{"name":"price","docs":["Quote-native per contract, agreed and signed by both sides."],"type":"u64"}]}},"Clearinghouse":{"name":"Clearinghouse","docs":["Global configuration, PDA `[\"clearinghouse\"]`."],"type":{"kind":"struct","fields":[{"name":"admin","type":"pubkey"},{"name":"risk_authority","docs":["May move volatility surfaces within bounded steps and tune risk parameters; cannot","touch funds."],"type":"pubkey"},{"name":"quote_mint","docs":["Every balance, fee and requirement is denominated in this mint's native units."],"type":"pubkey"},{"name":"taker_fee_bps","type":"u16"},{"name":"maker_fee_bps","type":"u16"},{"name":"liquidation_fee_bps","type":"u16"},{"name":"pause_flags","docs":["Bit set of paused actions (`PAUSE_*`)."],"type":"u8"},{"name":"bump","type":"u8"},{"name":"market_count","type":"u8"},{"name":"risk_params","type":{"defined":{"name":"StoredRiskParams"}}},{"name":"strict_oracle","docs":["Opening risk needs a fresh, tight price."],"type":{"defined":{"name":"OracleGuard"}}},{"name":"tolerant_oracle","docs":["Reducing risk, or withdrawing from an account without positions, tolerates more."],"type":{"defined":{"name":"OracleGuard"}}},{"name":"max_vol_step_bits","docs":["Largest change of any vol-surface parameter (I32F32 bits of vol points) per update."],"type":"i64"},{"name":"liquidation_end_fraction_bits","docs":["Liquidation ends once maintenance-weighted equity covers maintenance + this fraction","(I32F32 bits, in [0, 1]) of (initial - maintenance)."],"type":"i64"},{"name":"liquidator_fee_share_bps","docs":["Liquidator's share of the liquidation fee; the rest goes to the insurance fund."],"type":"u16"},{"name":"insurance_vault","docs":["Quote token account PDA `[\"insurance\"]` owned by the clearinghouse; default until","`create_insurance_fund`."],"type":"pubkey"},{"name":"last_insurance_withdrawal","docs":["Unix time of the last admin withdrawal from the insurance fund."],"type":"i64"},{"name":"pending_admin","docs":["Keys proposed for the roles, default when none (`transfer_role`)."],"type":"pubkey"},{"name":"pending_risk_authority","type":"pubkey"}]}},"ClearinghouseInitialized":{"name":"ClearinghouseInitialized","type":{"kind":"struct","fields":[{"name":"admin","type":"pubkey"},{"name":"risk_authority","type":"pubkey"},{"name":"quote_mint","type":"pubkey"},{"name":"taker_fee_bps","type":"u16"},{"name":"maker_fee_bps","type":"u16"},{"name":"liquidation_fee_bps","type":"u16"}]}},"CollateralAsset":{"name":"CollateralAsset","serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"mint","type":"pubkey"},{"name":"vault","docs":["Token account PDA `[\"vault\", mint]` owned by the clearinghouse."],"type":"pubkey"},{"name":"oracle","docs":["Price account; default for the quote asset."],"type":"pubkey"},{"name":"feed_id","docs":["Pyth feed id a pull-oracle update must carry."],"type":{"array":["u8",32]}},{"name":"weights","type":{"defined":{"name":"AssetWeights"}}},{"name":"liquidity_depth","docs":["Value (quote-native) above which the liquidity haircut starts."],"type":"u64"},{"name":"deposit_cap","docs":["Largest `deposited` allowed."],"type":"u64"},{"name":"deposited","docs":["Tokens in the vault credited to margin accounts (deposits minus withdrawals)."],"type":"u64"},{"name":"fees_accrued","docs":["Trade fees collected in this asset (quote only), held in the same vault."],"type":"u64"},{"name":"decimals","type":"u8"},{"name":"oracle_kind","docs":["`OracleKind` as u8."],"type":"u8"},{"name":"vault_bump","type":"u8"},{"name":"_padding","type":{"array":["u8",5]}}]}},"CollateralAssetAdded":{"name":"CollateralAssetAdded","type":{"kind":"struct","fields":[{"name":"index","type":"u8"},{"name":"mint","type":"pubkey"},{"name":"vault","type":"pubkey"},{"name":"oracle","type":"pubkey"},{"name":"weights","type":{"defined":{"name":"AssetWeights"}}},{"name":"liquidity_depth","type":"u64"},{"name":"deposit_cap","type":"u64"}]}},"CollateralAssetUpdated":{"name":"CollateralAssetUpdated","type":{"kind":"struct","fields":[{"name":"index","type":"u8"},{"name":"weights","type":{"defined":{"name":"AssetWeights"}}},{"name":"liquidity_depth","type":"u64"},{"name":"deposit_cap","type":"u64"}]}},"CollateralBalance":{"name":"CollateralBalance","docs":["One collateral balance. Slot 0 always holds the quote asset: realized PnL and fees settle","there, and only it may go negative."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"amount","docs":["Native units of the asset."],"type":"i64"},{"name":"asset","docs":["Registry index."],"type":"u8"},{"name":"in_use","type":"u8"},{"name":"_padding","type":{"array":["u8",6]}}]}},"CollateralLiquidated":{"name":"CollateralLiquidated","type":{"kind":"struct","fields":[{"name":"target","type":"pubkey"},{"name":"liquidator","type":"pubkey"},{"name":"asset","type":"u8"},{"name":"amount","docs":["Native units moved from the target to the liquidator."],"type":"u64"},{"name":"paid","docs":["Quote credited to the target's debt: amount x price x (1 - discount)."],"type":"u64"},{"name":"liquidator_fee","type":"u64"},{"name":"insurance_fee","type":"u64"},{"name":"maint_health_before","type":"i64"},{"name":"maint_health_after","type":"i64"},{"name":"end_health_after","type":"i64"}]}},"CollateralRegistry":{"name":"CollateralRegistry","docs":["Every collateral asset in one account, PDA `[\"collateral_registry\"]`: a margin check needs one","account for all collateral parameters instead of one per asset."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"asset_count","type":"u8"},{"name":"bump","type":"u8"},{"name":"_padding","type":{"array":["u8",6]}},{"name":"assets","type":{"array":[{"defined":{"name":"CollateralAsset"}},16]}},{"name":"unbacked_debt","docs":["Bad debt no insurance, no open interest and no accrued fee could pay (quote native","units): quote balances exceed the vault by this much (src/bankruptcy.rs)."],"type":"u64"}]}},"DelegateSet":{"name":"DelegateSet","type":{"kind":"struct","fields":[{"name":"account","type":"pubkey"},{"name":"delegate","type":"pubkey"}]}},"Deposited":{"name":"Deposited","type":{"kind":"struct","fields":[{"name":"account","type":"pubkey"},{"name":"asset","type":"u8"},{"name":"amount","type":"u64"},{"name":"balance","type":"i64"}]}},"DustSwept":{"name":"DustSwept","docs":["A bankrupt account's non-quote balance worth less than one quote unit to a liquidator,","taken into the protocol's fees of that asset so that dust cannot block the resolution."],"type":{"kind":"struct","fields":[{"name":"account","type":"pubkey"},{"name":"asset","type":"u8"},{"name":"amount","type":"u64"}]}},"FundingUpdated":{"name":"FundingUpdated","type":{"kind":"struct","fields":[{"name":"market","type":"u8"},{"name":"series","type":"u8"},{"name":"premium_ppm","docs":["The premium of recent banded volume over the index after this crank, ppm","(`Series::premium_ppm_at`)."],"type":"i64"},{"name":"index_price","type":"u64"},{"name":"rate_ppm_per_day","docs":["The clamped premium this crank accrued at, on average over its interval, ppm of the","index per day (positive: longs pay)."],"type":"i64"},{"name":"per_contract","docs":["Accrued by this crank per long contract, quote-native."],"type":"i64"},{"name":"funding_index","type":"i64"}]}},"InitializeParams":{"name":"InitializeParams","type":{"kind":"struct","fields":[{"name":"risk_authority","type":"pubkey"},{"name":"quote_mint","type":"pubkey"},{"name":"taker_fee_bps","type":"u16"},{"name":"maker_fee_bps","type":"u16"},{"name":"liquidation_fee_bps","type":"u16"},{"name":"risk_params","type":{"defined":{"name":"StoredRiskParams"}}},{"name":"strict_oracle","type":{"defined":{"name":"OracleGuard"}}},{"name":"tolerant_oracle","type":{"defined":{"name":"OracleGuard"}}},{"name":"max_vol_step_bits","type":"i64"},{"name":"liquidation_end_fraction_bits","type":"i64"},{"name":"liquidator_fee_share_bps","type":"u16"}]}},"InsuranceFundCreated":{"name":"InsuranceFundCreated","type":{"kind":"struct","fields":[{"name":"vault","type":"pubkey"}]}},"InsuranceFunded":{"name":"InsuranceFunded","type":{"kind":"struct","fields":[{"name":"funder","type":"pubkey"},{"name":"amount","type":"u64"},{"name":"balance","type":"u64"}]}},"InsuranceWithdrawn":{"name":"InsuranceWithdrawn","type":{"kind":"struct","fields":[{"name":"amount","type":"u64"},{"name":"balance","type":"u64"},{"name":"destination","type":"pubkey"}]}},"LiquidateCollateralParams":{"name":"LiquidateCollateralParams","type":{"kind":"struct","fields":[{"name":"asset","docs":["Registry index of the (non-quote) asset to take."],"type":"u8"},{"name":"max_amount","docs":["Most native units the liquidator is willing to take in this step."],"type":"u64"}]}},"LiquidatePositionParams":{"name":"LiquidatePositionParams","type":{"kind":"struct","fields":[{"name":"series","type":"u8"},{"name":"max_quantity","docs":["Most contracts the liquidator is willing to take in this step (of the first leg of a","pair)."],"type":"u64"},{"name":"paired_series","docs":["Take this series too, the same fraction of its position as of the first leg's: a pair,","for a hedged book no single leg of which can be reduced. The fee is on the maintenance","requirement the pair releases; the step must still raise maintenance health (unless","the target is insolvent: then no fee, and its equity must not fall)."],"type":{"option":"u8"}},{"name":"paired_market","docs":["The paired series' market when it is not `market` (a hedge across underlyings); that","market is then passed writable among the remaining accounts."],"type":{"option":"u8"}}]}},"LossSocialized":{"name":"LossSocialized","type":{"kind":"struct","fields":[{"name":"account","type":"pubkey"},{"name":"market","type":"u8"},{"name":"series","type":"u8"},{"name":"amount","docs":["Debt left after the insurance fund, written off the account."],"type":"u64"},{"name":"per_contract","docs":["Charged to every contract held on either side of the series, on its next touch."],"type":"u64"},{"name":"contracts","type":"u64"},{"name":"rounding","docs":["per_contract x contracts - amount, credited to protocol fees."],"type":"u64"}]}},"MarginAccount":{"name":"MarginAccount","docs":["A trader's margin account, PDA `[\"margin\", owner, id]`."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"owner","type":"pubkey"},{"name":"delegate","docs":["May trade for the owner; may not withdraw or close."],"type":"pubkey"},{"name":"id","type":"u16"},{"name":"bump","type":"u8"},{"name":"mode","docs":["`MODE_*`."],"type":"u8"},{"name":"isolated_market","type":"u8"},{"name":"being_liquidated","docs":["Set once found below maintenance; cleared above the liquidation-end level."],"type":"u8"},{"name":"last_liquidated_market","docs":["The series of the last position liquidation (`NO_MARKET` if none): a loss the account","cannot pay is socialized across that series' open interest."],"type":"u8"},{"name":"last_liquidated_series","type":"u8"},{"name":"collateral","type":{"array":[{"defined":{"name":"CollateralBalance"}},8]}},{"name":"positions","type":{"array":[{"defined":{"name":"PositionSlot"}},32]}}]}},"MarginAccountClosed":{"name":"MarginAccountClosed","type":{"kind":"struct","fields":[{"name":"account","type":"pubkey"},{"name":"owner","type":"pubkey"}]}},"MarginAccountCreated":{"name":"MarginAccountCreated","type":{"kind":"struct","fields":[{"name":"account","type":"pubkey"},{"name":"owner","type":"pubkey"},{"name":"id","type":"u16"},{"name":"mode","type":"u8"},{"name":"isolated_market","type":"u8"}]}},"Market":{"name":"Market","docs":["One underlying and its series, PDA `[\"market\", index]`."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"oracle","type":"pubkey"},{"name":"feed_id","type":{"array":["u8",32]}},{"name":"surface","type":{"defined":{"name":"StoredVolSurface"}}},{"name":"risk","type":{"defined":{"name":"UnderlyingRisk"}}},{"name":"contract_size","docs":["A contract is `contract_size / 10^contract_decimals` units of the underlying."],"type":"u64"},{"name":"surface_updated_at","type":"i64"},{"name":"index","type":"u8"},{"name":"bump","type":"u8"},{"name":"oracle_kind","docs":["`OracleKind` as u8."],"type":"u8"},{"name":"contract_decimals","type":"u8"},{"name":"series_count","type":"u8"},{"name":"_padding","type":{"array":["u8",3]}},{"name":"grid_constants","docs":["`xmargin_risk::UnderlyingConstants` of `risk` (grid constants as words, factor level","spans as `LevelSpan` bits): derived whenever `risk` changes so margin checks skip the","derivation."],"type":{"array":["i64",125]}},{"name":"factor_spans","type":{"array":["u16",11]}},{"name":"_constants_padding","type":{"array":["u8",2]}},{"name":"risk_generation","docs":["Bumped whenever the surface or `risk` changes: cached option risk of an older generation","is ignored."],"type":"u64"},{"name":"risk_cache","docs":["The market's `RiskCache` account, once created (default key until then)."],"type":"pubkey"},{"name":"series","type":{"array":[{"defined":{"name":"Series"}},64]}}]}},"MarketAdded":{"name":"MarketAdded","type":{"kind":"struct","fields":[{"name":"index","type":"u8"},{"name":"market","type":"pubkey"},{"name":"oracle","type":"pubkey"},{"name":"contract_size","type":"u64"},{"name":"contract_decimals","type":"u8"}]}},"MarketRiskUpdated":{"name":"MarketRiskUpdated","type":{"kind":"struct","fields":[{"name":"market","type":"u8"},{"name":"risk","type":{"defined":{"name":"UnderlyingRisk"}}}]}},"OracleGuard":{"name":"OracleGuard","docs":["How fresh and how tight an oracle price must be for one class of action."],"type":{"kind":"struct","fields":[{"name":"max_age_secs","type":"u32"},{"name":"max_age_slots","type":"u32"},{"name":"max_conf_bps","docs":["Largest confidence interval accepted, in basis points of the price."],"type":"u16"}]}},"OracleKind":{"name":"OracleKind","docs":["Where a price comes from."],"type":{"kind":"enum","variants":[{"name":"None"},{"name":"PythLegacy"},{"name":"PythPull"}]}},"PauseFlagsSet":{"name":"PauseFlagsSet","type":{"kind":"struct","fields":[{"name":"previous","type":"u8"},{"name":"pause_flags","type":"u8"}]}},"PositionLiquidated":{"name":"PositionLiquidated","type":{"kind":"struct","fields":[{"name":"target","type":"pubkey"},{"name":"liquidator","type":"pubkey"},{"name":"market","type":"u8"},{"name":"series","type":"u8"},{"name":"quantity","docs":["Contracts moved from the target to the liquidator (signed as the target held them)."],"type":"i64"},{"name":"value","docs":["Quote value of the moved contracts at the target-adverse mark."],"type":"i64"},{"name":"paired_market","docs":["A pair step's second leg (`LiquidatePositionParams::paired_series`): its market and","series, contracts and value as above; the fee is the pair's."],"type":{"option":"u8"}},{"name":"paired_series","type":{"option":"u8"}},{"name":"paired_quantity","type":"i64"},{"name":"paired_value","type":"i64"},{"name":"fee","type":"u64"},{"name":"liquidator_fee","type":"u64"},{"name":"insurance_fee","type":"u64"},{"name":"maint_health_before","type":"i64"},{"name":"maint_health_after","type":"i64"},{"name":"end_health_after","docs":["Health against the liquidation-end level after this step; the flag stays while < 0."],"type":"i64"}]}},"PositionSettled":{"name":"PositionSettled","type":{"kind":"struct","fields":[{"name":"account","type":"pubkey"},{"name":"market","type":"u8"},{"name":"series","type":"u8"},{"name":"size","type":"i64"},{"name":"payoff","docs":["Quote-native per contract paid to longs."],"type":"u64"},{"name":"realized","docs":["Quote moved into the account's balance: size x payoff - cost basis."],"type":"i64"}]}},"PositionSlot":{"name":"PositionSlot","serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"size","docs":["Contracts, positive long; never 0 while in use."],"type":"i64"},{"name":"cost_basis","docs":["Quote-native amount paid to open what is still open (signed)."],"type":"i64"},{"name":"funding_snapshot","docs":["Series funding index when funding was last settled."],"type":"i64"},{"name":"loss_snapshot","docs":["Series socialized-loss index when losses were last settled."],"type":"i64"},{"name":"market","type":"u8"},{"name":"series","type":"u8"},{"name":"in_use","type":"u8"},{"name":"_padding","type":{"array":["u8",5]}}]}},"RiskCache":{"name":"RiskCache","docs":["Cached option risk of one market's series, refreshed by a permissionless crank so margin","checks skip the per-option bound computation. Too large for a program-created account: the","client creates it (system program, owner = this program, `RiskCache::SPACE` bytes) and","`create_risk_cache` adopts it."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"market","type":"pubkey"},{"name":"market_index","type":"u8"},{"name":"_padding","type":{"array":["u8",7]}},{"name":"entries","type":{"array":[{"defined":{"name":"CachedSeries"}},64]}}]}},"RiskCacheCreated":{"name":"RiskCacheCreated","type":{"kind":"struct","fields":[{"name":"market","type":"u8"},{"name":"risk_cache","type":"pubkey"}]}},"RiskCacheRefreshed":{"name":"RiskCacheRefreshed","type":{"kind":"struct","fields":[{"name":"market","type":"u8"},{"name":"first","type":"u8"},{"name":"count","type":"u8"},{"name":"refreshed","docs":["Options whose entry was written (the rest of the range is not cacheable)."],"type":"u8"},{"name":"spot_low","type":"u64"},{"name":"spot_high","type":"u64"},{"name":"valid_until","type":"i64"}]}},"RiskParamsUpdated":{"name":"RiskParamsUpdated","type":{"kind":"struct","fields":[{"name":"risk_params","type":{"defined":{"name":"StoredRiskParams"}}},{"name":"strict_oracle","type":{"defined":{"name":"OracleGuard"}}},{"name":"tolerant_oracle","type":{"defined":{"name":"OracleGuard"}}},{"name":"max_vol_step_bits","type":"i64"}]}},"Role":{"name":"Role","docs":["The roles a key can hold (`transfer_role`)."],"type":{"kind":"enum","variants":[{"name":"Admin"},{"name":"RiskAuthority"}]}},"RoleAccepted":{"name":"RoleAccepted","docs":["The proposed key accepted the role: `previous` no longer holds it."],"type":{"kind":"struct","fields":[{"name":"role","type":{"defined":{"name":"Role"}}},{"name":"previous","type":"pubkey"},{"name":"holder","type":"pubkey"}]}},"RoleProposed":{"name":"RoleProposed","docs":["A role's holder proposed a key for it (`Pubkey::default()`: a proposal withdrawn)."],"type":{"kind":"struct","fields":[{"name":"role","type":{"defined":{"name":"Role"}}},{"name":"holder","type":"pubkey"},{"name":"proposed","type":"pubkey"}]}},"Series":{"name":"Series","docs":["One tradable series of a market."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"strike","docs":["Quote-native per contract; 0 for perps and futures."],"type":"u64"},{"name":"expiry","docs":["Unix seconds; 0 for perps."],"type":"i64"},{"name":"open_interest_long","docs":["Σ of long sizes and Σ of |short sizes|: equal at all times."],"type":"u64"},{"name":"open_interest_short","type":"u64"},{"name":"settlement_price","docs":["Quote-native per contract, once settled."],"type":"u64"},{"name":"funding_index","docs":["Cumulative funding paid per long contract (perps), quote-native. Whole units keep every","payment, size x index change, exact and zero-sum."],"type":"i64"},{"name":"premium_volume","docs":["Perps: Σ |size| x premium (ppm of the index) and Σ |size| of the fills of the current","premium window (`premium_window`, a multiple of `PREMIUM_WINDOW_SECS`) and of the one","before (`Series::premium_ppm_at`)."],"type":"i64"},{"name":"volume","type":"u64"},{"name":"prior_premium_volume","type":"i64"},{"name":"prior_volume","type":"u64"},{"name":"premium_window","type":"i64"},{"name":"funding_carry","docs":["Funding accrued but below one unit per contract, as the numerator over","`FUNDING_DENOMINATOR`: carried into the next accrual, so frequent accruals lose nothing."],"type":"i64"},{"name":"last_funding_time","docs":["Funding is accrued into `funding_index` up to this time."],"type":"i64"},{"name":"loss_index","docs":["Cumulative loss socialized per contract held (either side), quote-native."],"type":"i64"},{"name":"kind","docs":["`SeriesKind` as u8."],"type":"u8"},{"name":"status","docs":["`SERIES_*`."],"type":"u8"},{"name":"settlement_fallback","docs":["1 when the settlement price was published after the settlement window (nobody","proposed one inside it): the fallback."],"type":"u8"},{"name":"_padding","type":{"array":["u8",5]}},{"name":"settlement_publish_time","docs":["Publish time of `settlement_price` once proposed (`SERIES_SETTLING` or settled)."],"type":"i64"},{"name":"settlement_final_at","docs":["When a proposed settlement price becomes final: one window after the first proposal."],"type":"i64"}]}},"SeriesAdded":{"name":"SeriesAdded","type":{"kind":"struct","fields":[{"name":"market","type":"u8"},{"name":"series","type":"u8"},{"name":"kind","type":"u8"},{"name":"strike","type":"u64"},{"name":"expiry","type":"i64"}]}},"SeriesKind":{"name":"SeriesKind","type":{"kind":"enum","variants":[{"name":"Perpetual"},{"name":"Future"},{"name":"Call"},{"name":"Put"}]}},"SeriesSettled":{"name":"SeriesSettled","type":{"kind":"struct","fields":[{"name":"market","type":"u8"},{"name":"series","type":"u8"},{"name":"settlement_price","docs":["Quote-native per contract."],"type":"u64"},{"name":"publish_time","type":"i64"},{"name":"fallback","docs":["Published after the settlement window: nobody proposed a price inside it."],"type":"bool"}]}},"SettlementPriceProposed":{"name":"SettlementPriceProposed","docs":["A settlement price proposed for an expired series: final at `final_at` unless a valid","price published earlier (still at or after expiry) replaces it first."],"type":{"kind":"struct","fields":[{"name":"market","type":"u8"},{"name":"series","type":"u8"},{"name":"settlement_price","docs":["Quote-native per contract."],"type":"u64"},{"name":"publish_time","type":"i64"},{"name":"final_at","type":"i64"},{"name":"fallback","type":"bool"}]}},"StoredGrid":{"name":"StoredGrid","docs":["Scenario grid as stored (I32F32 bits)."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"price_range","type":"i64"},{"name":"vol_down","type":"i64"},{"name":"vol_up","type":"i64"},{"name":"extended_down","type":"i64"},{"name":"extended_up","type":"i64"},{"name":"extended_weight","type":"i64"}]}},"StoredRiskParams":{"name":"StoredRiskParams","docs":["Account-independent margin parameters, as stored (fixed point as I32F32 bits)."],"type":{"kind":"struct","fields":[{"name":"initial_factor_bits","type":"i64"},{"name":"concentration_factor_bits","type":"i64"},{"name":"theta_horizon_secs","type":"u64"}]}},"StoredVolSurface":{"name":"StoredVolSurface","docs":["Volatility smile as stored (I32F32 bits)."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"atm","type":"i64"},{"name":"skew","type":"i64"},{"name":"smile","type":"i64"},{"name":"min","type":"i64"},{"name":"max","type":"i64"}]}},"TradeCleared":{"name":"TradeCleared","type":{"kind":"struct","fields":[{"name":"market","type":"u8"},{"name":"series","type":"u8"},{"name":"taker","type":"pubkey"},{"name":"maker","type":"pubkey"},{"name":"size","docs":["Contracts the taker bought (negative: sold)."],"type":"i64"},{"name":"price","type":"u64"},{"name":"taker_fee","type":"u64"},{"name":"maker_fee","type":"u64"},{"name":"taker_position","type":"i64"},{"name":"maker_position","type":"i64"},{"name":"taker_realized","docs":["Quote realized into each side's balance by this trade (before fees)."],"type":"i64"},{"name":"maker_realized","type":"i64"}]}},"UnderlyingRisk":{"name":"UnderlyingRisk","docs":["Risk parameters of one underlying other than its surface."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"grid","type":{"defined":{"name":"StoredGrid"}}},{"name":"rate","type":"i64"},{"name":"beta","type":"i64"},{"name":"short_option_minimum","type":"i64"},{"name":"concentration_threshold","type":"u64"},{"name":"correlation_group","type":"u8"},{"name":"_padding","type":{"array":["u8",1]}},{"name":"cache_spot_tolerance_bps","docs":["Cached option risk (`RiskCache`) holds while spot stays within this many basis points","of the spot it was computed at, for `cache_max_age_secs`; 0 in either disables the cache."],"type":"u16"},{"name":"cache_max_age_secs","type":"u32"},{"name":"fill_band_bps","docs":["A fill clears within this many basis points of spot beyond the series' valuation","(`xmargin_risk::fill::FillBand`), at most `MAX_FILL_BAND_BPS`."],"type":"u16"},{"name":"_band_padding","type":{"array":["u8",6]}},{"name":"max_open_interest","docs":["Most contracts held long (= short) in any one series; fills that raise open interest","past it are refused. At most `MAX_OPEN_INTEREST_CAP`."],"type":"u64"},{"name":"max_position","docs":["Most contracts one account holds in any one series (long or short), at most","`max_open_interest`. Liquidations are exempt: closing out an account must always work."],"type":"u64"},{"name":"basis_shock","docs":["I32F32 bits: basis shock of dated futures per year of tenor","(`xmargin_risk::Underlying::basis_shock`)."],"type":"i64"},{"name":"calendar_spread_minimum","docs":["I32F32 bits: calendar-spread minimum per netted pair of tenors, as a fraction of the","delta-notional (`xmargin_risk::Underlying::calendar_spread_minimum`)."],"type":"i64"}]}},"UpdateCollateralAssetParams":{"name":"UpdateCollateralAssetParams","type":{"kind":"struct","fields":[{"name":"index","type":"u8"},{"name":"weights","type":{"defined":{"name":"AssetWeights"}}},{"name":"liquidity_depth","type":"u64"},{"name":"deposit_cap","type":"u64"}]}},"UpdateRiskParamsParams":{"name":"UpdateRiskParamsParams","type":{"kind":"struct","fields":[{"name":"risk_params","type":{"defined":{"name":"StoredRiskParams"}}},{"name":"strict_oracle","type":{"defined":{"name":"OracleGuard"}}},{"name":"tolerant_oracle","type":{"defined":{"name":"OracleGuard"}}},{"name":"max_vol_step_bits","type":"i64"}]}},"VolSurfaceUpdated":{"name":"VolSurfaceUpdated","type":{"kind":"struct","fields":[{"name":"market","type":"u8"},{"name":"previous","type":{"defined":{"name":"StoredVolSurface"}}},{"name":"surface","type":{"defined":{"name":"StoredVolSurface"}}}]}},"Withdrawn":{"name":"Withdrawn","type":{"kind":"struct","fields":[{"name":"account","type":"pubkey"},{"name":"asset","type":"u8"},{"name":"amount","type":"u64"},{"name":"balance","type":"i64"},{"name":"init_health","docs":["Initial health left after the withdrawal (conservative prices)."],"type":"i64"}]}}} as unknown as Schema;
+export const SCHEMA: Schema = {"AddCollateralAssetParams":{"name":"AddCollateralAssetParams","type":{"kind":"struct","fields":[{"name":"oracle_kind","type":{"defined":{"name":"OracleKind"}}},{"name":"feed_id","type":{"array":["u8",32]}},{"name":"weights","type":{"defined":{"name":"AssetWeights"}}},{"name":"liquidity_depth","type":"u64"},{"name":"deposit_cap","type":"u64"},{"name":"decimals","docs":["What the operator expects: checked against the mint and the oracle presented."],"type":"u8"},{"name":"exponent","type":"i32"}]}},"AddMarketParams":{"name":"AddMarketParams","type":{"kind":"struct","fields":[{"name":"oracle_kind","type":{"defined":{"name":"OracleKind"}}},{"name":"feed_id","type":{"array":["u8",32]}},{"name":"contract_size","type":"u64"},{"name":"contract_decimals","type":"u8"},{"name":"surface","type":{"defined":{"name":"StoredVolSurface"}}},{"name":"risk","type":{"defined":{"name":"UnderlyingRisk"}}}]}},"AddSeriesParams":{"name":"AddSeriesParams","type":{"kind":"struct","fields":[{"name":"kind","type":{"defined":{"name":"SeriesKind"}}},{"name":"strike","docs":["Quote-native per contract (options only)."],"type":"u64"},{"name":"expiry","docs":["Unix seconds (futures and options only)."],"type":"i64"}]}},"AssetWeights":{"name":"AssetWeights","docs":["Haircuts of one asset as stored (I32F32 bits)."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"init_asset","type":"i64"},{"name":"maint_asset","type":"i64"},{"name":"init_liab","type":"i64"},{"name":"maint_liab","type":"i64"}]}},"BadDebtAbsorbed":{"name":"BadDebtAbsorbed","docs":["Debt left after the insurance fund with no open interest to socialize it across: the","protocol's accrued quote fees pay `from_fees`, `unbacked` is recorded in the registry."],"type":{"kind":"struct","fields":[{"name":"account","type":"pubkey"},{"name":"from_fees","type":"u64"},{"name":"unbacked","type":"u64"},{"name":"unbacked_debt_after","type":"u64"}]}},"BankruptcyInsuranceCovered":{"name":"BankruptcyInsuranceCovered","type":{"kind":"struct","fields":[{"name":"account","type":"pubkey"},{"name":"amount","docs":["Quote paid by the insurance fund into the account's debt."],"type":"u64"},{"name":"fund_balance_after","type":"u64"}]}},"CachedSeries":{"name":"CachedSeries","docs":["One option series' windowed risk (`xmargin_risk::window`), as the refresh crank stored it."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"strike","docs":["The series it was computed for: a slot whose series no longer matches is ignored."],"type":"u64"},{"name":"expiry","type":"i64"},{"name":"spot_low","docs":["The window: spot (quote-native per contract) and unix seconds."],"type":"u64"},{"name":"spot_high","type":"u64"},{"name":"valid_from","type":"i64"},{"name":"valid_until","type":"i64"},{"name":"generation","docs":["`Market::risk_generation` at computation."],"type":"u64"},{"name":"kind","docs":["`SeriesKind` as u8."],"type":"u8"},{"name":"filled","docs":["1 once written."],"type":"u8"},{"name":"_padding","type":{"array":["u8",6]}},{"name":"risk","docs":["`SeriesRisk::to_words`."],"type":{"array":["i64",67]}}]}},"ChangeCancelled":{"name":"ChangeCancelled","type":{"kind":"struct","fields":[{"name":"id","type":"u64"},{"name":"by","type":"pubkey"}]}},"ChangeExecuted":{"name":"ChangeExecuted","docs":["A queued change applied (its own update event precedes this one)."],"type":{"kind":"struct","fields":[{"name":"id","type":"u64"}]}},"ChangeQueued":{"name":"ChangeQueued","docs":["A change larger than a step waits in the timelock until `executable_at`."],"type":{"kind":"struct","fields":[{"name":"id","type":"u64"},{"name":"proposer","type":"pubkey"},{"name":"executable_at","type":"i64"},{"name":"change","type":{"defined":{"name":"RiskChange"}}}]}},"ClearTradeParams":{"name":"ClearTradeParams","type":{"kind":"struct","fields":[{"name":"series","type":"u8"},{"name":"size","docs":["Contracts the taker buys; negative sells."],"type":"i64"},{"name":"price","docs":["Quote-native per contract, agreed and signed by both sides."],"type":"u64"}]}},"Clearinghouse":{"name":"Clearinghouse","docs":["Global configuration, PDA `[\"clearinghouse\"]`."],"type":{"kind":"struct","fields":[{"name":"admin","type":"pubkey"},{"name":"risk_authority","docs":["May move volatility surfaces within bounded steps and tune risk parameters; cannot","touch funds."],"type":"pubkey"},{"name":"quote_mint","docs":["Every balance, fee and requirement is denominated in this mint's native units."],"type":"pubkey"},{"name":"taker_fee_bps","type":"u16"},{"name":"maker_fee_bps","type":"u16"},{"name":"liquidation_fee_bps","type":"u16"},{"name":"pause_flags","docs":["Bit set of paused actions (`PAUSE_*`), in force until `pause_expires_at`."],"type":"u8"},{"name":"bump","type":"u8"},{"name":"market_count","type":"u8"},{"name":"risk_params","type":{"defined":{"name":"StoredRiskParams"}}},{"name":"strict_oracle","docs":["Opening risk needs a fresh, tight price."],"type":{"defined":{"name":"OracleGuard"}}},{"name":"tolerant_oracle","docs":["Reducing risk, or withdrawing from an account without positions, tolerates more."],"type":{"defined":{"name":"OracleGuard"}}},{"name":"max_vol_step_bits","docs":["Largest change of any vol-surface parameter (I32F32 bits of vol points) per update."],"type":"i64"},{"name":"liquidation_end_fraction_bits","docs":["Liquidation ends once maintenance-weighted equity covers maintenance + this fraction","(I32F32 bits, in [0, 1]) of (initial - maintenance)."],"type":"i64"},{"name":"liquidator_fee_share_bps","docs":["Liquidator's share of the liquidation fee; the rest goes to the insurance fund."],"type":"u16"},{"name":"insurance_vault","docs":["Quote token account PDA `[\"insurance\"]` owned by the clearinghouse; default until","`create_insurance_fund`."],"type":"pubkey"},{"name":"last_insurance_withdrawal","docs":["Unix time of the last admin withdrawal from the insurance fund."],"type":"i64"},{"name":"pending_admin","docs":["Keys proposed for the roles, default when none (`transfer_role`)."],"type":"pubkey"},{"name":"pending_risk_authority","type":"pubkey"},{"name":"pause_expires_at","docs":["A pause lapses at this Unix time unless renewed (`set_pause`)."],"type":"i64"},{"name":"timelock_secs","docs":["Delay of a queued change (`queue_change`), within the `governance` bounds."],"type":"u32"},{"name":"changes_queued","docs":["Changes queued so far: the next one's id (`PendingChange` seed)."],"type":"u64"},{"name":"risk_params_updated_at","docs":["Unix time of the last step of the risk parameters (`update_risk_params`)."],"type":"i64"}]}},"ClearinghouseInitialized":{"name":"ClearinghouseInitialized","type":{"kind":"struct","fields":[{"name":"admin","type":"pubkey"},{"name":"risk_authority","type":"pubkey"},{"name":"quote_mint","type":"pubkey"},{"name":"taker_fee_bps","type":"u16"},{"name":"maker_fee_bps","type":"u16"},{"name":"liquidation_fee_bps","type":"u16"}]}},"CollateralAsset":{"name":"CollateralAsset","serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"mint","type":"pubkey"},{"name":"vault","docs":["Token account PDA `[\"vault\", mint]` owned by the clearinghouse."],"type":"pubkey"},{"name":"oracle","docs":["Price account; default for the quote asset."],"type":"pubkey"},{"name":"feed_id","docs":["Pyth feed id a pull-oracle update must carry."],"type":{"array":["u8",32]}},{"name":"weights","type":{"defined":{"name":"AssetWeights"}}},{"name":"liquidity_depth","docs":["Value (quote-native) above which the liquidity haircut starts."],"type":"u64"},{"name":"deposit_cap","docs":["Largest `deposited` allowed."],"type":"u64"},{"name":"deposited","docs":["Tokens in the vault credited to margin accounts (deposits minus withdrawals)."],"type":"u64"},{"name":"fees_accrued","docs":["Trade fees collected in this asset (quote only), held in the same vault."],"type":"u64"},{"name":"decimals","type":"u8"},{"name":"oracle_kind","docs":["`OracleKind` as u8."],"type":"u8"},{"name":"vault_bump","type":"u8"},{"name":"_padding","type":{"array":["u8",5]}},{"name":"updated_at","docs":["Unix time of the last change of weights, depth or cap (`update_collateral_asset`)."],"type":"i64"}]}},"CollateralAssetAdded":{"name":"CollateralAssetAdded","type":{"kind":"struct","fields":[{"name":"index","type":"u8"},{"name":"mint","type":"pubkey"},{"name":"vault","type":"pubkey"},{"name":"oracle","type":"pubkey"},{"name":"weights","type":{"defined":{"name":"AssetWeights"}}},{"name":"liquidity_depth","type":"u64"},{"name":"deposit_cap","type":"u64"}]}},"CollateralAssetUpdated":{"name":"CollateralAssetUpdated","type":{"kind":"struct","fields":[{"name":"index","type":"u8"},{"name":"weights","type":{"defined":{"name":"AssetWeights"}}},{"name":"liquidity_depth","type":"u64"},{"name":"deposit_cap","type":"u64"}]}},"CollateralBalance":{"name":"CollateralBalance","docs":["One collateral balance. Slot 0 always holds the quote asset: realized PnL and fees settle","there, and only it may go negative."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"amount","docs":["Native units of the asset."],"type":"i64"},{"name":"asset","docs":["Registry index."],"type":"u8"},{"name":"in_use","type":"u8"},{"name":"_padding","type":{"array":["u8",6]}}]}},"CollateralLiquidated":{"name":"CollateralLiquidated","type":{"kind":"struct","fields":[{"name":"target","type":"pubkey"},{"name":"liquidator","type":"pubkey"},{"name":"asset","type":"u8"},{"name":"amount","docs":["Native units moved from the target to the liquidator."],"type":"u64"},{"name":"paid","docs":["Quote credited to the target's debt: amount x price x (1 - discount)."],"type":"u64"},{"name":"liquidator_fee","type":"u64"},{"name":"insurance_fee","type":"u64"},{"name":"maint_health_before","type":"i64"},{"name":"maint_health_after","type":"i64"},{"name":"end_health_after","type":"i64"}]}},"CollateralRegistry":{"name":"CollateralRegistry","docs":["Every collateral asset in one account, PDA `[\"collateral_registry\"]`: a margin check needs one","account for all collateral parameters instead of one per asset."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"asset_count","type":"u8"},{"name":"bump","type":"u8"},{"name":"_padding","type":{"array":["u8",6]}},{"name":"assets","type":{"array":[{"defined":{"name":"CollateralAsset"}},16]}},{"name":"unbacked_debt","docs":["Bad debt no insurance, no open interest and no accrued fee could pay (quote native","units): quote balances exceed the vault by this much (src/bankruptcy.rs)."],"type":"u64"}]}},"DelegateSet":{"name":"DelegateSet","type":{"kind":"struct","fields":[{"name":"account","type":"pubkey"},{"name":"delegate","type":"pubkey"}]}},"Deposited":{"name":"Deposited","type":{"kind":"struct","fields":[{"name":"account","type":"pubkey"},{"name":"asset","type":"u8"},{"name":"amount","type":"u64"},{"name":"balance","type":"i64"}]}},"DustSwept":{"name":"DustSwept","docs":["A bankrupt account's non-quote balance worth less than one quote unit to a liquidator,","taken into the protocol's fees of that asset so that dust cannot block the resolution."],"type":{"kind":"struct","fields":[{"name":"account","type":"pubkey"},{"name":"asset","type":"u8"},{"name":"amount","type":"u64"}]}},"FeesWithdrawn":{"name":"FeesWithdrawn","docs":["Trade fees paid from the quote vault to a treasury."],"type":{"kind":"struct","fields":[{"name":"amount","type":"u64"},{"name":"fees_accrued","docs":["Still accrued after this withdrawal."],"type":"u64"},{"name":"treasury","type":"pubkey"}]}},"FundingUpdated":{"name":"FundingUpdated","type":{"kind":"struct","fields":[{"name":"market","type":"u8"},{"name":"series","type":"u8"},{"name":"premium_ppm","docs":["The premium of recent banded volume over the index after this crank, ppm","(`Series::premium_ppm_at`)."],"type":"i64"},{"name":"index_price","type":"u64"},{"name":"rate_ppm_per_day","docs":["The clamped premium this crank accrued at, on average over its interval, ppm of the","index per day (positive: longs pay)."],"type":"i64"},{"name":"per_contract","docs":["Accrued by this crank per long contract, quote-native."],"type":"i64"},{"name":"funding_index","type":"i64"}]}},"InitializeParams":{"name":"InitializeParams","type":{"kind":"struct","fields":[{"name":"risk_authority","type":"pubkey"},{"name":"quote_mint","type":"pubkey"},{"name":"taker_fee_bps","type":"u16"},{"name":"maker_fee_bps","type":"u16"},{"name":"liquidation_fee_bps","type":"u16"},{"name":"risk_params","type":{"defined":{"name":"StoredRiskParams"}}},{"name":"strict_oracle","type":{"defined":{"name":"OracleGuard"}}},{"name":"tolerant_oracle","type":{"defined":{"name":"OracleGuard"}}},{"name":"max_vol_step_bits","type":"i64"},{"name":"liquidation_end_fraction_bits","type":"i64"},{"name":"liquidator_fee_share_bps","type":"u16"},{"name":"timelock_secs","type":"u32"}]}},"InsuranceFundCreated":{"name":"InsuranceFundCreated","type":{"kind":"struct","fields":[{"name":"vault","type":"pubkey"}]}},"InsuranceFunded":{"name":"InsuranceFunded","type":{"kind":"struct","fields":[{"name":"funder","type":"pubkey"},{"name":"amount","type":"u64"},{"name":"balance","type":"u64"}]}},"InsuranceWithdrawn":{"name":"InsuranceWithdrawn","type":{"kind":"struct","fields":[{"name":"amount","type":"u64"},{"name":"balance","type":"u64"},{"name":"destination","type":"pubkey"}]}},"LiquidateCollateralParams":{"name":"LiquidateCollateralParams","type":{"kind":"struct","fields":[{"name":"asset","docs":["Registry index of the (non-quote) asset to take."],"type":"u8"},{"name":"max_amount","docs":["Most native units the liquidator is willing to take in this step."],"type":"u64"}]}},"LiquidatePositionParams":{"name":"LiquidatePositionParams","type":{"kind":"struct","fields":[{"name":"series","type":"u8"},{"name":"max_quantity","docs":["Most contracts the liquidator is willing to take in this step (of the first leg of a","pair)."],"type":"u64"},{"name":"paired_series","docs":["Take this series too, the same fraction of its position as of the first leg's: a pair,","for a hedged book no single leg of which can be reduced. The fee is on the maintenance","requirement the pair releases; the step must still raise maintenance health (unless","the target is insolvent: then no fee, and its equity must not fall)."],"type":{"option":"u8"}},{"name":"paired_market","docs":["The paired series' market when it is not `market` (a hedge across underlyings); that","market is then passed writable among the remaining accounts."],"type":{"option":"u8"}}]}},"LiquidationParams":{"name":"LiquidationParams","docs":["The liquidation fee and how far a liquidation goes; changed only through the timelock."],"type":{"kind":"struct","fields":[{"name":"liquidation_fee_bps","type":"u16"},{"name":"liquidation_end_fraction_bits","type":"i64"},{"name":"liquidator_fee_share_bps","type":"u16"}]}},"LiquidationParamsUpdated":{"name":"LiquidationParamsUpdated","type":{"kind":"struct","fields":[{"name":"params","type":{"defined":{"name":"LiquidationParams"}}}]}},"LossSocialized":{"name":"LossSocialized","type":{"kind":"struct","fields":[{"name":"account","type":"pubkey"},{"name":"market","type":"u8"},{"name":"series","type":"u8"},{"name":"amount","docs":["Debt left after the insurance fund, written off the account."],"type":"u64"},{"name":"per_contract","docs":["Charged to every contract held on either side of the series, on its next touch."],"type":"u64"},{"name":"contracts","type":"u64"},{"name":"rounding","docs":["per_contract x contracts - amount, credited to protocol fees."],"type":"u64"}]}},"MarginAccount":{"name":"MarginAccount","docs":["A trader's margin account, PDA `[\"margin\", owner, id]`."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"owner","type":"pubkey"},{"name":"delegate","docs":["May trade for the owner; may not withdraw or close."],"type":"pubkey"},{"name":"id","type":"u16"},{"name":"bump","type":"u8"},{"name":"mode","docs":["`MODE_*`."],"type":"u8"},{"name":"isolated_market","type":"u8"},{"name":"being_liquidated","docs":["Set once found below maintenance; cleared above the liquidation-end level."],"type":"u8"},{"name":"last_liquidated_market","docs":["The series of the last position liquidation (`NO_MARKET` if none): a loss the account","cannot pay is socialized across that series' open interest."],"type":"u8"},{"name":"last_liquidated_series","type":"u8"},{"name":"collateral","type":{"array":[{"defined":{"name":"CollateralBalance"}},8]}},{"name":"positions","type":{"array":[{"defined":{"name":"PositionSlot"}},32]}}]}},"MarginAccountClosed":{"name":"MarginAccountClosed","type":{"kind":"struct","fields":[{"name":"account","type":"pubkey"},{"name":"owner","type":"pubkey"}]}},"MarginAccountCreated":{"name":"MarginAccountCreated","type":{"kind":"struct","fields":[{"name":"account","type":"pubkey"},{"name":"owner","type":"pubkey"},{"name":"id","type":"u16"},{"name":"mode","type":"u8"},{"name":"isolated_market","type":"u8"}]}},"Market":{"name":"Market","docs":["One underlying and its series, PDA `[\"market\", index]`."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"oracle","type":"pubkey"},{"name":"feed_id","type":{"array":["u8",32]}},{"name":"surface","type":{"defined":{"name":"StoredVolSurface"}}},{"name":"risk","type":{"defined":{"name":"UnderlyingRisk"}}},{"name":"contract_size","docs":["A contract is `contract_size / 10^contract_decimals` units of the underlying."],"type":"u64"},{"name":"surface_updated_at","type":"i64"},{"name":"risk_updated_at","docs":["Unix time of the last change of `risk` (one step per `governance::STEP_WINDOW_SECS`)."],"type":"i64"},{"name":"index","type":"u8"},{"name":"bump","type":"u8"},{"name":"oracle_kind","docs":["`OracleKind` as u8."],"type":"u8"},{"name":"contract_decimals","type":"u8"},{"name":"series_count","type":"u8"},{"name":"_padding","type":{"array":["u8",3]}},{"name":"grid_constants","docs":["`xmargin_risk::UnderlyingConstants` of `risk` (grid constants as words, factor level","spans as `LevelSpan` bits): derived whenever `risk` changes so margin checks skip the","derivation."],"type":{"array":["i64",125]}},{"name":"factor_spans","type":{"array":["u16",11]}},{"name":"_constants_padding","type":{"array":["u8",2]}},{"name":"risk_generation","docs":["Bumped whenever the surface or `risk` changes: cached option risk of an older generation","is ignored."],"type":"u64"},{"name":"risk_cache","docs":["The market's `RiskCache` account, once created (default key until then)."],"type":"pubkey"},{"name":"series","type":{"array":[{"defined":{"name":"Series"}},64]}}]}},"MarketAdded":{"name":"MarketAdded","type":{"kind":"struct","fields":[{"name":"index","type":"u8"},{"name":"market","type":"pubkey"},{"name":"oracle","type":"pubkey"},{"name":"contract_size","type":"u64"},{"name":"contract_decimals","type":"u8"}]}},"MarketRiskUpdated":{"name":"MarketRiskUpdated","type":{"kind":"struct","fields":[{"name":"market","type":"u8"},{"name":"risk","type":{"defined":{"name":"UnderlyingRisk"}}}]}},"OracleGuard":{"name":"OracleGuard","docs":["How fresh and how tight an oracle price must be for one class of action."],"type":{"kind":"struct","fields":[{"name":"max_age_secs","type":"u32"},{"name":"max_age_slots","type":"u32"},{"name":"max_conf_bps","docs":["Largest confidence interval accepted, in basis points of the price."],"type":"u16"}]}},"OracleKind":{"name":"OracleKind","docs":["Where a price comes from."],"type":{"kind":"enum","variants":[{"name":"None"},{"name":"PythLegacy"},{"name":"PythPull"}]}},"PauseFlagsSet":{"name":"PauseFlagsSet","type":{"kind":"struct","fields":[{"name":"previous","type":"u8"},{"name":"pause_flags","type":"u8"},{"name":"expires_at","docs":["The pause lapses at this Unix time unless renewed."],"type":"i64"}]}},"PendingChange":{"name":"PendingChange","docs":["PDA `[\"change\", id]`: one queued change."],"type":{"kind":"struct","fields":[{"name":"id","type":"u64"},{"name":"proposer","type":"pubkey"},{"name":"queued_at","type":"i64"},{"name":"executable_at","type":"i64"},{"name":"change","type":{"defined":{"name":"RiskChange"}}}]}},"PositionLiquidated":{"name":"PositionLiquidated","type":{"kind":"struct","fields":[{"name":"target","type":"pubkey"},{"name":"liquidator","type":"pubkey"},{"name":"market","type":"u8"},{"name":"series","type":"u8"},{"name":"quantity","docs":["Contracts moved from the target to the liquidator (signed as the target held them)."],"type":"i64"},{"name":"value","docs":["Quote value of the moved contracts at the target-adverse mark."],"type":"i64"},{"name":"paired_market","docs":["A pair step's second leg (`LiquidatePositionParams::paired_series`): its market and","series, contracts and value as above; the fee is the pair's."],"type":{"option":"u8"}},{"name":"paired_series","type":{"option":"u8"}},{"name":"paired_quantity","type":"i64"},{"name":"paired_value","type":"i64"},{"name":"fee","type":"u64"},{"name":"liquidator_fee","type":"u64"},{"name":"insurance_fee","type":"u64"},{"name":"maint_health_before","type":"i64"},{"name":"maint_health_after","type":"i64"},{"name":"end_health_after","docs":["Health against the liquidation-end level after this step; the flag stays while < 0."],"type":"i64"}]}},"PositionSettled":{"name":"PositionSettled","type":{"kind":"struct","fields":[{"name":"account","type":"pubkey"},{"name":"market","type":"u8"},{"name":"series","type":"u8"},{"name":"size","type":"i64"},{"name":"payoff","docs":["Quote-native per contract paid to longs."],"type":"u64"},{"name":"realized","docs":["Quote moved into the account's balance: size x payoff - cost basis."],"type":"i64"}]}},"PositionSlot":{"name":"PositionSlot","serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"size","docs":["Contracts, positive long; never 0 while in use."],"type":"i64"},{"name":"cost_basis","docs":["Quote-native amount paid to open what is still open (signed)."],"type":"i64"},{"name":"funding_snapshot","docs":["Series funding index when funding was last settled."],"type":"i64"},{"name":"loss_snapshot","docs":["Series socialized-loss index when losses were last settled."],"type":"i64"},{"name":"market","type":"u8"},{"name":"series","type":"u8"},{"name":"in_use","type":"u8"},{"name":"_padding","type":{"array":["u8",5]}}]}},"RiskCache":{"name":"RiskCache","docs":["Cached option risk of one market's series, refreshed by a permissionless crank so margin","checks skip the per-option bound computation. Too large for a program-created account: the","client creates it (system program, owner = this program, `RiskCache::SPACE` bytes) and","`create_risk_cache` adopts it."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"market","type":"pubkey"},{"name":"market_index","type":"u8"},{"name":"_padding","type":{"array":["u8",7]}},{"name":"entries","type":{"array":[{"defined":{"name":"CachedSeries"}},64]}}]}},"RiskCacheCreated":{"name":"RiskCacheCreated","type":{"kind":"struct","fields":[{"name":"market","type":"u8"},{"name":"risk_cache","type":"pubkey"}]}},"RiskCacheRefreshed":{"name":"RiskCacheRefreshed","type":{"kind":"struct","fields":[{"name":"market","type":"u8"},{"name":"first","type":"u8"},{"name":"count","type":"u8"},{"name":"refreshed","docs":["Options whose entry was written (the rest of the range is not cacheable)."],"type":"u8"},{"name":"spot_low","type":"u64"},{"name":"spot_high","type":"u64"},{"name":"valid_until","type":"i64"}]}},"RiskChange":{"name":"RiskChange","docs":["A change waiting in the timelock."],"type":{"kind":"enum","variants":[{"name":"MarketRisk","fields":[{"name":"market","type":"u8"},{"name":"risk","type":{"defined":{"name":"UnderlyingRisk"}}}]},{"name":"VolSurface","fields":[{"name":"market","type":"u8"},{"name":"surface","type":{"defined":{"name":"StoredVolSurface"}}}]},{"name":"RiskParams","fields":[{"defined":{"name":"UpdateRiskParamsParams"}}]},{"name":"CollateralAsset","fields":[{"defined":{"name":"UpdateCollateralAssetParams"}}]},{"name":"Liquidation","fields":[{"defined":{"name":"LiquidationParams"}}]},{"name":"Timelock","fields":[{"name":"secs","type":"u32"}]}]}},"RiskParamsUpdated":{"name":"RiskParamsUpdated","type":{"kind":"struct","fields":[{"name":"risk_params","type":{"defined":{"name":"StoredRiskParams"}}},{"name":"strict_oracle","type":{"defined":{"name":"OracleGuard"}}},{"name":"tolerant_oracle","type":{"defined":{"name":"OracleGuard"}}},{"name":"max_vol_step_bits","type":"i64"}]}},"Role":{"name":"Role","docs":["The roles a key can hold (`transfer_role`)."],"type":{"kind":"enum","variants":[{"name":"Admin"},{"name":"RiskAuthority"}]}},"RoleAccepted":{"name":"RoleAccepted","docs":["The proposed key accepted the role: `previous` no longer holds it."],"type":{"kind":"struct","fields":[{"name":"role","type":{"defined":{"name":"Role"}}},{"name":"previous","type":"pubkey"},{"name":"holder","type":"pubkey"}]}},"RoleProposed":{"name":"RoleProposed","docs":["A role's holder proposed a key for it (`Pubkey::default()`: a proposal withdrawn)."],"type":{"kind":"struct","fields":[{"name":"role","type":{"defined":{"name":"Role"}}},{"name":"holder","type":"pubkey"},{"name":"proposed","type":"pubkey"}]}},"Series":{"name":"Series","docs":["One tradable series of a market."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"strike","docs":["Quote-native per contract; 0 for perps and futures."],"type":"u64"},{"name":"expiry","docs":["Unix seconds; 0 for perps."],"type":"i64"},{"name":"open_interest_long","docs":["Σ of long sizes and Σ of |short sizes|: equal at all times."],"type":"u64"},{"name":"open_interest_short","type":"u64"},{"name":"settlement_price","docs":["Quote-native per contract, once settled."],"type":"u64"},{"name":"funding_index","docs":["Cumulative funding paid per long contract (perps), quote-native. Whole units keep every","payment, size x index change, exact and zero-sum."],"type":"i64"},{"name":"premium_volume","docs":["Perps: Σ |size| x premium (ppm of the index) and Σ |size| of the fills of the current","premium window (`premium_window`, a multiple of `PREMIUM_WINDOW_SECS`) and of the one","before (`Series::premium_ppm_at`)."],"type":"i64"},{"name":"volume","type":"u64"},{"name":"prior_premium_volume","type":"i64"},{"name":"prior_volume","type":"u64"},{"name":"premium_window","type":"i64"},{"name":"funding_carry","docs":["Funding accrued but below one unit per contract, as the numerator over","`FUNDING_DENOMINATOR`: carried into the next accrual, so frequent accruals lose nothing."],"type":"i64"},{"name":"last_funding_time","docs":["Funding is accrued into `funding_index` up to this time."],"type":"i64"},{"name":"loss_index","docs":["Cumulative loss socialized per contract held (either side), quote-native."],"type":"i64"},{"name":"kind","docs":["`SeriesKind` as u8."],"type":"u8"},{"name":"status","docs":["`SERIES_*`."],"type":"u8"},{"name":"settlement_fallback","docs":["1 when the settlement price was published after the settlement window (nobody","proposed one inside it): the fallback."],"type":"u8"},{"name":"_padding","type":{"array":["u8",5]}},{"name":"settlement_publish_time","docs":["Publish time of `settlement_price` once proposed (`SERIES_SETTLING` or settled)."],"type":"i64"},{"name":"settlement_final_at","docs":["When a proposed settlement price becomes final: one window after the first proposal."],"type":"i64"}]}},"SeriesAdded":{"name":"SeriesAdded","type":{"kind":"struct","fields":[{"name":"market","type":"u8"},{"name":"series","type":"u8"},{"name":"kind","type":"u8"},{"name":"strike","type":"u64"},{"name":"expiry","type":"i64"}]}},"SeriesKind":{"name":"SeriesKind","type":{"kind":"enum","variants":[{"name":"Perpetual"},{"name":"Future"},{"name":"Call"},{"name":"Put"}]}},"SeriesSettled":{"name":"SeriesSettled","type":{"kind":"struct","fields":[{"name":"market","type":"u8"},{"name":"series","type":"u8"},{"name":"settlement_price","docs":["Quote-native per contract."],"type":"u64"},{"name":"publish_time","type":"i64"},{"name":"fallback","docs":["Published after the settlement window: nobody proposed a price inside it."],"type":"bool"}]}},"SettlementPriceProposed":{"name":"SettlementPriceProposed","docs":["A settlement price proposed for an expired series: final at `final_at` unless a valid","price published earlier (still at or after expiry) replaces it first."],"type":{"kind":"struct","fields":[{"name":"market","type":"u8"},{"name":"series","type":"u8"},{"name":"settlement_price","docs":["Quote-native per contract."],"type":"u64"},{"name":"publish_time","type":"i64"},{"name":"final_at","type":"i64"},{"name":"fallback","type":"bool"}]}},"StoredGrid":{"name":"StoredGrid","docs":["Scenario grid as stored (I32F32 bits)."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"price_range","type":"i64"},{"name":"vol_down","type":"i64"},{"name":"vol_up","type":"i64"},{"name":"extended_down","type":"i64"},{"name":"extended_up","type":"i64"},{"name":"extended_weight","type":"i64"}]}},"StoredRiskParams":{"name":"StoredRiskParams","docs":["Account-independent margin parameters, as stored (fixed point as I32F32 bits)."],"type":{"kind":"struct","fields":[{"name":"initial_factor_bits","type":"i64"},{"name":"concentration_factor_bits","type":"i64"},{"name":"theta_horizon_secs","type":"u64"}]}},"StoredVolSurface":{"name":"StoredVolSurface","docs":["Volatility smile as stored (I32F32 bits)."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"atm","type":"i64"},{"name":"skew","type":"i64"},{"name":"smile","type":"i64"},{"name":"min","type":"i64"},{"name":"max","type":"i64"}]}},"TradeCleared":{"name":"TradeCleared","type":{"kind":"struct","fields":[{"name":"market","type":"u8"},{"name":"series","type":"u8"},{"name":"taker","type":"pubkey"},{"name":"maker","type":"pubkey"},{"name":"size","docs":["Contracts the taker bought (negative: sold)."],"type":"i64"},{"name":"price","type":"u64"},{"name":"taker_fee","type":"u64"},{"name":"maker_fee","type":"u64"},{"name":"taker_position","type":"i64"},{"name":"maker_position","type":"i64"},{"name":"taker_realized","docs":["Quote realized into each side's balance by this trade (before fees)."],"type":"i64"},{"name":"maker_realized","type":"i64"}]}},"UnderlyingRisk":{"name":"UnderlyingRisk","docs":["Risk parameters of one underlying other than its surface."],"serialization":"bytemuck","repr":{"kind":"c"},"type":{"kind":"struct","fields":[{"name":"grid","type":{"defined":{"name":"StoredGrid"}}},{"name":"rate","type":"i64"},{"name":"beta","type":"i64"},{"name":"short_option_minimum","type":"i64"},{"name":"concentration_threshold","type":"u64"},{"name":"correlation_group","type":"u8"},{"name":"_padding","type":{"array":["u8",1]}},{"name":"cache_spot_tolerance_bps","docs":["Cached option risk (`RiskCache`) holds while spot stays within this many basis points","of the spot it was computed at, for `cache_max_age_secs`; 0 in either disables the cache."],"type":"u16"},{"name":"cache_max_age_secs","type":"u32"},{"name":"fill_band_bps","docs":["A fill clears within this many basis points of spot beyond the series' valuation","(`xmargin_risk::fill::FillBand`), at most `MAX_FILL_BAND_BPS`."],"type":"u16"},{"name":"_band_padding","type":{"array":["u8",6]}},{"name":"max_open_interest","docs":["Most contracts held long (= short) in any one series; fills that raise open interest","past it are refused. At most `MAX_OPEN_INTEREST_CAP`."],"type":"u64"},{"name":"max_position","docs":["Most contracts one account holds in any one series (long or short), at most","`max_open_interest`. Liquidations are exempt: closing out an account must always work."],"type":"u64"},{"name":"basis_shock","docs":["I32F32 bits: basis shock of dated futures per year of tenor","(`xmargin_risk::Underlying::basis_shock`)."],"type":"i64"},{"name":"calendar_spread_minimum","docs":["I32F32 bits: calendar-spread minimum per netted pair of tenors, as a fraction of the","delta-notional (`xmargin_risk::Underlying::calendar_spread_minimum`)."],"type":"i64"}]}},"UpdateCollateralAssetParams":{"name":"UpdateCollateralAssetParams","type":{"kind":"struct","fields":[{"name":"index","type":"u8"},{"name":"weights","type":{"defined":{"name":"AssetWeights"}}},{"name":"liquidity_depth","type":"u64"},{"name":"deposit_cap","type":"u64"}]}},"UpdateRiskParamsParams":{"name":"UpdateRiskParamsParams","type":{"kind":"struct","fields":[{"name":"risk_params","type":{"defined":{"name":"StoredRiskParams"}}},{"name":"strict_oracle","type":{"defined":{"name":"OracleGuard"}}},{"name":"tolerant_oracle","type":{"defined":{"name":"OracleGuard"}}},{"name":"max_vol_step_bits","type":"i64"}]}},"VolSurfaceUpdated":{"name":"VolSurfaceUpdated","type":{"kind":"struct","fields":[{"name":"market","type":"u8"},{"name":"previous","type":{"defined":{"name":"StoredVolSurface"}}},{"name":"surface","type":{"defined":{"name":"StoredVolSurface"}}}]}},"Withdrawn":{"name":"Withdrawn","type":{"kind":"struct","fields":[{"name":"account","type":"pubkey"},{"name":"asset","type":"u8"},{"name":"amount","type":"u64"},{"name":"balance","type":"i64"},{"name":"init_health","docs":["Initial health left after the withdrawal (conservative prices)."],"type":"i64"}]}}} as unknown as Schema;
 
 export interface AddCollateralAssetParams {
   oracleKind: OracleKind;
@@ -14,6 +14,8 @@ export interface AddCollateralAssetParams {
   weights: AssetWeights;
   liquidityDepth: bigint;
   depositCap: bigint;
+  decimals: number;
+  exponent: number;
 }
 
 export interface AddMarketParams {
@@ -68,6 +70,24 @@ export interface CachedSeries {
   risk: bigint[];
 }
 
+export interface ChangeCancelled {
+  id: bigint;
+  by: Address;
+}
+
+/** A queued change applied (its own update event precedes this one). */
+export interface ChangeExecuted {
+  id: bigint;
+}
+
+/** A change larger than a step waits in the timelock until `executable_at`. */
+export interface ChangeQueued {
+  id: bigint;
+  proposer: Address;
+  executableAt: bigint;
+  change: RiskChange;
+}
+
 export interface ClearTradeParams {
   series: number;
   size: bigint;
@@ -95,6 +115,10 @@ export interface Clearinghouse {
   lastInsuranceWithdrawal: bigint;
   pendingAdmin: Address;
   pendingRiskAuthority: Address;
+  pauseExpiresAt: bigint;
+  timelockSecs: number;
+  changesQueued: bigint;
+  riskParamsUpdatedAt: bigint;
 }
 
 export interface ClearinghouseInitialized {
@@ -120,6 +144,7 @@ export interface CollateralAsset {
   oracleKind: number;
   vaultBump: number;
   padding: Uint8Array;
+  updatedAt: bigint;
 }
 
 export interface CollateralAssetAdded {
@@ -188,6 +213,13 @@ export interface DustSwept {
   amount: bigint;
 }
 
+/** Trade fees paid from the quote vault to a treasury. */
+export interface FeesWithdrawn {
+  amount: bigint;
+  feesAccrued: bigint;
+  treasury: Address;
+}
+
 export interface FundingUpdated {
   market: number;
   series: number;
@@ -210,6 +242,7 @@ export interface InitializeParams {
   maxVolStepBits: bigint;
   liquidationEndFractionBits: bigint;
   liquidatorFeeShareBps: number;
+  timelockSecs: number;
 }
 
 export interface InsuranceFundCreated {
@@ -238,6 +271,17 @@ export interface LiquidatePositionParams {
   maxQuantity: bigint;
   pairedSeries: number | null;
   pairedMarket: number | null;
+}
+
+/** The liquidation fee and how far a liquidation goes; changed only through the timelock. */
+export interface LiquidationParams {
+  liquidationFeeBps: number;
+  liquidationEndFractionBits: bigint;
+  liquidatorFeeShareBps: number;
+}
+
+export interface LiquidationParamsUpdated {
+  params: LiquidationParams;
 }
 
 export interface LossSocialized {
@@ -286,6 +330,7 @@ export interface Market {
   risk: UnderlyingRisk;
   contractSize: bigint;
   surfaceUpdatedAt: bigint;
+  riskUpdatedAt: bigint;
   index: number;
   bump: number;
   oracleKind: number;
@@ -330,6 +375,16 @@ export enum OracleKind {
 export interface PauseFlagsSet {
   previous: number;
   pauseFlags: number;
+  expiresAt: bigint;
+}
+
+/** PDA `["change", id]`: one queued change. */
+export interface PendingChange {
+  id: bigint;
+  proposer: Address;
+  queuedAt: bigint;
+  executableAt: bigint;
+  change: RiskChange;
 }
 
 export interface PositionLiquidated {
@@ -393,6 +448,15 @@ export interface RiskCacheRefreshed {
   spotHigh: bigint;
   validUntil: bigint;
 }
+
+/** A change waiting in the timelock. */
+export type RiskChange =
+  | { kind: "MarketRisk"; market: number; risk: UnderlyingRisk }
+  | { kind: "VolSurface"; market: number; surface: StoredVolSurface }
+  | { kind: "RiskParams"; fields: [UpdateRiskParamsParams] }
+  | { kind: "CollateralAsset"; fields: [UpdateCollateralAssetParams] }
+  | { kind: "Liquidation"; fields: [LiquidationParams] }
+  | { kind: "Timelock"; secs: number };
 
 export interface RiskParamsUpdated {
   riskParams: StoredRiskParams;
@@ -591,6 +655,12 @@ export function decodeMarket(data: Uint8Array): Market {
   return decodeAccount(SCHEMA, "Market", MARKET_DISCRIMINATOR, data) as Market;
 }
 
+export const PENDINGCHANGE_DISCRIMINATOR = new Uint8Array([232,183,176,196,15,195,115,147]);
+/** Decodes a PendingChange account's data (discriminator checked). */
+export function decodePendingChange(data: Uint8Array): PendingChange {
+  return decodeAccount(SCHEMA, "PendingChange", PENDINGCHANGE_DISCRIMINATOR, data) as PendingChange;
+}
+
 export const RISKCACHE_DISCRIMINATOR = new Uint8Array([7,98,144,203,158,193,223,137]);
 /** Decodes a RiskCache account's data (discriminator checked; zero-copy, exact size). */
 export function decodeRiskCache(data: Uint8Array): RiskCache {
@@ -601,6 +671,9 @@ export function decodeRiskCache(data: Uint8Array): RiskCache {
 export const EVENT_DISCRIMINATORS = {
   BadDebtAbsorbed: new Uint8Array([79,7,46,220,149,148,250,170]),
   BankruptcyInsuranceCovered: new Uint8Array([191,5,108,165,24,53,107,41]),
+  ChangeCancelled: new Uint8Array([139,179,97,81,214,21,119,93]),
+  ChangeExecuted: new Uint8Array([50,115,8,12,139,8,191,26]),
+  ChangeQueued: new Uint8Array([232,143,80,230,125,117,169,213]),
   ClearinghouseInitialized: new Uint8Array([247,84,121,102,47,166,157,170]),
   CollateralAssetAdded: new Uint8Array([252,89,135,124,208,61,244,203]),
   CollateralAssetUpdated: new Uint8Array([109,182,169,21,170,245,253,90]),
@@ -608,10 +681,12 @@ export const EVENT_DISCRIMINATORS = {
   DelegateSet: new Uint8Array([103,126,239,131,201,31,212,253]),
   Deposited: new Uint8Array([111,141,26,45,161,35,100,57]),
   DustSwept: new Uint8Array([131,70,179,205,208,80,13,168]),
+  FeesWithdrawn: new Uint8Array([234,15,0,119,148,241,40,21]),
   FundingUpdated: new Uint8Array([206,76,89,81,126,37,255,224]),
   InsuranceFundCreated: new Uint8Array([239,135,61,236,59,151,22,99]),
   InsuranceFunded: new Uint8Array([158,72,23,80,138,56,33,206]),
   InsuranceWithdrawn: new Uint8Array([85,95,150,170,148,235,180,156]),
+  LiquidationParamsUpdated: new Uint8Array([51,108,85,189,118,244,130,45]),
   LossSocialized: new Uint8Array([60,250,234,80,52,189,72,147]),
   MarginAccountClosed: new Uint8Array([234,104,71,148,114,30,107,38]),
   MarginAccountCreated: new Uint8Array([157,214,66,63,149,164,160,119]),
@@ -635,6 +710,9 @@ export const EVENT_DISCRIMINATORS = {
 export type ProgramEvent =
   | { name: "BadDebtAbsorbed"; data: BadDebtAbsorbed }
   | { name: "BankruptcyInsuranceCovered"; data: BankruptcyInsuranceCovered }
+  | { name: "ChangeCancelled"; data: ChangeCancelled }
+  | { name: "ChangeExecuted"; data: ChangeExecuted }
+  | { name: "ChangeQueued"; data: ChangeQueued }
   | { name: "ClearinghouseInitialized"; data: ClearinghouseInitialized }
   | { name: "CollateralAssetAdded"; data: CollateralAssetAdded }
   | { name: "CollateralAssetUpdated"; data: CollateralAssetUpdated }
@@ -642,10 +720,12 @@ export type ProgramEvent =
   | { name: "DelegateSet"; data: DelegateSet }
   | { name: "Deposited"; data: Deposited }
   | { name: "DustSwept"; data: DustSwept }
+  | { name: "FeesWithdrawn"; data: FeesWithdrawn }
   | { name: "FundingUpdated"; data: FundingUpdated }
   | { name: "InsuranceFundCreated"; data: InsuranceFundCreated }
   | { name: "InsuranceFunded"; data: InsuranceFunded }
   | { name: "InsuranceWithdrawn"; data: InsuranceWithdrawn }
+  | { name: "LiquidationParamsUpdated"; data: LiquidationParamsUpdated }
   | { name: "LossSocialized"; data: LossSocialized }
   | { name: "MarginAccountClosed"; data: MarginAccountClosed }
   | { name: "MarginAccountCreated"; data: MarginAccountCreated }
@@ -739,6 +819,17 @@ export const PROGRAM_ERRORS: ReadonlyMap<number, { name: string; message: string
   [6064, { name: "NotAnOffsettingPair", message: "a liquidated pair is two different positions held on opposite sides" }],
   [6065, { name: "SettlementPriceNotEarlier", message: "a settlement price already proposed was published no later than this one" }],
   [6066, { name: "NotProposedForRole", message: "the signer is not the key proposed for this role" }],
+  [6067, { name: "NotUpgradeAuthority", message: "only the program's upgrade authority may initialize the clearinghouse" }],
+  [6068, { name: "StepTooLarge", message: "a change this large waits in the timelock: queue it" }],
+  [6069, { name: "StepTooSoon", message: "one step per parameter set per window: wait, or queue the change" }],
+  [6070, { name: "ChangeNotYetExecutable", message: "the queued change's delay has not passed" }],
+  [6071, { name: "ChangeExpired", message: "the queued change was not executed in its window" }],
+  [6072, { name: "ChangeTargetMismatch", message: "the accounts given are not the ones the queued change targets" }],
+  [6073, { name: "AssetNotLiquidatable", message: "an asset whose maintenance weight is at least 1 - liquidation fee can never be liquidated" }],
+  [6074, { name: "OracleExponentMismatch", message: "the oracle's exponent is not the one listed" }],
+  [6075, { name: "MintDecimalsMismatch", message: "the mint's decimals are not the ones listed" }],
+  [6076, { name: "PauseTooLong", message: "a pause lasts at most governance::MAX_PAUSE_SECS" }],
+  [6077, { name: "FeesExceeded", message: "more than the fees accrued" }],
 ]);
 
 // ---- instructions
@@ -748,6 +839,7 @@ export const INSTRUCTIONS: readonly InstructionSpec[] = [
   { name: "add_collateral_asset", discriminator: new Uint8Array([234,244,84,94,7,49,94,14]), accounts: ["admin","clearinghouse","collateral_registry","mint","vault","oracle","token_program","system_program"], args: [["params",{"defined":{"name":"AddCollateralAssetParams"}}]] },
   { name: "add_market", discriminator: new Uint8Array([41,137,185,126,69,139,254,55]), accounts: ["admin","clearinghouse","market","oracle","system_program"], args: [["params",{"defined":{"name":"AddMarketParams"}}]] },
   { name: "add_series", discriminator: new Uint8Array([44,199,223,48,60,70,112,244]), accounts: ["admin","clearinghouse","market"], args: [["params",{"defined":{"name":"AddSeriesParams"}}]] },
+  { name: "cancel_change", discriminator: new Uint8Array([100,30,4,148,3,244,243,168]), accounts: ["signer","clearinghouse","pending_change","proposer"], args: [] },
   { name: "clear_trade", discriminator: new Uint8Array([237,239,243,83,38,247,137,153]), accounts: ["taker","maker","clearinghouse","collateral_registry","market","taker_account","maker_account"], args: [["params",{"defined":{"name":"ClearTradeParams"}}]] },
   { name: "close_margin_account", discriminator: new Uint8Array([105,215,41,239,166,207,1,103]), accounts: ["owner","margin_account"], args: [] },
   { name: "crank_funding", discriminator: new Uint8Array([83,30,120,80,177,60,27,119]), accounts: ["clearinghouse","collateral_registry","market","oracle"], args: [["series","u8"]] },
@@ -755,15 +847,17 @@ export const INSTRUCTIONS: readonly InstructionSpec[] = [
   { name: "create_margin_account", discriminator: new Uint8Array([98,114,213,184,129,89,90,185]), accounts: ["owner","clearinghouse","margin_account","system_program"], args: [["id","u16"],["mode","u8"],["isolatedMarket","u8"]] },
   { name: "create_risk_cache", discriminator: new Uint8Array([73,147,92,16,152,162,180,239]), accounts: ["admin","clearinghouse","market","risk_cache"], args: [] },
   { name: "deposit", discriminator: new Uint8Array([242,35,198,137,82,225,242,182]), accounts: ["depositor","clearinghouse","collateral_registry","margin_account","vault","source","token_program"], args: [["assetIndex","u8"],["amount","u64"]] },
+  { name: "execute_change", discriminator: new Uint8Array([104,53,136,238,82,222,200,42]), accounts: ["clearinghouse","pending_change","proposer","market","collateral_registry"], args: [] },
   { name: "fund_insurance", discriminator: new Uint8Array([58,216,37,162,201,50,20,66]), accounts: ["funder","clearinghouse","insurance_vault","source","token_program"], args: [["amount","u64"]] },
-  { name: "initialize", discriminator: new Uint8Array([175,175,109,31,13,152,155,237]), accounts: ["admin","clearinghouse","collateral_registry","system_program"], args: [["params",{"defined":{"name":"InitializeParams"}}]] },
+  { name: "initialize", discriminator: new Uint8Array([175,175,109,31,13,152,155,237]), accounts: ["admin","clearinghouse","collateral_registry","program_data","system_program"], args: [["params",{"defined":{"name":"InitializeParams"}}]] },
   { name: "liquidate_collateral", discriminator: new Uint8Array([160,199,78,141,140,146,166,212]), accounts: ["common.liquidator","common.clearinghouse","common.collateral_registry","common.liquidator_account","common.target_account","common.quote_vault","common.insurance_vault","common.token_program"], args: [["params",{"defined":{"name":"LiquidateCollateralParams"}}]] },
   { name: "liquidate_position", discriminator: new Uint8Array([187,74,229,149,102,81,221,68]), accounts: ["common.liquidator","common.clearinghouse","common.collateral_registry","common.liquidator_account","common.target_account","common.quote_vault","common.insurance_vault","common.token_program","market"], args: [["params",{"defined":{"name":"LiquidatePositionParams"}}]] },
   { name: "propose_role", discriminator: new Uint8Array([79,5,160,90,21,127,195,5]), accounts: ["holder","clearinghouse"], args: [["role",{"defined":{"name":"Role"}}],["proposed","pubkey"]] },
+  { name: "queue_change", discriminator: new Uint8Array([86,150,134,232,202,133,157,253]), accounts: ["proposer","clearinghouse","pending_change","system_program"], args: [["change",{"defined":{"name":"RiskChange"}}]] },
   { name: "refresh_risk_cache", discriminator: new Uint8Array([157,130,37,92,92,237,227,128]), accounts: ["market_oracle.clearinghouse","market_oracle.collateral_registry","market_oracle.market","market_oracle.oracle","risk_cache"], args: [["first","u8"],["count","u8"]] },
   { name: "resolve_bankruptcy", discriminator: new Uint8Array([82,253,187,29,102,19,35,248]), accounts: ["clearinghouse","collateral_registry","market","bankrupt_account","quote_vault","insurance_vault","token_program"], args: [] },
   { name: "set_delegate", discriminator: new Uint8Array([242,30,46,76,108,235,128,181]), accounts: ["owner","margin_account"], args: [["delegate","pubkey"]] },
-  { name: "set_pause", discriminator: new Uint8Array([63,32,154,2,56,103,79,45]), accounts: ["admin","clearinghouse"], args: [["pauseFlags","u8"]] },
+  { name: "set_pause", discriminator: new Uint8Array([63,32,154,2,56,103,79,45]), accounts: ["admin","clearinghouse"], args: [["pauseFlags","u8"],["durationSecs","u32"]] },
   { name: "settle_expired_series", discriminator: new Uint8Array([141,114,26,126,205,195,151,121]), accounts: ["clearinghouse","collateral_registry","market","oracle"], args: [["series","u8"]] },
   { name: "settle_position", discriminator: new Uint8Array([33,156,74,218,215,42,112,175]), accounts: ["market","margin_account"], args: [["series","u8"]] },
   { name: "update_collateral_asset", discriminator: new Uint8Array([194,199,138,107,213,5,196,99]), accounts: ["admin","clearinghouse","collateral_registry"], args: [["params",{"defined":{"name":"UpdateCollateralAssetParams"}}]] },
@@ -771,6 +865,7 @@ export const INSTRUCTIONS: readonly InstructionSpec[] = [
   { name: "update_risk_params", discriminator: new Uint8Array([106,101,226,66,22,113,174,212]), accounts: ["risk_authority","clearinghouse"], args: [["params",{"defined":{"name":"UpdateRiskParamsParams"}}]] },
   { name: "update_vol_surface", discriminator: new Uint8Array([144,71,46,188,65,248,222,108]), accounts: ["risk_authority","clearinghouse","market"], args: [["surface",{"defined":{"name":"StoredVolSurface"}}]] },
   { name: "withdraw", discriminator: new Uint8Array([183,18,70,156,148,109,161,34]), accounts: ["owner","clearinghouse","collateral_registry","margin_account","vault","destination","token_program"], args: [["assetIndex","u8"],["amount","u64"]] },
+  { name: "withdraw_fees", discriminator: new Uint8Array([198,212,171,109,144,215,174,89]), accounts: ["admin","clearinghouse","collateral_registry","vault","treasury","token_program"], args: [["amount","u64"]] },
   { name: "withdraw_insurance", discriminator: new Uint8Array([201,133,145,118,235,89,90,189]), accounts: ["admin","clearinghouse","insurance_vault","destination","token_program"], args: [["amount","u64"]] },
 ];
 
@@ -888,6 +983,34 @@ export function addSeriesInstruction(
       [accounts.admin, false, true],
       [accounts.clearinghouse, false, false],
       [accounts.market, true, false],
+    ],
+  }, args, remaining);
+}
+
+export interface CancelChangeAccounts {
+  signer: Address;
+  clearinghouse: Address;
+  pendingChange: Address;
+  proposer: Address;
+}
+export interface CancelChangeArgs {
+
+}
+export const CANCEL_CHANGE_DISCRIMINATOR = new Uint8Array([100,30,4,148,3,244,243,168]);
+/** The `cancel_change` instruction. */
+export function cancelChangeInstruction(
+  accounts: CancelChangeAccounts,
+  args: CancelChangeArgs,
+  remaining: readonly AccountMeta[] = [],
+): Instruction {
+  return encodeInstruction(SCHEMA, PROGRAM_ADDRESS, {
+    discriminator: CANCEL_CHANGE_DISCRIMINATOR,
+    args: [],
+    accounts: [
+      [accounts.signer, false, true],
+      [accounts.clearinghouse, false, false],
+      [accounts.pendingChange, true, false],
+      [accounts.proposer, true, false],
     ],
   }, args, remaining);
 }
@@ -1109,6 +1232,38 @@ export function depositInstruction(
   }, args, remaining);
 }
 
+export interface ExecuteChangeAccounts {
+  clearinghouse: Address;
+  pendingChange: Address;
+  proposer: Address;
+  /** The market of a market-risk or surface change. */
+  market?: Address | null;
+  /** The registry, for a collateral or liquidation change. */
+  collateralRegistry?: Address | null;
+}
+export interface ExecuteChangeArgs {
+
+}
+export const EXECUTE_CHANGE_DISCRIMINATOR = new Uint8Array([104,53,136,238,82,222,200,42]);
+/** The `execute_change` instruction. */
+export function executeChangeInstruction(
+  accounts: ExecuteChangeAccounts,
+  args: ExecuteChangeArgs,
+  remaining: readonly AccountMeta[] = [],
+): Instruction {
+  return encodeInstruction(SCHEMA, PROGRAM_ADDRESS, {
+    discriminator: EXECUTE_CHANGE_DISCRIMINATOR,
+    args: [],
+    accounts: [
+      [accounts.clearinghouse, true, false],
+      [accounts.pendingChange, true, false],
+      [accounts.proposer, true, false],
+      [accounts.market ?? null, true, false],
+      [accounts.collateralRegistry ?? null, true, false],
+    ],
+  }, args, remaining);
+}
+
 export interface FundInsuranceAccounts {
   /** Anyone may add to the fund (the admin seeding it, a protocol donating fees). */
   funder: Address;
@@ -1144,6 +1299,8 @@ export interface InitializeAccounts {
   admin: Address;
   clearinghouse: Address;
   collateralRegistry: Address;
+  /** The program's own program-data account: only its upgrade authority initializes, so nobody can front-run the deployment (docs/security.md, "Roles"). */
+  programData: Address;
   systemProgram: Address;
 }
 export interface InitializeArgs {
@@ -1163,6 +1320,7 @@ export function initializeInstruction(
       [accounts.admin, true, true],
       [accounts.clearinghouse, true, false],
       [accounts.collateralRegistry, true, false],
+      [accounts.programData, false, false],
       [accounts.systemProgram, false, false],
     ],
   }, args, remaining);
@@ -1276,6 +1434,34 @@ export function proposeRoleInstruction(
   }, args, remaining);
 }
 
+export interface QueueChangeAccounts {
+  proposer: Address;
+  clearinghouse: Address;
+  pendingChange: Address;
+  systemProgram: Address;
+}
+export interface QueueChangeArgs {
+  change: RiskChange;
+}
+export const QUEUE_CHANGE_DISCRIMINATOR = new Uint8Array([86,150,134,232,202,133,157,253]);
+/** The `queue_change` instruction. */
+export function queueChangeInstruction(
+  accounts: QueueChangeAccounts,
+  args: QueueChangeArgs,
+  remaining: readonly AccountMeta[] = [],
+): Instruction {
+  return encodeInstruction(SCHEMA, PROGRAM_ADDRESS, {
+    discriminator: QUEUE_CHANGE_DISCRIMINATOR,
+    args: [["change",{"defined":{"name":"RiskChange"}}]],
+    accounts: [
+      [accounts.proposer, true, true],
+      [accounts.clearinghouse, true, false],
+      [accounts.pendingChange, true, false],
+      [accounts.systemProgram, false, false],
+    ],
+  }, args, remaining);
+}
+
 export interface RefreshRiskCacheAccounts {
   marketOracle: {
     clearinghouse: Address;
@@ -1375,6 +1561,7 @@ export interface SetPauseAccounts {
 }
 export interface SetPauseArgs {
   pauseFlags: number;
+  durationSecs: number;
 }
 export const SET_PAUSE_DISCRIMINATOR = new Uint8Array([63,32,154,2,56,103,79,45]);
 /** The `set_pause` instruction. */
@@ -1385,7 +1572,7 @@ export function setPauseInstruction(
 ): Instruction {
   return encodeInstruction(SCHEMA, PROGRAM_ADDRESS, {
     discriminator: SET_PAUSE_DISCRIMINATOR,
-    args: [["pauseFlags","u8"]],
+    args: [["pauseFlags","u8"],["durationSecs","u32"]],
     accounts: [
       [accounts.admin, false, true],
       [accounts.clearinghouse, true, false],
@@ -1580,6 +1767,40 @@ export function withdrawInstruction(
       [accounts.marginAccount, true, false],
       [accounts.vault, true, false],
       [accounts.destination, true, false],
+      [accounts.tokenProgram, false, false],
+    ],
+  }, args, remaining);
+}
+
+export interface WithdrawFeesAccounts {
+  admin: Address;
+  clearinghouse: Address;
+  collateralRegistry: Address;
+  /** The quote vault (checked against the registry). */
+  vault: Address;
+  /** Any quote token account: the treasury. */
+  treasury: Address;
+  tokenProgram: Address;
+}
+export interface WithdrawFeesArgs {
+  amount: bigint;
+}
+export const WITHDRAW_FEES_DISCRIMINATOR = new Uint8Array([198,212,171,109,144,215,174,89]);
+/** The `withdraw_fees` instruction. */
+export function withdrawFeesInstruction(
+  accounts: WithdrawFeesAccounts,
+  args: WithdrawFeesArgs,
+  remaining: readonly AccountMeta[] = [],
+): Instruction {
+  return encodeInstruction(SCHEMA, PROGRAM_ADDRESS, {
+    discriminator: WITHDRAW_FEES_DISCRIMINATOR,
+    args: [["amount","u64"]],
+    accounts: [
+      [accounts.admin, false, true],
+      [accounts.clearinghouse, false, false],
+      [accounts.collateralRegistry, true, false],
+      [accounts.vault, true, false],
+      [accounts.treasury, true, false],
       [accounts.tokenProgram, false, false],
     ],
   }, args, remaining);

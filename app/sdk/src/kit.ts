@@ -8,6 +8,7 @@ export {
   createKeyPairSignerFromBytes,
   createTransactionMessage,
   generateKeyPairSigner,
+  getAddressDecoder,
   getAddressEncoder,
   getBase64EncodedWireTransaction,
   getSignatureFromTransaction,

@@ -11,6 +11,26 @@ async function derive(seeds: Uint8Array[]): Promise<Address> {
 }
 
 export const clearinghouseAddress = () => derive([text("clearinghouse")]);
+
+/** The upgradeable loader, which owns the program's program-data account. */
+export const UPGRADEABLE_LOADER = "BPFLoaderUpgradeab1e11111111111111111111111" as Address;
+
+/** The program's program-data account: its upgrade authority is the only key that may
+ * initialize (docs/security.md, "Roles and bounds"). */
+export async function programDataAddress(): Promise<Address> {
+  const [address] = await getProgramDerivedAddress({
+    programAddress: UPGRADEABLE_LOADER,
+    seeds: [addressBytes(PROGRAM_ADDRESS)],
+  });
+  return address;
+}
+
+/** Queued change `id` (`queue_change`). */
+export async function pendingChangeAddress(id: bigint): Promise<Address> {
+  const seed = new Uint8Array(8);
+  new DataView(seed.buffer).setBigUint64(0, id, true);
+  return derive([text("change"), seed]);
+}
 export const registryAddress = () => derive([text("collateral_registry")]);
 export const insuranceVaultAddress = () => derive([text("insurance")]);
 

@@ -13,6 +13,7 @@ import {
   setTransactionMessageLifetimeUsingBlockhash,
   describeInstruction,
   PROGRAM_ADDRESS,
+  programDataAddress,
 } from "../src/index.js";
 import { FRESH, fixedBits, plan } from "../../../migrations/deploy.ts";
 
@@ -51,11 +52,24 @@ describe("bootstrap plan", () => {
     const init = describeInstruction(steps[0].instructions[0]);
     expect(init).toContain("initialize");
     expect(init).toContain(`"takerFeeBps":${listing.fees.taker_bps}`);
+    expect(init).toContain(`"timelockSecs":${listing.governance.timelock_secs}`);
+    // The program-data account, so the program can check the deployer is its upgrade authority.
+    expect(steps[0].instructions[0].accounts?.map((a) => a.address)).toContain(await programDataAddress());
+    // Last, the roles go to the listing's keys: the admin key here is the deployer's, so only
+    // the risk authority is proposed.
+    const roles = steps[steps.length - 1];
+    expect(roles.label).toBe("roles: propose the listing's keys");
+    expect(roles.instructions.map((ix) => describeInstruction(ix))).toEqual([
+      expect.stringContaining(listing.roles.risk_authority),
+    ]);
   });
 
   it("skips what the cluster already has", async () => {
     const listed = {
       initialized: true,
+      admin,
+      riskAuthority: admin,
+      pendingRiskAuthority: address(listing.roles.risk_authority),
       insurance: true,
       assetCount: 1 + listing.collateral.length,
       marketCount: 1,

@@ -8,14 +8,16 @@
 //!                  [--maker-account ADDRESS] [--account ADDRESS]
 //! xmargin show     [--account ADDRESS]
 //! xmargin what-if  --market M --series S --size N --price NATIVE [--account ADDRESS]
-//! xmargin admin    propose --key ADDRESS | accept  --role admin|risk-authority
-//!                  [--dry-run [--signer ADDRESS]]
+//! xmargin admin    propose --role R --key ADDRESS | accept --role R | propose --change FILE
+//!                  | execute --id N | cancel --id N | pause --flags F --secs S
+//!                  | withdraw-fees --amount A --treasury ADDRESS  [--dry-run [--signer ADDRESS]]
+//!                  (crates/cli/src/admin.rs)
 //! common: --url URL --keypair PATH --config PATH --output table|json
 use std::process::ExitCode;
 
 use solana_signer::Signer;
 use xmargin_cli::admin;
-use xmargin_cli::trader::{address, open_wallet, Session, OPTIONS};
+use xmargin_cli::trader::{address, cluster_url, open_wallet, Session, OPTIONS};
 use xmargin_client::config::Args;
 use xmargin_client::{ClientError, ClientResult, RpcChain};
 
@@ -33,12 +35,14 @@ async fn run() -> ClientResult<String> {
                     Some(text) => address(text)?,
                     None => open_wallet(&args)?.1.pubkey(),
                 };
-                let ix = admin::instruction(action, &args, signer)?;
+                let chain = RpcChain::new(&cluster_url(&args)?);
+                let ix = admin::instruction(action, &args, signer, &chain).await?;
                 return Ok(xmargin_client::instructions::to_json(&ix));
             }
             let (url, wallet) = open_wallet(&args)?;
-            let ix = admin::instruction(action, &args, wallet.pubkey())?;
-            admin::send(&RpcChain::new(&url), &wallet, action, ix).await
+            let chain = RpcChain::new(&url);
+            let ix = admin::instruction(action, &args, wallet.pubkey(), &chain).await?;
+            admin::send(&chain, &wallet, action, ix).await
         }
         Some("demo") => {
             args.only(&["export-example"])?;

@@ -57,6 +57,12 @@ fn number<T: FromStr>(args: &Args, name: &str) -> ClientResult<T> {
 }
 
 /// The wallet and cluster from flags and the Solana CLI config.
+/// The cluster's URL (`--url`, else the config's), without opening a wallet.
+pub fn cluster_url(args: &Args) -> ClientResult<String> {
+    let config = CliConfig::load(args.option("config").map(Path::new))?;
+    Ok(config.url(args.option("url")))
+}
+
 pub fn open_wallet(args: &Args) -> ClientResult<(String, Keypair)> {
     let config = CliConfig::load(args.option("config").map(Path::new))?;
     let wallet = read_keypair(&config.keypair_path(args.option("keypair")))?;

@@ -239,7 +239,9 @@ async fn admin_hands_a_role_over_and_dry_run_prints_the_instruction() {
         "propose",
         &args(&["--role", "admin", "--key", &key]),
         e.admin.pubkey(),
+        &chain,
     )
+    .await
     .unwrap();
     admin::send(&chain, &e.admin, "propose", propose)
         .await
@@ -248,8 +250,14 @@ async fn admin_hands_a_role_over_and_dry_run_prints_the_instruction() {
         holders(&chain).await,
         (e.admin.pubkey(), successor.pubkey())
     );
-    let accept =
-        admin::instruction("accept", &args(&["--role", "admin"]), successor.pubkey()).unwrap();
+    let accept = admin::instruction(
+        "accept",
+        &args(&["--role", "admin"]),
+        successor.pubkey(),
+        &chain,
+    )
+    .await
+    .unwrap();
     admin::send(&chain, &successor, "accept", accept)
         .await
         .unwrap();
@@ -307,4 +315,128 @@ async fn holders(chain: &BanksChain) -> (Pubkey, Pubkey) {
     let account = chain.account(&address).await.unwrap().unwrap();
     let c = xmargin_client::accounts::clearinghouse(&address, &account).unwrap();
     (c.admin, c.pending_admin)
+}
+
+/// A change larger than a step goes through the timelock from the command line: `propose
+/// --change` queues it (the id read from the cluster), `execute` applies it after the delay,
+/// `cancel` withdraws another; `pause` and `withdraw-fees` build what the program expects, and
+/// `--dry-run` prints the very instruction.
+#[tokio::test]
+async fn admin_queues_executes_and_cancels_changes_from_the_command_line() {
+    use xmargin::instructions::RiskChange;
+    use xmargin::state::{PAUSE_TRADE, PAUSE_WITHDRAW};
+    use xmargin_cli::admin;
+    use xmargin_client::instructions as ix;
+    use xmargin_client::{accounts, pda, Chain};
+    let mut e = Exchange::open().await.unwrap();
+    let chain = BanksChain::new(e.sandbox.ctx.banks_client.clone());
+    let admin_key = e.admin.pubkey();
+    let file = std::env::temp_dir().join(format!("xmargin-change-{}.json", std::process::id()));
+    std::fs::write(&file, r#"{"Timelock": {"secs": 172800}}"#).unwrap();
+    let path = file.to_str().unwrap();
+    let queue = admin::instruction("propose", &args(&["--change", path]), admin_key, &chain)
+        .await
+        .unwrap();
+    assert_eq!(
+        queue,
+        ix::queue_change(admin_key, 0, RiskChange::Timelock { secs: 172_800 })
+    );
+    admin::send(&chain, &e.admin, "propose", queue)
+        .await
+        .unwrap();
+    let second = admin::instruction("propose", &args(&["--change", path]), admin_key, &chain)
+        .await
+        .unwrap();
+    assert_eq!(second.accounts[2].pubkey, pda::pending_change(1));
+    admin::send(&chain, &e.admin, "propose", second)
+        .await
+        .unwrap();
+
+    // Execute: refused before the delay, applied after it, sent by someone else.
+    let execute = admin::instruction("execute", &args(&["--id", "0"]), admin_key, &chain)
+        .await
+        .unwrap();
+    assert_eq!(
+        execute,
+        ix::execute_change(0, admin_key, &RiskChange::Timelock { secs: 172_800 })
+    );
+    let keeper = solana_keypair::Keypair::new();
+    e.sandbox
+        .fund(keeper.pubkey(), 1_000_000_000)
+        .await
+        .unwrap();
+    assert!(admin::send(&chain, &keeper, "execute", execute.clone())
+        .await
+        .is_err());
+    e.sandbox.advance(86_400).await.unwrap();
+    admin::send(&chain, &keeper, "execute", execute)
+        .await
+        .unwrap();
+    let address = pda::clearinghouse();
+    let stored = |account| accounts::clearinghouse(&address, &account).unwrap();
+    let clearinghouse = stored(chain.account(&address).await.unwrap().unwrap());
+    assert_eq!(clearinghouse.timelock_secs, 172_800);
+
+    // Cancel the second; nothing is left to execute.
+    let cancel = admin::instruction("cancel", &args(&["--id", "1"]), admin_key, &chain)
+        .await
+        .unwrap();
+    admin::send(&chain, &e.admin, "cancel", cancel)
+        .await
+        .unwrap();
+    assert!(chain
+        .account(&pda::pending_change(1))
+        .await
+        .unwrap()
+        .is_none());
+    let gone = admin::instruction("execute", &args(&["--id", "1"]), admin_key, &chain).await;
+    assert!(gone.unwrap_err().to_string().contains("no queued change 1"));
+
+    let treasury = Pubkey::new_unique().to_string();
+    let fees = admin::instruction(
+        "withdraw-fees",
+        &args(&["--amount", "5", "--treasury", &treasury]),
+        admin_key,
+        &chain,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        fees,
+        ix::withdraw_fees(
+            admin_key,
+            clearinghouse.quote_mint,
+            treasury.parse().unwrap(),
+            5
+        )
+    );
+    let signer = admin_key.to_string();
+    let (ok, stdout, stderr) = xmargin(&[
+        "admin",
+        "pause",
+        "--flags",
+        "trade,withdraw",
+        "--secs",
+        "3600",
+        "--signer",
+        &signer,
+        "--dry-run",
+    ]);
+    assert!(ok, "{stderr}");
+    let expected = ix::set_pause(admin_key, PAUSE_TRADE | PAUSE_WITHDRAW, 3_600);
+    assert_eq!(stdout.trim(), ix::to_json(&expected));
+    for (words, expected) in [
+        (
+            vec!["admin", "pause", "--flags", "everything", "--secs", "1"],
+            "--flags",
+        ),
+        (vec!["admin", "pause", "--flags", "trade"], "missing --secs"),
+        (vec!["admin", "execute"], "missing --id"),
+    ] {
+        let mut words = words;
+        words.extend(["--dry-run", "--signer", &signer]);
+        let (ok, _, stderr) = xmargin(&words);
+        assert!(!ok && stderr.contains(expected), "{words:?}: {stderr}");
+    }
+    let _ = std::fs::remove_file(&file);
 }

@@ -3,6 +3,7 @@ use anchor_lang::prelude::Pubkey;
 use anchor_lang::{AccountDeserialize, Discriminator};
 use solana_account::Account;
 use solana_clock::Clock;
+use xmargin::instructions::PendingChange;
 use xmargin::state::{Clearinghouse, CollateralRegistry, MarginAccount, Market, RiskCache};
 
 use crate::error::{ClientError, ClientResult};
@@ -52,6 +53,16 @@ pub fn clearinghouse(address: &Pubkey, account: &Account) -> ClientResult<Cleari
     }
     Clearinghouse::try_deserialize(&mut account.data.as_slice())
         .map_err(|_| ClientError::WrongAccount(format!("{address} is not the clearinghouse")))
+}
+
+pub fn pending_change(address: &Pubkey, account: &Account) -> ClientResult<PendingChange> {
+    if account.owner != xmargin::ID {
+        return Err(ClientError::WrongAccount(format!(
+            "{address} is not owned by the xmargin program"
+        )));
+    }
+    PendingChange::try_deserialize(&mut account.data.as_slice())
+        .map_err(|_| ClientError::WrongAccount(format!("{address} is not a queued change")))
 }
 
 /// The Clock sysvar's bytes: slot, epoch start timestamp, epoch, leader schedule epoch, unix

@@ -16,6 +16,7 @@ use crate::state::{
 
 /// The liquidation fee and how far a liquidation goes; changed only through the timelock.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LiquidationParams {
     pub liquidation_fee_bps: u16,
     pub liquidation_end_fraction_bits: i64,
@@ -24,6 +25,7 @@ pub struct LiquidationParams {
 
 /// A change waiting in the timelock.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum RiskChange {
     MarketRisk {
         market: u8,

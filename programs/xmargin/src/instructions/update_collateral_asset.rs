@@ -6,6 +6,7 @@ use crate::governance::{is_collateral_step, step_window_open};
 use crate::state::{AssetWeights, Clearinghouse, CollateralAsset, CollateralRegistry, QUOTE_ASSET};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct UpdateCollateralAssetParams {
     pub index: u8,
     pub weights: AssetWeights,

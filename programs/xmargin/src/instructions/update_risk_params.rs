@@ -6,6 +6,7 @@ use crate::governance::{is_risk_params_step, risk_params_fields, step_window_ope
 use crate::state::{Clearinghouse, OracleGuard, StoredRiskParams};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct UpdateRiskParamsParams {
     pub risk_params: StoredRiskParams,
     pub strict_oracle: OracleGuard,

@@ -25,6 +25,7 @@ pub const PAUSE_ALL: u8 = PAUSE_DEPOSIT | PAUSE_WITHDRAW | PAUSE_TRADE | PAUSE_L
 
 /// How fresh and how tight an oracle price must be for one class of action.
 #[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct OracleGuard {
     pub max_age_secs: u32,
     pub max_age_slots: u32,
@@ -56,6 +57,7 @@ impl OracleGuard {
 
 /// Account-independent margin parameters, as stored (fixed point as I32F32 bits).
 #[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct StoredRiskParams {
     pub initial_factor_bits: i64,
     pub concentration_factor_bits: i64,

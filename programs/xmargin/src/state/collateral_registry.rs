@@ -15,6 +15,7 @@ pub const QUOTE_ASSET: u8 = 0;
 // Plain borsh: `AnchorSerialize` would add a second IDL description under `idl-build`
 // (`zero_copy` already gives one).
 #[borsh(crate = "anchor_lang::prelude::borsh")]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AssetWeights {
     pub init_asset: i64,
     pub maint_asset: i64,

@@ -408,6 +408,7 @@ impl Series {
 // Plain borsh: `AnchorSerialize` would add a second IDL description under `idl-build`
 // (`zero_copy` already gives one).
 #[borsh(crate = "anchor_lang::prelude::borsh")]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct StoredVolSurface {
     pub atm: i64,
     pub skew: i64,
@@ -448,6 +449,7 @@ impl StoredVolSurface {
 // Plain borsh: `AnchorSerialize` would add a second IDL description under `idl-build`
 // (`zero_copy` already gives one).
 #[borsh(crate = "anchor_lang::prelude::borsh")]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct StoredGrid {
     pub price_range: i64,
     pub vol_down: i64,
@@ -476,6 +478,7 @@ impl StoredGrid {
 // Plain borsh: `AnchorSerialize` would add a second IDL description under `idl-build`
 // (`zero_copy` already gives one).
 #[borsh(crate = "anchor_lang::prelude::borsh")]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct UnderlyingRisk {
     pub grid: StoredGrid,
     pub rate: i64,
