@@ -322,6 +322,7 @@ struct Fuzz<'s> {
     traders: Vec<Trader>,
     feeds: [Feed; 2],
     vols: [i64; 2],
+    /// Core price range of each market, per mille (a step of 5 is within the 5 % bound).
     price_ranges: [i64; 2],
     stats: &'s Stats,
 }
@@ -386,7 +387,7 @@ impl<'s> Fuzz<'s> {
                 published: now,
             }; 2],
             vols: [80; 2],
-            price_ranges: [15; 2],
+            price_ranges: [150; 2],
             stats,
         };
         for market in [SOL_MARKET, BTC_MARKET] {
@@ -622,11 +623,11 @@ impl<'s> Fuzz<'s> {
                 (outcome, vec![])
             }
             Op::StepGrid { market, widen } => {
-                let range =
-                    (self.price_ranges[market as usize] + if widen { 1 } else { -1 }).clamp(10, 25);
+                let range = (self.price_ranges[market as usize] + if widen { 5 } else { -5 })
+                    .clamp(100, 250);
                 let mut risk = underlying_risk(0, 90);
                 risk.grid = StoredGrid {
-                    price_range: fx(range, 100),
+                    price_range: fx(range, 1_000),
                     ..risk.grid
                 };
                 let update = market_risk_ix(&self.w, market, risk);
