@@ -144,7 +144,7 @@ async fn a_queued_change_waits_for_its_delay_then_anyone_executes_it() {
     state.push(ix_pda::pending_change(id));
     w.h.assert_refused(
         &state,
-        &[execute.clone()],
+        std::slice::from_ref(&execute),
         &[],
         program_error(XmarginError::ChangeNotYetExecutable),
     )
@@ -152,7 +152,7 @@ async fn a_queued_change_waits_for_its_delay_then_anyone_executes_it() {
     w.h.advance(TIMELOCK_SECS as i64 - 10).await;
     w.h.assert_refused(
         &state,
-        &[execute.clone()],
+        std::slice::from_ref(&execute),
         &[],
         program_error(XmarginError::ChangeNotYetExecutable),
     )
@@ -177,7 +177,7 @@ async fn a_queued_change_waits_for_its_delay_then_anyone_executes_it() {
     .await;
 
     // After it, a third party executes; the rent goes back to the proposer.
-    w.h.send(&[execute.clone()], &[]).await.unwrap();
+    w.h.send(std::slice::from_ref(&execute), &[]).await.unwrap();
     assert_eq!(w.market(SOL_MARKET).await.risk, risk);
     assert!(pending(&mut w, id).await.is_none());
     assert_eq!(w.h.lamports(authority.pubkey()).await, lamports_before);
