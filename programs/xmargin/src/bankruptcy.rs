@@ -100,13 +100,14 @@ impl Resolution<'_, '_> {
 
     /// Pays and writes off the quote debt of an account that holds nothing else.
     fn resolve(&self) -> Result<()> {
-        let (debt, last_market, last_series) = {
+        let (debt, last_market, last_series, last_expiry) = {
             let account = self.account.load()?;
             require!(account.is_bankrupt(), XmarginError::NotBankrupt);
             (
                 account.quote_balance().unsigned_abs(),
                 account.last_liquidated_market,
                 account.last_liquidated_series,
+                account.last_liquidated_expiry,
             )
         };
         let covered = self.pay_from_insurance(debt)?;
@@ -126,7 +127,8 @@ impl Resolution<'_, '_> {
                 XmarginError::NoSeriesToSocialize
             );
             let series = market.series_mut(last_series)?;
-            series.open_interest_long > 0
+            // A slot reused since holds another series: its holders owe nothing.
+            series.expiry == last_expiry && series.open_interest_long > 0
         };
         if socialized {
             let series = market.series_mut(last_series)?;

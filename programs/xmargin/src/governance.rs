@@ -2,10 +2,13 @@
 //!
 //! Model (docs/security.md, "Roles and bounds"). Every risk-relevant parameter changes in one of
 //! two ways:
-//! - a **step**, applied at once by the role that owns the parameter: every field moves at most
-//!   `STEP_BPS` of its value (rates and weights by a fixed absolute amount instead, since their
-//!   value can be near zero), discrete fields (correlation group, oracle kind) not at all, and at
-//!   most one step per object per `STEP_WINDOW_SECS`;
+//! - a **step**, applied at once by the role that owns the parameter: every field stays within
+//!   `STEP_BPS` of its *reference* (rates and weights within a fixed absolute amount instead,
+//!   since their value can be near zero), discrete fields (correlation group) do not move, and
+//!   an object takes at most one step per `STEP_WINDOW_SECS`. The reference is the value the
+//!   object had when its current period of `timelock_secs` began (`reference`): steps cannot
+//!   compound past one bound within a timelock, so whatever the delay hides, it hides at most one
+//!   step's worth of change (two across a period boundary);
 //! - anything else is **queued** (`queue_change`) and applies `timelock_secs` later, executed by
 //!   anyone within `EXECUTION_WINDOW_SECS`, cancelable by its proposer or the role's holder.
 //!
@@ -48,6 +51,22 @@ pub fn within_relative_step_u64(previous: u64, next: u64) -> bool {
 /// `next` is within `max` of `previous`.
 pub fn within_absolute_step(previous: i64, next: i64, max: u64) -> bool {
     (next as i128 - previous as i128).unsigned_abs() <= max as u128
+}
+
+/// What steps are measured from: the stored reference while its period lasts, else `current`,
+/// which starts a new period at `now`.
+pub fn reference<T: Copy>(
+    stored: T,
+    stored_at: i64,
+    current: T,
+    now: i64,
+    period: i64,
+) -> (T, i64) {
+    if now >= stored_at.saturating_add(period) {
+        (current, now)
+    } else {
+        (stored, stored_at)
+    }
 }
 
 /// A step may be taken at `now` when the last one was at least a window ago.
@@ -202,6 +221,31 @@ mod tests {
             Err(ExecutionRefusal::Expired)
         );
         assert_eq!(is_executable(i64::MAX, i64::MAX), Ok(()));
+    }
+
+    /// Ten hourly steps of 5 % each within one period: only the first is within the bound of
+    /// the reference, so drift stops at one bound until the period ends.
+    #[test]
+    fn steps_do_not_compound_within_a_period() {
+        let period = 86_400;
+        let (mut value, mut stored, mut stored_at) = (10_000i64, 0i64, i64::MIN / 2);
+        let mut taken = 0;
+        for hour in 0..10 {
+            let now = 1_000_000 + hour * STEP_WINDOW_SECS;
+            let (base, base_at) = reference(stored, stored_at, value, now, period);
+            let next = value + value / 20;
+            if within_relative_step(base, next) {
+                value = next;
+                taken += 1;
+            }
+            (stored, stored_at) = (base, base_at);
+        }
+        assert_eq!((taken, value), (1, 10_500));
+        // A period later the reference moves to the current value: one more step.
+        let now = 1_000_000 + period;
+        let (base, _) = reference(stored, stored_at, value, now, period);
+        assert_eq!(base, 10_500);
+        assert!(within_relative_step(base, value + value / 20));
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub fn handler(ctx: Context<AddCollateralAsset>, params: AddCollateralAssetParam
         ctx.accounts.mint.decimals == params.decimals,
         XmarginError::MintDecimalsMismatch
     );
+    let now = Clock::get()?.unix_timestamp;
     let mut registry = ctx.accounts.collateral_registry.load_mut()?;
     let count = registry.asset_count as usize;
     require!(
@@ -108,7 +109,11 @@ pub fn handler(ctx: Context<AddCollateralAsset>, params: AddCollateralAssetParam
         oracle_kind: oracle_kind as u8,
         vault_bump: ctx.bumps.vault,
         _padding: [0; 5],
-        updated_at: Clock::get()?.unix_timestamp,
+        updated_at: now,
+        reference_weights: weights,
+        reference_depth: params.liquidity_depth,
+        reference_cap: params.deposit_cap,
+        reference_at: now,
     };
     registry.asset_count += 1;
     crate::emit_event!(CollateralAssetAdded {

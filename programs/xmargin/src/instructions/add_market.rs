@@ -56,7 +56,12 @@ pub fn handler(ctx: Context<AddMarket>, params: AddMarketParams) -> Result<()> {
     market.risk = params.risk;
     market.contract_size = params.contract_size;
     market.contract_decimals = params.contract_decimals;
-    market.surface_updated_at = Clock::get()?.unix_timestamp;
+    // A listing is the first step of both: the next waits an hour.
+    let now = Clock::get()?.unix_timestamp;
+    market.surface_updated_at = now;
+    market.risk_updated_at = now;
+    market.rebase_risk(now);
+    market.rebase_surface(now);
     market.index = index;
     market.bump = ctx.bumps.market;
     market.oracle_kind = params.oracle_kind as u8;

@@ -3,7 +3,7 @@ use anchor_spl::token::{self, Token, TokenAccount, Transfer};
 
 use crate::error::{positive_amount, XmarginError};
 use crate::events::Deposited;
-use crate::state::{Clearinghouse, CollateralRegistry, MarginAccount, PAUSE_DEPOSIT};
+use crate::state::{Clearinghouse, CollateralRegistry, MarginAccount, PAUSE_DEPOSIT, QUOTE_ASSET};
 
 #[derive(Accounts)]
 pub struct Deposit<'info> {
@@ -23,9 +23,10 @@ pub struct Deposit<'info> {
 }
 
 pub fn handler(ctx: Context<Deposit>, asset_index: u8, amount: u64) -> Result<()> {
-    // A deposit pause stops new money, never a deposit into an account holding positions or
-    // a debt: that deposit can only lower its risk.
-    if !ctx.accounts.margin_account.load()?.has_exposure() {
+    // A deposit pause stops new money, never a quote deposit into an account holding positions
+    // or a debt: that deposit can only lower its risk (another asset could be the broken one).
+    let rescue = asset_index == QUOTE_ASSET && ctx.accounts.margin_account.load()?.has_exposure();
+    if !rescue {
         ctx.accounts
             .clearinghouse
             .require_not_paused(PAUSE_DEPOSIT, Clock::get()?.unix_timestamp)?;

@@ -81,6 +81,9 @@ pub fn handler(ctx: Context<Initialize>, params: InitializeParams) -> Result<()>
         timelock_secs: params.timelock_secs,
         changes_queued: 0,
         risk_params_updated_at: 0,
+        risk_params_reference: [0; 10],
+        risk_params_reference_at: 0,
+        last_fee_withdrawal: 0,
     });
     let mut registry = ctx.accounts.collateral_registry.load_init()?;
     registry.bump = ctx.bumps.collateral_registry;

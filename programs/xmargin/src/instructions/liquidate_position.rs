@@ -120,6 +120,7 @@ pub fn handler<'info>(
         }
     };
 
+    let liquidated_expiry = ctx.accounts.market.load()?.series(params.series)?.expiry;
     {
         let mut target = common.target_account.load_mut()?;
         let mut liquidator = common.liquidator_account.load_mut()?;
@@ -141,6 +142,7 @@ pub fn handler<'info>(
         target.add_quote(-(step.fee as i64))?;
         target.last_liquidated_market = market_index;
         target.last_liquidated_series = params.series;
+        target.last_liquidated_expiry = liquidated_expiry;
         liquidator.add_quote(step.liquidator_fee as i64)?;
     }
     common.pay_insurance(step.insurance_fee)?;

@@ -184,18 +184,22 @@ pub fn execute(ctx: Context<ExecuteChange>) -> Result<()> {
         RiskChange::MarketRisk { market, risk } => {
             let mut market = load_market(&ctx.accounts.market, *market)?;
             update_market_risk::apply(&mut market, *risk, now)?;
+            market.rebase_risk(now);
         }
         RiskChange::VolSurface { market, surface } => {
             let mut market = load_market(&ctx.accounts.market, *market)?;
             update_vol_surface::apply(&mut market, *surface, now)?;
+            market.rebase_surface(now);
         }
         RiskChange::RiskParams(params) => {
             update_risk_params::apply(clearinghouse, *params, now)?;
+            update_risk_params::rebase(clearinghouse, now);
         }
         RiskChange::CollateralAsset(params) => {
             let mut registry = load_registry(&ctx.accounts.collateral_registry)?;
             let asset = registry.asset_mut(params.index)?;
             update_collateral_asset::apply(asset, params, clearinghouse.liquidation_fee_bps, now)?;
+            asset.rebase(now);
         }
         RiskChange::Liquidation(params) => {
             change.validate(clearinghouse)?;
@@ -256,13 +260,16 @@ pub struct CancelChange<'info> {
     pub proposer: UncheckedAccount<'info>,
 }
 
-/// The proposer, or whoever holds the role now, withdraws a queued change.
+/// The proposer, whoever holds the role now, or the admin (a compromised risk authority's
+/// changes can be stopped without waiting for a hand-over) withdraws a queued change.
 pub fn cancel(ctx: Context<CancelChange>) -> Result<()> {
     let signer = ctx.accounts.signer.key();
     let pending = &ctx.accounts.pending_change;
+    let clearinghouse = &ctx.accounts.clearinghouse;
     require!(
         signer == pending.proposer
-            || signer == ctx.accounts.clearinghouse.holder(pending.change.role()),
+            || signer == clearinghouse.holder(pending.change.role())
+            || signer == clearinghouse.admin,
         XmarginError::Unauthorized
     );
     crate::emit_event!(ChangeCancelled {

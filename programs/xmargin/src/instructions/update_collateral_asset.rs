@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::error::XmarginError;
 use crate::events::CollateralAssetUpdated;
-use crate::governance::{is_collateral_step, step_window_open};
+use crate::governance::{is_collateral_step, reference, step_window_open};
 use crate::state::{AssetWeights, Clearinghouse, CollateralAsset, CollateralRegistry, QUOTE_ASSET};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
@@ -23,36 +23,55 @@ pub struct UpdateCollateralAsset<'info> {
     pub collateral_registry: AccountLoader<'info, CollateralRegistry>,
 }
 
-/// A step of one asset's weights, depth and cap (`governance`), or any change while no
-/// account holds the asset; larger changes go through `queue_change`.
+/// A step of one asset's weights, depth and cap (`governance`: within one bound of the period's
+/// reference, one an hour), or any change while no account holds the asset; larger changes go
+/// through `queue_change`.
 pub fn handler(
     ctx: Context<UpdateCollateralAsset>,
     params: UpdateCollateralAssetParams,
 ) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
-    let fee_bps = ctx.accounts.clearinghouse.liquidation_fee_bps;
+    let clearinghouse = &ctx.accounts.clearinghouse;
+    let (fee_bps, period) = (
+        clearinghouse.liquidation_fee_bps,
+        clearinghouse.timelock_secs as i64,
+    );
     let mut registry = ctx.accounts.collateral_registry.load_mut()?;
     let asset = registry.asset_mut(params.index)?;
     let previous = *asset;
     // Range errors first; a refused step below reverts the whole instruction.
     apply(asset, &params, fee_bps, now)?;
-    if asset.deposited > 0 {
-        require!(
-            is_collateral_step(
-                (
-                    &previous.weights,
-                    previous.liquidity_depth,
-                    previous.deposit_cap
-                ),
-                (&params.weights, params.liquidity_depth, params.deposit_cap),
-            ),
-            XmarginError::StepTooLarge
-        );
-        require!(
-            step_window_open(previous.updated_at, now),
-            XmarginError::StepTooSoon
-        );
+    if asset.deposited == 0 {
+        asset.rebase(now);
+        return Ok(());
     }
+    let stored = (
+        previous.reference_weights,
+        previous.reference_depth,
+        previous.reference_cap,
+    );
+    let current = (
+        previous.weights,
+        previous.liquidity_depth,
+        previous.deposit_cap,
+    );
+    let ((weights, depth, cap), base_at) =
+        reference(stored, previous.reference_at, current, now, period);
+    require!(
+        is_collateral_step(
+            (&weights, depth, cap),
+            (&params.weights, params.liquidity_depth, params.deposit_cap),
+        ),
+        XmarginError::StepTooLarge
+    );
+    require!(
+        step_window_open(previous.updated_at, now),
+        XmarginError::StepTooSoon
+    );
+    asset.reference_weights = weights;
+    asset.reference_depth = depth;
+    asset.reference_cap = cap;
+    asset.reference_at = base_at;
     Ok(())
 }
 

@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::error::XmarginError;
 use crate::events::MarketRiskUpdated;
-use crate::governance::{is_market_risk_step, step_window_open};
+use crate::governance::{is_market_risk_step, reference, step_window_open};
 use crate::state::{Clearinghouse, Market, UnderlyingRisk};
 
 #[derive(Accounts)]
@@ -14,24 +14,36 @@ pub struct UpdateMarketRisk<'info> {
     pub market: AccountLoader<'info, Market>,
 }
 
-/// A step of the market's risk (`governance`), or any change while nobody holds a position in
-/// it; larger changes go through `queue_change`.
+/// A step of the market's risk (`governance`: within one bound of the period's reference, one an
+/// hour), or any change while nobody holds a position in it; larger changes go through
+/// `queue_change`.
 pub fn handler(ctx: Context<UpdateMarketRisk>, risk: UnderlyingRisk) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
+    let period = ctx.accounts.clearinghouse.timelock_secs as i64;
     let mut market = ctx.accounts.market.load_mut()?;
     let (previous, previous_at) = (market.risk, market.risk_updated_at);
     // Range errors first; a refused step below reverts the whole instruction.
     apply(&mut market, risk, now)?;
-    if market.has_open_interest() {
-        require!(
-            is_market_risk_step(&previous, &risk),
-            XmarginError::StepTooLarge
-        );
-        require!(
-            step_window_open(previous_at, now),
-            XmarginError::StepTooSoon
-        );
+    if !market.has_open_interest() {
+        market.rebase_risk(now);
+        return Ok(());
     }
+    let (base, base_at) = reference(
+        market.risk_reference,
+        market.risk_reference_at,
+        previous,
+        now,
+        period,
+    );
+    require!(
+        is_market_risk_step(&base, &risk),
+        XmarginError::StepTooLarge
+    );
+    require!(
+        step_window_open(previous_at, now),
+        XmarginError::StepTooSoon
+    );
+    (market.risk_reference, market.risk_reference_at) = (base, base_at);
     Ok(())
 }
 

@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::error::XmarginError;
 use crate::events::RiskParamsUpdated;
-use crate::governance::{is_risk_params_step, risk_params_fields, step_window_open};
+use crate::governance::{is_risk_params_step, reference, risk_params_fields, step_window_open};
 use crate::state::{Clearinghouse, OracleGuard, StoredRiskParams};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,8 +37,8 @@ pub struct UpdateRiskParams<'info> {
     pub clearinghouse: Account<'info, Clearinghouse>,
 }
 
-/// A step of every global risk parameter and oracle guard (`governance`); larger changes go
-/// through `queue_change`.
+/// A step of every global risk parameter and oracle guard (`governance`: within one bound of the
+/// period's reference, one an hour); larger changes go through `queue_change`.
 pub fn handler(ctx: Context<UpdateRiskParams>, params: UpdateRiskParamsParams) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
     let clearinghouse = &mut ctx.accounts.clearinghouse;
@@ -48,17 +48,36 @@ pub fn handler(ctx: Context<UpdateRiskParams>, params: UpdateRiskParamsParams) -
         clearinghouse.max_vol_step_bits,
     );
     let previous_at = clearinghouse.risk_params_updated_at;
+    let (base, base_at) = reference(
+        clearinghouse.risk_params_reference,
+        clearinghouse.risk_params_reference_at,
+        previous,
+        now,
+        clearinghouse.timelock_secs as i64,
+    );
     // Range errors first; a refused step below reverts the whole instruction.
     apply(clearinghouse, params, now)?;
     require!(
-        is_risk_params_step(&previous, &params.fields()),
+        is_risk_params_step(&base, &params.fields()),
         XmarginError::StepTooLarge
     );
     require!(
         step_window_open(previous_at, now),
         XmarginError::StepTooSoon
     );
+    clearinghouse.risk_params_reference = base;
+    clearinghouse.risk_params_reference_at = base_at;
     Ok(())
+}
+
+/// Steps are measured from the current parameters from `now` on (an executed queued change).
+pub fn rebase(clearinghouse: &mut Clearinghouse, now: i64) {
+    clearinghouse.risk_params_reference = risk_params_fields(
+        &clearinghouse.risk_params,
+        [&clearinghouse.strict_oracle, &clearinghouse.tolerant_oracle],
+        clearinghouse.max_vol_step_bits,
+    );
+    clearinghouse.risk_params_reference_at = now;
 }
 
 /// Sets the global risk parameters (a step or an executed queued change).

@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::error::XmarginError;
 use crate::events::VolSurfaceUpdated;
-use crate::governance::{is_vol_surface_step, step_window_open};
+use crate::governance::{is_vol_surface_step, reference, step_window_open};
 use crate::state::{Clearinghouse, Market, StoredVolSurface};
 
 #[derive(Accounts)]
@@ -14,26 +14,39 @@ pub struct UpdateVolSurface<'info> {
     pub market: AccountLoader<'info, Market>,
 }
 
-/// Moves the smile by at most `max_vol_step_bits` per parameter, once per window: a
+/// Moves the smile by at most `max_vol_step_bits` per parameter from the period's reference,
+/// once per window: a
 /// compromised or mistaken risk authority cannot reprice every option at once. Larger moves
 /// go through `queue_change`; a market nobody holds a position in moves freely.
 pub fn handler(ctx: Context<UpdateVolSurface>, surface: StoredVolSurface) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
-    let max_step = ctx.accounts.clearinghouse.max_vol_step_bits.unsigned_abs();
+    let clearinghouse = &ctx.accounts.clearinghouse;
+    let max_step = clearinghouse.max_vol_step_bits.unsigned_abs();
+    let period = clearinghouse.timelock_secs as i64;
     let mut market = ctx.accounts.market.load_mut()?;
     let (previous, previous_at) = (market.surface, market.surface_updated_at);
     // Range errors first; a refused step below reverts the whole instruction.
     apply(&mut market, surface, now)?;
-    if market.has_open_interest() {
-        require!(
-            is_vol_surface_step(&previous, &surface, max_step),
-            XmarginError::VolStepTooLarge
-        );
-        require!(
-            step_window_open(previous_at, now),
-            XmarginError::StepTooSoon
-        );
+    if !market.has_open_interest() {
+        market.rebase_surface(now);
+        return Ok(());
     }
+    let (base, base_at) = reference(
+        market.surface_reference,
+        market.surface_reference_at,
+        previous,
+        now,
+        period,
+    );
+    require!(
+        is_vol_surface_step(&base, &surface, max_step),
+        XmarginError::VolStepTooLarge
+    );
+    require!(
+        step_window_open(previous_at, now),
+        XmarginError::StepTooSoon
+    );
+    (market.surface_reference, market.surface_reference_at) = (base, base_at);
     Ok(())
 }
 

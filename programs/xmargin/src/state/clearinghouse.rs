@@ -14,6 +14,8 @@ pub const MAX_LIQUIDATION_FEE_BPS: u16 = 1_000;
 pub const MAX_ORACLE_CONF_BPS: u16 = 1_000;
 /// An oracle older than a day is never acceptable, whatever the action.
 pub const MAX_ORACLE_AGE_SECS: u32 = 86_400;
+/// A vol-surface step moves each parameter by at most 25 vol points, whatever the setting.
+pub const MAX_VOL_STEP_BITS: i64 = Fx::ONE.to_bits() / 4;
 /// The same day in slots (400 ms each).
 pub const MAX_ORACLE_AGE_SLOTS: u32 = 216_000;
 
@@ -125,6 +127,12 @@ pub struct Clearinghouse {
     pub changes_queued: u64,
     /// Unix time of the last step of the risk parameters (`update_risk_params`).
     pub risk_params_updated_at: i64,
+    /// What steps of the risk parameters are measured from (`governance::risk_params_fields`),
+    /// and since when (`governance::reference`).
+    pub risk_params_reference: [u64; 10],
+    pub risk_params_reference_at: i64,
+    /// Unix time of the last fee withdrawal (`withdraw_fees`, once a day).
+    pub last_fee_withdrawal: i64,
 }
 
 /// The roles a key can hold (`transfer_role`).
@@ -211,7 +219,7 @@ impl Clearinghouse {
 
     pub fn validate_vol_step(bits: i64) -> Result<()> {
         require!(
-            bits > 0 && bits <= Fx::ONE.to_bits(),
+            bits > 0 && bits <= MAX_VOL_STEP_BITS,
             XmarginError::InvalidParameter
         );
         Ok(())

@@ -95,9 +95,23 @@ pub struct CollateralAsset {
     pub _padding: [u8; 5],
     /// Unix time of the last change of weights, depth or cap (`update_collateral_asset`).
     pub updated_at: i64,
+    /// What steps are measured from, and since when (`governance::reference`).
+    pub reference_weights: AssetWeights,
+    pub reference_depth: u64,
+    pub reference_cap: u64,
+    pub reference_at: i64,
 }
 
 impl CollateralAsset {
+    /// Steps are measured from the current weights, depth and cap from `now` on
+    /// (`Market::rebase_risk`).
+    pub fn rebase(&mut self, now: i64) {
+        self.reference_weights = self.weights;
+        self.reference_depth = self.liquidity_depth;
+        self.reference_cap = self.deposit_cap;
+        self.reference_at = now;
+    }
+
     /// Records tokens entering the vault (deposits, insurance payouts into it).
     pub fn add_to_vault(&mut self, amount: u64) -> Result<()> {
         self.deposited = self
@@ -195,10 +209,10 @@ impl CollateralRegistry {
 
 const _: () = {
     assert!(core::mem::size_of::<AssetWeights>() == 32);
-    assert!(core::mem::size_of::<CollateralAsset>() == 208);
+    assert!(core::mem::size_of::<CollateralAsset>() == 264);
     assert!(core::mem::offset_of!(CollateralAsset, updated_at) == 200);
     assert!(core::mem::offset_of!(CollateralAsset, weights) == 128);
     assert!(core::mem::offset_of!(CollateralAsset, decimals) == 192);
-    assert!(core::mem::size_of::<CollateralRegistry>() == 8 + 16 * 208 + 8);
+    assert!(core::mem::size_of::<CollateralRegistry>() == 8 + 16 * 264 + 8);
     assert!(core::mem::align_of::<CollateralRegistry>() == 8);
 };

@@ -93,6 +93,9 @@ pub struct MarginAccount {
     /// cannot pay is socialized across that series' open interest.
     pub last_liquidated_market: u8,
     pub last_liquidated_series: u8,
+    /// That series' expiry: a slot reused for a new series (`Market::free_series_slot`) has a
+    /// later one, so an old loss is never socialized onto the new series' holders.
+    pub last_liquidated_expiry: i64,
     pub collateral: [CollateralBalance; MAX_ACCOUNT_COLLATERAL],
     pub positions: [PositionSlot; MAX_ACCOUNT_POSITIONS],
 }
@@ -232,9 +235,10 @@ impl MarginAccount {
 const _: () = {
     assert!(core::mem::size_of::<CollateralBalance>() == 16);
     assert!(core::mem::size_of::<PositionSlot>() == 40);
-    assert!(core::mem::offset_of!(MarginAccount, collateral) == 72);
-    assert!(core::mem::offset_of!(MarginAccount, positions) == 72 + 8 * 16);
-    assert!(core::mem::size_of::<MarginAccount>() == 72 + 8 * 16 + 32 * 40);
+    assert!(core::mem::offset_of!(MarginAccount, last_liquidated_expiry) == 72);
+    assert!(core::mem::offset_of!(MarginAccount, collateral) == 80);
+    assert!(core::mem::offset_of!(MarginAccount, positions) == 80 + 8 * 16);
+    assert!(core::mem::size_of::<MarginAccount>() == 80 + 8 * 16 + 32 * 40);
     assert!(core::mem::align_of::<MarginAccount>() == 8);
 };
 

@@ -541,6 +541,12 @@ pub struct Market {
     /// The market's `RiskCache` account, once created (default key until then).
     pub risk_cache: Pubkey,
     pub series: [Series; MAX_SERIES],
+    /// What steps of `risk` and `surface` are measured from, and since when
+    /// (`governance::reference`).
+    pub risk_reference: UnderlyingRisk,
+    pub surface_reference: StoredVolSurface,
+    pub risk_reference_at: i64,
+    pub surface_reference_at: i64,
 }
 
 impl Market {
@@ -549,6 +555,19 @@ impl Market {
 
     pub fn oracle_kind(&self) -> Result<OracleKind> {
         OracleKind::try_from(self.oracle_kind)
+    }
+
+    /// Steps of `risk` are measured from its current value from `now` on (a change nobody could
+    /// be surprised by: executed after the timelock, or made while nobody held a position).
+    pub fn rebase_risk(&mut self, now: i64) {
+        self.risk_reference = self.risk;
+        self.risk_reference_at = now;
+    }
+
+    /// `rebase_risk` for the surface.
+    pub fn rebase_surface(&mut self, now: i64) {
+        self.surface_reference = self.surface;
+        self.surface_reference_at = now;
     }
 
     /// Whether any account holds a position in any of this market's series.
@@ -680,7 +699,7 @@ const _: () = {
     assert!(core::mem::offset_of!(Market, grid_constants) == 264);
     assert!(core::mem::offset_of!(Market, risk_generation) == 264 + GRID_WORDS * 8 + 24);
     assert!(core::mem::offset_of!(Market, series) == 264 + GRID_WORDS * 8 + 64);
-    assert!(core::mem::size_of::<Market>() == 264 + GRID_WORDS * 8 + 64 + 64 * 136);
+    assert!(core::mem::size_of::<Market>() == 264 + GRID_WORDS * 8 + 64 + 64 * 136 + 128 + 40 + 16);
     assert!(core::mem::align_of::<Market>() == 8);
 };
 

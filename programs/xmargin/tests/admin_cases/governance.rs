@@ -86,14 +86,24 @@ async fn a_market_risk_step_applies_at_once_and_a_larger_change_only_through_the
         .await
         .unwrap();
     assert_eq!(w.market(SOL_MARKET).await.risk, step);
+    let ix = market_risk_ix(&w, SOL_MARKET, listed);
+    refused_by(&mut w, ix, &authority, XmarginError::StepTooSoon).await;
     let mut second = step;
     second.grid.price_range += step.grid.price_range / 40;
-    let ix = market_risk_ix(&w, SOL_MARKET, second);
-    refused_by(&mut w, ix, &authority, XmarginError::StepTooSoon).await;
+    // An hour later steps still do not compound: `second` is 7.6 % from the period's
+    // reference (the listing). Moving back within the bound is a step.
     w.h.advance(HOUR).await;
-    w.as_risk_authority(&[market_risk_ix(&w, SOL_MARKET, second)])
+    let ix = market_risk_ix(&w, SOL_MARKET, second);
+    refused_by(&mut w, ix, &authority, XmarginError::StepTooLarge).await;
+    w.as_risk_authority(&[market_risk_ix(&w, SOL_MARKET, listed)])
         .await
         .unwrap();
+    // A timelock after the reference was taken, the current value is the new reference.
+    w.h.advance(TIMELOCK_SECS as i64).await;
+    w.as_risk_authority(&[market_risk_ix(&w, SOL_MARKET, step)])
+        .await
+        .unwrap();
+    assert_eq!(w.market(SOL_MARKET).await.risk, step);
 
     // The BTC market has no open interest: any valid change applies at once.
     let mut btc = w.market(BTC_MARKET).await.risk;
@@ -236,6 +246,13 @@ async fn a_queued_change_expires_and_can_be_cancelled_by_its_proposer_or_the_rol
     let cancel = ix::cancel_change(successor.pubkey(), id, authority.pubkey());
     w.h.send(&[cancel], &[&successor]).await.unwrap();
     assert!(pending(&mut w, id).await.is_none());
+
+    // The admin stops the risk authority's change without waiting for a hand-over.
+    let id = queue(&mut w, &successor, change.clone()).await;
+    let admin = w.admin.insecure_clone();
+    let cancel = ix::cancel_change(admin.pubkey(), id, successor.pubkey());
+    w.h.send(&[cancel], &[&admin]).await.unwrap();
+    assert!(pending(&mut w, id).await.is_none());
     assert_ne!(w.market(SOL_MARKET).await.surface, surface);
 }
 
@@ -282,10 +299,14 @@ async fn collateral_weights_of_a_held_asset_move_two_points_an_hour() {
     w.as_admin(&[update_collateral_ix(&w, sol_asset_update(step))])
         .await
         .unwrap();
+    let ix = update_collateral_ix(&w, sol_asset_update(listed));
+    refused_by(&mut w, ix, &admin, XmarginError::StepTooSoon).await;
+    // An hour later, one more point down is three from the period's reference.
+    w.h.advance(HOUR).await;
     let mut second = step;
     second.init_asset -= fx(1, 100);
     let ix = update_collateral_ix(&w, sol_asset_update(second));
-    refused_by(&mut w, ix, &admin, XmarginError::StepTooSoon).await;
+    refused_by(&mut w, ix, &admin, XmarginError::StepTooLarge).await;
 
     // Through the timelock, any valid weights; never one that cannot be liquidated.
     let mut unliquidatable = listed;
@@ -379,7 +400,7 @@ async fn global_risk_parameters_step_five_percent_an_hour() {
 #[tokio::test]
 async fn a_pause_lapses_and_never_blocks_a_reducing_fill_or_a_rescuing_deposit() {
     let mut w = World::listed().await;
-    let long = w.trader(200_000 * USDC, 0).await;
+    let long = w.trader(200_000 * USDC, SOL_LAMPORTS).await;
     w.deposit(&long, QUOTE, 100_000 * USDC).await.unwrap();
     let short = w.funded_trader(100_000 * USDC).await;
     let price = w.mark(SOL_MARKET, SOL_PERP).await;
@@ -401,8 +422,11 @@ async fn a_pause_lapses_and_never_blocks_a_reducing_fill_or_a_rescuing_deposit()
     w.trade(&short, &long, SOL_MARKET, SOL_PERP, 4, price)
         .await
         .unwrap();
-    // A deposit into an account with positions goes through; into a fresh one it does not.
+    // A quote deposit into an account with positions goes through; another asset (it may be
+    // the broken one) or a fresh account does not.
     w.deposit(&long, QUOTE, 10 * USDC).await.unwrap();
+    let other_asset = w.deposit(&long, SOL_ASSET, SOL_LAMPORTS).await;
+    assert_error(&other_asset, program_error(XmarginError::Paused));
     let fresh = w.trader(10 * USDC, 0).await;
     let refused_deposit = w.deposit(&fresh, QUOTE, 10 * USDC).await;
     assert_error(&refused_deposit, program_error(XmarginError::Paused));
@@ -507,10 +531,34 @@ async fn fees_go_to_a_treasury_never_more_than_accrued() {
     )
     .await;
 
-    let withdraw = ix::withdraw_fees(admin.pubkey(), w.usdc_mint, treasury, accrued);
+    // Fees back bad debt first: a tenth of them a day.
+    let tenth = accrued / 10;
+    let too_much = ix::withdraw_fees(admin.pubkey(), w.usdc_mint, treasury, tenth + 1);
+    w.h.assert_refused(
+        &state,
+        &[too_much],
+        &[&admin],
+        program_error(XmarginError::FeesExceeded),
+    )
+    .await;
+    let withdraw = ix::withdraw_fees(admin.pubkey(), w.usdc_mint, treasury, tenth);
     w.h.send(&[withdraw], &[&admin]).await.unwrap();
-    assert_eq!(w.h.token_balance(treasury).await, accrued);
-    assert_eq!(w.registry().await.assets[QUOTE as usize].fees_accrued, 0);
+    assert_eq!(w.h.token_balance(treasury).await, tenth);
+    assert_eq!(
+        w.registry().await.assets[QUOTE as usize].fees_accrued,
+        accrued - tenth
+    );
+    let again = ix::withdraw_fees(admin.pubkey(), w.usdc_mint, treasury, 1);
+    w.h.assert_refused(
+        &state,
+        &[again],
+        &[&admin],
+        program_error(XmarginError::FeesExceeded),
+    )
+    .await;
+    w.h.advance(86_400).await;
+    let next_day = ix::withdraw_fees(admin.pubkey(), w.usdc_mint, treasury, 1);
+    w.h.send(&[next_day], &[&admin]).await.unwrap();
     w.assert_books_reconcile().await;
 }
 
@@ -623,4 +671,81 @@ async fn every_age_and_window_is_bounded() {
     w.as_risk_authority(&[market_risk_ix(&w, BTC_MARKET, risk)])
         .await
         .unwrap();
+}
+
+/// An account liquidated in a dated series, left with a debt after that series settled; the
+/// slot is then reused for a new series that others trade. Resolving the old debt must not
+/// socialize it onto the new series' holders (it pointed at the slot, not at the series).
+#[tokio::test]
+async fn attack_an_old_bad_debt_is_not_socialized_onto_a_reused_series_slot() {
+    let mut w = World::listed().await;
+    let target = w.funded_trader(330 * USDC).await;
+    let counterparty = w.funded_trader(100_000 * USDC).await;
+    w.trade(
+        &target,
+        &counterparty,
+        SOL_MARKET,
+        SOL_FUTURE,
+        10,
+        150 * USDC,
+    )
+    .await
+    .unwrap();
+    w.set_sol_price(120 * 100_000_000).await;
+    let keeper = w.funded_trader(100_000 * USDC).await;
+    let liquidate = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_FUTURE, 1);
+    w.h.send(&[liquidate], &[&keeper.key]).await.unwrap();
+    let account = w.margin_account(target.account).await;
+    assert_eq!(
+        (
+            account.last_liquidated_market,
+            account.last_liquidated_series
+        ),
+        (SOL_MARKET, SOL_FUTURE)
+    );
+
+    // Expiry at 100: the rest of the target's futures settle at a loss beyond its equity.
+    let now = w.h.clock().await.unix_timestamp;
+    w.h.advance(w.expiry - now + 10).await;
+    w.set_sol_price(100 * 100_000_000).await;
+    w.h.send(&[settle_series_ix(&w, SOL_MARKET, SOL_FUTURE)], &[])
+        .await
+        .unwrap();
+    w.h.advance(SETTLEMENT_WINDOW_SECS).await;
+    w.refresh_oracles().await;
+    let mut settle = vec![settle_series_ix(&w, SOL_MARKET, SOL_FUTURE)];
+    for holder in [&target, &counterparty, &keeper] {
+        settle.push(settle_position_ix(SOL_MARKET, SOL_FUTURE, holder.account));
+    }
+    w.h.send(&settle, &[]).await.unwrap();
+    assert!(w.margin_account(target.account).await.is_bankrupt());
+
+    // The slot is reused and traded.
+    let expiry = w.h.clock().await.unix_timestamp + 30 * 86_400;
+    let future = AddSeriesParams {
+        kind: SeriesKind::Future,
+        strike: 0,
+        expiry,
+    };
+    w.as_admin(&[w.add_series_ix(SOL_MARKET, future)])
+        .await
+        .unwrap();
+    assert_eq!(
+        w.market(SOL_MARKET).await.series[SOL_FUTURE as usize].expiry,
+        expiry
+    );
+    let long = w.funded_trader(100_000 * USDC).await;
+    let short = w.funded_trader(100_000 * USDC).await;
+    let price = w.mark(SOL_MARKET, SOL_FUTURE).await;
+    w.trade(&long, &short, SOL_MARKET, SOL_FUTURE, 5, price)
+        .await
+        .unwrap();
+
+    w.h.send(&[w.resolve_bankruptcy_ix(target.account, SOL_MARKET)], &[])
+        .await
+        .unwrap();
+    let series = w.market(SOL_MARKET).await.series[SOL_FUTURE as usize];
+    assert_eq!(series.loss_index, 0, "socialized onto the new series");
+    assert_eq!(w.margin_account(target.account).await.quote_balance(), 0);
+    w.assert_books_reconcile().await;
 }
