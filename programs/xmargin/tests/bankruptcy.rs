@@ -37,31 +37,9 @@ async fn gapped(seed: u64) -> (World, Trader, Trader, Trader) {
 /// its expired futures at 100. No positions, no collateral, last liquidated in no series.
 async fn bankrupt_by_settlement() -> (World, Trader, Trader) {
     let mut w = World::listed().await;
-    let target = w.funded_trader(330 * USDC).await;
-    let counterparty = w.funded_trader(100_000 * USDC).await;
-    w.trade(
-        &target,
-        &counterparty,
-        SOL_MARKET,
-        SOL_FUTURE,
-        10,
-        150 * USDC,
-    )
-    .await
-    .unwrap();
-    let now = w.h.clock().await.unix_timestamp;
-    w.h.advance(w.expiry - now + 10).await;
-    w.set_sol_price(100 * 100_000_000).await;
-    let propose = settle_series_ix(&w, SOL_MARKET, SOL_FUTURE);
-    w.h.send(&[propose], &[]).await.unwrap();
-    w.h.advance(xmargin::state::SETTLEMENT_WINDOW_SECS).await;
-    w.refresh_oracles().await;
-    let ixs = [
-        settle_series_ix(&w, SOL_MARKET, SOL_FUTURE),
-        settle_position_ix(SOL_MARKET, SOL_FUTURE, target.account),
-        settle_position_ix(SOL_MARKET, SOL_FUTURE, counterparty.account),
-    ];
-    w.h.send(&ixs, &[]).await.unwrap();
+    let (target, counterparty) = w.thin_futures_long().await;
+    w.settle_future_at(100 * 100_000_000, &[&target, &counterparty])
+        .await;
     let account = w.margin_account(target.account).await;
     assert!(account.is_bankrupt());
     assert_eq!(account.last_liquidated_market, NO_MARKET);

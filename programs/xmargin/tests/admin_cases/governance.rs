@@ -570,19 +570,7 @@ async fn a_settled_series_slot_is_reused_only_once_nobody_holds_it() {
     w.trade(&long, &short, SOL_MARKET, SOL_FUTURE, 10, 150 * USDC)
         .await
         .unwrap();
-    let now = w.h.clock().await.unix_timestamp;
-    w.h.advance(w.expiry - now + 10).await;
-    w.refresh_oracles().await;
-    w.h.send(&[settle_series_ix(&w, SOL_MARKET, SOL_FUTURE)], &[])
-        .await
-        .unwrap();
-    w.h.advance(SETTLEMENT_WINDOW_SECS).await;
-    w.refresh_oracles().await;
-    let ixs = [
-        settle_series_ix(&w, SOL_MARKET, SOL_FUTURE),
-        settle_position_ix(SOL_MARKET, SOL_FUTURE, long.account),
-    ];
-    w.h.send(&ixs, &[]).await.unwrap();
+    w.settle_future_at(SOL_PRICE, &[&long]).await;
     let settled = w.market(SOL_MARKET).await;
     assert_eq!(settled.series[SOL_FUTURE as usize].status, SERIES_SETTLED);
 
@@ -679,18 +667,7 @@ async fn every_age_and_window_is_bounded() {
 #[tokio::test]
 async fn attack_an_old_bad_debt_is_not_socialized_onto_a_reused_series_slot() {
     let mut w = World::listed().await;
-    let target = w.funded_trader(330 * USDC).await;
-    let counterparty = w.funded_trader(100_000 * USDC).await;
-    w.trade(
-        &target,
-        &counterparty,
-        SOL_MARKET,
-        SOL_FUTURE,
-        10,
-        150 * USDC,
-    )
-    .await
-    .unwrap();
+    let (target, counterparty) = w.thin_futures_long().await;
     w.set_sol_price(120 * 100_000_000).await;
     let keeper = w.funded_trader(100_000 * USDC).await;
     let liquidate = w.liquidate_ix(&keeper, target.account, SOL_MARKET, SOL_FUTURE, 1);
@@ -705,19 +682,8 @@ async fn attack_an_old_bad_debt_is_not_socialized_onto_a_reused_series_slot() {
     );
 
     // Expiry at 100: the rest of the target's futures settle at a loss beyond its equity.
-    let now = w.h.clock().await.unix_timestamp;
-    w.h.advance(w.expiry - now + 10).await;
-    w.set_sol_price(100 * 100_000_000).await;
-    w.h.send(&[settle_series_ix(&w, SOL_MARKET, SOL_FUTURE)], &[])
-        .await
-        .unwrap();
-    w.h.advance(SETTLEMENT_WINDOW_SECS).await;
-    w.refresh_oracles().await;
-    let mut settle = vec![settle_series_ix(&w, SOL_MARKET, SOL_FUTURE)];
-    for holder in [&target, &counterparty, &keeper] {
-        settle.push(settle_position_ix(SOL_MARKET, SOL_FUTURE, holder.account));
-    }
-    w.h.send(&settle, &[]).await.unwrap();
+    w.settle_future_at(100 * 100_000_000, &[&target, &counterparty, &keeper])
+        .await;
     assert!(w.margin_account(target.account).await.is_bankrupt());
 
     // The slot is reused and traded.

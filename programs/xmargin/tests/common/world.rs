@@ -253,6 +253,41 @@ impl World {
             .await;
     }
 
+    /// A target with 330 USDC long 10 SOL futures at 150 against a deep counterparty: a fall to
+    /// 100 at expiry leaves it a debt. Returns (target, counterparty).
+    pub async fn thin_futures_long(&mut self) -> (Trader, Trader) {
+        let target = self.funded_trader(330 * USDC).await;
+        let counterparty = self.funded_trader(100_000 * USDC).await;
+        self.trade(
+            &target,
+            &counterparty,
+            SOL_MARKET,
+            SOL_FUTURE,
+            10,
+            150 * USDC,
+        )
+        .await
+        .unwrap();
+        (target, counterparty)
+    }
+
+    /// Expires the SOL future with SOL at `price` (Pyth units): past expiry, a settlement price
+    /// proposed and made final a window later, then the positions of `holders` settled.
+    pub async fn settle_future_at(&mut self, price: i64, holders: &[&Trader]) {
+        let now = self.h.clock().await.unix_timestamp;
+        self.h.advance(self.expiry - now + 10).await;
+        self.set_sol_price(price).await;
+        let propose = settle_series_ix(self, SOL_MARKET, SOL_FUTURE);
+        self.h.send(&[propose], &[]).await.unwrap();
+        self.h.advance(SETTLEMENT_WINDOW_SECS).await;
+        self.refresh_oracles().await;
+        let mut ixs = vec![settle_series_ix(self, SOL_MARKET, SOL_FUTURE)];
+        for holder in holders {
+            ixs.push(settle_position_ix(SOL_MARKET, SOL_FUTURE, holder.account));
+        }
+        self.h.send(&ixs, &[]).await.unwrap();
+    }
+
     /// A random keypair with lamports, for "wrong signer" tests.
     pub async fn stranger(&mut self) -> Keypair {
         let key = Keypair::new();
