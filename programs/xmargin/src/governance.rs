@@ -18,6 +18,7 @@
 //! Pure functions only: the handlers read the stored values and the clock and pass them here.
 use xmargin_risk::Fx;
 
+use crate::error::XmarginError;
 use crate::state::{AssetWeights, StoredRiskParams, StoredVolSurface, UnderlyingRisk};
 
 /// One step per object per hour: with `STEP_BPS` a parameter moves at most ~5 % an hour.
@@ -66,6 +67,23 @@ pub fn reference<T: Copy>(
         (current, now)
     } else {
         (stored, stored_at)
+    }
+}
+
+/// The verdict on an immediate change: `too_large` when it is not a step of the reference,
+/// else `StepTooSoon` while the window since the last step is open.
+pub fn judge_step(
+    is_step: bool,
+    last_step_at: i64,
+    now: i64,
+    too_large: XmarginError,
+) -> Result<(), XmarginError> {
+    if !is_step {
+        Err(too_large)
+    } else if !step_window_open(last_step_at, now) {
+        Err(XmarginError::StepTooSoon)
+    } else {
+        Ok(())
     }
 }
 
@@ -246,6 +264,19 @@ mod tests {
         let (base, _) = reference(stored, stored_at, value, now, period);
         assert_eq!(base, 10_500);
         assert!(within_relative_step(base, value + value / 20));
+    }
+
+    #[test]
+    fn a_change_past_the_bound_is_too_large_before_it_is_too_soon() {
+        let verdict = |is_step, now| {
+            judge_step(is_step, 0, now, XmarginError::VolStepTooLarge).map_err(|e| e as u32)
+        };
+        assert_eq!(verdict(false, 0), Err(XmarginError::VolStepTooLarge as u32));
+        assert_eq!(
+            verdict(true, STEP_WINDOW_SECS - 1),
+            Err(XmarginError::StepTooSoon as u32)
+        );
+        assert_eq!(verdict(true, STEP_WINDOW_SECS), Ok(()));
     }
 
     #[test]

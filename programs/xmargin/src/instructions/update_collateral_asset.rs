@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::error::XmarginError;
 use crate::events::CollateralAssetUpdated;
-use crate::governance::{is_collateral_step, reference, step_window_open};
+use crate::governance::{is_collateral_step, judge_step, reference};
 use crate::state::{AssetWeights, Clearinghouse, CollateralAsset, CollateralRegistry, QUOTE_ASSET};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
@@ -57,17 +57,16 @@ pub fn handler(
     );
     let ((weights, depth, cap), base_at) =
         reference(stored, previous.reference_at, current, now, period);
-    require!(
+    judge_step(
         is_collateral_step(
             (&weights, depth, cap),
             (&params.weights, params.liquidity_depth, params.deposit_cap),
         ),
-        XmarginError::StepTooLarge
-    );
-    require!(
-        step_window_open(previous.updated_at, now),
-        XmarginError::StepTooSoon
-    );
+        previous.updated_at,
+        now,
+        XmarginError::StepTooLarge,
+    )
+    .map_err(|e| error!(e))?;
     asset.reference_weights = weights;
     asset.reference_depth = depth;
     asset.reference_cap = cap;

@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::error::XmarginError;
 use crate::events::MarketRiskUpdated;
-use crate::governance::{is_market_risk_step, reference, step_window_open};
+use crate::governance::{is_market_risk_step, judge_step, reference};
 use crate::state::{Clearinghouse, Market, UnderlyingRisk};
 
 #[derive(Accounts)]
@@ -35,14 +35,13 @@ pub fn handler(ctx: Context<UpdateMarketRisk>, risk: UnderlyingRisk) -> Result<(
         now,
         period,
     );
-    require!(
+    judge_step(
         is_market_risk_step(&base, &risk),
-        XmarginError::StepTooLarge
-    );
-    require!(
-        step_window_open(previous_at, now),
-        XmarginError::StepTooSoon
-    );
+        previous_at,
+        now,
+        XmarginError::StepTooLarge,
+    )
+    .map_err(|e| error!(e))?;
     (market.risk_reference, market.risk_reference_at) = (base, base_at);
     Ok(())
 }

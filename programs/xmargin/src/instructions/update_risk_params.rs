@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::error::XmarginError;
 use crate::events::RiskParamsUpdated;
-use crate::governance::{is_risk_params_step, reference, risk_params_fields, step_window_open};
+use crate::governance::{is_risk_params_step, judge_step, reference, risk_params_fields};
 use crate::state::{Clearinghouse, OracleGuard, StoredRiskParams};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,11 +42,7 @@ pub struct UpdateRiskParams<'info> {
 pub fn handler(ctx: Context<UpdateRiskParams>, params: UpdateRiskParamsParams) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
     let clearinghouse = &mut ctx.accounts.clearinghouse;
-    let previous = risk_params_fields(
-        &clearinghouse.risk_params,
-        [&clearinghouse.strict_oracle, &clearinghouse.tolerant_oracle],
-        clearinghouse.max_vol_step_bits,
-    );
+    let previous = stored_fields(clearinghouse);
     let previous_at = clearinghouse.risk_params_updated_at;
     let (base, base_at) = reference(
         clearinghouse.risk_params_reference,
@@ -57,14 +53,13 @@ pub fn handler(ctx: Context<UpdateRiskParams>, params: UpdateRiskParamsParams) -
     );
     // Range errors first; a refused step below reverts the whole instruction.
     apply(clearinghouse, params, now)?;
-    require!(
+    judge_step(
         is_risk_params_step(&base, &params.fields()),
-        XmarginError::StepTooLarge
-    );
-    require!(
-        step_window_open(previous_at, now),
-        XmarginError::StepTooSoon
-    );
+        previous_at,
+        now,
+        XmarginError::StepTooLarge,
+    )
+    .map_err(|e| error!(e))?;
     clearinghouse.risk_params_reference = base;
     clearinghouse.risk_params_reference_at = base_at;
     Ok(())
@@ -72,12 +67,17 @@ pub fn handler(ctx: Context<UpdateRiskParams>, params: UpdateRiskParamsParams) -
 
 /// Steps are measured from the current parameters from `now` on (an executed queued change).
 pub fn rebase(clearinghouse: &mut Clearinghouse, now: i64) {
-    clearinghouse.risk_params_reference = risk_params_fields(
+    clearinghouse.risk_params_reference = stored_fields(clearinghouse);
+    clearinghouse.risk_params_reference_at = now;
+}
+
+/// The clearinghouse's parameters as the fields steps compare.
+fn stored_fields(clearinghouse: &Clearinghouse) -> [u64; 10] {
+    risk_params_fields(
         &clearinghouse.risk_params,
         [&clearinghouse.strict_oracle, &clearinghouse.tolerant_oracle],
         clearinghouse.max_vol_step_bits,
-    );
-    clearinghouse.risk_params_reference_at = now;
+    )
 }
 
 /// Sets the global risk parameters (a step or an executed queued change).

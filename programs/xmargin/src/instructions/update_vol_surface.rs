@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::error::XmarginError;
 use crate::events::VolSurfaceUpdated;
-use crate::governance::{is_vol_surface_step, reference, step_window_open};
+use crate::governance::{is_vol_surface_step, judge_step, reference};
 use crate::state::{Clearinghouse, Market, StoredVolSurface};
 
 #[derive(Accounts)]
@@ -38,14 +38,13 @@ pub fn handler(ctx: Context<UpdateVolSurface>, surface: StoredVolSurface) -> Res
         now,
         period,
     );
-    require!(
+    judge_step(
         is_vol_surface_step(&base, &surface, max_step),
-        XmarginError::VolStepTooLarge
-    );
-    require!(
-        step_window_open(previous_at, now),
-        XmarginError::StepTooSoon
-    );
+        previous_at,
+        now,
+        XmarginError::VolStepTooLarge,
+    )
+    .map_err(|e| error!(e))?;
     (market.surface_reference, market.surface_reference_at) = (base, base_at);
     Ok(())
 }
